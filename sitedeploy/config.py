@@ -1,0 +1,366 @@
+"""Read ``deploy.toml`` into frozen dataclasses.
+
+Every problem is collected with its key path (``targets.prod.path: required``) and raised
+once as a :class:`ConfigError`, so a user fixes the whole file in one go. The dataclasses
+below are the configuration reference: each field is a key, its default is the default.
+Secrets never live here: AWS credentials come from the standard chain, SSH keys from
+ssh-agent or key files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import posixpath
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .errors import ConfigError
+from .schema import did_you_mean, parse_table, parse_value, required
+
+DEFAULT_TARGET_PATH = "public"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_SECRET_WORDS = re.compile(r"secret|password|passphrase|token|access_key|private_key", re.I)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceConfig:
+    repo: str = "."
+    """Path (relative to deploy.toml) or URL of the content repository."""
+    branch: str | None = None
+    """Branch to deploy; default: the remote's default branch (its HEAD)."""
+    verify_signatures: Literal["off", "ssh", "gpg"] = "off"
+    allowed_signers: str | None = None
+    """verify_signatures = "ssh": an allowed-signers file (see ssh-keygen(1))."""
+    gpg_home: str | None = None
+    """verify_signatures = "gpg": a GnuPG home holding the trusted keyring."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImagesConfig:
+    enabled: bool = True
+    widths: tuple[int, ...] = (480, 960, 1600)
+    formats: tuple[str, ...] = ("avif", "webp")
+    quality: dict[str, int] = field(
+        default_factory=lambda: {"avif": 50, "webp": 80, "jpeg": 80, "png": 100}
+    )
+    sizes: str = "(min-width: 1200px) 850px, 100vw"
+    """The ``sizes`` attribute: how wide an image is drawn; fits MkDocs' default theme."""
+    max_pixels: int = 50_000_000
+    """Images with more pixels are treated as decompression bombs and left untouched."""
+    cache_max_bytes: int = 2 * 1024**3
+
+
+@dataclass(frozen=True, kw_only=True)
+class SiteConfig:
+    name: str = required()
+    path: str = required()
+    """Folder in the content repo; with mkdocs.yml it is built with MkDocs, else copied."""
+    mount: str = "/"
+    """Where the site lives in the published tree."""
+    strict: bool = False
+    """Turn MkDocs warnings (and broken images) into a failed build."""
+    images: ImagesConfig = field(default_factory=ImagesConfig)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetConfig:
+    """Keys every target type understands."""
+
+    type: str = required()
+    keep_releases: int = 10
+    max_delete: int = 256
+    """Refuse a deploy that would delete more files than this (``--force-delete`` overrides)."""
+    lock_timeout: float = 0.0
+    """Seconds to wait for another deploy's lock before giving up."""
+    ref: str | None = None
+    """What the agent follows: ``branch:main`` or ``tag:v*``; default: the source branch."""
+    check_urls: tuple[str, ...] = ()
+    """URLs the agent fetches after a switch; a failure rolls back automatically."""
+    drift: Literal["off", "alert", "repair"] = "alert"
+
+    def __post_init__(self) -> None:
+        if self.keep_releases < 2:
+            raise ValueError("keep_releases must be at least 2 (the live release and one to roll back to)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalTargetConfig(TargetConfig):
+    path: str = required()
+    """Folder that receives ``releases/``, ``current`` and ``.sitedeploy/``."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SSHTargetConfig(TargetConfig):
+    hosts: tuple[str, ...] = required()
+    """``host`` or ``host:port``; ~/.ssh/config is honoured."""
+    user: str | None = None
+    path: str = required()
+    key_file: str | None = None
+    known_hosts: str = "~/.ssh/known_hosts"
+    ssh_config: str = "~/.ssh/config"
+    connect_timeout: float = 10.0
+    file_mode: int = 0o644
+    dir_mode: int = 0o755
+
+
+@dataclass(frozen=True, kw_only=True)
+class S3TargetConfig(TargetConfig):
+    bucket: str = required()
+    prefix: str = ""
+    region: str | None = None
+    endpoint_url: str | None = None
+    profile: str | None = None
+    cloudfront_distribution_id: str | None = None
+    invalidation_budget: int = 15
+    retain_releases: int = 2
+    cache_control: dict[str, str] = field(default_factory=dict)
+    """Glob -> Cache-Control value; merged over the built-in rules."""
+    gzip: tuple[str, ...] = ()
+    """Globs of files stored gzip-compressed with ``Content-Encoding: gzip``."""
+    max_concurrency: int = 16
+
+
+TARGET_TYPES: dict[str, type[TargetConfig]] = {
+    "local": LocalTargetConfig,
+    "ssh": SSHTargetConfig,
+    "s3": S3TargetConfig,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebhookConfig:
+    bind: str = "127.0.0.1:8787"
+    secret_env: str | None = None
+    secret_file: str | None = None
+    max_body: int = 1024 * 1024
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotifyConfig:
+    url: str = required()
+    format: Literal["json", "slack"] = "json"
+    secret_env: str | None = None
+    """Env var holding the HMAC key for the ``X-Sitedeploy-Signature`` header."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricsConfig:
+    bind: str | None = None
+    textfile: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentConfig:
+    interval: float = 60.0
+    jitter: float = 0.1
+    watch: bool = True
+    """Watch a content repo on this machine and deploy a push within seconds."""
+    drift_every: int = 10
+    """Check every target for drift every N ticks (0 = never)."""
+    repeat_failure_after: float = 3600.0
+    webhook: WebhookConfig | None = None
+    notify: tuple[NotifyConfig, ...] = ()
+    metrics: MetricsConfig | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    """The deploy.toml this came from; relative paths in it are relative to its folder."""
+    source: SourceConfig
+    sites: tuple[SiteConfig, ...] | None
+    """None: every folder under ``sites/`` of the deployed commit is a site."""
+    images: ImagesConfig
+    targets: dict[str, TargetConfig]
+    agent: AgentConfig
+    state_dir: Path
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def resolve(self, path: str) -> Path:
+        """A path from the file, relative to deploy.toml's folder."""
+        return (self.base_dir / Path(path).expanduser()).resolve()
+
+    def target(self, name: str | None) -> dict[str, TargetConfig]:
+        """The targets a command acts on: the one named, or all of them."""
+        if name is None:
+            return self.targets
+        if name not in self.targets:
+            hint = did_you_mean(name, self.targets)
+            raise ConfigError(
+                f"{self.path.name}: no target '{name}'{hint}; known: {', '.join(self.targets)}"
+            )
+        return {name: self.targets[name]}
+
+
+def load(path: Path, state_dir: Path | None = None) -> Config:
+    """Read and validate ``path``; raise one ConfigError listing every problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found; create one with 'sitedeploy init' or pass --config") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
+    return from_dict(raw, path.resolve(), state_dir)
+
+
+def from_dict(raw: dict[str, Any], path: Path, state_dir: Path | None = None) -> Config:
+    problems: list[str] = []
+    _check_top_level(raw, problems)
+    source = parse_table(SourceConfig, raw.get("source", {}), "source", problems)
+    images = parse_table(ImagesConfig, raw.get("images", {}), "images", problems)
+    sites = _parse_sites(raw.get("sites"), images, problems)
+    targets = _parse_targets(raw.get("targets"), problems)
+    agent = parse_table(AgentConfig, raw.get("agent", {}), "agent", problems)
+    _check_source(source, problems)
+    if problems:
+        raise ConfigError(f"{path}: {problems[0]}" + _more(problems), [f"{path}: {p}" for p in problems])
+    state = state_dir or path.parent / ".sitedeploy"
+    return Config(path, source, sites, images, targets, agent, state.resolve())
+
+
+def _more(problems: list[str]) -> str:
+    return f" (and {len(problems) - 1} more problem{'s' * (len(problems) > 2)})" if len(problems) > 1 else ""
+
+
+def _check_top_level(raw: dict[str, Any], problems: list[str]) -> None:
+    known = ("source", "sites", "images", "targets", "agent")
+    for key in raw:
+        if key not in known:
+            secret = " (secrets never go in deploy.toml: use the AWS credential chain or ssh-agent)"
+            hint = secret if _SECRET_WORDS.search(key) else did_you_mean(key, known)
+            problems.append(f"{key}: unknown key{hint}")
+
+
+def _check_source(source: SourceConfig, problems: list[str]) -> None:
+    if source.verify_signatures == "ssh" and not source.allowed_signers:
+        problems.append("source.allowed_signers: required when verify_signatures = \"ssh\"")
+
+
+def _parse_sites(raw: Any, images: ImagesConfig, problems: list[str]) -> tuple[SiteConfig, ...] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        problems.append("sites: must be an array of tables ([[sites]])")
+        return None
+    sites: list[SiteConfig] = []
+    for i, table in enumerate(raw):
+        sites.append(_parse_site(table, images, f"sites[{i}]", problems))
+    _check_sites(sites, problems)
+    return tuple(sites)
+
+
+def _parse_site(table: Any, images: ImagesConfig, path: str, problems: list[str]) -> SiteConfig:
+    table = dict(table) if isinstance(table, dict) else table
+    overrides = table.pop("images", {}) if isinstance(table, dict) else {}
+    site = parse_table(SiteConfig, table, path, problems)
+    if not isinstance(overrides, dict):
+        problems.append(f"{path}.images: must be a table")
+        overrides = {}
+    site_images = merge_images(images, overrides, f"{path}.images", problems)
+    if not hasattr(site, "name"):  # construction failed; a problem is already recorded
+        return site
+    return dataclasses.replace(site, images=site_images, mount=normalize_mount(site.mount))
+
+
+def merge_images(base: ImagesConfig, overrides: dict[str, Any], path: str, problems: list[str]) -> ImagesConfig:
+    """``base`` with the keys of a site's ``[sites.images]`` table replaced."""
+    parsed = parse_table(ImagesConfig, overrides, path, problems)
+    changed = {k: getattr(parsed, k) for k in overrides if hasattr(parsed, k)}
+    return dataclasses.replace(base, **changed)
+
+
+def normalize_mount(mount: str) -> str:
+    """``docs`` / ``/docs`` / ``/docs/`` all mean ``/docs/``; the root is ``/``."""
+    clean = posixpath.normpath("/" + mount.strip("/"))
+    return "/" if clean == "/" else clean + "/"
+
+
+def _check_sites(sites: list[SiteConfig], problems: list[str]) -> None:
+    seen: dict[str, int] = {}
+    for i, site in enumerate(sites):
+        if not hasattr(site, "name"):
+            continue
+        if site.name in seen:
+            problems.append(f"sites[{i}].name: '{site.name}' is also sites[{seen[site.name]}]")
+        seen[site.name] = i
+        if not _NAME.match(site.name):
+            problems.append(f"sites[{i}].name: use letters, digits, '-', '_' or '.', got {site.name!r}")
+        if _escapes(site.path):
+            problems.append(f"sites[{i}].path: must be a relative path inside the repo, got {site.path!r}")
+        if ".." in site.mount.split("/"):
+            problems.append(f"sites[{i}].mount: must not contain '..'")
+        for j in range(i):
+            other = sites[j]
+            if hasattr(other, "mount") and mounts_overlap(site.mount, other.mount):
+                problems.append(f"sites[{i}].mount: overlaps sites[{j}] ('{site.mount}' and '{other.mount}')")
+
+
+def mounts_overlap(a: str, b: str) -> bool:
+    return a.startswith(b) or b.startswith(a)
+
+
+def _escapes(path: str) -> bool:
+    norm = posixpath.normpath(path)
+    return path.startswith("/") or norm == ".." or norm.startswith("../")
+
+
+def _parse_targets(raw: Any, problems: list[str]) -> dict[str, TargetConfig]:
+    if raw is None:  # the embedded default: a local folder beside deploy.toml
+        return {"local": LocalTargetConfig(type="local", path=DEFAULT_TARGET_PATH)}
+    if not isinstance(raw, dict) or not raw:
+        problems.append("targets: must contain at least one [targets.<name>] table")
+        return {}
+    targets: dict[str, TargetConfig] = {}
+    for name, table in raw.items():
+        path = f"targets.{name}"
+        if not _NAME.match(name):
+            problems.append(f"{path}: target names use letters, digits, '-', '_' or '.'")
+        kind = table.get("type") if isinstance(table, dict) else None
+        if kind is None:
+            problems.append(f"{path}.type: required (one of {', '.join(TARGET_TYPES)})")
+            continue
+        if kind not in TARGET_TYPES:
+            hint = did_you_mean(str(kind), TARGET_TYPES)
+            problems.append(f"{path}.type: unknown type {kind!r}{hint}; use one of {', '.join(TARGET_TYPES)}")
+            continue
+        targets[name] = _parse_target(TARGET_TYPES[kind], table, path, problems)
+    return targets
+
+
+def _parse_target(cls: type[TargetConfig], table: dict[str, Any], path: str, problems: list[str]) -> TargetConfig:
+    for key in table:
+        if _SECRET_WORDS.search(key):
+            problems.append(
+                f"{path}.{key}: secrets never go in deploy.toml; use the AWS credential chain "
+                "(env or profile) or ssh-agent / key_file"
+            )
+    clean = {k: v for k, v in table.items() if not _SECRET_WORDS.search(k)}
+    return parse_table(cls, clean, path, problems)
+
+
+__all__ = [
+    "AgentConfig",
+    "Config",
+    "ImagesConfig",
+    "LocalTargetConfig",
+    "MetricsConfig",
+    "NotifyConfig",
+    "S3TargetConfig",
+    "SSHTargetConfig",
+    "SiteConfig",
+    "SourceConfig",
+    "TargetConfig",
+    "WebhookConfig",
+    "load",
+    "parse_value",
+]

@@ -1,0 +1,147 @@
+"""A manifest: every file of a release with its hash, size and content type.
+
+The manifest is the unit every later stage compares: the plan diffs two of them, targets
+store one per release, ``verify`` checks a target against the live one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mimetypes
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+CHUNK = 1024 * 1024
+
+# Types mimetypes gets wrong or does not know on some systems; docs sites ship all of these.
+_TYPES = {
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".css": "text/css",
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".json": "application/json",
+    ".map": "application/json",
+    ".webmanifest": "application/manifest+json",
+    ".xml": "application/xml",
+    ".txt": "text/plain",
+    ".md": "text/markdown",
+    ".svg": "image/svg+xml",
+    ".webp": "image/webp",
+    ".avif": "image/avif",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".ico": "image/vnd.microsoft.icon",
+    ".woff": "font/woff",
+    ".woff2": "font/woff2",
+    ".ttf": "font/ttf",
+    ".otf": "font/otf",
+    ".eot": "application/vnd.ms-fontobject",
+    ".gz": "application/gzip",
+    ".pdf": "application/pdf",
+    ".wasm": "application/wasm",
+}
+_TEXT_TYPES = ("text/", "application/json", "application/xml", "application/manifest+json", "image/svg+xml")
+
+
+def content_type(path: str) -> str:
+    """The Content-Type a web server should send for ``path`` (``charset=utf-8`` on text)."""
+    ext = os.path.splitext(path)[1].lower()
+    kind = _TYPES.get(ext) or mimetypes.guess_type(path)[0] or "application/octet-stream"
+    if kind.startswith(_TEXT_TYPES):
+        return f"{kind}; charset=utf-8"
+    return kind
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    sha256: str
+    size: int
+    content_type: str
+
+    def to_json(self) -> list[object]:
+        return [self.sha256, self.size, self.content_type]
+
+    @classmethod
+    def from_json(cls, value: list[object]) -> FileEntry:
+        sha, size, kind = value
+        return cls(str(sha), int(size), str(kind))  # type: ignore[call-overload]
+
+
+class Manifest(Mapping[str, FileEntry]):
+    """Immutable mapping of release-relative POSIX paths (``guide/index.html``) to entries."""
+
+    def __init__(self, files: Mapping[str, FileEntry]) -> None:
+        self._files = dict(sorted(files.items()))
+
+    def __getitem__(self, path: str) -> FileEntry:
+        return self._files[path]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def __repr__(self) -> str:
+        return f"Manifest({len(self)} files, {self.total_bytes} bytes)"
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(e.size for e in self._files.values())
+
+    def to_json(self) -> bytes:
+        body = {path: entry.to_json() for path, entry in self._files.items()}
+        return json.dumps({"version": 1, "files": body}, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Manifest:
+        body = json.loads(data)
+        return cls({path: FileEntry.from_json(v) for path, v in body["files"].items()})
+
+
+def hash_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def walk(root: Path) -> Iterator[tuple[str, Path]]:
+    """Every regular file below ``root`` as (POSIX relative path, absolute path), sorted."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        rel_dir = os.path.relpath(dirpath, root)
+        for name in sorted(filenames):
+            full = Path(dirpath, name)
+            if full.is_symlink() or not full.is_file():
+                continue  # a release holds regular files only
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}".replace(os.sep, "/")
+            yield rel, full
+
+
+def scan(root: Path, known: Mapping[str, tuple[int, int, FileEntry]] | None = None) -> Manifest:
+    """Hash every file below ``root``.
+
+    ``known`` maps a path to (inode, mtime_ns, entry) from an earlier scan of the same files;
+    a file whose inode and mtime still match is not read again.
+    """
+    files: dict[str, FileEntry] = {}
+    for rel, full in walk(root):
+        files[rel] = _entry(rel, full, known)
+    return Manifest(files)
+
+
+def _entry(rel: str, full: Path, known: Mapping[str, tuple[int, int, FileEntry]] | None) -> FileEntry:
+    if known and rel in known:
+        st = full.stat()
+        inode, mtime_ns, entry = known[rel]
+        if (st.st_ino, st.st_mtime_ns) == (inode, mtime_ns) and st.st_size == entry.size:
+            return entry
+    return FileEntry(hash_file(full), full.stat().st_size, content_type(rel))
