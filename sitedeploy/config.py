@@ -43,9 +43,7 @@ class ImagesConfig:
     enabled: bool = True
     widths: tuple[int, ...] = (480, 960, 1600)
     formats: tuple[str, ...] = ("avif", "webp")
-    quality: dict[str, int] = field(
-        default_factory=lambda: {"avif": 50, "webp": 80, "jpeg": 80, "png": 100}
-    )
+    quality: dict[str, int] = field(default_factory=lambda: {"avif": 50, "webp": 80, "jpeg": 80, "png": 100})
     sizes: str = "(min-width: 1200px) 850px, 100vw"
     """The ``sizes`` attribute: how wide an image is drawn; fits MkDocs' default theme."""
     max_pixels: int = 50_000_000
@@ -192,9 +190,7 @@ class Config:
             return self.targets
         if name not in self.targets:
             hint = did_you_mean(name, self.targets)
-            raise ConfigError(
-                f"{self.path.name}: no target '{name}'{hint}; known: {', '.join(self.targets)}"
-            )
+            raise ConfigError(f"{self.path.name}: no target '{name}'{hint}; known: {', '.join(self.targets)}")
         return {name: self.targets[name]}
 
 
@@ -243,7 +239,7 @@ def _check_top_level(raw: dict[str, Any], problems: list[str]) -> None:
 
 def _check_source(source: SourceConfig, problems: list[str]) -> None:
     if source.verify_signatures == "ssh" and not source.allowed_signers:
-        problems.append("source.allowed_signers: required when verify_signatures = \"ssh\"")
+        problems.append('source.allowed_signers: required when verify_signatures = "ssh"')
 
 
 def _parse_sites(raw: Any, images: ImagesConfig, problems: list[str]) -> tuple[SiteConfig, ...] | None:
@@ -272,7 +268,9 @@ def _parse_site(table: Any, images: ImagesConfig, path: str, problems: list[str]
     return dataclasses.replace(site, images=site_images, mount=normalize_mount(site.mount))
 
 
-def merge_images(base: ImagesConfig, overrides: dict[str, Any], path: str, problems: list[str]) -> ImagesConfig:
+def merge_images(
+    base: ImagesConfig, overrides: dict[str, Any], path: str, problems: list[str]
+) -> ImagesConfig:
     """``base`` with the keys of a site's ``[sites.images]`` table replaced."""
     parsed = parse_table(ImagesConfig, overrides, path, problems)
     changed = {k: getattr(parsed, k) for k in overrides if hasattr(parsed, k)}
@@ -337,7 +335,9 @@ def _parse_targets(raw: Any, problems: list[str]) -> dict[str, TargetConfig]:
     return targets
 
 
-def _parse_target(cls: type[TargetConfig], table: dict[str, Any], path: str, problems: list[str]) -> TargetConfig:
+def _parse_target(
+    cls: type[TargetConfig], table: dict[str, Any], path: str, problems: list[str]
+) -> TargetConfig:
     for key in table:
         if _SECRET_WORDS.search(key):
             problems.append(

@@ -9,15 +9,15 @@ progress display on a terminal and plain log lines otherwise; tests and the agen
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
 
 class Progress(Protocol):
     def step(self, message: str) -> None: ...
 
-    def bar(self, description: str, total: int) -> contextmanager[Callable[[int], None]]:  # type: ignore[valid-type]
-        ...
+    def bar(self, description: str, total: int) -> AbstractContextManager[Callable[[int], None]]:
+        """A context whose value is ``advance(n)``: call it as work completes."""
 
 
 class Silent:

@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 
 T = TypeVar("T")
 
+
 def required() -> Any:
     """A field that has no default: the key must be in the file."""
     return dataclasses.field(default=None, metadata={"required": True})
@@ -101,7 +102,7 @@ def _parse_scalar(hint: Any, value: Any, path: str, problems: list[str]) -> Any:
         return value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if hint is int and isinstance(value, bool) or not isinstance(value, hint):
+    if (hint is int and isinstance(value, bool)) or not isinstance(value, hint):
         problems.append(f"{path}: must be {_name(hint)}, got {_kind(value)} {value!r}")
     return value
 

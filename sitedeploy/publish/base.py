@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ..manifest import Manifest
 from ..plan import Plan
@@ -52,8 +52,11 @@ class Drift:
     def summary(self) -> str:
         if self.clean:
             return "no drift"
-        parts = [f"{len(v)} {k}" for k, v in (("missing", self.missing), ("changed", self.changed),
-                                               ("extra", self.extra)) if v]
+        parts = [
+            f"{len(v)} {k}"
+            for k, v in (("missing", self.missing), ("changed", self.changed), ("extra", self.extra))
+            if v
+        ]
         return ", ".join(parts)
 
 
@@ -96,3 +99,10 @@ class Target(MetaStore, Protocol):
         """Make the live files match ``manifest`` again, taking content from ``build_dir``."""
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class MultiHost(Protocol):
+    """A target made of several servers (SSH): status reports each one's live release."""
+
+    def live_by_host(self) -> dict[str, str | None]: ...
