@@ -1,0 +1,132 @@
+"""The command line: parse, load the config, call one function of ``commands``, print.
+
+The only module that prints or exits. Every SitedeployError becomes one line on stderr and
+its exit code (2 for configuration mistakes); ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from . import config as config_mod
+from .errors import BuildError, ConfigError, SitedeployError
+from .progress import SILENT, Progress
+
+
+@dataclasses.dataclass
+class Options:
+    config_path: Path
+    state_dir: Path | None
+    json: bool
+    verbose: int
+    quiet: bool
+    debug: bool
+
+    def load(self) -> config_mod.Config:
+        return config_mod.load(self.config_path, self.state_dir)
+
+    def progress(self) -> Progress:
+        if self.json:
+            return SILENT
+        from .progress_rich import for_stream
+
+        return for_stream(self.quiet) or SILENT
+
+
+pass_options = click.make_pass_decorator(Options)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default="deploy.toml",
+    show_default=True,
+    help="The deploy.toml to use.",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    help="Cache and mirror folder [default: .sitedeploy/ beside deploy.toml].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("-v", "--verbose", count=True, help="More detail (build logs on failure).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.version_option(package_name="sitedeploy")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    config_path: Path,
+    state_dir: Path | None,
+    as_json: bool,
+    verbose: int,
+    quiet: bool,
+    debug: bool,
+) -> None:
+    """GitOps for documentation sites: build, publish atomically, roll back."""
+    ctx.obj = Options(config_path, state_dir, as_json, verbose, quiet, debug)
+
+
+def run(opts: Options, action: Callable[[], Any]) -> Any:
+    """Call the library; turn its errors into one line and an exit code."""
+    try:
+        return action()
+    except SitedeployError as exc:
+        if opts.debug:
+            traceback.print_exc()
+        _fail(opts, exc)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+def _fail(opts: Options, exc: SitedeployError) -> NoReturn:
+    lines = exc.problems if isinstance(exc, ConfigError) else [exc.message]
+    for line in lines:
+        click.echo(f"error: {line}", err=True)
+    if isinstance(exc, BuildError) and exc.log_tail:
+        if opts.verbose:
+            click.echo("build log (last lines):\n" + exc.log_tail, err=True)
+        else:
+            click.echo("(run with -v to see the build log)", err=True)
+    sys.exit(exc.exit_code)
+
+
+def emit(opts: Options, data: Any, text: Callable[[], str]) -> None:
+    if opts.json:
+        click.echo(json.dumps(data, indent=2, default=_jsonable))
+    elif not opts.quiet:
+        out = text()
+        if out:
+            click.echo(out)
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return str(value)
+
+
+from . import cli_commands  # noqa: E402,F401  (registers the subcommands on ``cli``)
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except Exception as exc:  # a bug, not a user mistake: say so, and how to see more
+        if "--debug" in sys.argv:
+            raise
+        click.echo(
+            f"internal error: {exc.__class__.__name__}: {exc} (run with --debug for a traceback)", err=True
+        )
+        sys.exit(70)

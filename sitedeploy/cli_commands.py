@@ -1,0 +1,279 @@
+"""The subcommands. Each is a few lines around one call into ``sitedeploy.commands``."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import commands
+from .cli import Options, cli, emit, pass_options, run
+from .commands import DeployResult, TargetStatus, VerifyResult
+from .config import LocalTargetConfig
+from .errors import ConfigError
+from .state import HistoryEntry
+
+target_option = click.option("--target", "-t", help="Act on this target only [default: all].")
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path), default=".")
+@pass_options
+def init(opts: Options, directory: Path) -> None:
+    """Scaffold deploy.toml and an example MkDocs site in DIRECTORY."""
+    from .scaffold import scaffold
+
+    written = run(opts, lambda: scaffold(directory))
+    emit(
+        opts,
+        [str(p) for p in written],
+        lambda: (
+            "created:\n"
+            + "\n".join(f"  {p}" for p in written)
+            + "\nnext: commit them, then run 'sitedeploy deploy'"
+        ),
+    )
+
+
+@cli.command()
+@click.option("--ref", help="Branch, tag or commit [default: the tip of the source branch].")
+@click.option("--site", help="Build this site only.")
+@pass_options
+def build(opts: Options, ref: str | None, site: str | None) -> None:
+    """Build a commit into the state folder without publishing it."""
+    built = run(opts, lambda: commands.build(opts.load(), ref=ref, site=site, progress=opts.progress()))
+    data = {
+        "commit": built.commit.sha,
+        "path": str(built.root),
+        "files": len(built.manifest),
+        "bytes": built.manifest.total_bytes,
+        "sites": [dataclasses.asdict(s) for s in built.sites],
+    }
+    emit(
+        opts,
+        data,
+        lambda: "\n".join(
+            [f"built {built.commit.short} ({built.commit.subject}) into {built.root}"]
+            + [f"  {s.name} at {s.mount}: {'reused' if s.reused else s.summary}" for s in built.sites]
+        ),
+    )
+
+
+@cli.command()
+@target_option
+@click.option("--ref", help="Branch, tag or commit [default: the tip of the source branch].")
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@click.option("--force-delete", is_flag=True, help="Allow more deletes than max_delete.")
+@pass_options
+def deploy(opts: Options, target: str | None, ref: str | None, dry_run: bool, force_delete: bool) -> None:
+    """Build a commit and publish it atomically to the targets."""
+    config = run(opts, opts.load)
+    results: list[DeployResult] = run(
+        opts,
+        lambda: commands.deploy(
+            config,
+            target=target,
+            ref=ref,
+            dry_run=dry_run,
+            force_delete=force_delete,
+            progress=opts.progress(),
+        ),
+    )
+    emit(
+        opts,
+        [_deploy_json(r) for r in results],
+        lambda: "\n".join(_deploy_text(config, r, opts) for r in results),
+    )
+
+
+def _deploy_json(r: DeployResult) -> dict[str, Any]:
+    plan = r.plan
+    return {
+        "target": r.target,
+        "commit": r.commit.sha,
+        "outcome": r.outcome,
+        "release": r.release,
+        "uploads": [dataclasses.asdict(u) for u in plan.uploads] if plan else [],
+        "deletes": list(plan.deletes) if plan else [],
+        "stats": dataclasses.asdict(r.stats) if r.stats else None,
+    }
+
+
+def _deploy_text(config: Any, r: DeployResult, opts: Options) -> str:
+    lines = [r.summary()]
+    if r.outcome == "dry-run" and r.plan:
+        lines += [f"  {line}" for line in r.plan.lines()]
+    elif r.stats:
+        lines.append(f"  {r.stats.summary()}")
+    target = config.targets[r.target]
+    if isinstance(target, LocalTargetConfig) and r.outcome != "dry-run":
+        current = config.resolve(target.path) / "current"
+        lines.append(f"  served from {current}  (browse: sitedeploy serve --target {r.target})")
+    return "\n".join(lines)
+
+
+@cli.command()
+@target_option
+@pass_options
+def status(opts: Options, target: str | None) -> None:
+    """What is live on each target: commit, release, who deployed it and when."""
+    result: list[TargetStatus] = run(opts, lambda: commands.status(opts.load(), target=target))
+    emit(opts, [_status_json(s) for s in result], lambda: "\n\n".join(_status_text(s) for s in result))
+
+
+def _status_json(s: TargetStatus) -> dict[str, Any]:
+    data = dataclasses.asdict(s)
+    data["pin"] = data.pop("pinned")
+    data["pinned"] = s.pinned is not None
+    data["hosts_disagree"] = s.hosts_disagree
+    return data
+
+
+def _status_text(s: TargetStatus) -> str:
+    if s.release is None:
+        return f"{s.target} ({s.location}): nothing deployed yet"
+    lines = [
+        f"{s.target} ({s.location})",
+        f"  live:     {s.commit and s.commit[:12]}  {s.subject}",
+        f"  release:  {s.release}",
+        f"  by:       {s.deployed_by} at {s.deployed_at} ({s.action})",
+        f"  author:   {s.author}",
+        f"  kept:     {len(s.releases)} release(s)",
+    ]
+    if s.pinned:
+        lines.append(
+            f"  PINNED by {s.pinned.by} at {s.pinned.at}: {s.pinned.reason} (sitedeploy resume to unpin)"
+        )
+    if s.suspended:
+        lines.append(f"  SUSPENDED by {s.suspended.by} at {s.suspended.at}: {s.suspended.reason}")
+    if s.hosts:
+        for host, rel in s.hosts.items():
+            lines.append(f"  host {host}: {rel}{'  <- differs' if rel != s.release else ''}")
+    return "\n".join(lines)
+
+
+@cli.command()
+@target_option
+@click.option("-n", "limit", type=int, default=20, show_default=True, help="How many entries.")
+@pass_options
+def history(opts: Options, target: str | None, limit: int) -> None:
+    """Every deploy and rollback, newest first."""
+    result: dict[str, list[HistoryEntry]] = run(
+        opts, lambda: commands.history(opts.load(), target=target, limit=limit)
+    )
+    rows = sorted(
+        ((name, e) for name, entries in result.items() for e in entries),
+        key=lambda pair: pair[1].deployed_at,
+        reverse=True,
+    )
+    emit(
+        opts,
+        [{"target": name, **dataclasses.asdict(e)} for name, e in rows],
+        lambda: "\n".join(_history_line(name, e) for name, e in rows) or "no history yet",
+    )
+
+
+def _history_line(name: str, e: HistoryEntry) -> str:
+    counts = f"+{e.added} ~{e.changed} -{e.removed}"
+    return (
+        f"{e.deployed_at}  {name:<10} {e.action:<9} {e.commit[:8]}  {e.release}  {counts:<14} "
+        f"{e.deployed_by}  {e.subject}"
+    )
+
+
+@cli.command()
+@target_option
+@click.option("--to", "to", help="A release id or commit [default: the release before the live one].")
+@pass_options
+def rollback(opts: Options, target: str | None, to: str | None) -> None:
+    """Put an earlier release back, without a rebuild when it is still kept. Pins the target."""
+    results: list[DeployResult] = run(
+        opts, lambda: commands.rollback(opts.load(), target=target, to=to, progress=opts.progress())
+    )
+    emit(
+        opts,
+        [_deploy_json(r) for r in results],
+        lambda: "\n".join(
+            f"{r.target}: rolled back to {r.commit.sha[:8]} ({r.release}); pinned — "
+            "'sitedeploy resume' lets automatic deploys continue"
+            for r in results
+        ),
+    )
+
+
+@cli.command()
+@target_option
+@pass_options
+def resume(opts: Options, target: str | None) -> None:
+    """Unpin (and unsuspend) targets so automatic deploys continue."""
+    names = run(opts, lambda: commands.resume(opts.load(), target=target))
+    emit(opts, names, lambda: "\n".join(f"{n}: resumed" for n in names))
+
+
+@cli.command()
+@target_option
+@click.option("--reason", default="", help="Shown by status.")
+@pass_options
+def suspend(opts: Options, target: str | None, reason: str) -> None:
+    """Stop automatic deploys to targets until 'resume'."""
+    names = run(opts, lambda: commands.suspend(opts.load(), target=target, reason=reason))
+    emit(opts, names, lambda: "\n".join(f"{n}: suspended" for n in names))
+
+
+@cli.command()
+@target_option
+@click.option("--repair", is_flag=True, help="Restore the live release where it drifted.")
+@pass_options
+def verify(opts: Options, target: str | None, repair: bool) -> None:
+    """Compare what targets serve with the live release; exit 1 on drift (unless repaired)."""
+    results: list[VerifyResult] = run(
+        opts, lambda: commands.verify(opts.load(), target=target, repair=repair, progress=opts.progress())
+    )
+    emit(opts, [dataclasses.asdict(r) for r in results], lambda: "\n".join(_verify_text(r) for r in results))
+    if any(not r.clean and not r.repaired for r in results):
+        raise SystemExit(1)
+
+
+def _verify_text(r: VerifyResult) -> str:
+    if r.release is None:
+        return f"{r.target}: nothing deployed"
+    lines = [
+        f"{r.target}: {r.release}: "
+        + ("repaired: " if r.repaired else "")
+        + "; ".join(f"{d.where}: {d.summary()}" for d in r.drift)
+    ]
+    for d in r.drift:
+        lines += [f"  missing {p}" for p in d.missing] + [f"  changed {p}" for p in d.changed]
+        lines += [f"  extra   {p}" for p in d.extra]
+    return "\n".join(lines)
+
+
+@cli.command()
+@target_option
+@click.option("--port", "-p", type=int, default=8000, show_default=True)
+@click.option("--bind", default="127.0.0.1", show_default=True)
+@pass_options
+def serve(opts: Options, target: str | None, port: int, bind: str) -> None:
+    """Serve a local target's live release over HTTP (for previews)."""
+    from .serve import serve_forever
+
+    config = run(opts, opts.load)
+    local = {n: t for n, t in config.target(target).items() if isinstance(t, LocalTargetConfig)}
+    if not local:
+        run(
+            opts,
+            _raise(ConfigError("serve works with local targets only; pass --target NAME of a local target")),
+        )
+    name, cfg = next(iter(local.items()))
+    current = config.resolve(cfg.path) / "current"
+    click.echo(f"serving {name} ({current}) at http://{bind}:{port}/  (Ctrl-C stops)", err=True)
+    run(opts, lambda: serve_forever(current, bind, port))
+
+
+def _raise(exc: Exception) -> Any:
+    def fail() -> None:
+        raise exc
+
+    return fail

@@ -1,0 +1,171 @@
+"""The content repository: a mirror in the state folder, refs, commits and exports.
+
+sitedeploy never builds in a working copy: it keeps a bare mirror (``<state>/mirror.git``),
+resolves a ref to a commit there, and exports exactly that commit's tree into a clean folder.
+Uncommitted changes therefore never deploy. Every git failure becomes a SourceError.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import git
+
+from .errors import SourceError
+
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://|^[^/]+@[^/:]+:")
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    subject: str
+    author: str
+    committed_at: int
+    """Seconds since the epoch (the committer date): SOURCE_DATE_EPOCH for reproducible builds."""
+
+    @property
+    def short(self) -> str:
+        return self.sha[:8]
+
+    @property
+    def committed_iso(self) -> str:
+        return datetime.fromtimestamp(self.committed_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def is_url(repo: str) -> bool:
+    return bool(_URL.match(repo))
+
+
+class Source:
+    """A mirror of the content repo at ``mirror_dir``, fetched from ``url``."""
+
+    def __init__(self, url: str, mirror_dir: Path) -> None:
+        self.url = url
+        self.mirror_dir = mirror_dir
+        self._repo: git.Repo | None = None
+
+    @property
+    def repo(self) -> git.Repo:
+        if self._repo is None:
+            if not (self.mirror_dir / "HEAD").exists():
+                raise SourceError(f"no mirror of {self.url} yet; run 'sitedeploy deploy' or 'build' first")
+            self._repo = git.Repo(self.mirror_dir)
+        return self._repo
+
+    def sync(self) -> None:
+        """Create the mirror, or fetch every branch and tag into it (pruning deleted ones)."""
+        with self._git_errors(f"fetch {self.url}"):
+            if (self.mirror_dir / "HEAD").exists():
+                # The mirror's refspec is +refs/*:refs/*: branches and tags, deleted ones pruned.
+                self.repo.git.fetch("--prune", "origin")
+            else:
+                self.mirror_dir.parent.mkdir(parents=True, exist_ok=True)
+                tmp = self.mirror_dir.with_name(self.mirror_dir.name + ".tmp")
+                shutil.rmtree(tmp, ignore_errors=True)
+                git.Repo.clone_from(self.url, tmp, mirror=True)
+                tmp.rename(self.mirror_dir)  # a half-made clone never looks like a mirror
+
+    def default_branch(self) -> str:
+        with self._git_errors("read the default branch"):
+            head = self.repo.git.symbolic_ref("--quiet", "HEAD")
+        return str(head).removeprefix("refs/heads/")
+
+    def resolve(self, ref: str | None, branch: str | None = None) -> Commit:
+        """The commit ``ref`` names (branch, tag or sha); None means the tip of ``branch``."""
+        name = ref or branch or self.default_branch()
+        try:
+            sha = self.repo.git.rev_parse("--verify", "--quiet", f"{name}^{{commit}}")
+        except git.GitCommandError:
+            raise SourceError(
+                f"unknown ref '{name}' in {self.url}; use a branch, a tag or a commit that was pushed there"
+            ) from None
+        return self.commit(sha)
+
+    def commit(self, sha: str) -> Commit:
+        with self._git_errors(f"read commit {sha[:12]}"):
+            c = self.repo.commit(sha)
+            return Commit(
+                sha=c.hexsha,
+                subject=str(c.summary),
+                author=f"{c.author.name} <{c.author.email}>",
+                committed_at=c.committed_date,
+            )
+
+    def tree_id(self, commit: str, path: str) -> str | None:
+        """The git object id of ``path`` at ``commit`` (a content hash of the whole folder)."""
+        try:
+            return str(self.repo.git.rev_parse("--verify", "--quiet", f"{commit}:{path}"))
+        except git.GitCommandError:
+            return None
+
+    def last_change(self, commit: str, path: str) -> int:
+        """Commit time of the newest commit up to ``commit`` that touched ``path``."""
+        with self._git_errors(f"read the history of {path}"):
+            out = self.repo.git.log("-1", "--format=%ct", commit, "--", path)
+        return int(out) if out else self.commit(commit).committed_at
+
+    def list_dir(self, commit: str, path: str) -> list[tuple[str, str]]:
+        """(name, kind) of the entries of folder ``path`` at ``commit``; kind is blob or tree."""
+        try:
+            out = self.repo.git.ls_tree(commit, "--", f"{path.rstrip('/')}/")
+        except git.GitCommandError:
+            return []
+        entries = []
+        for line in out.splitlines():
+            meta, name = line.split("\t", 1)
+            entries.append((name.rsplit("/", 1)[-1], meta.split()[1]))
+        return entries
+
+    def changed_paths(self, old: str, new: str) -> list[str]:
+        """Paths that differ between two commits (added, modified, deleted, renamed)."""
+        with self._git_errors(f"diff {old[:8]}..{new[:8]}"):
+            out = self.repo.git.diff("--name-only", "--no-renames", old, new)
+        return str(out).splitlines()
+
+    def export(self, commit: str, paths: list[str], dest: Path) -> None:
+        """Write exactly the files of ``paths`` at ``commit`` below ``dest``.
+
+        Extraction uses tarfile's ``data`` filter: a symlink whose target leaves ``dest``
+        (absolute, or too many ``..``) stops the export instead of being followed later.
+        """
+        dest.mkdir(parents=True, exist_ok=True)
+        with self._git_errors(f"export {commit[:8]}"):
+            proc = self.repo.git.archive("--format=tar", commit, "--", *paths, as_process=True)
+        try:
+            with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+                for member in tar:
+                    tar.extract(member, dest, filter=_safe_member)
+        except tarfile.ReadError as exc:
+            raise SourceError(f"could not export {commit[:8]} ({exc})") from None
+        finally:
+            proc.wait()
+
+    @contextmanager
+    def _git_errors(self, operation: str) -> Iterator[None]:
+        try:
+            yield
+        except git.GitCommandError as exc:
+            detail = (exc.stderr or "").strip().splitlines()
+            reason = detail[-1].removeprefix("stderr: ").strip(" '") if detail else f"exit {exc.status}"
+            raise SourceError(f"git: cannot {operation} ({reason})", retryable=True) from None
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            raise SourceError(f"{self.url}: not a git repository; check source.repo") from None
+
+
+def _safe_member(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
+    try:
+        return tarfile.data_filter(member, dest)
+    except tarfile.FilterError as exc:
+        what = f" -> {member.linkname}" if member.issym() or member.islnk() else ""
+        raise SourceError(
+            f"{member.name}{what}: points outside the repository ({exc.__class__.__name__}); "
+            "make the link relative and inside the repo, or commit the file itself"
+        ) from None
