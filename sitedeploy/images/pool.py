@@ -1,0 +1,98 @@
+"""Turn a list of source images into outcomes: cache hits first, the misses on a process pool.
+
+Workers read the source, render it and store the entry in the cache themselves, so the
+encoded bytes never travel back through a pipe; the parent only learns each
+:class:`Outcome`. A warm run finds every key in the cache and never starts the pool.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .cache import VariantCache, cache_key
+from .variants import Outcome, Rendered, RenderSpec, render
+
+
+@dataclass(frozen=True)
+class Job:
+    """A cache miss: the source to render and the key to store it under."""
+
+    source: Path
+    key: str
+
+
+@dataclass
+class Results:
+    outcomes: dict[Path, tuple[str, Outcome]]
+    """Per source: its cache key and what became of it."""
+    hits: int = 0
+    decoded: int = 0
+    uncached: dict[Path, Rendered] | None = None
+    """Renders the cache could not store (disk full); their bytes are kept in memory."""
+
+
+def cpu_count() -> int:
+    """Cores this process may use (a container's CPU set, not the host's)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def render_all(
+    sources: list[Path], spec: RenderSpec, cache: VariantCache, advance: Callable[[int], None]
+) -> Results:
+    """Outcomes for every source, rendering only those the cache does not hold."""
+    results = Results({}, uncached={})
+    jobs: list[Job] = []
+    for source in sources:
+        key = cache_key(source.read_bytes(), spec)
+        cached = cache.get(key)
+        if cached is None:
+            jobs.append(Job(source, key))
+        else:
+            results.outcomes[source] = (key, cached)
+            results.hits += 1
+    for job, rendered in _run(jobs, spec, cache, advance):
+        results.outcomes[job.source] = (job.key, rendered.outcome)
+        results.decoded += 1
+        if rendered.blobs and results.uncached is not None:
+            results.uncached[job.source] = rendered
+    return results
+
+
+def _run(
+    jobs: list[Job], spec: RenderSpec, cache: VariantCache, advance: Callable[[int], None]
+) -> list[tuple[Job, Rendered]]:
+    workers = min(cpu_count(), len(jobs))
+    if workers <= 1:  # not worth a process start-up
+        done = []
+        for job in jobs:
+            done.append((job, render_and_store(job, spec, cache)))
+            advance(1)
+        return done
+    # Each process owns a core, so libaom gets one thread each instead of oversubscribing.
+    spec = replace(spec, avif_threads=1)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(render_and_store, job, spec, cache): job for job in jobs}
+        finished = []
+        for future in as_completed(futures):
+            finished.append((futures[future], future.result()))
+            advance(1)
+    return sorted(finished, key=lambda item: str(item[0].source))
+
+
+def render_and_store(job: Job, spec: RenderSpec, cache: VariantCache) -> Rendered:
+    """Runs in a worker: render one source, store it, return the outcome without its bytes."""
+    try:
+        data = job.source.read_bytes()
+    except OSError as exc:  # not the image's fault, so not cached
+        return Rendered(Outcome("error", reason=f"cannot read ({exc.strerror})"))
+    rendered = render(data, spec)
+    if cache.put(job.key, rendered):
+        rendered.blobs = {}
+    return rendered
