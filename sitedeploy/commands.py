@@ -284,13 +284,19 @@ def prune(t: Target, keep: int) -> list[str]:
 
 
 def previous_release(t: Target, live: str | None, releases: list[str] | None = None) -> str | None:
-    """The newest retained release older than the live one whose commit is not marked bad."""
+    """The newest retained release older than the live one, of another commit not marked bad.
+
+    A release of the live commit is skipped: it exists when a run was killed after staging
+    and the commit was deployed again, and going "back" to it would change nothing.
+    """
     releases = t.list_releases() if releases is None else releases
-    bad = state.read_control(t).bad_commits
-    older = [r for r in releases if live is None or r < live]
-    for rid in reversed(older):
+    skip = set(state.read_control(t).bad_commits)
+    live_record = state.read_release(t, live) if live else None
+    if live_record:
+        skip.add(live_record.commit)
+    for rid in reversed([r for r in releases if live is None or r < live]):
         record = state.read_release(t, rid)
-        if record and record.commit not in bad:
+        if record and record.commit not in skip:
             return rid
     return None
 

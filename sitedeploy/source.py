@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -90,14 +91,12 @@ class Source:
         return self.commit(sha)
 
     def commit(self, sha: str) -> Commit:
+        # `git show` rather than GitPython's object database: that one keeps cat-file
+        # processes alive for the life of the Repo, which a long-running agent would pile up.
         with self._git_errors(f"read commit {sha[:12]}"):
-            c = self.repo.commit(sha)
-            return Commit(
-                sha=c.hexsha,
-                subject=str(c.summary),
-                author=f"{c.author.name} <{c.author.email}>",
-                committed_at=c.committed_date,
-            )
+            out = self.repo.git.show("-s", "--format=%H%x00%s%x00%an <%ae>%x00%ct", sha, "--")
+        full, subject, author, when = str(out).split("\x00")
+        return Commit(sha=full, subject=subject, author=author, committed_at=int(when))
 
     def tree_id(self, commit: str, path: str) -> str | None:
         """The git object id of ``path`` at ``commit`` (a content hash of the whole folder)."""
@@ -137,16 +136,20 @@ class Source:
         (absolute, or too many ``..``) stops the export instead of being followed later.
         """
         dest.mkdir(parents=True, exist_ok=True)
-        with self._git_errors(f"export {commit[:8]}"):
-            proc = self.repo.git.archive("--format=tar", commit, "--", *paths, as_process=True)
-        try:
-            with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-                for member in tar:
-                    tar.extract(member, dest, filter=_safe_member)
-        except tarfile.ReadError as exc:
-            raise SourceError(f"could not export {commit[:8]} ({exc})") from None
-        finally:
-            proc.wait()
+        cmd = ["git", "-C", str(self.mirror_dir), "archive", "--format=tar", commit, "--", *paths]
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+            assert proc.stdout is not None
+            try:
+                with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+                    for member in tar:
+                        tar.extract(member, dest, filter=_safe_member)
+            except tarfile.ReadError as exc:
+                raise SourceError(f"could not export {commit[:8]} ({exc})") from None
+            finally:
+                proc.kill()  # stop git at once if extraction was refused midway
+                _, err = proc.communicate()
+        if proc.returncode not in (0, -9):
+            raise SourceError(f"git: cannot export {commit[:8]} ({err.decode(errors='replace').strip()})")
 
     @contextmanager
     def _git_errors(self, operation: str) -> Iterator[None]:

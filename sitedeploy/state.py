@@ -118,9 +118,13 @@ def _dump(value: Any) -> bytes:
 
 
 def release_id(commit: str, when: float | None = None) -> str:
-    """Sortable and readable: ``20261122T113000Z-1a2b3c4d``."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(when))
-    return f"{stamp}-{commit[:8]}"
+    """Sortable by creation time and readable: ``20261122T113000.123Z-1a2b3c4d``.
+
+    Milliseconds keep two deploys in the same second in order (rollback picks by this order).
+    """
+    when = time.time() if when is None else when
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(when))
+    return f"{stamp}.{int(when * 1000) % 1000:03d}Z-{commit[:8]}"
 
 
 def read_release(store: MetaStore, rid: str) -> ReleaseRecord | None:
