@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Benchmark the images stage against naive Pillow and sharp (libvips), in one run.
+
+    .venv/bin/python benchmarks/bench_images.py [--cache DIR] [--jobs 2] [--size small|large]
+
+Uses the shared corpus (``/work/shared/bench/make_corpus.py``, generated once into the cache
+folder and reused), builds it with MkDocs, then measures on its images:
+
+* naive Pillow: open, LANCZOS-resize the full image to each width, save each format; one process;
+* sitedeploy cold: ``process_site`` on a fresh copy of the built site with an empty cache;
+* sitedeploy warm: the same on another fresh copy, with the cache the cold run filled;
+* sharp: ``benchmarks/images/sharp_variants.mjs`` with ``--jobs`` images in flight, at sharp's
+  default AVIF effort (4) and at the effort matching our libaom speed (9 - speed).
+
+Every contender makes the same widths (never upscaled), the same formats (AVIF and WebP plus
+the original format) at the same quality numbers. Prints images/second, output bytes, ratios.
+Needs numpy (for the corpus) and ``npm install`` in ``benchmarks/images``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from PIL import Image
+
+from sitedeploy.config import ImagesConfig
+from sitedeploy.images import process_site
+from sitedeploy.images.variants import AVIF_SPEED, FALLBACK_FORMAT, target_widths
+
+HERE = Path(__file__).resolve().parent
+MAKE_CORPUS = Path("/work/shared/bench/make_corpus.py")
+SIZES = {"small": ("--pages", "200", "--images", "40"), "large": ("--pages", "5000", "--images", "300")}
+SETTINGS = ImagesConfig()
+SAVE_NAMES = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "avif": "AVIF"}
+
+
+def main() -> None:
+    args = _parse_args()
+    cache = args.cache.resolve()
+    site = _built_site(cache, args.size)
+    images = sorted(p for p in (site / "img").iterdir() if p.suffix in (".jpg", ".png"))
+    print(f"corpus: {len(images)} images, {sum(p.stat().st_size for p in images) / 1e6:.1f} MB "
+          f"({args.size}, seed 1); widths {SETTINGS.widths}, formats {SETTINGS.formats} + original, "
+          f"quality {SETTINGS.quality}, {args.jobs} in flight")
+    results = {
+        "naive Pillow (1 process)": _naive_pillow(images),
+        "sitedeploy cold": _sitedeploy(site, cache / "variant-cache", cold=True),
+        "sitedeploy warm": _sitedeploy(site, cache / "variant-cache", cold=False),
+        "sharp (avif effort 4, default)": _sharp(images, args.jobs, effort=4),
+        f"sharp (avif effort {9 - AVIF_SPEED}, = our speed)": _sharp(images, args.jobs, effort=9 - AVIF_SPEED),
+    }
+    _print_table(len(images), results)
+
+
+def _parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cache", type=Path, default=HERE / "images" / ".cache")
+    parser.add_argument("--jobs", type=int, default=2, help="sharp's images in flight (match the cores)")
+    parser.add_argument("--size", choices=SIZES, default="small")
+    return parser.parse_args()
+
+
+def _built_site(cache: Path, size: str) -> Path:
+    """The corpus built with MkDocs, generated on first use and reused afterwards."""
+    corpus, site = cache / f"corpus-{size}", cache / f"site-{size}"
+    if not (corpus / "mkdocs.yml").exists():
+        subprocess.run([sys.executable, str(MAKE_CORPUS), str(corpus), *SIZES[size], "--seed", "1"], check=True)
+    if not (site / "index.html").exists():
+        subprocess.run([sys.executable, "-m", "mkdocs", "build", "-q", "-f", str(corpus / "mkdocs.yml"),
+                        "-d", str(site)], check=True)
+    return site
+
+
+def _naive_pillow(images: list[Path]) -> tuple[float, int]:
+    """The baseline: decode at full size, resize each width from it, save each format."""
+    started, total = time.perf_counter(), 0
+    for path in images:
+        im = Image.open(path)
+        im.load()
+        fallback = FALLBACK_FORMAT[str(im.format)]
+        for width in target_widths(im.width, SETTINGS.widths):
+            resized = im.resize((width, round(im.height * width / im.width)), Image.Resampling.LANCZOS)
+            for fmt in [fallback, *SETTINGS.formats]:
+                total += len(_naive_save(resized, fmt))
+    return time.perf_counter() - started, total
+
+
+def _naive_save(im: Image.Image, fmt: str) -> bytes:
+    """Same encoder settings as the stage, so only the pipeline differs."""
+    quality = SETTINGS.quality.get(fmt, 80)
+    options: dict[str, object] = {
+        "jpeg": {"quality": quality, "optimize": True, "progressive": True},
+        "png": {"optimize": True},
+        "webp": {"quality": quality, "method": 4},
+        "avif": {"quality": quality, "speed": AVIF_SPEED},
+    }[fmt]
+    buffer = io.BytesIO()
+    im.save(buffer, SAVE_NAMES[fmt], **options)
+    return buffer.getvalue()
+
+
+def _sitedeploy(site: Path, variant_cache: Path, *, cold: bool) -> tuple[float, int]:
+    """One cold run (empty cache), or the median of three warm runs, each on a fresh copy."""
+    if cold:
+        shutil.rmtree(variant_cache, ignore_errors=True)
+    timings, written = [], 0
+    for _ in range(1 if cold else 3):
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(shutil.copytree(site, Path(tmp) / "site"))
+            seconds, report = _timed(lambda: process_site(copy, "/", SETTINGS, variant_cache))  # noqa: B023
+            assert not report.warnings, report.warnings
+            assert report.decoded == (report.processed if cold else 0), report.summary()
+            timings.append(seconds)
+            written = report.bytes_after
+            print(f"  {'cold' if cold else 'warm'}: {report.summary()} in {seconds:.3f} s")
+    return statistics.median(timings), written
+
+
+def _timed(work: Callable[[], object]) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = work()
+    return time.perf_counter() - started, result
+
+
+def _sharp(images: list[Path], jobs: int, effort: int) -> tuple[float, int]:
+    if not (HERE / "images" / "node_modules" / "sharp").exists():
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=HERE / "images", check=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        config = {"inputs": [str(p) for p in images], "out": str(Path(tmp) / "out"),
+                  "widths": list(SETTINGS.widths), "formats": list(SETTINGS.formats),
+                  "quality": SETTINGS.quality, "inFlight": jobs, "avifEffort": effort}
+        (Path(tmp) / "config.json").write_text(json.dumps(config))
+        run = subprocess.run(["node", str(HERE / "images" / "sharp_variants.mjs"), str(Path(tmp) / "config.json")],
+                             check=True, capture_output=True, text=True)
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    return float(result["seconds"]), int(result["bytes"])
+
+
+def _print_table(count: int, results: dict[str, tuple[float, int]]) -> None:
+    print(f"\n{'contender':<36} {'seconds':>9} {'images/s':>10} {'output MB':>10}")
+    for name, (seconds, size) in results.items():
+        print(f"{name:<36} {seconds:>9.3f} {count / seconds:>10.2f} {size / 1e6:>10.2f}")
+    naive, cold, warm = (results[k][0] for k in ("naive Pillow (1 process)", "sitedeploy cold", "sitedeploy warm"))
+    print(f"\ncold vs naive Pillow: {naive / cold:.2f}x faster (target >= 2)")
+    for name, (seconds, size) in results.items():
+        if name.startswith("sharp"):
+            print(f"cold vs {name}: {seconds / cold:.2f}x the throughput (target >= 1), "
+                  f"bytes {results['sitedeploy cold'][1] / size:.3f}x sharp's (target <= 1.05)")
+    print(f"warm vs cold: {cold / warm:.0f}x faster (target >= 50)")
+
+
+if __name__ == "__main__":
+    main()
