@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set up everything the tests need on a fresh Debian machine, then run lint, types and tests.
+# Installs system packages with apt-get when run as root (sshd, nginx, chromium, rsync, git).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for pair in sshd:openssh-server nginx:nginx-light chromium:chromium rsync:rsync git:git ssh-keygen:openssh-client; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair#*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "missing system packages: ${need[*]} (run as root, or apt-get install them)" >&2
+    exit 1
+  fi
+  echo "installing: ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+
+.venv/bin/ruff check sitedeploy tests benchmarks
+.venv/bin/mypy sitedeploy
+.venv/bin/python -m pytest -q "$@"
