@@ -101,7 +101,25 @@ class SSHTargetConfig(TargetConfig):
     ssh_config: str = "~/.ssh/config"
     connect_timeout: float = 10.0
     file_mode: int = 0o644
+    """Mode of every file sent (write it as ``0o644`` in TOML)."""
     dir_mode: int = 0o755
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.hosts:
+            raise ValueError("hosts must list at least one host ('web1' or 'web1:2222')")
+        for entry in self.hosts:
+            port = entry.rpartition("]")[2] if entry.startswith("[") else entry
+            port = port.partition(":")[2] if port.count(":") == 1 else ""
+            if not entry.strip(" []:") or (port and not (port.isdigit() and 0 < int(port) < 65536)):
+                raise ValueError(f"hosts: {entry!r} is not 'host' or 'host:port'")
+        if not self.path.strip():
+            raise ValueError("path must name the folder that receives releases/ and current")
+        if not 0 < self.connect_timeout:
+            raise ValueError("connect_timeout must be a positive number of seconds")
+        for key in ("file_mode", "dir_mode"):
+            if not 0 <= getattr(self, key) <= 0o7777:
+                raise ValueError(f"{key} must be a permission mode such as 0o644")
 
 
 @dataclass(frozen=True, kw_only=True)
