@@ -1,0 +1,271 @@
+"""Servers reached over SSH: the local target's layout on every host, switched together.
+
+    <path>/releases/<id>/     one complete release per folder, never modified once live
+    <path>/current            -> releases/<id> (relative), swapped with posix-rename
+    <path>/.sitedeploy/       state files (see sitedeploy.state), the same on every host
+
+``path`` is absolute or relative to the login's home folder. One connection per host is opened
+on first use and reused for the whole deploy; hosts work in parallel (a thread each).
+
+Two-phase switch (:meth:`SSHTarget.activate`): ``stage`` completes the release on every host
+first (see :mod:`.ssh_release`). Then *prepare*: on every host check the release folder is
+there, remember where ``current`` points and create a temp symlink to the new release; any
+failure removes the temp links and raises, nothing switched. Then *commit*: posix-rename every
+temp link over ``current`` at once. If a host fails there, the hosts already switched are
+switched back to what they served before, and the error names the failed host.
+
+The lock (``create_meta``) is taken on every host in a fixed order, each with an atomic
+``mkdir``-like step: a complete temp folder holding the file is renamed to ``<name>.d/``,
+which fails when the folder exists. If any host refuses, the ones taken are released.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from ..config import SSHTargetConfig
+from ..errors import TargetError
+from ..manifest import Manifest
+from ..plan import Plan
+from ..progress import Progress
+from ..state import ReleaseRecord
+from .base import Drift, TransferStats
+from .ssh_host import SSHHost, temp_name
+from .ssh_release import repair_host, stage_host, verify_host
+
+T = TypeVar("T")
+
+
+class SSHTarget:
+    def __init__(self, name: str, cfg: SSHTargetConfig) -> None:
+        self.name = name
+        self.cfg = cfg
+        self.root = cfg.path.rstrip("/") or "/"
+        self.meta_dir = f"{self.root}/.sitedeploy"
+        self.current = f"{self.root}/current"
+        self.hosts = [SSHHost(name, entry, cfg) for entry in cfg.hosts]
+        self._pool = ThreadPoolExecutor(max(1, len(self.hosts)), thread_name_prefix=f"ssh-{name}")
+
+    def describe(self) -> str:
+        where = self.root if self.root.startswith("/") else f"/~/{self.root}"
+        return f"ssh://{','.join(h.label for h in self.hosts)}{where}"
+
+    # --- fan-out --------------------------------------------------------------------------
+
+    def _each(self, work: Callable[[SSHHost], T], hosts: list[SSHHost] | None = None) -> dict[str, T]:
+        """Run ``work`` on every host in parallel; raise one error naming each host that failed."""
+        results, errors = self._each_outcome(work, hosts)
+        if errors:
+            raise _combined(errors)
+        return results
+
+    def _each_outcome(
+        self, work: Callable[[SSHHost], T], hosts: list[SSHHost] | None = None
+    ) -> tuple[dict[str, T], dict[str, TargetError]]:
+        chosen = self.hosts if hosts is None else hosts
+        futures = {h.label: self._pool.submit(work, h) for h in chosen}
+        results: dict[str, T] = {}
+        errors: dict[str, TargetError] = {}
+        for label, future in futures.items():
+            try:
+                results[label] = future.result()
+            except TargetError as exc:
+                errors[label] = exc
+            except Exception as exc:  # a bug or an untranslated error: still name the host
+                errors[label] = TargetError(f"target '{self.name}': host {label}: {exc!r}")
+        return results, errors
+
+    # --- MetaStore ------------------------------------------------------------------------
+
+    def read_meta(self, name: str) -> bytes | None:
+        """The file from the first host that has it (all hosts hold the same state)."""
+        for host in self.hosts:
+            data = host.read_file(f"{self.meta_dir}/{name}")
+            if data is None:  # a file made by create_meta lives in its own folder
+                data = host.read_file(f"{self.meta_dir}/{name}.d/{posixpath.basename(name)}")
+            if data is not None:
+                return data
+        return None
+
+    def write_meta(self, name: str, data: bytes) -> None:
+        self._each(lambda h: h.write_file(f"{self.meta_dir}/{name}", data))
+
+    def create_meta(self, name: str, data: bytes) -> bool:
+        """Exclusive create on every host, in a fixed order so two deployers cannot deadlock."""
+        taken: list[SSHHost] = []
+        try:
+            for host in sorted(self.hosts, key=lambda h: h.label):
+                if not self._create_on(host, name, data):
+                    self._each(lambda h: self._delete_on(h, name), taken)
+                    return False
+                taken.append(host)
+        except BaseException:
+            self._each_outcome(lambda h: self._delete_on(h, name), taken)  # best effort
+            raise
+        return True
+
+    def _create_on(self, host: SSHHost, name: str, data: bytes) -> bool:
+        final = f"{self.meta_dir}/{name}.d"
+        staging = temp_name(final)
+        with host.step(f"take {name}", final):
+            host.sh("create the state folder", 'mkdir -p -- "$1"', posixpath.dirname(final))
+            host.sftp.mkdir(staging)
+            host.write_file(f"{staging}/{posixpath.basename(name)}", data)
+            try:  # SFTP rename refuses an existing target: the lock's one atomic step
+                host.sftp.rename(staging, final)
+                return True
+            except OSError:
+                host.sh("clean up", 'rm -rf -- "$1"', staging)
+                return False
+
+    def _delete_on(self, host: SSHHost, name: str) -> None:
+        folder = f"{self.meta_dir}/{name}.d"
+        for path in (f"{self.meta_dir}/{name}", f"{folder}/{posixpath.basename(name)}", folder):
+            with host.step(f"delete {name}", path):
+                try:
+                    (host.sftp.rmdir if path == folder else host.sftp.remove)(path)
+                except OSError as exc:
+                    if exc.errno is not None and exc.errno != 2:  # gone already is fine
+                        raise
+
+    def delete_meta(self, name: str) -> None:
+        self._each(lambda h: self._delete_on(h, name))
+
+    # --- releases -------------------------------------------------------------------------
+
+    def live_by_host(self) -> dict[str, str | None]:
+        return self._each(self._live_on)
+
+    def _live_on(self, host: SSHHost) -> str | None:
+        link = host.readlink(self.current)
+        return posixpath.basename(link.rstrip("/")) if link else None
+
+    def live_release(self) -> str | None:
+        """The first host's live release (``status`` flags hosts that disagree)."""
+        live = self.live_by_host()
+        return next((rid for rid in live.values() if rid is not None), None)
+
+    def list_releases(self) -> list[str]:
+        """Every complete release found on any host (``remove_release`` skips absent ones)."""
+        found = self._each(lambda h: h.sh("list releases", LIST, f"{self.root}/releases"))
+        return sorted({rid for out in found.values() for rid in out.split("\n") if rid})
+
+    def stage(
+        self, record: ReleaseRecord, build_dir: Path, manifest: Manifest, plan: Plan, progress: Progress
+    ) -> TransferStats:
+        _check_id(record.id)
+        base = self.live_release()
+        total = TransferStats()
+        lock = threading.Lock()
+        expected = len(plan.uploads) * len(self.hosts)
+        with progress.bar(f"uploading to {len(self.hosts)} host(s)", expected) as bar:
+
+            def advance(n: int) -> None:
+                with lock:
+                    bar(n)
+
+            per_host = self._each(
+                lambda h: stage_host(h, self.root, record, build_dir, manifest, plan, base, advance)
+            )
+        for stats in per_host.values():
+            total.files_sent += stats.files_sent
+            total.bytes_sent += stats.bytes_sent
+            total.files_linked += stats.files_linked
+            total.requests += stats.requests
+        return total
+
+    def activate(self, record: ReleaseRecord, manifest: Manifest, previous: Manifest | None) -> None:
+        _check_id(record.id)
+        prepared, errors = self._each_outcome(lambda h: self._prepare_switch(h, record.id))
+        if errors:
+            self._each_outcome(lambda h: self._remove_link(h, prepared[h.label][0]), self._hosts(prepared))
+            raise _combined(errors, "nothing was switched")
+        switched, errors = self._each_outcome(
+            lambda h: self._commit_switch(h, prepared[h.label][0])
+        )
+        if errors:
+            back, stuck = self._each_outcome(
+                lambda h: self._switch_to(h, prepared[h.label][1]), self._hosts(switched)
+            )
+            note = f"switched back {', '.join(back) or 'none'}"
+            if stuck:
+                note += f"; could NOT switch back {', '.join(stuck)} (run the deploy or rollback again)"
+            raise _combined(errors, note)
+
+    def _hosts(self, labels: Mapping[str, object]) -> list[SSHHost]:
+        return [h for h in self.hosts if h.label in labels]
+
+    def _prepare_switch(self, host: SSHHost, release_id: str) -> tuple[str, str | None]:
+        """(temp link to the release, where ``current`` points now)."""
+        if not host.is_dir(f"{self.root}/releases/{release_id}"):
+            raise TargetError(f"{host.where}: release {release_id} is not on the host; deploy it again")
+        before = host.readlink(self.current)
+        return self._make_link(host, f"releases/{release_id}"), before
+
+    def _make_link(self, host: SSHHost, to: str) -> str:
+        link = temp_name(self.current)
+        with host.step("prepare the switch", link):
+            host.sftp.symlink(to, link)  # relative, so the folder can move or be mounted elsewhere
+        return link
+
+    def _remove_link(self, host: SSHHost, link: str) -> None:
+        with host.step("remove the temp link", link):
+            host.sftp.remove(link)
+
+    def _commit_switch(self, host: SSHHost, link: str) -> None:
+        with host.step("switch current", self.current):
+            host.sftp.posix_rename(link, self.current)  # rename(2): readers see old or new
+
+    def _switch_to(self, host: SSHHost, before: str | None) -> None:
+        if before is None:
+            with host.step("switch back (remove current)", self.current):
+                host.sftp.remove(self.current)
+        else:
+            self._commit_switch(host, self._make_link(host, before))
+
+    def remove_release(self, release_id: str) -> None:
+        _check_id(release_id)
+        live = self.live_by_host()
+        if release_id in live.values():
+            holders = ", ".join(h for h, rid in live.items() if rid == release_id)
+            raise TargetError(
+                f"target '{self.name}': refusing to remove release {release_id}, live on {holders}"
+            )
+        self._each(lambda h: h.sh(f"remove release {release_id}", 'rm -rf -- "$1"',
+                                  f"{self.root}/releases/{release_id}"))
+
+    # --- drift ----------------------------------------------------------------------------
+
+    def verify(self, release_id: str, manifest: Manifest) -> list[Drift]:
+        _check_id(release_id)
+        found = self._each(lambda h: verify_host(h, self.root, release_id, manifest))
+        return [found[h.label] for h in self.hosts]
+
+    def repair(self, release_id: str, manifest: Manifest, build_dir: Path, drift: list[Drift]) -> None:
+        _check_id(release_id)
+        by_label = {h.label: d for d in drift for h in self.hosts if d.where.startswith(f"{h.label}:")}
+        dirty = [h for h in self.hosts if h.label in by_label and not by_label[h.label].clean]
+        self._each(lambda h: repair_host(h, self.root, release_id, build_dir, by_label[h.label]), dirty)
+
+    def close(self) -> None:
+        self._each_outcome(lambda h: h.close())
+        self._pool.shutdown(wait=True)
+
+
+LIST = 'cd -- "$1" 2>/dev/null || exit 0; for d in *; do if [ -d "$d" ]; then echo "$d"; fi; done'
+
+
+def _check_id(release_id: str) -> None:
+    if not release_id or "/" in release_id or release_id.startswith(".") or "\n" in release_id:
+        raise TargetError(f"invalid release id {release_id!r}")
+
+
+def _combined(errors: dict[str, TargetError], note: str = "") -> TargetError:
+    """One line for several hosts; retryable only if every failure is."""
+    message = "; ".join(e.message for e in errors.values()) + (f" ({note})" if note else "")
+    return TargetError(message, retryable=all(e.retryable for e in errors.values()))

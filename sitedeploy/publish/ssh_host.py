@@ -1,0 +1,277 @@
+"""One server of an SSH target: a reused connection, remote commands, SFTP file operations.
+
+Every paramiko and socket error is translated here, in :meth:`SSHHost.step`, into a one-line
+:class:`TargetError` naming the target, the host and the step (``unreachable``, ``auth
+failed``, ``permission denied on <path>``, ``disk full``, ``connection dropped``), so nothing
+above this module sees a third-party exception.
+
+Remote commands are POSIX ``sh -c SCRIPT sitedeploy ARG...``: the scripts are constants of
+this package and every argument is passed through ``shlex.quote``; paths from a build reach a
+remote shell only on stdin, NUL-separated, read by ``xargs -0``. No string built from input is
+ever parsed by a shell.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import shlex
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import paramiko
+
+from ..config import SSHTargetConfig
+from ..errors import SitedeployError, TargetError
+from .ssh_connect import Endpoint, connect, resolve
+
+CHUNK = 256 * 1024
+_NOT_FOUND = (errno.ENOENT,)
+_DENIED = (errno.EACCES, errno.EPERM)
+
+
+def temp_name(path: str) -> str:
+    """A name beside ``path`` that no other writer uses (the pid alone can repeat per host)."""
+    head, _, tail = path.rpartition("/")
+    return f"{head}/.{tail}.{os.getpid()}.{secrets.token_hex(4)}.tmp" if head else f".{tail}.tmp"
+
+
+class RemoteCommandError(TargetError):
+    """A remote command exited non-zero; ``stderr`` holds what it said."""
+
+
+class SSHHost:
+    """One host; opened on first use, reused for every later step, reopened if it dropped."""
+
+    def __init__(self, target: str, entry: str, cfg: SSHTargetConfig) -> None:
+        self.target = target
+        self.cfg = cfg
+        self.endpoint: Endpoint = resolve(entry, cfg)
+        self.label = entry
+        self._client: paramiko.SSHClient | None = None
+        self._sftp: paramiko.SFTPClient | None = None
+        self._lock = threading.Lock()
+        self.io_timeout = max(60.0, 6 * cfg.connect_timeout)
+
+    @property
+    def where(self) -> str:
+        return f"target '{self.target}': host {self.label}"
+
+    # --- connection -----------------------------------------------------------------------
+
+    def transport(self) -> paramiko.Transport:
+        with self._lock:
+            transport = self._client.get_transport() if self._client else None
+            if transport is None or not transport.is_active():
+                self._close_unlocked()
+                with self.step("connect"):
+                    self._client = connect(self.where, self.endpoint, self.cfg)
+                transport = self._client.get_transport()
+                assert transport is not None
+            return transport
+
+    @property
+    def sftp(self) -> paramiko.SFTPClient:
+        """The host's main SFTP session (used by one thread at a time)."""
+        transport = self.transport()
+        if self._sftp is None:  # reset whenever the connection is reopened
+            self._sftp = self.open_sftp(transport)
+        return self._sftp
+
+    def open_sftp(self, transport: paramiko.Transport | None = None) -> paramiko.SFTPClient:
+        """An extra SFTP session on the same connection, for a parallel upload worker."""
+        with self.step("open an SFTP session"):
+            sftp = paramiko.SFTPClient.from_transport(transport or self.transport())
+            if sftp is None:
+                raise EOFError("no SFTP session")
+            channel = sftp.get_channel()
+            if channel is not None:
+                channel.settimeout(self.io_timeout)
+            return sftp
+
+    def close(self) -> None:
+        with self._lock:
+            self._close_unlocked()
+
+    def _close_unlocked(self) -> None:
+        if self._sftp is not None:
+            self._sftp.close()
+        if self._client is not None:
+            self._client.close()
+        self._sftp = None
+        self._client = None
+
+    # --- remote commands ------------------------------------------------------------------
+
+    def sh(self, step: str, script: str, *args: str, stdin: bytes = b"") -> str:
+        """Run a constant POSIX sh ``script`` with quoted ``args``; its stdout, or raise."""
+        command = shlex.join(["sh", "-c", script, "sitedeploy", *args])
+        with self.step(step):
+            channel = self.transport().open_session(timeout=self.cfg.connect_timeout)
+            channel.settimeout(self.io_timeout)
+            try:
+                channel.exec_command(command)
+                if stdin:
+                    channel.sendall(stdin)
+                channel.shutdown_write()
+                out = _read_all(channel.recv)
+                err = _read_all(channel.recv_stderr)
+                status = channel.recv_exit_status()
+            finally:
+                channel.close()
+        if status != 0:
+            raise _command_failed(self.where, step, status, err.decode(errors="replace"))
+        return out.decode(errors="surrogateescape")
+
+    # --- SFTP file operations -------------------------------------------------------------
+
+    def read_file(self, path: str) -> bytes | None:
+        with self.step(f"read {path}", path):
+            try:
+                with self.sftp.open(path, "rb") as f:
+                    f.prefetch()
+                    return f.read()
+            except OSError as exc:
+                if exc.errno in _NOT_FOUND:
+                    return None
+                raise
+
+    def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        """Replace ``path`` atomically: temp name, then posix-rename over it."""
+        with self.step(f"write {path}", path):
+            tmp = temp_name(path)
+            try:
+                self._put(self.sftp, tmp, data, mode)
+            except FileNotFoundError:
+                self.sh(f"create the folder of {path}", 'mkdir -p -- "$1"', os.path.dirname(path))
+                self._put(self.sftp, tmp, data, mode)
+            self.sftp.posix_rename(tmp, path)
+
+    def upload(self, sftp: paramiko.SFTPClient, source: Path, path: str, mode: int, replace: bool) -> None:
+        """Send ``source`` to ``path``, never writing into an existing (maybe shared) inode.
+
+        A new path is created exclusively (``O_EXCL``) in place; an existing one, which may be
+        a hard link into older releases, is written under a temp name and renamed over it.
+        """
+        with self.step(f"upload {path}", path):
+            if not replace:
+                try:
+                    self._send(sftp, source, path, mode, "xb")
+                    return
+                except OSError as exc:  # exists after all (a stray file of the base release)
+                    if exc.errno in _DENIED:
+                        raise
+            tmp = temp_name(path)
+            self._send(sftp, source, tmp, mode, "wb")
+            sftp.posix_rename(tmp, path)
+
+    def _put(self, sftp: paramiko.SFTPClient, path: str, data: bytes, mode: int) -> None:
+        with sftp.open(path, "wb") as f:
+            f.set_pipelined(True)
+            f.write(data)
+            f.chmod(mode)
+
+    def _send(self, sftp: paramiko.SFTPClient, source: Path, path: str, mode: int, how: str) -> None:
+        with source.open("rb") as src, sftp.open(path, how) as f:
+            f.set_pipelined(True)
+            while chunk := src.read(CHUNK):
+                f.write(chunk)
+            f.chmod(mode)
+
+    def readlink(self, path: str) -> str | None:
+        with self.step(f"read the link {path}", path):
+            try:
+                return self.sftp.readlink(path)
+            except OSError as exc:
+                if exc.errno in _NOT_FOUND:
+                    return None
+                raise
+
+    def is_dir(self, path: str) -> bool:
+        with self.step(f"look at {path}", path):
+            try:
+                mode = self.sftp.stat(path).st_mode
+            except FileNotFoundError:
+                return False
+            return mode is not None and (mode & 0o170000) == 0o040000
+
+    # --- errors ---------------------------------------------------------------------------
+
+    @contextmanager
+    def step(self, step: str, path: str | None = None) -> Iterator[None]:
+        """Translate whatever paramiko or the network raises during ``step`` into TargetError."""
+        try:
+            yield
+        except SitedeployError:
+            raise
+        except Exception as exc:
+            raise translate(self.where, self.endpoint, step, path, exc) from exc
+
+
+def translate(where: str, ep: Endpoint, step: str, path: str | None, exc: BaseException) -> TargetError:
+    """The one-line TargetError for a third-party exception; network trouble is retryable."""
+    address = f"{ep.hostname}:{ep.port}"
+    if isinstance(exc, paramiko.PasswordRequiredException):
+        return TargetError(f"{where}: the private key is encrypted; load it with ssh-add", retryable=False)
+    if isinstance(exc, paramiko.AuthenticationException):
+        return TargetError(
+            f"{where}: authentication failed as user '{ep.user}' at {address} ({exc}); check user and "
+            f"key_file, or that the key is in ssh-agent and in the server's authorized_keys",
+            retryable=False,
+        )
+    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError | ConnectionRefusedError):
+        return TargetError(f"{where}: unreachable during {step}: {address} refused the connection; is sshd "
+                           "running and the port right?", retryable=True)
+    if isinstance(exc, socket.gaierror):
+        return TargetError(f"{where}: unknown host name {ep.hostname!r} ({exc.strerror}); check hosts",
+                           retryable=True)
+    if isinstance(exc, TimeoutError):
+        return TargetError(f"{where}: timed out during {step} ({address}); is it reachable?", retryable=True)
+    if isinstance(exc, EOFError | paramiko.SSHException | ConnectionError):
+        return TargetError(f"{where}: connection dropped during {step} ({exc or type(exc).__name__}); "
+                           "the live release is unchanged, run the deploy again", retryable=True)
+    if isinstance(exc, OSError):
+        return _os_error(where, address, step, path, exc)
+    return TargetError(f"{where}: {step} failed: {type(exc).__name__}: {exc}", retryable=True)
+
+
+def _os_error(where: str, address: str, step: str, path: str | None, exc: OSError) -> TargetError:
+    if exc.errno in _DENIED:
+        return TargetError(f"{where}: permission denied on {path or exc.filename} during {step}; "
+                           "check the owner and mode of path on the server", retryable=False)
+    if exc.errno == errno.ENOSPC:
+        return TargetError(f"{where}: disk full during {step}; free some space on the server",
+                           retryable=False)
+    if exc.errno in _NOT_FOUND:
+        return TargetError(f"{where}: {path or exc.filename} does not exist ({step})", retryable=False)
+    if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN):
+        return TargetError(f"{where}: unreachable ({address}: {exc.strerror})", retryable=True)
+    if str(exc) == "Failure" or exc.errno is None:  # SFTP's generic failure: OpenSSH maps ENOSPC here
+        return TargetError(f"{where}: the server refused to {step} ({exc}); disk full, quota or "
+                           "read-only filesystem?", retryable=True)
+    return TargetError(f"{where}: {step} failed ({exc.strerror or exc})", retryable=True)
+
+
+def _command_failed(where: str, step: str, status: int, stderr: str) -> RemoteCommandError:
+    said = " ".join(stderr.strip().splitlines()[-1:])[:300] or f"exit status {status}"
+    if "No space left" in stderr:
+        return RemoteCommandError(f"{where}: disk full during {step} ({said}); free some space",
+                                  retryable=False)
+    if "Permission denied" in stderr or "Operation not permitted" in stderr:
+        return RemoteCommandError(f"{where}: permission denied during {step} ({said}); check the "
+                                  "owner and mode of path on the server", retryable=False)
+    if status == -1:
+        return RemoteCommandError(f"{where}: connection dropped during {step}; run the deploy again",
+                                  retryable=True)
+    return RemoteCommandError(f"{where}: {step} failed on the server: {said}", retryable=True)
+
+
+def _read_all(recv: Callable[[int], bytes]) -> bytes:
+    chunks = []
+    while data := recv(65536):
+        chunks.append(data)
+    return b"".join(chunks)
