@@ -1,0 +1,425 @@
+"""An S3 bucket (or any S3-compatible service): live keys written in a safe order.
+
+Layout, under the target's ``prefix``::
+
+    <prefix><path>                       the live site, served as is (website endpoint or CDN)
+    <prefix>.sitedeploy/live.json        the state object: live release + what each key holds
+    <prefix>.sitedeploy/releases/ manifests/ history.json control.json lock.json   (see state)
+    <prefix>.sitedeploy/objects/<sha256> bodies kept for rollback, by content
+
+How a release goes live. S3 has no rename, so a switch rewrites the keys that differ, and
+only those (found by comparing the release's manifest with the state object, never by
+listing the bucket):
+
+1. ``stage`` keeps, in ``objects/``, every live body that the switch will overwrite or drop
+   and that no untouched key still holds (a server-side copy; nothing readers see changes).
+2. ``activate`` marks the switch as pending in the state object, then writes new and changed
+   assets, then HTML pages, then the sitemap and search index, each group complete before the
+   next, so a page never goes live before what it references. A change of headers alone is a
+   copy of the key onto itself; a deploy uploads the other bodies straight to their live keys
+   (one PUT each, like ``aws s3 sync``); a rollback copies them server-side from an untouched
+   live key or from ``objects/`` and uploads nothing.
+3. CloudFront is asked to invalidate the changed paths.
+4. The state object is written naming the new release: the commit point.
+5. Keys that left the release are deleted only after ``retain_releases`` switches, so pages
+   held in browser and CDN caches keep their assets; a failed upload stops before any delete.
+
+Crash windows: before step 2 nothing visible changed. During step 2 or 3 the state still names
+the old release and lists as pending every key that may hold new bytes; the next switch
+rewrites all of them, whatever it deploys, so the site converges. After step 4 the release is
+live; a failed delete leaves an extra key that ``verify`` reports and ``--repair`` removes.
+
+Rollback storage: ``objects/`` holds one copy of each body that was replaced or removed while a
+retained release (``keep_releases``) still references it, so its size is that of the changes
+over the retained releases, not of whole releases. Pruning a release deletes the bodies no
+remaining release references.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from boto3.s3.transfer import TransferConfig
+
+from ..config import S3TargetConfig
+from ..errors import TargetError
+from ..manifest import Manifest, hash_file
+from ..plan import Plan
+from ..progress import SILENT, Progress
+from ..state import ReleaseRecord
+from . import cdn
+from .base import Drift, TransferStats
+from .s3_client import Clients, error_code, translated
+from .s3_headers import HeaderRules
+from .s3_state import LiveState, Stored, Switch, Touch, plan_switch
+from .s3_transfer import Bucket, write_touch
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
+STATE = "live.json"
+_MISSING = ("NoSuchKey", "404", "NotFound")
+_EXISTS = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
+
+
+@dataclass
+class _Staged:
+    build_dir: Path
+    progress: Progress
+    stats: TransferStats
+
+
+def normalize_prefix(prefix: str) -> str:
+    """``docs``, ``/docs/`` -> ``docs/``; the bucket's root is ``""``."""
+    clean = prefix.strip("/")
+    return f"{clean}/" if clean else ""
+
+
+class S3Target:
+    def __init__(self, name: str, cfg: S3TargetConfig) -> None:
+        self.name = name
+        self.cfg = cfg
+        self.prefix = normalize_prefix(cfg.prefix)
+        self.meta_prefix = f"{self.prefix}.sitedeploy/"
+        self.objects_prefix = f"{self.meta_prefix}objects/"
+        self.rules = HeaderRules(cfg.cache_control, cfg.gzip)
+        self.clients = Clients(cfg)
+        self._pool: ThreadPoolExecutor | None = None
+        self._bucket: Bucket | None = None
+        self._cache: dict[str, tuple[str, bytes]] = {}
+        """Meta files read or written by this process, by name: (ETag, bytes). A read sends
+        If-None-Match, so an unchanged file costs a request but no body."""
+        self._staged: dict[str, _Staged] = {}
+        self._kept: set[str] = set()
+        self._manifests: dict[str, Manifest | None] = {}
+
+    def describe(self) -> str:
+        return f"s3://{self.cfg.bucket}/{self.prefix}"
+
+    @property
+    def s3(self) -> S3Client:
+        return self.clients.s3
+
+    @property
+    def bucket(self) -> Bucket:
+        if self._bucket is None:
+            transfer = TransferConfig(
+                multipart_threshold=self.cfg.multipart_threshold,
+                multipart_chunksize=max(8 * 1024 * 1024, self.cfg.multipart_threshold // 4),
+                max_concurrency=4,
+            )
+            self._bucket = Bucket(self.s3, self.cfg.bucket, transfer)
+        return self._bucket
+
+    # --- MetaStore ------------------------------------------------------------------------
+
+    def read_meta(self, name: str) -> bytes | None:
+        key = self.meta_prefix + name
+        cached = self._cache.get(name)
+        with self._errors(f"read {key}"):
+            try:
+                extra = {"IfNoneMatch": cached[0]} if cached else {}
+                response = self.s3.get_object(Bucket=self.cfg.bucket, Key=key, **extra)  # type: ignore[arg-type]
+            except Exception as exc:
+                code = error_code(exc)
+                if code in ("304", "NotModified") and cached:
+                    return cached[1]
+                if code in _MISSING:
+                    self._cache.pop(name, None)
+                    return None
+                raise
+            data = response["Body"].read()
+            self._cache[name] = (response["ETag"], data)
+            return data
+
+    def write_meta(self, name: str, data: bytes) -> None:
+        key = self.meta_prefix + name
+        with self._errors(f"write {key}"):
+            response = self.s3.put_object(
+                Bucket=self.cfg.bucket,
+                Key=key,
+                Body=data,
+                ContentType="application/json",
+                CacheControl="no-store",
+            )
+            self._cache[name] = (response["ETag"], data)
+
+    def create_meta(self, name: str, data: bytes) -> bool:
+        key = self.meta_prefix + name
+        with self._errors(f"create {key}"):
+            try:  # If-None-Match: * makes S3 refuse the write when the key exists
+                response = self.s3.put_object(
+                    Bucket=self.cfg.bucket,
+                    Key=key,
+                    Body=data,
+                    ContentType="application/json",
+                    IfNoneMatch="*",
+                )
+            except Exception as exc:
+                if error_code(exc) in _EXISTS:
+                    return False
+                raise
+            self._cache[name] = (response["ETag"], data)
+            return True
+
+    def delete_meta(self, name: str) -> None:
+        key = self.meta_prefix + name
+        with self._errors(f"delete {key}"):
+            self.s3.delete_object(Bucket=self.cfg.bucket, Key=key)
+            self._cache.pop(name, None)
+
+    # --- releases -------------------------------------------------------------------------
+
+    def read_state(self) -> LiveState:
+        return LiveState.from_json(self.read_meta(STATE))
+
+    def _write_state(self, state: LiveState) -> None:
+        self.write_meta(STATE, state.to_json())
+
+    def live_release(self) -> str | None:
+        return self.read_state().release
+
+    def list_releases(self) -> list[str]:
+        folder = f"{self.meta_prefix}releases/"
+        keys = self._list(folder)
+        return sorted(k[len(folder) : -5] for k in keys if k.endswith(".json"))
+
+    def stage(
+        self, record: ReleaseRecord, build_dir: Path, manifest: Manifest, plan: Plan, progress: Progress
+    ) -> TransferStats:
+        """Keep the bodies the switch will replace; remember where this release's files are.
+
+        The returned stats are completed by :meth:`activate`, which sends the bodies (in the
+        safe order, straight to their live keys: see the module docstring).
+        """
+        switch = self._plan(manifest, local=True)
+        stats = TransferStats(files_linked=len(switch.keep))
+        self._staged[record.id] = _Staged(build_dir, progress, stats)
+        self._keep_bodies(switch, stats)
+        return stats
+
+    def activate(self, record: ReleaseRecord, manifest: Manifest, previous: Manifest | None) -> None:
+        """Rewrite the keys that differ, in order; then commit the state; then old deletes.
+
+        ``previous`` is not needed: the state object records what each live key holds.
+        """
+        staged = self._staged.pop(record.id, None)
+        state = self.read_state()
+        switch = plan_switch(state, manifest, self.rules, local=staged is not None, retain=self._retain)
+        stats = staged.stats if staged else TransferStats(files_linked=len(switch.keep))
+        progress = staged.progress if staged else SILENT
+        self._keep_bodies(switch, stats)
+        objects = dict(switch.keep)
+        if switch.touches:
+            state.pending = record.id  # from here until the commit, these keys are in flux
+            state.dirty |= {t.path for t in switch.touches}
+            self._write_state(state)
+            build_dir = staged.build_dir if staged else None
+            with progress.bar(f"{self.name}: writing {self.describe()}", len(switch.touches)) as advance:
+                for group in switch.groups:
+                    objects.update(self._write_group(group, build_dir, stats, advance))
+            self._invalidate([t.path for t in switch.touches], record.id)
+        self._write_state(LiveState(record.id, objects, switch.stale))  # the commit point
+        self._delete_now(switch.deletes)
+
+    @property
+    def _retain(self) -> int:
+        return max(1, self.cfg.retain_releases)
+
+    def _plan(self, manifest: Manifest, *, local: bool) -> Switch:
+        return plan_switch(self.read_state(), manifest, self.rules, local=local, retain=self._retain)
+
+    def _keep_bodies(self, switch: Switch, stats: TransferStats) -> None:
+        todo = [(sha, path) for sha, path in switch.preserve.items() if sha not in self._kept]
+
+        def keep(item: tuple[str, str]) -> None:
+            sha, path = item
+            with self._errors(f"keep {path} for rollback"):
+                self.bucket.keep_copy(self.prefix + path, self.objects_prefix + sha)
+            self._kept.add(sha)
+
+        self._run_all(keep, todo)
+
+    def _write_group(
+        self, group: list[Touch], build_dir: Path | None, stats: TransferStats, advance: Callable[[int], None]
+    ) -> dict[str, Stored]:
+        def write(touch: Touch) -> tuple[str, Stored]:
+            source = self.prefix + touch.source if touch.source else self.objects_prefix + touch.sha256
+            with self._errors(f"write {self.prefix}{touch.path}"):
+                try:
+                    stored = write_touch(self.bucket, touch, self.prefix + touch.path, source, build_dir)
+                except Exception as exc:
+                    if touch.kind == "copy" and error_code(exc) in _MISSING:
+                        raise self._lost_body(touch) from exc
+                    raise
+            if touch.kind == "put":
+                stats.files_sent += 1
+                stats.bytes_sent += stored.size
+            else:
+                stats.files_linked += 1
+            advance(1)
+            return touch.path, stored
+
+        return dict(self._run_all(write, group))
+
+    def _lost_body(self, touch: Touch) -> TargetError:
+        return TargetError(
+            f"target '{self.name}': cannot restore {touch.path}: its content ({touch.sha256[:12]}) is no "
+            f"longer stored in {self.describe()}; deploy that release's commit instead"
+        )
+
+    def _invalidate(self, paths: list[str], reference: str) -> None:
+        distribution = self.cfg.cloudfront_distribution_id
+        urls = cdn.invalidation_paths(paths, self.cfg.invalidation_budget)
+        if not distribution or not urls:
+            return
+        with translated(self.name, f"CloudFront distribution {distribution}", "invalidate changed paths"):
+            cdn.invalidate(self.clients.cloudfront, distribution, urls, reference)
+
+    def _delete_now(self, paths: list[str]) -> None:
+        """Deferred deletes, after the commit: a failure only leaves an extra key behind."""
+        if not paths:
+            return
+        try:
+            with self._errors("delete stale keys"):
+                failed = self.bucket.delete([self.prefix + p for p in paths])
+            if failed:
+                log.warning(
+                    "%s: could not delete %d stale keys (first: %s)", self.name, len(failed), failed[0]
+                )
+        except TargetError as exc:
+            log.warning("%s (the release is live; 'sitedeploy verify --repair' removes them)", exc.message)
+
+    def remove_release(self, release_id: str) -> None:
+        """Drop the kept bodies that no other retained release references."""
+        if release_id == self.live_release():
+            raise TargetError(f"target '{self.name}': refusing to remove the live release {release_id}")
+        referenced: set[str] = set()
+        for rid in self.list_releases():
+            if rid == release_id:
+                continue
+            manifest = self._manifest(rid)
+            if manifest is None:
+                return  # cannot tell what it needs: keep everything
+            referenced.update(entry.sha256 for entry in manifest.values())
+        doomed = [
+            k for k in self._list(self.objects_prefix) if k[len(self.objects_prefix) :] not in referenced
+        ]
+        with self._errors(f"remove bodies of release {release_id}"):
+            self.bucket.delete(doomed)
+        self._manifests.pop(release_id, None)
+
+    def _manifest(self, rid: str) -> Manifest | None:
+        if rid not in self._manifests:
+            data = self.read_meta(f"manifests/{rid}.json")
+            self._manifests[rid] = Manifest.from_json(data) if data else None
+            self._cache.pop(f"manifests/{rid}.json", None)  # immutable: keep it parsed only
+        return self._manifests[rid]
+
+    # --- drift ----------------------------------------------------------------------------
+
+    def verify(self, release_id: str, manifest: Manifest) -> list[Drift]:
+        """List the bucket (the one operation that does) and compare with the state object."""
+        state = self.read_state()
+        known = state.objects if state.release == release_id else {}
+        listed = self._listing()
+        drift = Drift(where=self.describe())
+        for path, entry in manifest.items():
+            got = listed.get(path)
+            stored = known.get(path)
+            if got is None:
+                drift.missing.append(path)
+            elif path in state.dirty or got != (
+                (stored.size, stored.etag) if stored else (entry.size, got[1])
+            ):
+                drift.changed.append(path)
+        drift.extra = sorted(p for p in listed if p not in manifest and p not in state.stale)
+        return [drift]
+
+    def repair(self, release_id: str, manifest: Manifest, build_dir: Path, drift: list[Drift]) -> None:
+        state = self.read_state()
+        if state.release != release_id:
+            raise TargetError(f"target '{self.name}': {release_id} is no longer live; verify again")
+        fix = sorted({p for d in drift for p in d.missing + d.changed})
+        for path in fix:
+            if hash_file(build_dir / path) != manifest[path].sha256:
+                raise TargetError(
+                    f"target '{self.name}': the rebuilt {path} differs from the release; not repaired"
+                )
+        touches = [
+            Touch(
+                p,
+                "put",
+                manifest[p].sha256,
+                manifest[p].size,
+                self.rules.headers_for(p, manifest[p].content_type),
+            )
+            for p in fix
+        ]
+        stats = TransferStats()
+        state.objects.update(self._write_group(touches, build_dir, stats, lambda n: None))
+        extra = sorted({p for d in drift for p in d.extra})
+        with self._errors("delete extra keys"):
+            self.bucket.delete([self.prefix + p for p in extra])
+        state.dirty -= set(fix)
+        state.pending = state.pending if state.dirty else None
+        self._write_state(state)
+        self._invalidate(fix + extra, f"repair-{release_id}")
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self.clients.close()
+        self._bucket = None
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _listing(self) -> dict[str, tuple[int, str]]:
+        """Every key of the site (not ``.sitedeploy/``): path -> (size, ETag)."""
+        out: dict[str, tuple[int, str]] = {}
+        with self._errors("list the bucket"):
+            pages = self.s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.cfg.bucket, Prefix=self.prefix
+            )
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    key = obj["Key"]
+                    if not key.startswith(self.meta_prefix):
+                        out[key[len(self.prefix) :]] = (obj["Size"], obj["ETag"])
+        return out
+
+    def _list(self, prefix: str) -> list[str]:
+        with self._errors(f"list {prefix}"):
+            pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.cfg.bucket, Prefix=prefix)
+            return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+
+    def _run_all(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        """``fn`` over ``items`` on the shared pool; the first failure cancels the rest."""
+        items = list(items)
+        if not items:
+            return []
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.cfg.max_concurrency, thread_name_prefix=f"s3-{self.name}")
+        futures: list[Future[R]] = [self._pool.submit(fn, item) for item in items]
+        try:
+            return [f.result() for f in as_completed(futures)]
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            wait(futures)
+            raise
+
+    @contextmanager
+    def _errors(self, operation: str) -> Iterator[None]:
+        with translated(self.name, self.describe(), operation):
+            yield

@@ -1,0 +1,94 @@
+"""HTTP headers of the objects the S3 target writes, and the order it writes them in.
+
+Cache-Control is chosen by the first matching rule: the target's ``cache_control`` table
+(in file order), then the built-in rules below. A glob without ``/`` matches the file name
+anywhere (``*.css``); a glob with ``/`` matches the whole release path (``assets/*``), and
+``*`` crosses folders there, as in :func:`fnmatch.fnmatchcase`.
+
+Built-in rules:
+    pages and indexes (html, xml, json, txt, webmanifest)   public, max-age=0, must-revalidate
+    content-hashed names (``main.6f8fc17f.min.css``,
+    ``photo-960.0123456789.webp``)                          public, max-age=31536000, immutable
+    everything else                                         public, max-age=300
+
+Content-Type comes from the manifest (``charset=utf-8`` on text). Files matching a ``gzip``
+glob are stored compressed with ``Content-Encoding: gzip``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+import re
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+REVALIDATE = "public, max-age=0, must-revalidate"
+IMMUTABLE = "public, max-age=31536000, immutable"
+SHORT = "public, max-age=300"
+
+_REVALIDATE_EXT = (".html", ".htm", ".xml", ".json", ".txt", ".webmanifest", ".xml.gz")
+_HASHED = re.compile(r"\.[0-9a-f]{8,64}(\.min)?\.[A-Za-z0-9]+$")
+
+ASSETS, PAGES, INDEXES = 0, 1, 2
+"""Publishing groups, written in this order: a page goes live only after its assets do, and
+the sitemap and search index only after the pages they point to."""
+
+
+class ObjectHeaders(NamedTuple):
+    content_type: str
+    cache_control: str
+    content_encoding: str | None = None
+
+    def put_args(self) -> dict[str, str]:
+        """Keyword arguments for PutObject / CopyObject."""
+        args = {"ContentType": self.content_type, "CacheControl": self.cache_control}
+        if self.content_encoding:
+            args["ContentEncoding"] = self.content_encoding
+        return args
+
+
+def glob_matches(glob: str, path: str) -> bool:
+    if "/" not in glob:
+        return fnmatch.fnmatchcase(posixpath.basename(path), glob)
+    return fnmatch.fnmatchcase(path, glob.lstrip("/"))
+
+
+def is_content_hashed(path: str) -> bool:
+    """``name.<8+ hex>.ext``: the name changes whenever the bytes do, so caches may keep it."""
+    return bool(_HASHED.search(posixpath.basename(path)))
+
+
+class HeaderRules:
+    def __init__(self, cache_control: Mapping[str, str], gzip: Sequence[str]) -> None:
+        self.cache_control = list(cache_control.items())
+        self.gzip = tuple(gzip)
+
+    def cache_control_for(self, path: str) -> str:
+        for glob, value in self.cache_control:
+            if glob_matches(glob, path):
+                return value
+        if path.lower().endswith(_REVALIDATE_EXT):
+            return REVALIDATE
+        if is_content_hashed(path):
+            return IMMUTABLE
+        return SHORT
+
+    def gzipped(self, path: str) -> bool:
+        return any(glob_matches(glob, path) for glob in self.gzip)
+
+    def headers_for(self, path: str, content_type: str) -> ObjectHeaders:
+        encoding = "gzip" if self.gzipped(path) else None
+        return ObjectHeaders(content_type, self.cache_control_for(path), encoding)
+
+
+def publish_group(path: str) -> int:
+    """Which group a path is written in: assets, then pages, then sitemap and search index."""
+    name = posixpath.basename(path).lower()
+    if name.startswith("sitemap") and (name.endswith(".xml") or name.endswith(".xml.gz")):
+        return INDEXES
+    if name == "search_index.json":
+        return INDEXES
+    if name.endswith((".html", ".htm")):
+        return PAGES
+    return ASSETS

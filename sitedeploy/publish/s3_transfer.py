@@ -1,0 +1,112 @@
+"""Writing single objects for the S3 target: uploads, server-side copies, header rewrites.
+
+Every function here is called from the target's thread pool with the one shared client and
+returns what now sits at the key (:class:`Stored`), taken from the server's answer, so that
+``verify`` can compare ETags later. Bodies are streamed from disk; files at or above the
+multipart threshold go through boto3's managed transfer (parts sent in parallel), and a
+gzip-compressed body is built in a spooled temporary file, never whole in memory.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from boto3.s3.transfer import TransferConfig
+
+from .s3_headers import ObjectHeaders
+from .s3_state import Stored, Touch
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+COPY_LIMIT = 5 * 1024**3
+"""CopyObject's limit; bigger objects are copied in parts by the managed transfer."""
+SPOOL = 8 * 1024 * 1024
+
+
+class Bucket:
+    """One bucket (and key prefix) seen through a shared client."""
+
+    def __init__(self, client: S3Client, name: str, transfer: TransferConfig) -> None:
+        self.client = client
+        self.name = name
+        self.transfer = transfer
+
+    def put_file(self, key: str, file: Path, sha256: str, headers: ObjectHeaders) -> Stored:
+        if headers.content_encoding == "gzip":
+            with compressed(file) as body:
+                return self.put_stream(key, body, body.tell(), sha256, headers)
+        with file.open("rb") as body:
+            return self.put_stream(key, body, file.stat().st_size, sha256, headers)
+
+    def put_stream(self, key: str, body: IO[bytes], size: int, sha256: str, headers: ObjectHeaders) -> Stored:
+        body.seek(0)
+        if size >= self.transfer.multipart_threshold:
+            self.client.upload_fileobj(
+                body, self.name, key, ExtraArgs=headers.put_args(), Config=self.transfer
+            )
+            return self._stored(key, sha256, headers)
+        response = self.client.put_object(Bucket=self.name, Key=key, Body=body, **headers.put_args())  # type: ignore[arg-type]
+        return Stored(sha256, response["ETag"], size, headers)
+
+    def copy(self, source: str, key: str, sha256: str, size: int, headers: ObjectHeaders) -> Stored:
+        """Server-side copy of ``source`` to ``key`` with ``headers`` (no body is sent)."""
+        copy_source = {"Bucket": self.name, "Key": source}
+        args: dict[str, Any] = {"MetadataDirective": "REPLACE", **headers.put_args()}
+        if size >= COPY_LIMIT:
+            self.client.copy(copy_source, self.name, key, ExtraArgs=args, Config=self.transfer)  # type: ignore[arg-type]
+            return self._stored(key, sha256, headers)
+        response = self.client.copy_object(Bucket=self.name, Key=key, CopySource=copy_source, **args)  # type: ignore[arg-type]
+        return Stored(sha256, response["CopyObjectResult"]["ETag"], size, headers)
+
+    def keep_copy(self, source: str, key: str) -> None:
+        """Copy an object as it is (body and headers): how old bodies are kept for rollback."""
+        copy_source = {"Bucket": self.name, "Key": source}
+        self.client.copy_object(Bucket=self.name, Key=key, CopySource=copy_source, MetadataDirective="COPY")  # type: ignore[arg-type]
+
+    def head(self, key: str) -> tuple[int, str | None]:
+        """(stored size, Content-Encoding) of ``key``."""
+        response = self.client.head_object(Bucket=self.name, Key=key)
+        return response["ContentLength"], response.get("ContentEncoding")
+
+    def delete(self, keys: list[str]) -> list[str]:
+        """Delete keys in batches of 1,000; return the keys the server refused to delete."""
+        failed: list[str] = []
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[start : start + 1000]]
+            response = self.client.delete_objects(Bucket=self.name, Delete={"Objects": batch, "Quiet": True})  # type: ignore[typeddict-item]
+            failed += [str(e.get("Key")) for e in response.get("Errors", [])]
+        return failed
+
+    def _stored(self, key: str, sha256: str, headers: ObjectHeaders) -> Stored:
+        response = self.client.head_object(Bucket=self.name, Key=key)
+        return Stored(sha256, response["ETag"], response["ContentLength"], headers)
+
+
+@contextmanager
+def compressed(file: Path) -> Iterator[IO[bytes]]:
+    """``file`` gzip-compressed, reproducibly (no name, no mtime), positioned at its end."""
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL) as spool:
+        with file.open("rb") as src, gzip.GzipFile(filename="", fileobj=spool, mode="wb", mtime=0) as gz:
+            shutil.copyfileobj(src, gz, 1024 * 1024)
+        yield spool
+
+
+def write_touch(bucket: Bucket, touch: Touch, key: str, source_key: str, build_dir: Path | None) -> Stored:
+    """Carry out one planned write. ``source_key`` is where a ``copy`` takes its body from."""
+    if touch.kind == "put":
+        assert build_dir is not None
+        return bucket.put_file(key, build_dir / touch.path, touch.sha256, touch.headers)
+    if touch.kind == "meta":
+        return bucket.copy(key, key, touch.sha256, touch.stored_size, touch.headers)
+    headers, size = touch.headers, touch.stored_size
+    if touch.source is None:  # from the object area: its encoding is whatever was kept
+        size, encoding = bucket.head(source_key)
+        headers = headers._replace(content_encoding=encoding)
+    return bucket.copy(source_key, key, touch.sha256, size, headers)
