@@ -137,6 +137,17 @@ class S3TargetConfig(TargetConfig):
     gzip: tuple[str, ...] = ()
     """Globs of files stored gzip-compressed with ``Content-Encoding: gzip``."""
     max_concurrency: int = 16
+    """Transfers in flight at once (one shared client, one thread pool)."""
+    retry_mode: Literal["standard", "adaptive"] = "standard"
+    """botocore's retry mode; ``adaptive`` also slows down when S3 throttles."""
+    max_attempts: int = 5
+    """Attempts per request, the first included, before a deploy fails (retryably)."""
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    multipart_threshold: int = 64 * 1024 * 1024
+    """Files at least this big are sent in parts, streamed from disk."""
+    cloudfront_endpoint_url: str | None = None
+    """Only for CloudFront-compatible test servers; leave unset for AWS."""
 
 
 TARGET_TYPES: dict[str, type[TargetConfig]] = {
