@@ -117,7 +117,7 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-from . import cli_commands  # noqa: E402,F401  (registers the subcommands on ``cli``)
+from . import cli_agent, cli_commands  # noqa: E402,F401  (registers the subcommands on ``cli``)
 
 
 def main() -> None:

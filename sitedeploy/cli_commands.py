@@ -148,10 +148,22 @@ def _status_text(s: TargetStatus) -> str:
         )
     if s.suspended:
         lines.append(f"  SUSPENDED by {s.suspended.by} at {s.suspended.at}: {s.suspended.reason}")
+    if s.agent:
+        lines += _agent_lines(s.agent)
     if s.hosts:
         for host, rel in s.hosts.items():
             lines.append(f"  host {host}: {rel}{'  <- differs' if rel != s.release else ''}")
     return "\n".join(lines)
+
+
+def _agent_lines(agent: dict[str, Any]) -> list[str]:
+    def short(key: str) -> str:
+        return str(agent.get(key) or "-")[:12]
+
+    lines = [f"  agent:    applied {short('last_applied')}, attempted {short('last_attempted')}"]
+    if agent.get("last_error"):
+        lines.append(f"  error:    {agent['last_error']} (commit {short('failed_commit')})")
+    return lines
 
 
 @cli.command()

@@ -14,7 +14,7 @@ next run, which records the live release then (``recover``).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
@@ -169,8 +169,13 @@ def publish(
     dry_run: bool = False,
     force_delete: bool = False,
     action: state.Action = "deploy",
+    gate: Callable[[Built], None] | None = None,
 ) -> DeployResult:
-    """Publish one commit to one target, under its lock."""
+    """Publish one commit to one target, under its lock.
+
+    ``gate`` (the agent's link check) runs on the build before anything is staged; it raises
+    (``GateError``) to hold the release back, leaving the live one untouched.
+    """
     if dry_run:
         return _dry_run(t, lazy)
     with state.locked(t, t.name, purpose=action, timeout=cfg.lock_timeout):
@@ -180,6 +185,8 @@ def publish(
         if live_record and live_record.build_key == lazy.key and action == "deploy":
             return DeployResult(t.name, lazy.commit, "unchanged", live)
         built = lazy.get()
+        if gate is not None:
+            gate(built)
         live_manifest = state.read_manifest(t, live) if live else None
         plan = diff(built.manifest, live_manifest)
         check_plan(t.name, cfg, plan, built.manifest, force_delete)
@@ -403,6 +410,26 @@ def _pin(t: Target, moved_from: ReleaseRecord, result: DeployResult) -> None:
     state.write_control(t, dataclasses.replace(control, pin=pin, bad_commits=bad))
 
 
+def revert_failed_switch(t: Target, cfg: TargetConfig, reason: str) -> DeployResult:
+    """The agent's automatic rollback: a post-switch check failed, put the previous release back.
+
+    Unlike ``rollback`` this does not pin the target: the agent remembers the failing commit
+    itself, so the next new commit still deploys at once.
+    """
+    with state.locked(t, t.name, purpose="rollback", timeout=cfg.lock_timeout):
+        live = t.live_release()
+        rid = previous_release(t, live)
+        record = state.read_release(t, rid) if rid else None
+        manifest = state.read_manifest(t, rid) if rid else None
+        if rid is None or record is None or manifest is None:
+            raise RollbackError(f"target '{t.name}': {reason}; no earlier release to roll back to")
+        live_manifest = state.read_manifest(t, live) if live else None
+        t.activate(record, manifest, live_manifest)
+        plan = diff(manifest, live_manifest)
+        state.append_history(t, _entry("rollback", record, plan, f"automatic: {reason}"))
+    return DeployResult(t.name, _commit_of(record), "rolled back", rid, plan)
+
+
 def resume(config: Config, *, target: str | None = None) -> list[str]:
     """Lift pins and suspensions: the agent deploys these targets again."""
     names = []
@@ -481,6 +508,13 @@ def verify(
         with opened(name, cfg, config) as t:
             results.append(_verify_one(config, t, cfg, repair, progress))
     return results
+
+
+def verify_target(
+    config: Config, t: Target, cfg: TargetConfig, *, repair: bool = False, progress: Progress = SILENT
+) -> VerifyResult:
+    """``verify`` for one opened target (the agent's drift check)."""
+    return _verify_one(config, t, cfg, repair, progress)
 
 
 def _verify_one(

@@ -78,6 +78,9 @@ class TargetConfig:
     check_urls: tuple[str, ...] = ()
     """URLs the agent fetches after a switch; a failure rolls back automatically."""
     drift: Literal["off", "alert", "repair"] = "alert"
+    marker_url: str | None = None
+    """Where the live deploy marker is served; default: /.well-known/sitedeploy.json on the
+    host of the first check_url."""
 
     def __post_init__(self) -> None:
         if self.keep_releases < 2:
@@ -163,6 +166,8 @@ class WebhookConfig:
     secret_env: str | None = None
     secret_file: str | None = None
     max_body: int = 1024 * 1024
+    header: str = "X-Sitedeploy-Signature"
+    """The generic HMAC header (``sha256=<hex>`` of the body), besides GitHub's and GitLab's."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -188,6 +193,12 @@ class AgentConfig:
     drift_every: int = 10
     """Check every target for drift every N ticks (0 = never)."""
     repeat_failure_after: float = 3600.0
+    link_check: bool = True
+    """Gate: refuse a release with an internal href/src that resolves to no file."""
+    check_attempts: int = 3
+    """Post-switch check: tries before rolling back (caches and CDNs may lag)."""
+    check_delay: float = 2.0
+    check_timeout: float = 10.0
     webhook: WebhookConfig | None = None
     notify: tuple[NotifyConfig, ...] = ()
     metrics: MetricsConfig | None = None

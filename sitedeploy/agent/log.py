@@ -1,0 +1,65 @@
+"""One line per event: ``key=value`` pairs, or JSON objects with ``--log-format json``.
+
+Credentials never reach the log: fields whose name sounds secret are dropped, and URLs lose
+their user-info and token-like query parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import threading
+import time
+from typing import Any, Literal, TextIO
+
+LogFormat = Literal["kv", "json"]
+_SECRET_KEY = re.compile(r"secret|password|passphrase|token|signature|authorization|key$", re.I)
+_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.I)
+_TOKEN_QUERY = re.compile(r"(?P<name>[?&](?:access_)?(?:token|key|sig|signature|secret)=)[^&\s]+", re.I)
+_BARE = re.compile(r"^[\w.:/@+-]+$")
+
+
+def scrub(text: str) -> str:
+    """``https://user:pass@host/x?token=abc`` → ``https://***@host/x?token=***``."""
+    text = _USERINFO.sub(r"\g<scheme>***@", text)
+    return _TOKEN_QUERY.sub(r"\g<name>***", text)
+
+
+class EventLog:
+    def __init__(self, fmt: LogFormat = "kv", stream: TextIO | None = None) -> None:
+        self.fmt = fmt
+        self.stream = stream
+        self._lock = threading.Lock()
+
+    def event(self, name: str, level: str = "info", **fields: Any) -> None:
+        record: dict[str, Any] = {"ts": _now(), "level": level, "event": name}
+        for key, value in fields.items():
+            if value is None or _SECRET_KEY.search(key):
+                continue
+            record[key] = scrub(value) if isinstance(value, str) else value
+        line = json.dumps(record, default=str) if self.fmt == "json" else _kv(record)
+        stream = self.stream or sys.stderr
+        with self._lock:
+            stream.write(line + "\n")
+            stream.flush()
+
+    def error(self, name: str, **fields: Any) -> None:
+        self.event(name, "error", **fields)
+
+    def warning(self, name: str, **fields: Any) -> None:
+        self.event(name, "warning", **fields)
+
+
+def _kv(record: dict[str, Any]) -> str:
+    return " ".join(f"{k}={_kv_value(v)}" for k, v in record.items())
+
+
+def _kv_value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if text and _BARE.match(text) else json.dumps(text)
+
+
+def _now() -> str:
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"

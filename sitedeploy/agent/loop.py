@@ -1,0 +1,425 @@
+"""The agent's reconcile step: one tick makes every target serve what its tracked ref says.
+
+An idle tick is one ``git ls-remote`` compared with what the agent remembers (``memory``):
+no fetch, no build, no request to any target. When a target's ref has moved:
+
+    open target → pinned / suspended / commit marked bad?  hold, and say so once
+                → fetch → verify the signature → build → gate (links; superseded?)
+                → publish (stage, record, switch) → check the live URLs and the marker
+                → rolled back if the check fails → record in control.json → notify
+
+A commit that fails (build, gate, signature, check) is remembered and not tried again until
+a newer commit arrives, unless the error was transient (a lock, the network): those are
+retried with backoff. A full tick (SIGHUP, webhook, every ``drift_every`` ticks) also visits
+targets the agent believes are current, and runs the drift check.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from .. import commands, state
+from ..build import Built
+from ..config import Config, TargetConfig
+from ..errors import GateError, SitedeployError
+from ..publish import Target, open_target
+from ..source import Commit, Source
+from .checks import CheckSettings, check_live
+from .log import EventLog
+from .memory import Memory, TargetMemory
+from .metrics import Metrics
+from .notify import Notice, Notifier
+from .refs import Refs, Tracked, ls_remote, parse_tracked, resolve
+
+Opener = Callable[[str, TargetConfig, Config], Target]
+MAX_BACKOFF = 3600.0
+
+
+class Superseded(Exception):
+    """The tracked ref moved while this commit was building: deploy the newer one instead."""
+
+
+@dataclass
+class TickReport:
+    deployed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    rolled_back: list[str] = field(default_factory=list)
+    visited: list[str] = field(default_factory=list)
+    again: bool = False
+    """A build was superseded: tick again at once."""
+
+
+class LogProgress:
+    """Build progress as log events (the agent has no terminal)."""
+
+    def __init__(self, log: EventLog, target: str) -> None:
+        self.log, self.target = log, target
+
+    def step(self, message: str) -> None:
+        self.log.event("step", target=self.target, msg=message)
+
+    @contextmanager
+    def bar(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
+        yield lambda n: None
+
+
+class Agent:
+    def __init__(
+        self,
+        config: Config,
+        log: EventLog,
+        *,
+        target: str | None = None,
+        opener: Opener = open_target,
+        metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config, self.log, self.clock = config, log, clock
+        self.targets = config.target(target)
+        self.tracked: dict[str, Tracked] = {
+            name: parse_tracked(cfg.ref, config.source.branch, f"targets.{name}.ref")
+            for name, cfg in self.targets.items()
+        }
+        self.url = commands.open_source(config).url
+        self.memory = Memory.load(config.state_dir)
+        self.notifier = Notifier(
+            config.agent.notify,
+            self.memory.notify,
+            log,
+            repeat_after=config.agent.repeat_failure_after,
+            clock=clock,
+        )
+        self.metrics = metrics or Metrics(None)
+        self.opener = opener
+        self.checks = CheckSettings.of(config.agent)
+        self.last_tick_at = 0.0
+        self._source: Source | None = None
+        self._gated: dict[str, GateError | None] = {}
+
+    # --- the tick ---------------------------------------------------------------------------
+
+    def tick(self, *, full: bool = False) -> TickReport:
+        report = TickReport()
+        self._source = None  # fetch at most once per tick, and only if something moved
+        try:
+            refs = ls_remote(self.url)
+        except SitedeployError as exc:
+            self.log.error("remote-failed", error=exc.message)
+            report.failed.append("*")
+            return report
+        self.memory.ticks += 1
+        every = self.config.agent.drift_every
+        drift_due = bool(every) and self.memory.ticks % every == 0
+        lazies: dict[str, commands._LazyBuild] = {}
+        for name, cfg in self.targets.items():
+            self._target_tick(name, cfg, refs, full or drift_due, lazies, report)
+        if drift_due:
+            self._drift(report)
+        self.memory.save()
+        self.metrics.ticked()
+        self.last_tick_at = self.clock()
+        return report
+
+    def _target_tick(
+        self,
+        name: str,
+        cfg: TargetConfig,
+        refs: Refs,
+        full: bool,
+        lazies: dict[str, commands._LazyBuild],
+        report: TickReport,
+    ) -> None:
+        mem = self.memory.target(name)
+        found = resolve(self.tracked[name], refs)
+        if found is None:
+            if mem.ref != "":
+                self.log.warning("ref-missing", target=name, ref=self.tracked[name].describe())
+            mem.ref = ""
+            return
+        mem.ref, sha = found
+        if full or self._due(mem, sha):
+            report.visited.append(name)
+            self._visit(name, cfg, sha, lazies, report)
+
+    def _due(self, mem: TargetMemory, sha: str) -> bool:
+        if sha in (mem.applied, mem.held):
+            return False
+        if sha == mem.failed:
+            return mem.retryable and self.clock() >= mem.retry_at
+        return True
+
+    def _visit(
+        self,
+        name: str,
+        cfg: TargetConfig,
+        sha: str,
+        lazies: dict[str, commands._LazyBuild],
+        report: TickReport,
+    ) -> None:
+        mem = self.memory.target(name)
+        try:
+            with self._opened(name, cfg) as t:
+                try:
+                    self._converge(t, cfg, mem, sha, lazies, report)
+                except Superseded as exc:
+                    self.log.event("superseded", target=name, commit=sha[:12], newer=str(exc)[:12])
+                    report.again = True
+                except SitedeployError as exc:
+                    self._failed(name, mem, sha, exc, report)
+                self._record(t, cfg, mem)
+        except SitedeployError as exc:  # the target itself could not be reached
+            self._failed(name, mem, sha, exc, report)
+
+    def _converge(
+        self,
+        t: Target,
+        cfg: TargetConfig,
+        mem: TargetMemory,
+        sha: str,
+        lazies: dict[str, commands._LazyBuild],
+        report: TickReport,
+    ) -> None:
+        control = state.read_control(t)
+        hold = _hold_reason(control, sha)
+        if hold:
+            if mem.held != sha:
+                self.log.event("held", target=t.name, commit=sha[:12], reason=hold)
+            mem.held = sha
+            return
+        mem.held = None
+        live = t.live_release()
+        record = state.read_release(t, live) if live else None
+        if record is not None and record.commit == sha:
+            self._confirmed(t.name, mem, sha)
+            return
+        if sha == mem.failed and not (mem.retryable and self.clock() >= mem.retry_at):
+            return  # remembered failure: wait for a newer commit
+        self._deploy(t, cfg, mem, sha, lazies, report)
+
+    def _deploy(
+        self,
+        t: Target,
+        cfg: TargetConfig,
+        mem: TargetMemory,
+        sha: str,
+        lazies: dict[str, commands._LazyBuild],
+        report: TickReport,
+    ) -> None:
+        started = time.monotonic()
+        mem.attempted = sha
+        source = self._synced_source()
+        commit = source.commit(sha)
+        self._verify_signature(source, commit)
+        self.log.event("deploying", target=t.name, commit=commit.short, ref=mem.ref, subject=commit.subject)
+        lazy = lazies.get(sha) or commands._LazyBuild(
+            self.config, source, commit, LogProgress(self.log, t.name)
+        )
+        lazies[sha] = lazy
+        result = commands.publish(t, cfg, lazy, gate=self._gate(t.name, sha))
+        if result.outcome == "deployed" and (cfg.check_urls or cfg.marker_url):
+            problem = check_live(cfg, sha, self.checks)
+            if problem is not None:
+                self._roll_back(t, cfg, mem, commit, problem, report)
+                return
+        elapsed = time.monotonic() - started
+        self._succeeded(t.name, mem, commit, result, elapsed, report)
+
+    # --- outcomes ---------------------------------------------------------------------------
+
+    def _succeeded(
+        self,
+        name: str,
+        mem: TargetMemory,
+        commit: Commit,
+        result: commands.DeployResult,
+        elapsed: float,
+        report: TickReport,
+    ) -> None:
+        recovered = self.notifier.state(name) != "ok"
+        _clear_failure(mem, commit.sha)
+        if result.outcome == "unchanged":
+            self._confirmed(name, mem, commit.sha)
+            return
+        report.deployed.append(name)
+        self.log.event(
+            "deployed", target=name, commit=commit.short, release=result.release, seconds=round(elapsed, 3)
+        )
+        self.metrics.deployed(name, commit.sha, elapsed)
+        message = f"{name}: deployed {commit.short} ({commit.subject}) as {result.release}"
+        self.notifier.notify(
+            Notice("deployed", name, message + (" — recovered" if recovered else ""), commit.sha)
+        )
+
+    def _confirmed(self, name: str, mem: TargetMemory, sha: str) -> None:
+        """The target already serves ``sha``: remember it, and say so if it was failing."""
+        _clear_failure(mem, sha)
+        self.metrics.set_live(name, sha)
+        if self.notifier.state(name) == "failed":
+            self.notifier.notify(Notice("recovered", name, f"{name}: serving {sha[:8]} again", sha))
+
+    def _failed(
+        self, name: str, mem: TargetMemory, sha: str, exc: SitedeployError, report: TickReport
+    ) -> None:
+        report.failed.append(name)
+        repeat = mem.failed == sha and mem.error == exc.message
+        mem.failed, mem.error, mem.retryable = sha, exc.message, exc.retryable
+        mem.failures = mem.failures + 1 if repeat else 1
+        if exc.retryable:
+            delay = min(self.config.agent.interval * 2 ** (mem.failures - 1), MAX_BACKOFF)
+            mem.retry_at = self.clock() + delay
+        self.log.error(
+            "failed",
+            target=name,
+            commit=sha[:12],
+            kind=type(exc).__name__,
+            retry=exc.retryable,
+            error=exc.message,
+        )
+        self.metrics.failed(name)
+        message = f"{name}: {sha[:8]} not deployed: {exc.message}"
+        self.notifier.notify(Notice("failed", name, message, sha, key=f"{sha}:{type(exc).__name__}"))
+
+    def _roll_back(
+        self,
+        t: Target,
+        cfg: TargetConfig,
+        mem: TargetMemory,
+        commit: Commit,
+        problem: str,
+        report: TickReport,
+    ) -> None:
+        reason = f"post-switch check failed: {problem}"
+        result = commands.revert_failed_switch(t, cfg, reason)
+        report.rolled_back.append(t.name)
+        mem.applied = result.commit.sha
+        mem.failed, mem.error, mem.retryable, mem.failures = commit.sha, reason, False, 1
+        self.log.error("rolled-back", target=t.name, commit=commit.short, to=result.release, error=problem)
+        self.metrics.failed(t.name)
+        self.metrics.set_live(t.name, result.commit.sha)
+        message = f"{t.name}: rolled back {commit.short} to {result.release}: {reason}"
+        self.notifier.notify(Notice("rolled back", t.name, message, commit.sha, key=commit.sha))
+
+    def _record(self, t: Target, cfg: TargetConfig, mem: TargetMemory) -> None:
+        """Mirror the bookkeeping into control.json, where ``status`` on any machine sees it."""
+        facts = {
+            "last_applied": mem.applied,
+            "last_attempted": mem.attempted,
+            "last_error": mem.error,
+            "failed_commit": mem.failed,
+            "held_commit": mem.held,
+        }
+        try:
+            if {k: state.read_control(t).agent.get(k) for k in facts} == facts:
+                return
+            # Under the lock: a rollback writing its pin at the same moment must not be lost.
+            with state.locked(t, t.name, purpose="agent status", timeout=max(5.0, cfg.lock_timeout)):
+                control = state.read_control(t)
+                agent = {**control.agent, **facts, "updated_at": state.now_iso(), "by": state.whoami()}
+                state.write_control(t, dataclasses.replace(control, agent=agent))
+        except SitedeployError as exc:
+            self.log.warning("status-not-recorded", target=t.name, error=exc.message)
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    @contextmanager
+    def _opened(self, name: str, cfg: TargetConfig) -> Iterator[Target]:
+        t = self.opener(name, cfg, self.config)
+        try:
+            yield t
+        finally:
+            t.close()
+
+    def _synced_source(self) -> Source:
+        if self._source is None:
+            source = commands.open_source(self.config)
+            source.sync()
+            self._source = source
+        return self._source
+
+    def _verify_signature(self, source: Source, commit: Commit) -> None:
+        mode = self.config.source.verify_signatures
+        if mode == "off":
+            return
+        from ..signatures import verify_commit
+
+        src = self.config.source
+        signer = verify_commit(
+            source.mirror_dir,
+            commit.sha,
+            mode,
+            allowed_signers=self.config.resolve(src.allowed_signers) if src.allowed_signers else None,
+            gpg_home=self.config.resolve(src.gpg_home) if src.gpg_home else None,
+        )
+        self.log.event("signature", commit=commit.short, signer=signer)
+
+    def _gate(self, name: str, sha: str) -> Callable[[Built], None]:
+        def gate(built: Built) -> None:
+            if self.config.agent.link_check:
+                self._link_check(built)
+            newest = resolve(self.tracked[name], ls_remote(self.url))
+            if newest is not None and newest[1] != sha:
+                raise Superseded(newest[1])
+
+        return gate
+
+    def _link_check(self, built: Built) -> None:
+        if built.build_key not in self._gated:  # one check per build, however many targets
+            from .gates import check_links
+
+            try:
+                check_links(built)
+                self._gated[built.build_key] = None
+            except GateError as exc:
+                self._gated[built.build_key] = exc
+        failure = self._gated[built.build_key]
+        if failure is not None:
+            raise failure
+
+    # --- drift ------------------------------------------------------------------------------
+
+    def _drift(self, report: TickReport) -> None:
+        for name, cfg in self.targets.items():
+            if cfg.drift == "off":
+                continue
+            try:
+                with self._opened(name, cfg) as t:
+                    if state.read_control(t).suspended:
+                        continue
+                    result = commands.verify_target(self.config, t, cfg, repair=cfg.drift == "repair")
+            except SitedeployError as exc:
+                self.log.error("drift-check-failed", target=name, error=exc.message)
+                continue
+            self._drift_result(name, result)
+
+    def _drift_result(self, name: str, result: commands.VerifyResult) -> None:
+        files = sum(len(d.missing) + len(d.changed) + len(d.extra) for d in result.drift)
+        summary = "; ".join(f"{d.where}: {d.summary()}" for d in result.drift if not d.clean)
+        self.metrics.drifted(name, 0 if result.repaired else files)
+        if result.clean:
+            if self.notifier.state(name) == "drift":
+                self.notifier.notify(Notice("recovered", name, f"{name}: no drift any more"))
+            return
+        self.log.warning("drift", target=name, release=result.release, files=files, repaired=result.repaired)
+        if result.repaired:
+            self.notifier.notify(Notice("repaired", name, f"{name}: drift found and repaired: {summary}"))
+        else:
+            self.notifier.notify(Notice("drift", name, f"{name}: drift found: {summary}", key=summary))
+
+
+def _hold_reason(control: state.Control, sha: str) -> str | None:
+    if control.suspended:
+        return f"suspended by {control.suspended.by}: {control.suspended.reason or 'no reason given'}"
+    if control.pin:
+        return f"pinned by {control.pin.by} ({control.pin.reason}); 'sitedeploy resume' unpins"
+    if sha in control.bad_commits:
+        return f"commit marked bad: {control.bad_commits[sha].reason}"
+    return None
+
+
+def _clear_failure(mem: TargetMemory, sha: str) -> None:
+    mem.applied = sha
+    mem.failed, mem.error, mem.retryable, mem.failures, mem.retry_at = None, "", False, 0, 0.0

@@ -1,0 +1,130 @@
+"""Prometheus metrics and a health endpoint (``[agent.metrics]``).
+
+``bind = "127.0.0.1:9108"`` serves ``/metrics`` and ``/healthz`` (200 while ticks keep
+happening, 503 when the loop has stalled); ``textfile = "/var/lib/node_exporter/sitedeploy.prom"``
+writes the same metrics for node_exporter's textfile collector, for ``--once`` under cron.
+prometheus-client is imported only when one of them is configured.
+
+    sitedeploy_live_commit_info{target,commit}            the commit the agent last saw live
+    sitedeploy_last_success_timestamp_seconds{target}     last deploy or confirmation
+    sitedeploy_deploy_duration_seconds{target}            histogram: build to checked
+    sitedeploy_failures_total{target}                     failed attempts
+    sitedeploy_drift_files{target}                        files differing at the last check
+    sitedeploy_last_tick_timestamp_seconds
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from ..config import MetricsConfig
+
+
+class Metrics:
+    def __init__(self, cfg: MetricsConfig | None) -> None:
+        self.cfg = cfg
+        self.enabled = cfg is not None and bool(cfg.bind or cfg.textfile)
+        self._server: ThreadingHTTPServer | None = None
+        if self.enabled:
+            self._create()
+
+    def _create(self) -> None:
+        import prometheus_client as prom
+
+        self._prom = prom
+        self.registry = prom.CollectorRegistry()
+        r = self.registry
+        self.live = prom.Info("sitedeploy_live_commit", "Commit live on the target", ["target"], registry=r)
+        self.success = prom.Gauge(
+            "sitedeploy_last_success_timestamp_seconds", "Last deploy or confirmation", ["target"], registry=r
+        )
+        self.duration = prom.Histogram(
+            "sitedeploy_deploy_duration_seconds",
+            "Deploy duration, build to checked",
+            ["target"],
+            buckets=(1, 2, 5, 10, 30, 60, 120, 300, 600, 1800),
+            registry=r,
+        )
+        self.failures = prom.Counter("sitedeploy_failures", "Failed attempts", ["target"], registry=r)
+        self.drift = prom.Gauge(
+            "sitedeploy_drift_files", "Files differing at the last check", ["target"], registry=r
+        )
+        self.tick_at = prom.Gauge("sitedeploy_last_tick_timestamp_seconds", "Last tick", registry=r)
+
+    def set_live(self, target: str, commit: str) -> None:
+        if self.enabled:
+            self.live.labels(target).info({"commit": commit})
+            self.success.labels(target).set(time.time())
+
+    def deployed(self, target: str, commit: str, seconds: float) -> None:
+        if self.enabled:
+            self.set_live(target, commit)
+            self.duration.labels(target).observe(seconds)
+
+    def failed(self, target: str) -> None:
+        if self.enabled:
+            self.failures.labels(target).inc()
+
+    def drifted(self, target: str, files: int) -> None:
+        if self.enabled:
+            self.drift.labels(target).set(files)
+
+    def ticked(self) -> None:
+        if self.enabled:
+            self.tick_at.set(time.time())
+
+    def exposition(self) -> bytes:
+        return bytes(self._prom.generate_latest(self.registry)) if self.enabled else b""
+
+    def write_textfile(self) -> None:
+        if self.enabled and self.cfg and self.cfg.textfile:
+            self._prom.write_to_textfile(self.cfg.textfile, self.registry)
+
+    def serve(self, healthy: Callable[[], bool]) -> None:
+        if not (self.enabled and self.cfg and self.cfg.bind):
+            return
+        self._server = ThreadingHTTPServer(split_bind(self.cfg.bind), _handler(self, healthy))
+        threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True).start()
+
+    @property
+    def port(self) -> int | None:
+        return self._server.server_address[1] if self._server else None
+
+    def close(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+def split_bind(bind: str) -> tuple[str, int]:
+    """``127.0.0.1:9108`` / ``[::1]:9108`` / ``:9108`` → (host, port)."""
+    host, _, port = bind.rpartition(":")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _handler(metrics: Metrics, healthy: Callable[[], bool]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/metrics":
+                self._reply(200, metrics.exposition(), metrics._prom.CONTENT_TYPE_LATEST)
+            elif self.path == "/healthz":
+                ok = healthy()
+                self._reply(200 if ok else 503, b"ok\n" if ok else b"stalled\n", "text/plain")
+            else:
+                self._reply(404, b"not found\n", "text/plain")
+
+        def _reply(self, code: int, body: bytes, kind: str) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # the agent logs events, not every scrape
+
+    return Handler

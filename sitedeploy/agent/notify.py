@@ -1,0 +1,115 @@
+"""Notifications on state changes only: deployed, failed, rolled back, drift found, recovered.
+
+Each target is in one state: ``ok``, ``failed`` or ``drift``. Events that change what is live
+(deployed, rolled back, repaired) always notify; ``failed`` and ``drift`` notify when they are
+new (another commit, another error) and then at most every ``repeat_failure_after`` seconds
+while they persist; ``recovered`` notifies only when leaving a bad state. What was last
+notified is kept in the agent's memory file, so ``--once`` under cron behaves the same.
+
+Payloads: ``format = "json"`` posts ``{"event", "target", "commit", "message", "at"}``,
+signed with ``X-Sitedeploy-Signature: sha256=<hmac>`` when ``secret_env`` is set;
+``format = "slack"`` posts ``{"text": message}`` (Slack, Mattermost, Rocket.Chat webhooks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import NotifyConfig
+from .log import EventLog, scrub
+
+ALWAYS = ("deployed", "rolled back", "repaired")
+PERSISTENT = {"failed": "failed", "drift": "drift", "rolled back": "failed"}
+SIGNATURE_HEADER = "X-Sitedeploy-Signature"
+
+
+@dataclass(frozen=True)
+class Notice:
+    event: str
+    target: str
+    message: str
+    commit: str | None = None
+    key: str = ""
+    """What makes a failure "the same" as the last one (commit and error kind)."""
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "event": self.event,
+            "target": self.target,
+            "commit": self.commit,
+            "message": self.message,
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+
+
+class Notifier:
+    def __init__(
+        self,
+        channels: tuple[NotifyConfig, ...],
+        memory: dict[str, dict[str, Any]],
+        log: EventLog,
+        *,
+        repeat_after: float = 3600.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.channels, self.memory, self.log = channels, memory, log
+        self.repeat_after, self.clock = repeat_after, clock
+        self.sent: list[Notice] = []
+
+    def notify(self, notice: Notice) -> bool:
+        """Send ``notice`` if it is a change worth telling; True when it was sent."""
+        prev = self.memory.get(notice.target, {"state": "ok", "key": "", "at": 0.0})
+        now = self.clock()
+        new_state = PERSISTENT.get(notice.event, "ok")
+        if notice.event in ALWAYS:
+            send = True
+        elif notice.event == "recovered":
+            send = prev["state"] != "ok"
+        else:
+            same = prev["state"] == new_state and prev["key"] == notice.key
+            send = not same or now - float(prev["at"]) >= self.repeat_after
+        if notice.event == "repaired":
+            new_state = "ok"
+        at = now if send else float(prev["at"])
+        self.memory[notice.target] = {"state": new_state, "key": notice.key, "at": at}
+        if send:
+            self._send(notice)
+        return send
+
+    def state(self, target: str) -> str:
+        return str(self.memory.get(target, {}).get("state", "ok"))
+
+    def _send(self, notice: Notice) -> None:
+        self.sent.append(notice)
+        self.log.event("notify", target=notice.target, notice=notice.event, channels=len(self.channels))
+        for channel in self.channels:
+            try:
+                post(channel, notice)
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                self.log.warning(
+                    "notify-failed", target=notice.target, url=scrub(channel.url), error=str(exc)
+                )
+
+
+def post(channel: NotifyConfig, notice: Notice, timeout: float = 10.0) -> None:
+    if channel.format == "slack":
+        body = json.dumps({"text": f"sitedeploy: {notice.message}"}).encode()
+    else:
+        body = json.dumps(notice.payload()).encode()
+    headers = {"Content-Type": "application/json", "User-Agent": "sitedeploy-agent"}
+    secret = os.environ.get(channel.secret_env) if channel.secret_env else None
+    if secret:
+        digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        headers[SIGNATURE_HEADER] = f"sha256={digest}"
+    request = urllib.request.Request(channel.url, data=body, headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        response.read()

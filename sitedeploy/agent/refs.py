@@ -1,0 +1,100 @@
+"""What each target follows, answered by one ``git ls-remote`` against the source.
+
+``ref = "branch:main"`` follows a branch; ``ref = "tag:v*"`` follows the newest tag matching
+the pattern (newest by version order of the names: ``v1.10`` after ``v1.9``); no ``ref``
+follows ``source.branch``, or the remote's default branch (its HEAD).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+
+from ..errors import ConfigError, SourceError
+from .log import scrub
+
+Refs = dict[str, str]
+"""Full ref name → commit sha (annotated tags already peeled to their commit)."""
+
+LS_REMOTE_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Tracked:
+    kind: str  # "branch", "tag" or "head"
+    pattern: str
+
+    def describe(self) -> str:
+        return "HEAD" if self.kind == "head" else f"{self.kind}:{self.pattern}"
+
+
+def parse_tracked(ref: str | None, branch: str | None, where: str = "ref") -> Tracked:
+    if ref is None:
+        return Tracked("branch", branch) if branch else Tracked("head", "HEAD")
+    kind, sep, pattern = ref.partition(":")
+    if not sep or kind not in ("branch", "tag") or not pattern:
+        raise ConfigError(
+            f'{where}: use "branch:<name>" or "tag:<pattern>" (for example "tag:v*"), got {ref!r}'
+        )
+    return Tracked(kind, pattern)
+
+
+def ls_remote(url: str) -> Refs:
+    """One query to the remote: every branch, tag and HEAD it has."""
+    env = {
+        **os.environ,
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -oBatchMode=yes"),
+    }
+    try:
+        proc = subprocess.run(
+            ["git", "ls-remote", url], capture_output=True, text=True, timeout=LS_REMOTE_TIMEOUT, env=env
+        )
+    except subprocess.TimeoutExpired:
+        raise SourceError(
+            f"git ls-remote {scrub(url)}: no answer in {LS_REMOTE_TIMEOUT:.0f} s", retryable=True
+        ) from None
+    if proc.returncode != 0:
+        detail = scrub(
+            proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
+        )
+        raise SourceError(
+            f"git ls-remote {scrub(url)} failed ({detail}); check source.repo and access", retryable=True
+        )
+    return parse_ls_remote(proc.stdout)
+
+
+def parse_ls_remote(text: str) -> Refs:
+    refs: Refs = {}
+    peeled: Refs = {}
+    for line in text.splitlines():
+        sha, _, name = line.partition("\t")
+        if name.endswith("^{}"):
+            peeled[name[:-3]] = sha
+        elif name:
+            refs[name] = sha
+    refs.update(peeled)  # an annotated tag deploys the commit it points at
+    return refs
+
+
+def resolve(tracked: Tracked, refs: Refs) -> tuple[str, str] | None:
+    """(ref name, commit) the target should serve, or None when the remote has no such ref."""
+    if tracked.kind == "head":
+        sha = refs.get("HEAD")
+        return ("HEAD", sha) if sha else None
+    if tracked.kind == "branch":
+        name = f"refs/heads/{tracked.pattern}"
+        return (name, refs[name]) if name in refs else None
+    tags = [n for n in refs if n.startswith("refs/tags/") and fnmatch.fnmatchcase(n[10:], tracked.pattern)]
+    if not tags:
+        return None
+    newest = max(tags, key=lambda n: version_key(n[10:]))
+    return newest, refs[newest]
+
+
+def version_key(name: str) -> tuple[tuple[int, int | str], ...]:
+    """``v1.10`` sorts after ``v1.9``: digit runs compare as numbers."""
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.findall(r"\d+|\D+", name))

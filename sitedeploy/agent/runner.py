@@ -1,0 +1,129 @@
+"""Run the agent: once (cron, systemd timer) or for good (systemd service).
+
+Both take the local process lock first, so a cron run that overlaps a slow one, or a cron
+run beside the service, leaves at once with a message instead of racing it.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+
+from ..config import Config
+from ..errors import LockHeld, SitedeployError
+from ..source import is_url
+from .log import EventLog
+from .loop import Agent, Opener, TickReport
+from .memory import ProcessLock
+from .metrics import Metrics
+from .triggers import RepoWatcher, Wakeup, install_signal_handlers, jittered
+
+MAX_CATCH_UP = 5
+"""Ticks in a row while builds keep being superseded by newer pushes."""
+
+
+def run_once(
+    config: Config, log: EventLog, *, target: str | None = None, opener: Opener | None = None
+) -> int:
+    """One reconcile pass; exit status 1 when something failed in this run, else 0."""
+    lock = ProcessLock(config.state_dir)
+    try:
+        lock.acquire()
+    except LockHeld as exc:
+        log.event("skipped", reason=exc.message)
+        return 0
+    try:
+        agent = _agent(config, log, target, opener)
+        report = TickReport(again=True)
+        for _ in range(MAX_CATCH_UP):
+            if not report.again:
+                break
+            report = agent.tick()
+        agent.metrics.write_textfile()
+        return 1 if report.failed or report.rolled_back else 0
+    finally:
+        lock.release()
+
+
+def run_forever(
+    config: Config,
+    log: EventLog,
+    *,
+    target: str | None = None,
+    opener: Opener | None = None,
+    wakeup: Wakeup | None = None,
+    signals: bool = True,
+) -> None:
+    """Tick on every trigger until SIGTERM/SIGINT (or ``wakeup.stop()``)."""
+    lock = ProcessLock(config.state_dir)
+    lock.acquire()
+    wakeup = wakeup or Wakeup()
+    agent = _agent(config, log, target, opener)
+    services = _start_services(config, agent, wakeup, log)
+    if signals:
+        install_signal_handlers(wakeup)
+    settings = config.agent
+    log.event("started", targets=",".join(agent.targets), interval=settings.interval, watch=settings.watch)
+    try:
+        full = True  # the first tick looks at every target once
+        while not wakeup.stopped:
+            report = _safe_tick(agent, log, full)
+            agent.metrics.write_textfile()
+            if report.again:
+                wakeup.trigger("superseded")
+            reasons, full = wakeup.wait(jittered(settings.interval, settings.jitter))
+            if not wakeup.stopped and reasons != ["interval"]:
+                log.event("wake", reasons=",".join(sorted(set(reasons))), full=full)
+    finally:
+        for stop in services:
+            stop()
+        lock.release()
+        log.event("stopped")
+
+
+def _safe_tick(agent: Agent, log: EventLog, full: bool) -> TickReport:
+    try:
+        return agent.tick(full=full)
+    except SitedeployError as exc:
+        log.error("tick-failed", error=exc.message)
+    except Exception as exc:  # a bug must not stop the agent; it is logged with its place
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        log.error(
+            "internal-error", error=f"{type(exc).__name__}: {exc}", at=f"{where.filename}:{where.lineno}"
+        )
+    return TickReport(failed=["*"])
+
+
+def _agent(config: Config, log: EventLog, target: str | None, opener: Opener | None) -> Agent:
+    metrics = Metrics(config.agent.metrics)
+    if opener is None:
+        return Agent(config, log, target=target, metrics=metrics)
+    return Agent(config, log, target=target, metrics=metrics, opener=opener)
+
+
+def _start_services(config: Config, agent: Agent, wakeup: Wakeup, log: EventLog) -> list[Callable[[], None]]:
+    """Watcher, webhook and metrics servers; returns their stop functions."""
+    stops: list[Callable[[], None]] = []
+    if config.agent.watch and not is_url(config.source.repo):
+        watcher = RepoWatcher(config.resolve(config.source.repo), wakeup, log)
+        watcher.start()
+        stops.append(watcher.stop)
+    if config.agent.webhook is not None:
+        from .webhook import WebhookServer, load_secret
+
+        hook = WebhookServer(
+            config.agent.webhook,
+            load_secret(config.agent.webhook, config.base_dir),
+            lambda reason: wakeup.trigger(reason, full=False),
+            log,
+        )
+        hook.start()
+        log.event("webhook-listening", bind=config.agent.webhook.bind, port=hook.port)
+        stops.append(hook.close)
+    if agent.metrics.enabled:
+        interval = config.agent.interval
+        agent.metrics.serve(lambda: agent.clock() - agent.last_tick_at < 3 * interval + 60)
+        if agent.metrics.port:
+            log.event("metrics-listening", port=agent.metrics.port)
+        stops.append(agent.metrics.close)
+    return stops
