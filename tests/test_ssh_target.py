@@ -16,11 +16,22 @@ from sitedeploy.manifest import scan
 from tests.fixtures.sshd import SSHEnv, SSHServer, deploy_folder, make_site, open_ssh_target, rollback_to
 
 PAGES = {f"docs/page{i}/index.html": f"<h1>page {i}</h1>" + "x" * 2000 for i in range(30)}
-SITE = {"index.html": "<h1>home</h1>", "assets/style.css": "body{}", "img/logo.png": b"\x89PNG" * 5000, **PAGES}
+SITE = {
+    "index.html": "<h1>home</h1>",
+    "assets/style.css": "body{}",
+    "img/logo.png": b"\x89PNG" * 5000,
+    **PAGES,
+}
 
 
 def release_dir(server: SSHServer, rid: str) -> Path:
     return server.home / "site" / "releases" / rid
+
+
+def release_files(servers: tuple[SSHServer, ...]) -> dict[Path, tuple[int, int]]:
+    """(inode, mtime) of everything in every release folder of every host."""
+    paths = [p for s in servers for p in (s.home / "site/releases").rglob("*")]
+    return {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in paths}
 
 
 def live_on(server: SSHServer) -> str | None:
@@ -75,7 +86,9 @@ def test_deletes_and_file_to_folder_changes_touch_only_the_new_release(
     target = open_ssh_target("prod", ssh_env.target_table(Path("site")))
     build = make_site(tmp_path / "v1", {"a.html": "a", "gone/x.html": "x", "about": "a file"})
     first, _ = deploy_folder(target, build)
-    build2 = make_site(tmp_path / "v2", {"a.html": "a", "about/index.html": "now a folder", "new/deep/n.html": "n"})
+    build2 = make_site(
+        tmp_path / "v2", {"a.html": "a", "about/index.html": "now a folder", "new/deep/n.html": "n"}
+    )
     second, stats = deploy_folder(target, build2)
     assert (stats.files_sent, stats.files_linked) == (2, 1)
     assert scan(release_dir(server, second.id)) == scan(build2)
@@ -92,12 +105,20 @@ def test_rollback_switches_back_without_any_transfer(
     first, _ = deploy_folder(target, build)
     make_site(build, {"index.html": "<h1>home v2</h1>"})
     second, _ = deploy_folder(target, build)
-    before = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for s in sshd_pair for p in (s.home / "site/releases").rglob("*")}
+    before = {
+        p: (p.stat().st_ino, p.stat().st_mtime_ns)
+        for s in sshd_pair
+        for p in (s.home / "site/releases").rglob("*")
+    }
 
     rollback_to(target, first.id)
 
     assert target.live_by_host() == {s.host: first.id for s in sshd_pair}
-    after = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for s in sshd_pair for p in (s.home / "site/releases").rglob("*")}
+    after = {
+        p: (p.stat().st_ino, p.stat().st_mtime_ns)
+        for s in sshd_pair
+        for p in (s.home / "site/releases").rglob("*")
+    }
     assert after == before  # not one file of any release written, created or removed
     assert [h.action for h in state.read_history(target)] == ["deploy", "deploy", "rollback"]
     for server in sshd_pair:
@@ -143,9 +164,8 @@ def test_lock_is_taken_on_every_host_and_released_when_one_refuses(
         assert (second.home / "site/.sitedeploy/lock.json.d/lock.json").is_file()
         assert both.create_meta("lock.json", b"{}") is False
         assert not (first.home / "site/.sitedeploy/lock.json.d").exists()  # released again
-        with pytest.raises(LockHeld, match=r"locked by .*\(pid \d+"):
-            with state.locked(both, "prod"):
-                pass
+        with pytest.raises(LockHeld, match=r"locked by .*\(pid \d+"), state.locked(both, "prod"):
+            pass
     with state.locked(both, "prod") as mine:
         for server in sshd_pair:
             held = json.loads((server.home / "site/.sitedeploy/lock.json.d/lock.json").read_text())
@@ -175,7 +195,9 @@ def test_verify_hashes_on_each_host_and_repair_fixes_only_the_live_release(
     assert [d.clean for d in drift] == [True, False]
     assert drift[1].where.startswith(sshd_pair[1].host)
     assert (drift[1].missing, drift[1].changed, drift[1].extra) == (
-        ["assets/style.css"], ["docs/page3/index.html"], ["docs/extra\nname.html"]
+        ["assets/style.css"],
+        ["docs/page3/index.html"],
+        ["docs/extra\nname.html"],
     )
     target.repair(second.id, manifest, build, drift)
     assert all(d.clean for d in target.verify(second.id, manifest))
@@ -183,9 +205,7 @@ def test_verify_hashes_on_each_host_and_repair_fixes_only_the_live_release(
     target.close()
 
 
-def test_ssh_config_supplies_hostname_port_user_and_identity(
-    ssh_env: SSHEnv, tmp_path: Path
-) -> None:
+def test_ssh_config_supplies_hostname_port_user_and_identity(ssh_env: SSHEnv, tmp_path: Path) -> None:
     server = ssh_env.server()
     ssh_env.ssh_config.write_text(
         f"Host web-a\n  HostName 127.0.0.1\n  Port {server.port}\n  User root\n"

@@ -266,6 +266,8 @@ def _check_id(release_id: str) -> None:
 
 
 def _combined(errors: dict[str, TargetError], note: str = "") -> TargetError:
-    """One line for several hosts; retryable only if every failure is."""
+    """One line for several hosts; retryable only if every failure is; the class kept if shared."""
     message = "; ".join(e.message for e in errors.values()) + (f" ({note})" if note else "")
-    return TargetError(message, retryable=all(e.retryable for e in errors.values()))
+    kinds = {type(e) for e in errors.values()}
+    kind = kinds.pop() if len(kinds) == 1 else TargetError
+    return kind(message, retryable=all(e.retryable for e in errors.values()))
