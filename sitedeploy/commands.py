@@ -332,19 +332,25 @@ def _rollback_one(
         raise RollbackError(f"target '{t.name}' has no live release yet; nothing to roll back")
     rid = _find_release(t, to) if to else previous_release(t, live)
     if rid is not None:
-        record = state.read_release(t, rid)
-        manifest = state.read_manifest(t, rid)
-        assert record is not None and manifest is not None
-        progress.step(f"{t.name}: switching back to {rid} ({record.commit[:8]})")
-        live_manifest = state.read_manifest(t, live) if live else None
-        t.activate(record, manifest, live_manifest)
-        plan = diff(manifest, live_manifest)
-        state.append_history(t, _entry("rollback", record, plan))
-        result = DeployResult(t.name, _commit_of(record), "rolled back", rid, plan)
+        result = _switch_back(t, rid, live_record, progress)
     else:
         result = _rebuild_for_rollback(config, t, cfg, to, live_record, progress)
     _pin(t, live_record, result)
     return result
+
+
+def _switch_back(t: Target, rid: str, live: ReleaseRecord, progress: Progress) -> DeployResult:
+    """Make a retained release live again: no build, no transfer."""
+    record = state.read_release(t, rid)
+    manifest = state.read_manifest(t, rid)
+    if record is None or manifest is None:
+        raise RollbackError(f"target '{t.name}': release {rid} has no record; pick another with --to")
+    progress.step(f"{t.name}: switching back to {rid} ({record.commit[:8]})")
+    live_manifest = state.read_manifest(t, live.id)
+    t.activate(record, manifest, live_manifest)
+    plan = diff(manifest, live_manifest)
+    state.append_history(t, _entry("rollback", record, plan))
+    return DeployResult(t.name, _commit_of(record), "rolled back", rid, plan)
 
 
 def _rebuild_for_rollback(
@@ -360,6 +366,9 @@ def _rebuild_for_rollback(
             f"target '{t.name}': '{commit_ref}' is neither a retained release nor a commit in the repo; "
             "see 'sitedeploy history'"
         ) from None
+    kept = _find_release(t, commit.sha)  # `--to main` or a tag naming a commit that is still kept
+    if kept is not None:
+        return _switch_back(t, kept, live, progress)
     progress.step(f"{t.name}: release of {commit.short} is no longer kept; rebuilding it")
     lazy = _LazyBuild(config, source, commit, progress)
     built = lazy.get()

@@ -200,3 +200,16 @@ def test_keep_releases_below_two_is_refused(tmp_path: Path, keep: int) -> None:
             {"targets": {"t": {"type": "local", "path": "x", "keep_releases": keep}}},
             tmp_path / "deploy.toml",
         )
+
+
+def test_rollback_to_a_tag_of_a_kept_release_switches_without_rebuilding(
+    deploy_toml: Path, content_repo: ContentRepo
+) -> None:
+    cfg = config_mod.load(deploy_toml)
+    content_repo.git("tag", "v1")
+    [first] = commands.deploy(cfg)
+    content_repo.add_mkdocs_site(version="v2")
+    content_repo.commit("v2")
+    commands.deploy(cfg)
+    [back] = commands.rollback(cfg, to="v1")
+    assert back.release == first.release and back.stats is None  # switched, nothing staged
