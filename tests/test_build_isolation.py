@@ -22,15 +22,18 @@ def on_post_build(config, **kwargs):
 """
 
 
-def test_the_build_sees_no_credentials(deploy_toml: Path, content_repo: ContentRepo,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_build_sees_no_credentials(
+    deploy_toml: Path, content_repo: ContentRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "do-not-leak")
     monkeypatch.setenv("AWS_PROFILE", "prod")
     monkeypatch.setenv("SSH_AUTH_SOCK", "/tmp/agent.sock")
     monkeypatch.setenv("SITEDEPLOY_WEBHOOK_SECRET", "do-not-leak")
     content_repo.write("sites/docs/hooks.py", HOOK)
-    content_repo.write("sites/docs/mkdocs.yml", content_repo.path.joinpath("sites/docs/mkdocs.yml").read_text()
-                       + "hooks:\n  - hooks.py\n")
+    content_repo.write(
+        "sites/docs/mkdocs.yml",
+        content_repo.path.joinpath("sites/docs/mkdocs.yml").read_text() + "hooks:\n  - hooks.py\n",
+    )
     content_repo.commit("a hook that reports its environment")
     built = commands.build(config_mod.load(deploy_toml))
     seen = json.loads((built.root / "docs" / "env.json").read_text())
@@ -39,12 +42,17 @@ def test_the_build_sees_no_credentials(deploy_toml: Path, content_repo: ContentR
     assert "SOURCE_DATE_EPOCH" in seen["keys"]
 
 
-def test_a_site_with_requirements_builds_in_its_own_venv(deploy_toml: Path, content_repo: ContentRepo) -> None:
+def test_a_site_with_requirements_builds_in_its_own_venv(
+    deploy_toml: Path, content_repo: ContentRepo
+) -> None:
     probe = subprocess.run([sys.executable, "-c", "import mkdocs_redirects"], capture_output=True)
     assert probe.returncode != 0, "the plugin must not be in sitedeploy's own environment for this test"
     content_repo.write("sites/docs/requirements.txt", "mkdocs==1.6.1\nmkdocs-redirects==1.2.3\n")
-    content_repo.write("sites/docs/mkdocs.yml", content_repo.path.joinpath("sites/docs/mkdocs.yml").read_text()
-                       + "plugins:\n  - redirects:\n      redirect_maps:\n        old.md: guide.md\n")
+    content_repo.write(
+        "sites/docs/mkdocs.yml",
+        content_repo.path.joinpath("sites/docs/mkdocs.yml").read_text()
+        + "plugins:\n  - redirects:\n      redirect_maps:\n        old.md: guide.md\n",
+    )
     content_repo.commit("pin a plugin")
     cfg = config_mod.load(deploy_toml)
     built = commands.build(cfg)
