@@ -199,8 +199,9 @@ def repair_host(
     """Put back missing and changed files (temp name + rename), remove extra ones."""
     folder = f"{root}/releases/{release_id}"
     sends = drift.missing + drift.changed
-    if sends:
+    if parents(sends):
         host.sh("create folders", MKDIRS, folder, stdin=nul_list(sorted(parents(sends))))
+    if sends:
         upload_files(host, build_dir, folder, sends, set(sends), lambda n: None)
     if drift.extra:
         host.sh("remove extra files", REMOVE, folder, stdin=nul_list(drift.extra))
