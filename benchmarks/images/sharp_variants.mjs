@@ -24,7 +24,7 @@ function encoder(pipeline, format) {
   const q = config.quality;
   switch (format) {
     case "jpeg": return pipeline.jpeg({ quality: q.jpeg, progressive: true, chromaSubsampling: "4:2:0" });
-    case "png": return pipeline.png({ compressionLevel: 9, adaptiveFiltering: true });
+    case "png": return pipeline.png({ compressionLevel: 6 });  // zlib 6, as sitedeploy
     case "webp": return pipeline.webp({ quality: q.webp, effort: 4 });
     case "avif": return pipeline.avif({ quality: q.avif, effort: config.avifEffort, chromaSubsampling: "4:2:0" });
   }
@@ -56,7 +56,10 @@ let bytes = 0;
 const started = process.hrtime.bigint();
 await Promise.all(
   Array.from({ length: config.inFlight }, async () => {
-    for (let input = queue.shift(); input; input = queue.shift()) bytes += await variantsOf(input);
+    for (let input = queue.shift(); input; input = queue.shift()) {
+      const written = await variantsOf(input);  // not `bytes += await`: that loses updates
+      bytes += written;
+    }
   }),
 );
 const seconds = Number(process.hrtime.bigint() - started) / 1e9;

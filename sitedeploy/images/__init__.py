@@ -74,8 +74,15 @@ def spec_from(settings: ImagesConfig) -> RenderSpec:
     )
 
 
-def process_site(site_dir: Path, mount: str, settings: ImagesConfig, cache_dir: Path,
-                 *, strict: bool = False, progress: Progress = SILENT) -> ImageReport:
+def process_site(
+    site_dir: Path,
+    mount: str,
+    settings: ImagesConfig,
+    cache_dir: Path,
+    *,
+    strict: bool = False,
+    progress: Progress = SILENT,
+) -> ImageReport:
     """Give every raster ``<img>`` of one built site responsive variants; modifies ``site_dir``."""
     if not settings.enabled:
         return ImageReport()
@@ -109,8 +116,9 @@ class _Scan:
     def __post_init__(self) -> None:
         for path, data in discover.html_pages(self.site_dir):
             page = PageImages(path, data.decode("utf-8", "surrogateescape"))
-            page.images = page_images(page.text, self.page_url(path), self.mount, self.site_dir,
-                                      self._escaped(path))
+            page.images = page_images(
+                page.text, self.page_url(path), self.mount, self.site_dir, self._escaped(path)
+            )
             if page.images:
                 self.pages.append(page)
 
@@ -124,8 +132,11 @@ class _Scan:
         )
 
     def users(self, source: Path) -> list[str]:
-        return [p.path.relative_to(self.site_dir).as_posix() for p in self.pages
-                if any(ref.source == source for ref in p.images)]
+        return [
+            p.path.relative_to(self.site_dir).as_posix()
+            for p in self.pages
+            if any(ref.source == source for ref in p.images)
+        ]
 
 
 @dataclass
@@ -142,8 +153,10 @@ def _broken(results: Results, scan: _Scan, site_dir: Path) -> list[str]:
         if outcome.status == "error":
             users = scan.users(source)
             more = f" and {len(users) - 1} more" if len(users) > 1 else ""
-            warnings.append(f"{source.relative_to(site_dir).as_posix()}: {outcome.reason} "
-                            f"(used on {users[0]}{more}); the original is published unchanged")
+            warnings.append(
+                f"{source.relative_to(site_dir).as_posix()}: {outcome.reason} "
+                f"(used on {users[0]}{more}); the original is published unchanged"
+            )
     return warnings
 
 

