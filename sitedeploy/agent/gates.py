@@ -5,6 +5,8 @@ Runs on the built release tree before anything is staged; a broken link raises
 internal when it has no scheme and no host; it resolves like a browser would (relative to the
 page's folder, ``/`` is the release root), and a folder means its ``index.html``.
 Resolution is cached per (folder, link), since navigation repeats the same links on every page.
+``404.html`` pages are skipped: MkDocs writes their links from the server root on purpose
+(the page is served for any missing path), so they only resolve where the server maps them.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def check_links(built: Built) -> None:
 def broken_links(root: Path, files: set[str]) -> list[BrokenLink]:
     resolved: dict[tuple[str, str], bool] = {}
     broken = []
-    for page in sorted(p for p in files if p.endswith((".html", ".htm"))):
+    for page in sorted(p for p in files if p.endswith((".html", ".htm")) and not p.endswith("404.html")):
         folder = posixpath.dirname(page)
         for link in page_links((root / page).read_bytes()):
             key = (folder, link)
