@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sitedeploy import commands
 from sitedeploy.agent.loop import Agent
+from sitedeploy.build import Built
 from tests.fixtures.agent import AgentEnv, LiveSite, NotifySink, counting_opener
 
 
@@ -114,3 +115,28 @@ def test_marker_naming_another_commit_fails_the_check(agent_env: AgentEnv, live_
     # The first release: nothing to roll back to, so the failure is reported as such.
     assert env.events("failed")[0]["kind"] == "RollbackError"
     assert "not JSON" in env.events("failed")[0]["error"]
+
+
+def test_a_commit_superseded_while_it_builds_is_abandoned_for_the_newest(agent_env: AgentEnv) -> None:
+    env = agent_env
+    pushed: list[str] = []
+
+    class PushDuringBuild(Agent):
+        """Pushes a newer commit the first time a build finishes, like a busy docs team."""
+
+        def _link_check(self, built: Built) -> None:
+            if not pushed and built.commit.subject == "v2":
+                env.remote.static_site("v3")
+                pushed.append(env.remote.commit_push("v3"))
+            super()._link_check(built)
+
+    agent = PushDuringBuild(env.config(), env.log())
+    agent.tick()
+    env.remote.static_site("v2")
+    env.remote.commit_push("v2")
+    report = agent.tick()
+    assert report.again and report.deployed == [] and report.failed == []
+    assert env.events("superseded")[0]["newer"] == pushed[0][:12]
+    assert agent.tick().deployed == ["site"]
+    assert env.live_commit() == pushed[0]
+    assert len(commands.history(env.config())["site"]) == 2  # v2 never went live
