@@ -115,13 +115,17 @@ def _naive_pillow(images: list[Path]) -> tuple[float, int]:
 
 
 def _naive_save(im: Image.Image, fmt: str) -> bytes:
-    """Same encoder settings as the stage, so only the pipeline differs."""
+    """Pillow's defaults at the same qualities (JPEG progressive and optimized, as the stage).
+
+    The AVIF encoder speed is Pillow's default (6): choosing a faster one is one of the
+    stage's optimisations, like draft() and the process pool.
+    """
     quality = SETTINGS.quality.get(fmt, 80)
     every: dict[str, dict[str, object]] = {
         "jpeg": {"quality": quality, "optimize": True, "progressive": True},
         "png": {"compress_level": 6},
         "webp": {"quality": quality, "method": 4},
-        "avif": {"quality": quality, "speed": AVIF_SPEED},
+        "avif": {"quality": quality},
     }
     buffer = io.BytesIO()
     im.save(buffer, SAVE_NAMES[fmt], **every[fmt])

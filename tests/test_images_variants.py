@@ -345,3 +345,22 @@ def test_outcome_round_trips_through_the_cache(tmp_path: Path) -> None:
     assert cache.get("ab" * 32) == outcome
     shutil.rmtree(cache.entry("ab" * 32))
     assert cache.get("ab" * 32) is None
+
+
+def test_a_phone_mpo_photo_is_not_mistaken_for_an_animation() -> None:
+    first, second = decoded(photo(1000, 500, quality=95)), decoded(photo(500, 250, quality=95))
+    buffer = io.BytesIO()
+    first.save(buffer, "MPO", save_all=True, append_images=[second], quality=95)
+    assert decoded(buffer.getvalue()).format == "MPO"
+    assert {(v.width, v.format) for v in blobs_of(buffer.getvalue())} >= {(960, "jpeg"), (960, "avif")}
+
+
+def test_variants_of_a_symlinked_image_go_next_to_the_link(tmp_path: Path) -> None:
+    site = site_with(tmp_path, {"a.jpg": photo(1000, 500, quality=95)})
+    (site / "shared").mkdir()
+    (site / "img" / "a.jpg").rename(site / "shared" / "real.jpg")
+    (site / "img" / "a.jpg").symlink_to(site / "shared" / "real.jpg")
+    report = process_site(site, "/", FAST, tmp_path / "cache")
+    assert report.processed == 1 and report.warnings == ()
+    assert any(p.name.startswith("a.480w.") for p in (site / "img").iterdir())
+    assert sorted(p.name for p in (site / "shared").iterdir()) == ["real.jpg"]

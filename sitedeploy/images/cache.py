@@ -78,7 +78,7 @@ class VariantCache:
             (tmp / _OUTCOME).write_text(json.dumps(_outcome_to_json(rendered.outcome)))
             final = self.entry(key)
             final.parent.mkdir(parents=True, exist_ok=True)
-            if final.exists():  # a stale or corrupt entry that get() refused
+            if final.exists() and self.get(key) is None:  # a damaged entry: replace it
                 shutil.rmtree(final, ignore_errors=True)
             os.rename(tmp, final)
             return True

@@ -64,15 +64,16 @@ def resolve(src: str, page: str, mount: str, site_dir: Path) -> Resolved | None:
     if not url.startswith(mount):
         return None  # another site's mount (or outside every mount)
     path = _inside(site_dir, url[len(mount) :])
-    if path is None or not path.is_file():
+    if not path.is_file():
         return None
     directory = parts.path[: parts.path.rfind("/") + 1]
     return Resolved(path, directory)
 
 
-def _inside(site_dir: Path, relative: str) -> Path | None:
-    root = site_dir.resolve()
-    target = (root / relative).resolve()
-    if not target.is_relative_to(root):
+def _inside(site_dir: Path, relative: str) -> Path:
+    """``site_dir / relative`` as written (variants go next to it, even if it is a symlink),
+    after checking that what it really points at is inside the site."""
+    path = site_dir / relative
+    if not path.resolve().is_relative_to(site_dir.resolve()):
         raise Escapes(relative)
-    return target
+    return path

@@ -57,6 +57,7 @@ def render_all(
         else:
             results.outcomes[source] = (key, cached)
             results.hits += 1
+            advance(1)
     for job, rendered in _run(jobs, spec, cache, advance):
         results.outcomes[job.source] = (job.key, rendered.outcome)
         results.decoded += 1
@@ -78,7 +79,9 @@ def _run(
     # Each process owns a core, so libaom gets one thread each instead of oversubscribing.
     spec = replace(spec, avif_threads=1)
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(render_and_store, job, spec, cache): job for job in jobs}
+        # Largest first, so two big photos do not end up last on one core while the other idles.
+        ordered = sorted(jobs, key=lambda job: -job.source.stat().st_size)
+        futures = {pool.submit(render_and_store, job, spec, cache): job for job in ordered}
         finished = []
         for future in as_completed(futures):
             finished.append((futures[future], future.result()))

@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -48,7 +51,11 @@ _DECODE_ERRORS = (
     UnidentifiedImageError,
     Image.DecompressionBombError,
     Image.DecompressionBombWarning,
+    struct.error,
+    zlib.error,
 )
+_ANIMATED_FORMATS = {"GIF", "PNG", "WEBP", "AVIF"}
+"""Formats whose extra frames are animation; an MPO's second frame is a depth map or preview."""
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
@@ -114,6 +121,8 @@ def render(data: bytes, spec: RenderSpec) -> Rendered:
             return _render(data, spec)
     except _DECODE_ERRORS as exc:
         return Rendered(Outcome("error", reason=_describe(exc, spec)))
+    except Exception as exc:  # a codec bug must cost one image, not the whole build
+        return Rendered(Outcome("error", reason=f"cannot process ({type(exc).__name__}: {exc})"))
 
 
 def _describe(exc: BaseException, spec: RenderSpec) -> str:
@@ -135,7 +144,7 @@ def _render(data: bytes, spec: RenderSpec) -> Rendered:
         Image.MAX_IMAGE_PIXELS = previous_limit
     if im.format not in FALLBACK_FORMAT:
         return Rendered(Outcome("skip", reason=f"{im.format} is not a raster format we resize"))
-    if getattr(im, "n_frames", 1) > 1:
+    if im.format in _ANIMATED_FORMATS and getattr(im, "n_frames", 1) > 1:
         return Rendered(Outcome("skip", reason="animated"))
     if im.width * im.height > spec.max_pixels:
         return Rendered(Outcome("error", reason=f"more than max_pixels = {spec.max_pixels} pixels"))
@@ -144,20 +153,39 @@ def _render(data: bytes, spec: RenderSpec) -> Rendered:
 
 def _render_frame(im: Image.Image, original_size: int, spec: RenderSpec) -> Rendered:
     fallback = FALLBACK_FORMAT[str(im.format)]
-    orientation = int(im.getexif().get(0x0112, 1))
+    orientation = _orientation(im)
     width, height = (im.height, im.width) if orientation in _SWAPS_AXES else im.size
     widths = target_widths(width, spec.widths)
-    if im.format in ("JPEG", "MPO"):
+    if im.format in ("JPEG", "MPO"):  # let libjpeg decode at 1/2, 1/4 or 1/8 scale when it can
         scale = widths[-1] / width
-        im.draft(None, (max(1, int(im.width * scale)), max(1, int(im.height * scale))))
+        im.draft(None, (math.ceil(im.width * scale), math.ceil(im.height * scale)))
     im.load()
-    im, icc = _normalise(ImageOps.exif_transpose(im))
+    im, icc = _normalise(_upright(im, orientation))
     rendered = Rendered(Outcome("ok", width, height, fallback))
     variants = _encode_all(im, icc, widths, fallback, spec, rendered.blobs)
     kept = _drop_larger(variants, width, height, original_size, fallback)
     rendered.blobs = {v.digest: rendered.blobs[v.digest] for v in kept if not v.is_original}
     rendered.outcome = Outcome("ok", width, height, fallback, tuple(kept))
     return rendered
+
+
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation (1-8); a damaged EXIF block counts as upright, not as a broken image."""
+    try:
+        value = int(im.getexif().get(0x0112, 1))
+    except (SyntaxError, ValueError, TypeError, OSError, struct.error):
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def _upright(im: Image.Image, orientation: int) -> Image.Image:
+    """Pixels turned the way the camera meant; Pillow's helper also drops the stale tag."""
+    if orientation == 1:
+        return im
+    try:
+        return ImageOps.exif_transpose(im)
+    except (SyntaxError, ValueError, TypeError, OSError, struct.error):
+        return im
 
 
 def target_widths(width: int, configured: tuple[int, ...]) -> list[int]:
