@@ -256,6 +256,8 @@ def test_a_warm_cache_decodes_nothing_even_for_another_commit(tmp_path: Path) ->
     assert (warm.decoded, warm.cache_hits, warm.processed) == (0, 2, 2)
     assert warm.bytes_after == cold.bytes_after
     assert "photo.480w." in (other / "guide" / "photo.html").read_text()
+    variant = next((other / "img").glob("photo.480w.*.avif"))
+    assert variant.stat().st_nlink >= 2  # hard-linked from the cache: a warm build copies no bytes
 
 
 def test_output_is_byte_identical_across_runs_and_caches(tmp_path: Path) -> None:

@@ -178,14 +178,30 @@ def _write_variants(results: Results, cache: VariantCache) -> int:
 
 
 def _copy(source: Path, target: Path) -> None:
-    """Temp name, then rename: a reader (or a hard-linked release) never sees half a file."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    shutil.copyfile(source, tmp)
+    """Hard-link the cached variant into the site (a warm build copies no bytes), else copy.
+
+    Sharing the inode is safe because neither side is ever modified in place: cache entries
+    are immutable, and site files are replaced by rename (the project's release invariant).
+    A temp name plus rename means a reader never sees half a file.
+    """
+    tmp = _fresh_tmp(target)
+    try:
+        os.link(source, tmp)
+    except OSError:  # another file system, or links not supported
+        shutil.copyfile(source, tmp)
     os.replace(tmp, target)
 
 
-def _write_bytes(target: Path, data: bytes) -> None:
+def _fresh_tmp(target: Path) -> Path:
+    """A temp name beside ``target``, cleared first: a leftover from a crashed run may be a
+    hard link into the cache, and writing through it would corrupt the cached variant."""
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    return tmp
+
+
+def _write_bytes(target: Path, data: bytes) -> None:
+    tmp = _fresh_tmp(target)
     tmp.write_bytes(data)
     os.replace(tmp, target)
 
