@@ -1,0 +1,261 @@
+"""Publishing a docs site to S3: ``aws s3 sync`` against sitedeploy's S3 target.
+
+    .venv/bin/python benchmarks/bench_s3.py [--pages 5000 --images 300] [--aws PATH]
+
+One moto server (a separate process, so neither client shares its CPU with it) and the shared
+corpus (../shared/bench/make_corpus.py), built with MkDocs twice: as generated, and after a
+one-page edit. The builds are timed apart. Then, each into its own bucket:
+
+    aws s3 sync     full upload, then the rebuilt site (it compares size and mtime)
+    sitedeploy      full deploy, then the one-page change
+
+For each publishing step: objects written (PUT/COPY of site files, from the server's request
+log), all requests, wall time, and sitedeploy's time as a ratio of aws s3 sync's. awscli comes
+from PyPI; it pins its own botocore, so it lives in its own venv (default:
+/tmp/sitedeploy-bench/awscli-venv, created on first use).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+
+from sitedeploy import commands
+from sitedeploy.build import Built
+from sitedeploy.config import S3TargetConfig
+from sitedeploy.manifest import scan
+from sitedeploy.progress import SILENT
+from sitedeploy.publish.base import TransferStats
+from sitedeploy.publish.s3 import S3Target
+from sitedeploy.source import Commit
+
+HERE = Path(__file__).resolve().parent
+CORPUS = Path(os.environ.get("SITEDEPLOY_CORPUS_TOOL", HERE.parent.parent / "shared/bench/make_corpus.py"))
+_LINE = re.compile(r'"(GET|PUT|POST|DELETE|HEAD) /([^/ ?]+)/?([^ ?]*)(\?[^ ]*)? HTTP')
+
+
+def run(cmd: list[str], **kw: object) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, **kw)  # type: ignore[call-overload]
+    return time.perf_counter() - start
+
+
+def corpus(cache: Path, pages: int, images: int, seed: int) -> Path:
+    out = cache / f"corpus-{pages}-{images}-{seed}"
+    if not (out / "mkdocs.yml").exists():
+        print(f"generating corpus {out} ...", flush=True)
+        run(
+            [
+                sys.executable,
+                str(CORPUS),
+                str(out),
+                "--pages",
+                str(pages),
+                "--images",
+                str(images),
+                "--seed",
+                str(seed),
+            ]
+        )
+    return out
+
+
+def build(src: Path, dest: Path) -> float:
+    if dest.exists():
+        shutil.rmtree(dest)
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000"}
+    return run(
+        [sys.executable, "-m", "mkdocs", "build", "-q", "-f", str(src / "mkdocs.yml"), "-d", str(dest)],
+        env=env,
+    )
+
+
+def edited_copy(src: Path, dest: Path) -> Path:
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(src, dest, symlinks=True)
+    page = sorted((dest / "docs").rglob("*.md"))[len(list((dest / "docs").rglob("*.md"))) // 2]
+    page.write_text(page.read_text() + "\n\nOne more sentence, edited for the benchmark.\n")
+    return dest
+
+
+def aws_cli(path: str | None, cache: Path) -> str:
+    if path:
+        return path
+    venv = cache / "awscli-venv"
+    if not (venv / "bin/aws").exists():
+        run([sys.executable, "-m", "venv", str(venv)])
+        run([str(venv / "bin/pip"), "install", "-q", "awscli"])
+    return str(venv / "bin/aws")
+
+
+class Server:
+    def __init__(self, log: Path) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=log.open("w"),
+        )
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("moto server did not start")
+
+    def mark(self) -> int:
+        time.sleep(0.2)  # let the server flush its log
+        return len(self.log.read_text().splitlines())
+
+    def requests_since(self, mark: int, bucket: str) -> tuple[int, int]:
+        """(site objects written, all requests) for ``bucket`` since ``mark``."""
+        lines = self.log.read_text().splitlines()[mark:]
+        hits = [m for m in (_LINE.search(line) for line in lines) if m and m.group(2) == bucket]
+        writes = [
+            m
+            for m in hits
+            if m.group(1) == "PUT"
+            and ".sitedeploy/" not in m.group(3)
+            and "uploadId" not in (m.group(4) or "")
+        ]
+        return len(writes), len(hits)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+
+
+class _Lazy:
+    def __init__(self, root: Path, n: int) -> None:
+        self.commit = Commit(f"{n:040x}", f"bench {n}", "bench", 1_700_000_000 + n)
+        self.progress = SILENT
+        self.key = self.commit.sha
+        start = time.perf_counter()
+        self.manifest = scan(root)
+        self.scan_seconds = time.perf_counter() - start
+        self.root = root
+
+    def get(self) -> Built:
+        return Built(self.commit, self.root, self.manifest, self.key, ())
+
+
+@dataclass
+class Row:
+    tool: str
+    step: str
+    seconds: float
+    writes: int
+    kept: int
+    meta: int
+    requests: int
+    hashing: float = 0.0
+    stats: TransferStats | None = None
+
+
+def sitedeploy_publish(cfg: S3TargetConfig, root: Path, n: int) -> tuple[float, float, TransferStats | None]:
+    """(seconds for the whole publishing step, of which hashing the build, transfer stats)."""
+    start = time.perf_counter()
+    lazy = _Lazy(root, n)
+    target = S3Target("bench", cfg)
+    try:
+        result = commands.publish(target, cfg, lazy)  # type: ignore[arg-type]
+    finally:
+        target.close()
+    return time.perf_counter() - start, lazy.scan_seconds, result.stats
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pages", type=int, default=200)
+    ap.add_argument("--images", type=int, default=40)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/sitedeploy-bench"))
+    ap.add_argument("--aws", help="the aws executable (default: awscli from PyPI in a venv under --cache)")
+    args = ap.parse_args()
+    args.cache.mkdir(parents=True, exist_ok=True)
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
+    )
+    aws = aws_cli(args.aws, args.cache)
+
+    src = corpus(args.cache, args.pages, args.images, args.seed)
+    work = args.cache / f"work-{args.pages}-{args.images}"
+    t1 = build(src, work / "site1")
+    files = sum(1 for p in (work / "site1").rglob("*") if p.is_file())
+    print(f"corpus: {args.pages} pages, {args.images} images -> {files} files; mkdocs build {t1:.1f}s")
+
+    server = Server(args.cache / "moto.log")
+    rows: list[Row] = []
+    try:
+        client = boto3.client("s3", endpoint_url=server.url)
+        for b in ("bench-sync", "bench-sitedeploy"):
+            client.create_bucket(Bucket=b)
+        cfg = S3TargetConfig(
+            type="s3", bucket="bench-sitedeploy", endpoint_url=server.url, region="us-east-1"
+        )
+        for n, label in enumerate(("full", "one page"), 1):
+            if n == 2:  # rebuilt after the first publish, as in real life: every mtime is new
+                t2 = build(edited_copy(src, work / "src2"), work / "site2")
+                print(f"one-page edit rebuilt in {t2:.1f}s")
+            site = work / f"site{n}"
+            mark = server.mark()
+            start = time.perf_counter()
+            run(
+                [
+                    aws,
+                    "--endpoint-url",
+                    server.url,
+                    "s3",
+                    "sync",
+                    "--only-show-errors",
+                    str(site),
+                    "s3://bench-sync/",
+                ]
+            )
+            seconds = time.perf_counter() - start
+            rows.append(Row("aws s3 sync", label, seconds, *server.requests_since(mark, "bench-sync")))
+            mark = server.mark()
+            seconds, hashing, stats = sitedeploy_publish(cfg, site, n)
+            counts = server.requests_since(mark, "bench-sitedeploy")
+            rows.append(Row("sitedeploy", label, seconds, *counts, hashing, stats))
+    finally:
+        server.stop()
+
+    head = ("tool", "step", "site objects", "kept", "state", "requests", "wall s")
+    print("\n{:<12} {:<9} {:>12} {:>5} {:>6} {:>9} {:>8}".format(*head))
+    for r in rows:
+        note = ""
+        if r.stats is not None:
+            note = f"   ({r.stats.files_sent} bodies uploaded; hashing the build {r.hashing:.2f}s)"
+        cells = (r.tool, r.step, r.writes, r.kept, r.meta, r.requests, f"{r.seconds:.2f}")
+        print("{:<12} {:<9} {:>12} {:>5} {:>6} {:>9} {:>8}".format(*cells) + note)
+    print("site objects: PUT/COPY of live keys; kept: bodies copied server-side for rollback;")
+    print("state: .sitedeploy/ files written (lock, manifest, release record, state object x2, history)")
+    print()
+    for label in ("full", "one page"):
+        sync, mine = (
+            next(r for r in rows if r.tool == t and r.step == label) for t in ("aws s3 sync", "sitedeploy")
+        )
+        ratio = sync.seconds / mine.seconds
+        times = f"{sync.seconds:.2f}s vs {mine.seconds:.2f}s"
+        print(f"{label}: sitedeploy {ratio:.1f}x as fast as aws s3 sync ({times})")
+
+
+if __name__ == "__main__":
+    main()
