@@ -1,0 +1,220 @@
+"""Publishing a docs site over SSH: rsync into release folders against sitedeploy's SSH target.
+
+    .venv/bin/python benchmarks/bench_ssh.py [--pages 200 --images 40]
+
+Real OpenSSH servers on 127.0.0.1 (the test fixture's, tests/fixtures/sshd.py) and the shared
+corpus (../shared/bench/make_corpus.py), built with MkDocs twice: as generated, and after a
+one-page edit (builds cached under /tmp/sitedeploy-bench/). Then, for one host:
+
+    rsync -a                          --delete --link-dest=../r1 into releases/r2 + symlink swap
+    rsync -a --no-times --checksum    the same, hard-linking files whose content is equal
+    sitedeploy                        full deploy, then the one-page change
+
+and sitedeploy on two hosts. Each publishing step is timed from connecting to the switched
+symlink (sitedeploy: lock, plan, stage, record, switch, history; the manifests are computed
+by the build step, so they are precomputed here). Bytes: rsync's "Total bytes sent"; for
+sitedeploy the payload (file bytes sent) and the bytes written to the TCP socket (with SSH's
+framing and encryption). "linked" counts files of the new release that share the old
+release's inode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from _corpus import CACHE, corpus  # noqa: E402
+
+from sitedeploy import plan as plan_mod  # noqa: E402
+from sitedeploy import state  # noqa: E402
+from sitedeploy.manifest import Manifest, scan  # noqa: E402
+from sitedeploy.progress import SILENT  # noqa: E402
+from tests.fixtures.sshd import SSHEnv, SSHServer, keygen, open_ssh_target  # noqa: E402
+
+SENT = [0]
+_create_connection = socket.create_connection
+
+
+class CountingSocket:
+    """A socket that adds what it sends to SENT (paramiko only calls send/recv/settimeout...)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def send(self, data: bytes) -> int:
+        n = self._sock.send(data)
+        SENT[0] += n
+        return n
+
+    def sendall(self, data: bytes) -> None:
+        self._sock.sendall(data)
+        SENT[0] += len(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def counting_connection(*args: Any, **kwargs: Any) -> Any:
+    return CountingSocket(_create_connection(*args, **kwargs))
+
+
+def build_twice(src: Path) -> tuple[Path, Path, float]:
+    """(build of the corpus, build after a one-page edit, seconds of one mkdocs build)."""
+    out = CACHE / f"ssh-builds-{src.name}"
+    first, second = out / "a", out / "b"
+    took = 0.0
+    if not (out / ".complete").exists():
+        shutil.rmtree(out, ignore_errors=True)
+        edited = out / "src"
+        shutil.copytree(src, edited)
+        took = mkdocs(edited, first)
+        page = sorted((edited / "docs").rglob("*.md"))[len(list((edited / "docs").rglob("*.md"))) // 2]
+        page.write_text(page.read_text() + "\n\nOne more paragraph, edited for the benchmark.\n")
+        mkdocs(edited, second)
+        (out / ".complete").touch()
+    return first, second, took
+
+
+def mkdocs(src: Path, dest: Path) -> float:
+    start = time.perf_counter()
+    cmd = [sys.executable, "-m", "mkdocs", "build", "-q", "-f", str(src / "mkdocs.yml"), "-d", str(dest)]
+    subprocess.run(cmd, check=True)
+    return time.perf_counter() - start
+
+
+def linked(old: Path, new: Path) -> int:
+    count = 0
+    for path in new.rglob("*"):
+        twin = old / path.relative_to(new)
+        if path.is_file() and twin.is_file() and twin.stat().st_ino == path.stat().st_ino:
+            count += 1
+    return count
+
+
+def rsync(env: SSHEnv, server: SSHServer, build: Path, dest: str, options: list[str]) -> tuple[float, int]:
+    """rsync ``build`` into ``dest`` (relative to the host's home), swap ``current``; (s, bytes)."""
+    ssh = (
+        f"ssh -p {server.port} -i {env.client_key} -o UserKnownHostsFile={env.known_hosts} "
+        "-o StrictHostKeyChecking=yes -o BatchMode=yes"
+    )
+    root, _, release = dest.rpartition("/releases/")
+    start = time.perf_counter()
+    out = subprocess.run(
+        ["rsync", *options, "--mkpath", "--stats", "-e", ssh, f"{build}/", f"root@127.0.0.1:{dest}/"],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    swap = f"cd {root} && ln -sfn releases/{release} .current.tmp && mv -T .current.tmp current"
+    subprocess.run([*ssh.split(), "root@127.0.0.1", swap], check=True)
+    took = time.perf_counter() - start
+    sent = re.search(r"Total bytes sent: ([\d,]+)", out)
+    return took, int(sent[1].replace(",", "")) if sent else -1
+
+
+def sitedeploy(target: Any, build: Path, manifest: Manifest, rid: str) -> tuple[float, Any]:
+    """The deploy's publishing step against an already-built release."""
+    start = time.perf_counter()
+    with state.locked(target, target.name):
+        live = target.live_release()
+        live_manifest = state.read_manifest(target, live) if live else None
+        plan = plan_mod.diff(manifest, live_manifest)
+        record = state.ReleaseRecord(
+            id=rid, commit=rid[-8:] * 5, subject="bench", author="b", committed_at="", created_at="",
+            created_by="", build_key=rid, files=len(manifest), bytes=manifest.total_bytes,
+        )  # fmt: skip
+        stats = target.stage(record, build, manifest, plan, SILENT)
+        state.write_release(target, record, manifest)
+        target.activate(record, manifest, live_manifest)
+        state.append_history(target, state.HistoryEntry("deploy", rid, "", "", rid, "", ""))
+    return time.perf_counter() - start, stats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pages", type=int, default=200)
+    parser.add_argument("--images", type=int, default=40)
+    args = parser.parse_args()
+    src = corpus(args.pages, args.images)
+    first, second, took = build_twice(src)
+    files = sum(1 for p in first.rglob("*") if p.is_file())
+    size = sum(p.stat().st_size for p in first.rglob("*") if p.is_file())
+    print(f"corpus: {args.pages} pages, {args.images} images -> {files} files, {size / 1e6:.1f} MB"
+          + (f"; mkdocs build {took:.1f}s" if took else " (builds cached)"))  # fmt: skip
+    manifests = scan(first), scan(second)
+    changed = plan_mod.diff(manifests[1], manifests[0])
+    print(f"one-page edit changes {len(changed.uploads)} files: {', '.join(u.path for u in changed.uploads)}")
+
+    work = Path(tempfile.mkdtemp(prefix="bench-ssh-", dir=CACHE))
+    env = SSHEnv(work / "ssh", keygen(work / "id_ed25519"))
+    env.root.mkdir()
+    env.ssh_config.write_text("")
+    hosts = [env.server(), env.server()]
+    rows: list[tuple[str, str, float, int, str]] = []
+    try:
+        variants = (
+            ("rsync -a", ["-a"]),
+            ("rsync -a --no-times --checksum", ["-a", "--no-times", "--checksum"]),
+        )
+        for name, options in variants:
+            tag = name.split()[-1].strip("-")
+            base = f"{tag}/releases"
+            full = rsync(env, hosts[0], first, f"{base}/r1", ["-a", "--delete"])
+            rows.append((name, "full", full[0], full[1], ""))
+            one = rsync(env, hosts[0], second, f"{base}/r2", [*options, "--delete", "--link-dest=../r1"])
+            home = hosts[0].home / base
+            rows.append((name, "one-page", one[0], one[1], f"{linked(home / 'r1', home / 'r2')}"))
+
+        socket.create_connection = counting_connection  # type: ignore[assignment]
+        for count in (1, 2):
+            table = env.target_table(Path(f"sitedeploy{count}"), hosts[:count])
+            steps = (("full", first, manifests[0], "r1"), ("one-page", second, manifests[1], "r2"))
+            for step, build, manifest, rid in steps:
+                SENT[0] = 0
+                target = open_ssh_target("bench", table)  # a new connection per step, like rsync's
+                took, stats = sitedeploy(target, build, manifest, f"20260101T000000Z-{rid}")
+                target.close()
+                home = hosts[0].home / f"sitedeploy{count}/releases"
+                releases = sorted(home.iterdir())
+                links = f"{linked(releases[0], releases[-1])}" if step == "one-page" else ""
+                label = f"sitedeploy ({count} host{'s' * (count > 1)})"
+                rows.append((label, step, took, SENT[0], f"{links} payload {stats.bytes_sent} B"))
+    finally:
+        socket.create_connection = _create_connection
+        for server in hosts:
+            server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    report(rows, files)
+
+
+def report(rows: list[tuple[str, str, float, int, str]], files: int) -> None:
+    print(f"\n{'publisher':<32} {'step':<9} {'wall s':>7} {'bytes sent':>12}  linked / notes")
+    for name, step, took, sent, note in rows:
+        print(f"{name:<32} {step:<9} {took:>7.2f} {sent:>12,}  {note}")
+    best = min((r for r in rows if r[0].startswith("rsync") and r[1] == "one-page"), key=lambda r: r[2])
+    one = {r[0]: r for r in rows if r[1] == "one-page"}
+    sd1, sd2 = one["sitedeploy (1 host)"], one["sitedeploy (2 hosts)"]
+    full = {r[0]: r for r in rows if r[1] == "full"}
+    print(f"\none-page change: sitedeploy {sd1[2]:.2f}s vs best rsync ({best[0]}) {best[2]:.2f}s "
+          f"= {sd1[2] / best[2]:.2f}x time, {sd1[3] / best[3]:.2f}x bytes (target <= 1.0x, <= 1.5x); "
+          f"linked {sd1[4].split()[0]} of {files} files")  # fmt: skip
+    print(f"two hosts vs one: one-page {sd2[2] / sd1[2]:.2f}x, full "
+          f"{full['sitedeploy (2 hosts)'][2] / full['sitedeploy (1 host)'][2]:.2f}x (target <= 1.3x)")
+    sd, rs = full["sitedeploy (1 host)"][2], full["rsync -a"][2]
+    print(f"full deploy: sitedeploy {sd:.2f}s vs rsync -a {rs:.2f}s")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    main()
