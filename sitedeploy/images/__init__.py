@@ -21,14 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import ImagesConfig
-from ..errors import BuildError
+from ..config import ImagesConfig, normalize_mount
+from ..errors import BuildError, ConfigError
 from ..progress import SILENT, Progress
 from . import discover
 from .cache import VariantCache
 from .markup import PageImage, page_images, rewrite_page
 from .pool import Results, render_all
-from .variants import Outcome, RenderSpec
+from .variants import MIME_TYPES, Outcome, RenderSpec
 
 __all__ = ["ImageReport", "process_site", "spec_from"]
 
@@ -66,6 +66,11 @@ def _mb(size: int) -> str:
 
 def spec_from(settings: ImagesConfig) -> RenderSpec:
     """The settings that change variant bytes, in a hashable, canonical form."""
+    unknown = [f for f in settings.formats if f.lower() not in MIME_TYPES]
+    if unknown:
+        raise ConfigError(f"images.formats: unknown format {unknown[0]!r}; use avif, webp, jpeg or png")
+    if not settings.widths or any(w <= 0 for w in settings.widths):
+        raise ConfigError(f"images.widths: need positive pixel widths, got {list(settings.widths)}")
     return RenderSpec(
         widths=tuple(sorted(set(settings.widths))),
         formats=tuple(dict.fromkeys(f.lower() for f in settings.formats)),
@@ -86,13 +91,13 @@ def process_site(
     """Give every raster ``<img>`` of one built site responsive variants; modifies ``site_dir``."""
     if not settings.enabled:
         return ImageReport()
-    site_dir = site_dir.resolve()
+    site_dir, mount, spec = site_dir.resolve(), normalize_mount(mount), spec_from(settings)
     progress.step("images: scanning pages")
     scan = _Scan(site_dir, mount)
     cache = VariantCache(cache_dir)
     sources = sorted({ref.source for page in scan.pages for ref in page.images})
     with progress.bar("images", len(sources)) as advance:
-        results = render_all(sources, spec_from(settings), cache, advance)
+        results = render_all(sources, spec, cache, advance)
     warnings = [*scan.warnings, *_broken(results, scan, site_dir)]
     if strict and warnings:
         more = f" (and {len(warnings) - 1} more)" if len(warnings) > 1 else ""
