@@ -28,7 +28,6 @@ from ..config import Config, TargetConfig
 from ..errors import GateError, SitedeployError
 from ..publish import Target, open_target
 from ..source import Commit, Source
-from .checks import CheckSettings, check_live
 from .log import EventLog
 from .memory import Memory, TargetMemory
 from .metrics import Metrics
@@ -95,7 +94,6 @@ class Agent:
         )
         self.metrics = metrics or Metrics(None)
         self.opener = opener
-        self.checks = CheckSettings.of(config.agent)
         self.last_tick_at = 0.0
         self._source: Source | None = None
         self._gated: dict[str, GateError | None] = {}
@@ -221,7 +219,9 @@ class Agent:
         lazies[sha] = lazy
         result = commands.publish(t, cfg, lazy, gate=self._gate(t.name, sha))
         if result.outcome == "deployed" and (cfg.check_urls or cfg.marker_url):
-            problem = check_live(cfg, sha, self.checks)
+            from .checks import CheckSettings, check_live  # urllib: only when there is a check
+
+            problem = check_live(cfg, sha, CheckSettings.of(self.config.agent))
             if problem is not None:
                 self._roll_back(t, cfg, mem, commit, problem, report)
                 return

@@ -18,8 +18,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from ..config import MetricsConfig
 
@@ -87,6 +89,8 @@ class Metrics:
     def serve(self, healthy: Callable[[], bool]) -> None:
         if not (self.enabled and self.cfg and self.cfg.bind):
             return
+        from http.server import ThreadingHTTPServer
+
         self._server = ThreadingHTTPServer(split_bind(self.cfg.bind), _handler(self, healthy))
         threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True).start()
 
@@ -107,6 +111,8 @@ def split_bind(bind: str) -> tuple[str, int]:
 
 
 def _handler(metrics: Metrics, healthy: Callable[[], bool]) -> type[BaseHTTPRequestHandler]:
+    from http.server import BaseHTTPRequestHandler
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path == "/metrics":
