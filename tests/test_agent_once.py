@@ -78,3 +78,14 @@ def test_cli_once_runs_and_overlapping_runs_leave_cleanly(agent_env: AgentEnv) -
         lock.release()
     assert again.returncode == 0
     assert "event=skipped" in again.stderr and "another sitedeploy agent" in again.stderr
+
+
+def test_once_writes_the_metrics_textfile_even_when_idle(agent_env: AgentEnv) -> None:
+    env = agent_env
+    textfile = env.root / "sitedeploy.prom"
+    config = env.config(agent=f'[agent.metrics]\ntextfile = "{textfile}"\n')
+    run_once(config, env.log())
+    textfile.unlink()
+    run_once(config, env.log())  # nothing new: the live commit comes from the agent's memory
+    head = env.remote.git("rev-parse", "HEAD")
+    assert f'sitedeploy_live_commit_info{{commit="{head}",target="site"}} 1.0' in textfile.read_text()

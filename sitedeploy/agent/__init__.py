@@ -6,7 +6,8 @@
                 build → gate (links) → publish → check (URLs + marker) → record → notify
             every ``drift_every`` ticks: verify each target, repair or alert
 
-Modules: ``loop`` (the Agent and its loop), ``refs`` (ls-remote, tracked refs), ``memory``
-(the local state file), ``gates``, ``checks``, ``notify``, ``metrics``, ``triggers``,
-``webhook``, ``log``. Nothing heavy is imported on an idle tick.
+Modules: ``loop`` (the Agent and its tick), ``runner`` (once or forever), ``refs``
+(ls-remote, tracked refs), ``memory`` (the local state file), ``gates``, ``checks``,
+``drift``, ``notify``, ``metrics``, ``triggers``, ``webhook``, ``log``. Nothing heavy is
+imported on an idle tick.
 """

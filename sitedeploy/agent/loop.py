@@ -116,7 +116,9 @@ class Agent:
         for name, cfg in self.targets.items():
             self._target_tick(name, cfg, refs, full or drift_due, lazies, report)
         if drift_due:
-            self._drift(report)
+            from .drift import drift_pass
+
+            drift_pass(self)
         self.memory.save()
         self.metrics.ticked()
         self.last_tick_at = self.clock()
@@ -160,7 +162,7 @@ class Agent:
     ) -> None:
         mem = self.memory.target(name)
         try:
-            with self._opened(name, cfg) as t:
+            with self.opened(name, cfg) as t:
                 try:
                     self._converge(t, cfg, mem, sha, lazies, report)
                 except Superseded as exc:
@@ -326,7 +328,7 @@ class Agent:
     # --- helpers ----------------------------------------------------------------------------
 
     @contextmanager
-    def _opened(self, name: str, cfg: TargetConfig) -> Iterator[Target]:
+    def opened(self, name: str, cfg: TargetConfig) -> Iterator[Target]:
         t = self.opener(name, cfg, self.config)
         try:
             yield t
@@ -378,36 +380,6 @@ class Agent:
         failure = self._gated[built.build_key]
         if failure is not None:
             raise failure
-
-    # --- drift ------------------------------------------------------------------------------
-
-    def _drift(self, report: TickReport) -> None:
-        for name, cfg in self.targets.items():
-            if cfg.drift == "off":
-                continue
-            try:
-                with self._opened(name, cfg) as t:
-                    if state.read_control(t).suspended:
-                        continue
-                    result = commands.verify_target(self.config, t, cfg, repair=cfg.drift == "repair")
-            except SitedeployError as exc:
-                self.log.error("drift-check-failed", target=name, error=exc.message)
-                continue
-            self._drift_result(name, result)
-
-    def _drift_result(self, name: str, result: commands.VerifyResult) -> None:
-        files = sum(len(d.missing) + len(d.changed) + len(d.extra) for d in result.drift)
-        summary = "; ".join(f"{d.where}: {d.summary()}" for d in result.drift if not d.clean)
-        self.metrics.drifted(name, 0 if result.repaired else files)
-        if result.clean:
-            if self.notifier.state(name) == "drift":
-                self.notifier.notify(Notice("recovered", name, f"{name}: no drift any more"))
-            return
-        self.log.warning("drift", target=name, release=result.release, files=files, repaired=result.repaired)
-        if result.repaired:
-            self.notifier.notify(Notice("repaired", name, f"{name}: drift found and repaired: {summary}"))
-        else:
-            self.notifier.notify(Notice("drift", name, f"{name}: drift found: {summary}", key=summary))
 
 
 def _hold_reason(control: state.Control, sha: str) -> str | None:

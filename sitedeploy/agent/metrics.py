@@ -62,6 +62,11 @@ class Metrics:
             self.live.labels(target).info({"commit": commit})
             self.success.labels(target).set(time.time())
 
+    def known_live(self, target: str, commit: str) -> None:
+        """What the agent remembers as live (a ``--once`` run that visited nothing)."""
+        if self.enabled:
+            self.live.labels(target).info({"commit": commit})
+
     def deployed(self, target: str, commit: str, seconds: float) -> None:
         if self.enabled:
             self.set_live(target, commit)

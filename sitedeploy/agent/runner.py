@@ -39,6 +39,9 @@ def run_once(
             if not report.again:
                 break
             report = agent.tick()
+        for name, mem in agent.memory.targets.items():
+            if mem.applied and name in agent.targets:
+                agent.metrics.known_live(name, mem.applied)
         agent.metrics.write_textfile()
         return 1 if report.failed or report.rolled_back else 0
     finally:

@@ -1,0 +1,49 @@
+"""The drift pass, every ``drift_every`` ticks: do the targets still serve their releases?
+
+Each target's ``verify`` compares the live files with the live release's manifest. With
+``drift = "repair"`` the files are restored (from a reproducible rebuild of the live commit)
+and one "repaired" notice goes out; with ``"alert"`` a "drift" notice goes out once, then at
+most every ``repeat_failure_after`` seconds while it lasts, and "recovered" when it is gone.
+Suspended targets are left alone: someone is working on them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .. import commands, state
+from ..errors import SitedeployError
+from .notify import Notice
+
+if TYPE_CHECKING:
+    from .loop import Agent
+
+
+def drift_pass(agent: Agent) -> None:
+    for name, cfg in agent.targets.items():
+        if cfg.drift == "off":
+            continue
+        try:
+            with agent.opened(name, cfg) as t:
+                if state.read_control(t).suspended:
+                    continue
+                result = commands.verify_target(agent.config, t, cfg, repair=cfg.drift == "repair")
+        except SitedeployError as exc:
+            agent.log.error("drift-check-failed", target=name, error=exc.message)
+            continue
+        _report(agent, name, result)
+
+
+def _report(agent: Agent, name: str, result: commands.VerifyResult) -> None:
+    files = sum(len(d.missing) + len(d.changed) + len(d.extra) for d in result.drift)
+    summary = "; ".join(f"{d.where}: {d.summary()}" for d in result.drift if not d.clean)
+    agent.metrics.drifted(name, 0 if result.repaired else files)
+    if result.clean:
+        if agent.notifier.state(name) == "drift":
+            agent.notifier.notify(Notice("recovered", name, f"{name}: no drift any more"))
+        return
+    agent.log.warning("drift", target=name, release=result.release, files=files, repaired=result.repaired)
+    if result.repaired:
+        agent.notifier.notify(Notice("repaired", name, f"{name}: drift found and repaired: {summary}"))
+    else:
+        agent.notifier.notify(Notice("drift", name, f"{name}: drift found: {summary}", key=summary))
