@@ -70,7 +70,9 @@ def corpus(cache: Path, pages: int, images: int, seed: int) -> Path:
     return out
 
 
-def build(src: Path, dest: Path) -> float:
+def build(src: Path, dest: Path, reuse: bool = False) -> float:
+    if reuse and (dest / "index.html").exists():
+        return 0.0
     if dest.exists():
         shutil.rmtree(dest)
     env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000"}
@@ -123,18 +125,15 @@ class Server:
         time.sleep(0.2)  # let the server flush its log
         return len(self.log.read_text().splitlines())
 
-    def requests_since(self, mark: int, bucket: str) -> tuple[int, int]:
-        """(site objects written, all requests) for ``bucket`` since ``mark``."""
+    def requests_since(self, mark: int, bucket: str) -> tuple[int, int, int, int]:
+        """For ``bucket`` since ``mark``: (site objects written, bodies kept for rollback,
+        state files written, all requests). A server-side copy is a PUT too."""
         lines = self.log.read_text().splitlines()[mark:]
         hits = [m for m in (_LINE.search(line) for line in lines) if m and m.group(2) == bucket]
-        writes = [
-            m
-            for m in hits
-            if m.group(1) == "PUT"
-            and ".sitedeploy/" not in m.group(3)
-            and "uploadId" not in (m.group(4) or "")
-        ]
-        return len(writes), len(hits)
+        puts = [m.group(3) for m in hits if m.group(1) == "PUT" and "uploadId" not in (m.group(4) or "")]
+        kept = sum(1 for key in puts if ".sitedeploy/objects/" in key)
+        meta = sum(1 for key in puts if ".sitedeploy/" in key) - kept
+        return len(puts) - kept - meta, kept, meta, len(hits)
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -186,6 +185,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=40)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/sitedeploy-bench"))
+    ap.add_argument("--reuse-build", action="store_true", help="reuse the first build from an earlier run")
     ap.add_argument("--aws", help="the aws executable (default: awscli from PyPI in a venv under --cache)")
     args = ap.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
@@ -196,7 +196,7 @@ def main() -> None:
 
     src = corpus(args.cache, args.pages, args.images, args.seed)
     work = args.cache / f"work-{args.pages}-{args.images}"
-    t1 = build(src, work / "site1")
+    t1 = build(src, work / "site1", args.reuse_build)
     files = sum(1 for p in (work / "site1").rglob("*") if p.is_file())
     print(f"corpus: {args.pages} pages, {args.images} images -> {files} files; mkdocs build {t1:.1f}s")
 

@@ -180,7 +180,14 @@ class S3Target:
     # --- releases -------------------------------------------------------------------------
 
     def read_state(self) -> LiveState:
-        return LiveState.from_json(self.read_meta(STATE))
+        data = self.read_meta(STATE)
+        try:
+            return LiveState.from_json(data)
+        except (ValueError, KeyError, TypeError, IndexError):
+            raise TargetError(
+                f"target '{self.name}': {self.describe()}.sitedeploy/{STATE} is damaged; restore it from "
+                "the bucket's versions or remove it and deploy again (every key is then rewritten)"
+            ) from None
 
     def _write_state(self, state: LiveState) -> None:
         self.write_meta(STATE, state.to_json())
@@ -261,15 +268,17 @@ class S3Target:
                     if touch.kind == "copy" and error_code(exc) in _MISSING:
                         raise self._lost_body(touch) from exc
                     raise
-            if touch.kind == "put":
-                stats.files_sent += 1
-                stats.bytes_sent += stored.size
-            else:
-                stats.files_linked += 1
             advance(1)
             return touch.path, stored
 
-        return dict(self._run_all(write, group))
+        written = dict(self._run_all(write, group))
+        for touch in group:  # counted here, not in the workers: += on shared ints is not atomic
+            if touch.kind == "put":
+                stats.files_sent += 1
+                stats.bytes_sent += written[touch.path].size
+            else:
+                stats.files_linked += 1
+        return written
 
     def _lost_body(self, touch: Touch) -> TargetError:
         return TargetError(
