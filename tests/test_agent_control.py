@@ -99,3 +99,23 @@ def test_drift_alert_notifies_once_then_recovery(agent_env: AgentEnv, notify_sin
     agent.tick()
     agent.tick()
     assert [n["event"] for n in notify_sink.received] == ["deployed", "drift", "recovered"]
+
+
+def test_a_target_following_tags_deploys_the_newest_matching_tag(agent_env: AgentEnv) -> None:
+    env = agent_env
+    agent = Agent(env.config(target='ref = "tag:v*"\n'), env.log())
+    assert agent.tick().visited == []  # no tag yet: nothing to follow
+    assert env.events("ref-missing")[0]["ref"] == "tag:v*"
+    env.remote.git("tag", "-a", "-m", "release", "v1.9")
+    v1_9 = env.remote.git("rev-parse", "HEAD")
+    env.remote.static_site("v2")
+    v1_10 = env.remote.commit("v2")
+    env.remote.git("tag", "v1.10")
+    env.remote.static_site("v3")
+    env.remote.commit("v3, not tagged")
+    env.remote.push("main", "v1.9")
+    agent.tick()
+    assert env.live_commit() == v1_9  # an annotated tag deploys the commit it points at
+    env.remote.push("main", "v1.10")
+    agent.tick()
+    assert env.live_commit() == v1_10  # v1.10 is newer than v1.9; the untagged tip is ignored
