@@ -7,6 +7,7 @@ encoded bytes never travel back through a pipe; the parent only learns each
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -78,7 +79,7 @@ def _run(
         return done
     # Each process owns a core, so libaom gets one thread each instead of oversubscribing.
     spec = replace(spec, avif_threads=1)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context()) as pool:
         # Largest first, so two big photos do not end up last on one core while the other idles.
         ordered = sorted(jobs, key=lambda job: -job.source.stat().st_size)
         futures = {pool.submit(render_and_store, job, spec, cache): job for job in ordered}
@@ -87,6 +88,18 @@ def _run(
             finished.append((futures[future], future.result()))
             advance(1)
     return sorted(finished, key=lambda item: str(item[0].source))
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Workers come from a fork server, not a fork of this process.
+
+    The agent runs threads (webhook, metrics); forking a threaded process can copy a lock some
+    other thread holds and deadlock the child. The fork server is a clean single-threaded
+    process that has already imported Pillow, so workers still start in milliseconds.
+    """
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["sitedeploy.images.variants", "sitedeploy.images.cache"])
+    return context
 
 
 def render_and_store(job: Job, spec: RenderSpec, cache: VariantCache) -> Rendered:
