@@ -373,3 +373,8 @@ def test_unknown_formats_and_bad_widths_are_config_errors(tmp_path: Path) -> Non
         process_site(tmp_path, "/", ImagesConfig(formats=("jxl",)), tmp_path / "cache")
     with pytest.raises(ConfigError, match=r"images.widths"):
         process_site(tmp_path, "/", ImagesConfig(widths=(0,)), tmp_path / "cache")
+
+
+def test_a_partial_quality_table_keeps_the_other_defaults() -> None:
+    spec = spec_from(ImagesConfig(quality={"avif": 60}))
+    assert (spec.quality_for("avif"), spec.quality_for("webp"), spec.quality_for("jpeg")) == (60, 80, 80)

@@ -31,6 +31,7 @@ from .pool import Results, render_all
 from .variants import MIME_TYPES, Outcome, RenderSpec
 
 __all__ = ["ImageReport", "process_site", "spec_from"]
+_DEFAULT_QUALITY = ImagesConfig().quality
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,8 @@ def spec_from(settings: ImagesConfig) -> RenderSpec:
     return RenderSpec(
         widths=tuple(sorted(set(settings.widths))),
         formats=tuple(dict.fromkeys(f.lower() for f in settings.formats)),
-        quality=tuple(sorted(settings.quality.items())),
+        # A partial table (``quality = {avif = 60}``) keeps the defaults for the other formats.
+        quality=tuple(sorted({**_DEFAULT_QUALITY, **settings.quality}.items())),
         max_pixels=settings.max_pixels,
     )
 
