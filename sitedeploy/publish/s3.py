@@ -101,6 +101,7 @@ class S3Target:
         self._staged: dict[str, _Staged] = {}
         self._kept: set[str] = set()
         self._manifests: dict[str, Manifest | None] = {}
+        self._parsed: tuple[bytes, LiveState] | None = None
 
     def describe(self) -> str:
         return f"s3://{self.cfg.bucket}/{self.prefix}"
@@ -181,8 +182,12 @@ class S3Target:
 
     def read_state(self) -> LiveState:
         data = self.read_meta(STATE)
+        if data is not None and self._parsed is not None and self._parsed[0] is data:
+            return self._parsed[1].copy()  # unchanged on the server (304): skip parsing it again
         try:
-            return LiveState.from_json(data)
+            parsed = LiveState.from_json(data)
+            self._parsed = (data, parsed) if data is not None else None
+            return parsed.copy()
         except (ValueError, KeyError, TypeError, IndexError):
             raise TargetError(
                 f"target '{self.name}': {self.describe()}.sitedeploy/{STATE} is damaged; restore it from "

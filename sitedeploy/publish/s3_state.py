@@ -44,6 +44,9 @@ class LiveState:
     pending: str | None = None
     dirty: set[str] = field(default_factory=set)
 
+    def copy(self) -> LiveState:
+        return LiveState(self.release, dict(self.objects), dict(self.stale), self.pending, set(self.dirty))
+
     def to_json(self) -> bytes:
         table: dict[ObjectHeaders, int] = {}
         objects = {
