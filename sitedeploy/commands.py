@@ -182,7 +182,7 @@ def publish(
         record_interrupted_switch(t)
         live = t.live_release()
         live_record = state.read_release(t, live) if live else None
-        if live_record and live_record.build_key == lazy.key and action == "deploy":
+        if live_record and live_record.build_key == lazy.key and action == "deploy" and not _hosts_disagree(t):
             return DeployResult(t.name, lazy.commit, "unchanged", live)
         built = lazy.get()
         if gate is not None:
@@ -199,6 +199,11 @@ def publish(
         prune(t, cfg.keep_releases)
     outcome: Outcome = "deployed" if action == "deploy" else "rolled back"
     return DeployResult(t.name, lazy.commit, outcome, record.id, plan, stats)
+
+
+def _hosts_disagree(t: Target) -> bool:
+    """Servers of one target on different releases (a run died mid-switch): publish again."""
+    return isinstance(t, MultiHost) and len(set(t.live_by_host().values())) > 1
 
 
 def _dry_run(t: Target, lazy: _LazyBuild) -> DeployResult:
