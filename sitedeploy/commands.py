@@ -182,7 +182,8 @@ def publish(
         record_interrupted_switch(t)
         live = t.live_release()
         live_record = state.read_release(t, live) if live else None
-        if live_record and live_record.build_key == lazy.key and action == "deploy" and not _hosts_disagree(t):
+        already_live = live_record is not None and live_record.build_key == lazy.key
+        if already_live and action == "deploy" and not _hosts_disagree(t):
             return DeployResult(t.name, lazy.commit, "unchanged", live)
         built = lazy.get()
         if gate is not None:
