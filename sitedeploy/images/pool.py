@@ -51,7 +51,12 @@ def render_all(
     results = Results({}, uncached={})
     jobs: list[Job] = []
     for source in sources:
-        key = cache_key(source.read_bytes(), spec)
+        try:
+            key = cache_key(source.read_bytes(), spec)
+        except OSError as exc:  # unreadable: warn like any broken image; never cached
+            results.outcomes[source] = ("", Outcome("error", reason=f"cannot read ({exc.strerror})"))
+            advance(1)
+            continue
         cached = cache.get(key)
         if cached is None:
             jobs.append(Job(source, key))
