@@ -18,6 +18,7 @@ under /tmp/sitedeploy-bench/ (or $SITEDEPLOY_BENCH_DIR); MkDocs builds it, image
 from __future__ import annotations
 
 import argparse
+import calendar
 import fcntl
 import json
 import os
@@ -33,7 +34,7 @@ from typing import Any
 
 from sitedeploy import config as config_mod
 from sitedeploy.agent import loop as agent_loop
-from sitedeploy.agent.gates import check_links
+from sitedeploy.agent.gates import LinkIndex, check_links
 from sitedeploy.agent.log import EventLog
 from sitedeploy.agent.loop import Agent
 from sitedeploy.agent.runner import run_forever, run_once
@@ -125,7 +126,7 @@ def edit_and_push(clone: Path, n: int) -> tuple[str, float]:
     page.write_text(page.read_text() + f"\n\nEdit number {n}.\n")
     git(clone, "commit", "-qam", f"edit {n}")
     sha = git(clone, "rev-parse", "HEAD").strip()
-    started = time.monotonic()
+    started = time.time()
     git(clone, "push", "-q", "origin", "main")
     return sha, started
 
@@ -184,7 +185,7 @@ def once_runs(config_path: Path, state: Path, runs: int) -> tuple[float, float]:
     return statistics.median(walls), statistics.median(cpus)
 
 
-def push_to_live(work: Path, bare: Path, clone: Path, public: Path, agent: str, n: int) -> dict[str, float]:
+def push_to_live(work: Path, bare: Path, clone: Path, public: Path, agent: str, n: int) -> dict[str, Any]:
     """Run the agent in a thread, push an edit, time until it is served."""
     config = config_mod.load(write_config(work, bare, public, agent), work / "state")
     lines, wakeup = Lines(), Wakeup()
@@ -201,28 +202,39 @@ def push_to_live(work: Path, bare: Path, clone: Path, public: Path, agent: str, 
         sha, pushed = edit_and_push(clone, n)
         while live_commit(public) != sha:
             time.sleep(0.005)
-        latency = time.monotonic() - pushed
+        latency = time.time() - pushed
     finally:
         wakeup.stop()
         thread.join()
-    steps = [e for e in lines.events() if e["event"] == "step"]
+    events = lines.events()
+    steps = [e for e in events if e["event"] == "step"]
     build_start = next(_ts(e) for e in steps if e["msg"].startswith("building site"))
     publish_start = next(_ts(e) for e in steps if "publishing" in e["msg"])
-    return {"latency_s": latency, "build_and_gate_s": publish_start - build_start}
+    timeline = [(e["event"] if e["event"] != "step" else e["msg"][:40], _ts(e) - pushed) for e in events]
+    return {
+        "latency_s": latency,
+        "build_and_gate_s": publish_start - build_start,
+        "timeline": [(name, round(t, 3)) for name, t in timeline if t > -0.1],
+    }
 
 
 def _ts(event: dict[str, Any]) -> float:
     stamp = event["ts"]
-    whole = time.mktime(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
+    whole = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
     return whole + int(stamp[20:23]) / 1000
 
 
-def gate_time(config: config_mod.Config) -> tuple[float, int]:
+def gate_time(config: config_mod.Config) -> tuple[float, float, int]:
+    """Seconds for the link gate with an empty index, and again with the index filled."""
     source = synced_source(config)
     built = build_release(config, source, source.resolve(None))
+    index = LinkIndex()
     t0 = time.perf_counter()
-    check_links(built)
-    return time.perf_counter() - t0, sum(1 for p in built.manifest if p.endswith(".html"))
+    check_links(built, index)
+    t1 = time.perf_counter()
+    check_links(built, index)
+    t2 = time.perf_counter()
+    return t1 - t0, t2 - t1, sum(1 for p in built.manifest if p.endswith(".html"))
 
 
 def main() -> None:
@@ -244,16 +256,17 @@ def main() -> None:
     t0 = time.perf_counter()
     assert run_once(config, EventLog("kv", Lines())) == 0
     first = time.perf_counter() - t0
-    gate_s, pages = gate_time(config)
+    gate_s, gate_warm_s, pages = gate_time(config)
     idle = idle_ticks(config, args.ticks)
     once, once_cpu = once_runs(config_path, work / "state", args.once_runs)
     watched = push_to_live(work, bare, clone, public, "interval = 3600\nwatch = true\n", 1)
     polled = push_to_live(work, bare, clone, public, "interval = 10\njitter = 0.1\nwatch = false\n", 2)
 
-    build_s = watched["build_and_gate_s"] - gate_s
+    build_s = watched["build_and_gate_s"] - gate_warm_s
     print(f"\nagent benchmark: {pages} HTML pages ({args.pages} source pages, {args.images} images)")
     print(f"  first deploy (agent --once, cold build):   {first:7.2f} s")
-    print(f"  link gate over the release:                {gate_s * 1000:7.0f} ms")
+    print(f"  link gate over the release, cold index:    {gate_s * 1000:7.0f} ms")
+    print(f"  link gate, index filled (unchanged pages): {gate_warm_s * 1000:7.0f} ms")
     print("  idle tick, long-running agent (median of", args.ticks, "ticks):")
     ok = "OK" if idle["cpu_ms"] < 20 else "MISSED"
     print(f"    CPU (agent process)                      {idle['cpu_ms']:7.2f} ms   target < 20 ms  {ok}")
@@ -271,8 +284,9 @@ def main() -> None:
     print(f"  (load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     ok = "OK" if watched["latency_s"] <= build_s + 1 else "MISSED"
     print(f"  push-to-live, watchdog                     {watched['latency_s']:7.2f} s")
-    print(f"    of which build {build_s:.2f} s + gate {gate_s:.2f} s;"
+    print(f"    of which build {build_s:.2f} s + gate ~{gate_warm_s:.2f} s;"
           f" target <= build + 1 s = {build_s + 1:.2f} s  {ok}")  # fmt: skip
+    print("    timeline after the push (s): " + ", ".join(f"{name} {t}" for name, t in watched["timeline"]))
     print(f"  push-to-live, 10 s interval                {polled['latency_s']:7.2f} s"
           f"   (build + gate {polled['build_and_gate_s']:.2f} s, the rest waits for the tick)")  # fmt: skip
 

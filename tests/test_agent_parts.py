@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sitedeploy.agent.gates import broken_links
+from sitedeploy.agent.gates import LinkIndex, broken_links
 from sitedeploy.agent.log import EventLog
 from sitedeploy.agent.metrics import Metrics
 from sitedeploy.agent.notify import Notice, Notifier
@@ -19,6 +19,7 @@ from sitedeploy.agent.refs import parse_ls_remote, parse_tracked, resolve
 from sitedeploy.agent.webhook import authentic
 from sitedeploy.config import MetricsConfig
 from sitedeploy.errors import ConfigError
+from sitedeploy.manifest import FileEntry, Manifest
 
 LS_REMOTE = """\
 aaaa\tHEAD
@@ -131,3 +132,20 @@ def test_webhook_signatures() -> None:
     assert authentic({"x-gitlab-token": "s3cre"}, body, secret, header) is None
     assert authentic({"x-sitedeploy-signature": mac[7:]}, body, secret, header) == "generic"
     assert authentic({}, body, secret, header) is None
+
+
+def test_link_index_reads_only_pages_whose_content_changed(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "index.html").write_text('<a href="a/">a</a>')
+    (tmp_path / "a" / "index.html").write_text('<a href="../">home</a>')
+    manifest = Manifest(
+        {"index.html": FileEntry("h1", 1, "text/html"), "a/index.html": FileEntry("h2", 1, "")}
+    )
+    index = LinkIndex()
+    assert index.broken(tmp_path, manifest) == []
+    index.save(tmp_path / "links.json")
+    (tmp_path / "a" / "index.html").unlink()  # unchanged (same hash): served from the index, not read
+    (tmp_path / "index.html").write_text('<a href="b/">b</a>')
+    edited = Manifest({"index.html": FileEntry("h3", 1, ""), "a/index.html": FileEntry("h2", 1, "")})
+    reloaded = LinkIndex.load(tmp_path / "links.json")
+    assert [str(b) for b in reloaded.broken(tmp_path, edited)] == ["index.html -> b/"]

@@ -12,6 +12,7 @@ Resolution is cached per (folder, link), since navigation repeats the same links
 from __future__ import annotations
 
 import html
+import json
 import posixpath
 import re
 from dataclasses import dataclass
@@ -20,11 +21,13 @@ from urllib.parse import unquote, urlsplit
 
 from ..build import Built
 from ..errors import GateError
+from ..manifest import FileEntry, Manifest
 
 SHOWN = 10
 _ATTR = re.compile(rb"""\s(?:href|src)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
 _SRCSET = re.compile(rb"""\ssrcset\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.I)
 _COMMENT = re.compile(rb"<!--.*?-->", re.S)
+Candidates = tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,60 @@ class BrokenLink:
         return f"{self.page} -> {self.link}"
 
 
-def check_links(built: Built) -> None:
-    broken = broken_links(built.root, set(built.manifest))
+class LinkIndex:
+    """The internal links of each page, by (path, content hash), kept from one gate to the next.
+
+    A one-page edit changes a handful of HTML files; only those are read and parsed again.
+    Each distinct link target is then looked up once, however many pages share it (the nav).
+    """
+
+    def __init__(self) -> None:
+        self._pages: dict[tuple[str, str], list[tuple[str, Candidates]]] = {}
+
+    @classmethod
+    def load(cls, path: Path) -> LinkIndex:
+        """The index saved by an earlier gate (``--once`` runs share it); empty if unreadable."""
+        index = cls()
+        try:
+            raw = json.loads(path.read_bytes())
+            index._pages = {
+                (page, sha): [(link, tuple(c)) for link, c in links] for page, sha, links in raw["pages"]
+            }
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return index
+
+    def save(self, path: Path) -> None:
+        pages = [[page, sha, links] for (page, sha), links in self._pages.items()]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps({"pages": pages}, separators=(",", ":")))
+        tmp.replace(path)
+
+    def broken(self, root: Path, manifest: Manifest) -> list[BrokenLink]:
+        resolved: dict[tuple[str, str], Candidates | None] = {}
+        current: dict[tuple[str, str], list[tuple[str, Candidates]]] = {}
+        for page, entry in manifest.items():
+            if page.endswith((".html", ".htm")) and not page.endswith("404.html"):
+                key = (page, entry.sha256)
+                links = self._pages.get(key)
+                current[key] = links if links is not None else _page_targets(root, page, resolved)
+        self._pages = current  # pages no longer in the release are forgotten
+        files = set(manifest)
+        found: dict[Candidates, bool] = {}
+        broken = []
+        for (page, _), links in sorted(current.items()):
+            for link, candidates in links:
+                ok = found.get(candidates)
+                if ok is None:
+                    ok = found[candidates] = any(c in files for c in candidates)
+                if not ok:
+                    broken.append(BrokenLink(page, link))
+        return broken
+
+
+def check_links(built: Built, index: LinkIndex | None = None) -> None:
+    broken = (index or LinkIndex()).broken(built.root, built.manifest)
     if broken:
         listed = "; ".join(str(b) for b in broken[:SHOWN])
         more = f" (and {len(broken) - SHOWN} more)" if len(broken) > SHOWN else ""
@@ -48,18 +103,24 @@ def check_links(built: Built) -> None:
 
 
 def broken_links(root: Path, files: set[str]) -> list[BrokenLink]:
-    resolved: dict[tuple[str, str], bool] = {}
-    broken = []
-    for page in sorted(p for p in files if p.endswith((".html", ".htm")) and not p.endswith("404.html")):
-        folder = posixpath.dirname(page)
-        for link in page_links((root / page).read_bytes()):
-            key = (folder, link)
-            ok = resolved.get(key)
-            if ok is None:
-                ok = resolved[key] = _resolves(folder, link, files)
-            if not ok:
-                broken.append(BrokenLink(page, link))
-    return broken
+    """The broken internal links of the release tree at ``root`` holding ``files``."""
+    manifest = Manifest({p: FileEntry(p, 0, "") for p in files})  # the path stands in for a hash
+    return LinkIndex().broken(root, manifest)
+
+
+def _page_targets(
+    root: Path, page: str, resolved: dict[tuple[str, str], Candidates | None]
+) -> list[tuple[str, Candidates]]:
+    folder = posixpath.dirname(page)
+    out = []
+    for link in sorted(page_links((root / page).read_bytes())):
+        key = (folder, link)
+        if key not in resolved:
+            resolved[key] = _candidates(folder, link)
+        candidates = resolved[key]
+        if candidates is not None:
+            out.append((link, candidates))
+    return out
 
 
 def page_links(data: bytes) -> set[str]:
@@ -72,15 +133,14 @@ def page_links(data: bytes) -> set[str]:
     return {html.unescape(link.decode("utf-8", "replace")).strip() for link in links}
 
 
-def _resolves(folder: str, link: str, files: set[str]) -> bool:
+def _candidates(folder: str, link: str) -> Candidates | None:
+    """The release paths that would satisfy ``link`` on a page in ``folder``; None if external."""
     parts = urlsplit(link)
     if parts.scheme or parts.netloc or not parts.path or link.startswith("//"):
-        return True  # external, same-page anchor, or query only: not ours to check
+        return None  # external, same-page anchor, or query only: not ours to check
     path = unquote(parts.path)
     joined = posixpath.normpath(path if path.startswith("/") else posixpath.join("/", folder, path))
-    if joined.startswith("/.."):
-        return False
     rel = joined.lstrip("/")
     if path.endswith("/") or not rel:
-        return posixpath.join(rel, "index.html") in files
-    return rel in files or posixpath.join(rel, "index.html") in files
+        return (posixpath.join(rel, "index.html"),)
+    return (rel, posixpath.join(rel, "index.html"))

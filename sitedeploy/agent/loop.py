@@ -28,6 +28,7 @@ from ..config import Config, TargetConfig
 from ..errors import GateError, SitedeployError
 from ..publish import Target, open_target
 from ..source import Commit, Source
+from .gates import LinkIndex, check_links
 from .log import EventLog
 from .memory import Memory, TargetMemory
 from .metrics import Metrics
@@ -97,6 +98,9 @@ class Agent:
         self.last_tick_at = 0.0
         self._source: Source | None = None
         self._gated: dict[str, GateError | None] = {}
+        self._links: LinkIndex | None = None  # loaded at the first gate, not on idle ticks
+        self._links_path = config.state_dir / "agent" / "links.json"
+        self._links_dirty = False
 
     # --- the tick ---------------------------------------------------------------------------
 
@@ -120,6 +124,9 @@ class Agent:
 
             drift_pass(self)
         self.memory.save()
+        if self._links is not None and self._links_dirty:  # after publishing, off the critical path
+            self._links.save(self._links_path)
+            self._links_dirty = False
         self.metrics.ticked()
         self.last_tick_at = self.clock()
         return report
@@ -370,13 +377,14 @@ class Agent:
 
     def _link_check(self, built: Built) -> None:
         if built.build_key not in self._gated:  # one check per build, however many targets
-            from .gates import check_links
-
+            if self._links is None:
+                self._links = LinkIndex.load(self._links_path)
             try:
-                check_links(built)
+                check_links(built, self._links)
                 self._gated[built.build_key] = None
             except GateError as exc:
                 self._gated[built.build_key] = exc
+            self._links_dirty = True
         failure = self._gated[built.build_key]
         if failure is not None:
             raise failure
