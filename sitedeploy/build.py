@@ -175,7 +175,7 @@ def _build_site(
         summary = _optimize_images(config, site, out, progress)
         (work / "entry" / "manifest.json").write_bytes(scan(out).to_json())
         (work / "entry" / "summary.txt").write_text(summary)
-        os.replace(work / "entry", entry)  # the cache entry appears complete or not at all
+        _publish_dir(work / "entry", entry)  # the cache entry appears complete or not at all
     return summary
 
 
@@ -292,4 +292,15 @@ def _link_tree(
             os.link(out / path, dest)
     (tmp / MARKER).parent.mkdir(parents=True, exist_ok=True)
     (tmp / MARKER).write_bytes(marker)
-    os.replace(tmp, root)
+    _publish_dir(tmp, root)
+
+
+def _publish_dir(tmp: Path, final: Path) -> None:
+    """Rename a finished folder into place. If another process finished the same (identical,
+    since builds are reproducible) folder first, keep theirs."""
+    try:
+        os.replace(tmp, final)
+    except OSError:
+        if not final.is_dir():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -14,6 +14,7 @@ next run, which records the live release then (``recover``).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -120,6 +121,11 @@ class _LazyBuild:
         self.key = release_key(commit, self.plans)
         self._built: Built | None = None
 
+    def key_for(self, cfg: TargetConfig) -> str:
+        """The release key on one target: the build plus the target's own settings, so that a
+        change of publishing settings alone (S3 headers, modes) is published too."""
+        return hashlib.sha256(f"{self.key}{cfg!r}".encode()).hexdigest()[:20]
+
     def get(self) -> Built:
         if self._built is None:
             self._built = build_release(
@@ -177,12 +183,12 @@ def publish(
     (``GateError``) to hold the release back, leaving the live one untouched.
     """
     if dry_run:
-        return _dry_run(t, lazy)
+        return _dry_run(t, cfg, lazy)
     with state.locked(t, t.name, purpose=action, timeout=cfg.lock_timeout):
         record_interrupted_switch(t)
         live = t.live_release()
         live_record = state.read_release(t, live) if live else None
-        already_live = live_record is not None and live_record.build_key == lazy.key
+        already_live = live_record is not None and live_record.build_key == lazy.key_for(cfg)
         if already_live and action == "deploy" and not _hosts_disagree(t):
             return DeployResult(t.name, lazy.commit, "unchanged", live)
         built = lazy.get()
@@ -191,7 +197,7 @@ def publish(
         live_manifest = state.read_manifest(t, live) if live else None
         plan = diff(built.manifest, live_manifest)
         check_plan(t.name, cfg, plan, built.manifest, force_delete)
-        record = _new_record(t, built)
+        record = _new_record(t, built, lazy.key_for(cfg))
         lazy.progress.step(f"{t.name}: publishing {plan.summary()}")
         stats = t.stage(record, built.root, built.manifest, plan, lazy.progress)
         state.write_release(t, record, built.manifest)
@@ -207,10 +213,10 @@ def _hosts_disagree(t: Target) -> bool:
     return isinstance(t, MultiHost) and len(set(t.live_by_host().values())) > 1
 
 
-def _dry_run(t: Target, lazy: _LazyBuild) -> DeployResult:
+def _dry_run(t: Target, cfg: TargetConfig, lazy: _LazyBuild) -> DeployResult:
     live = t.live_release()
     live_record = state.read_release(t, live) if live else None
-    if live_record and live_record.build_key == lazy.key:
+    if live_record and live_record.build_key == lazy.key_for(cfg):
         return DeployResult(t.name, lazy.commit, "unchanged", live)
     built = lazy.get()
     plan = diff(built.manifest, state.read_manifest(t, live) if live else None)
@@ -232,7 +238,7 @@ def check_plan(name: str, cfg: TargetConfig, plan: Plan, manifest: Manifest, for
         )
 
 
-def _new_record(t: Target, built: Built) -> ReleaseRecord:
+def _new_record(t: Target, built: Built, key: str) -> ReleaseRecord:
     existing = set(t.list_releases())
     rid = state.release_id(built.commit.sha)
     n = 2
@@ -247,7 +253,7 @@ def _new_record(t: Target, built: Built) -> ReleaseRecord:
         committed_at=built.commit.committed_iso,
         created_at=state.now_iso(),
         created_by=state.whoami(),
-        build_key=built.build_key,
+        build_key=key,
         files=len(built.manifest),
         bytes=built.manifest.total_bytes,
     )
@@ -380,7 +386,7 @@ def _rebuild_for_rollback(
     built = lazy.get()
     live_manifest = state.read_manifest(t, live.id)
     plan = diff(built.manifest, live_manifest)
-    record = _new_record(t, built)
+    record = _new_record(t, built, lazy.key_for(cfg))
     stats = t.stage(record, built.root, built.manifest, plan, progress)
     state.write_release(t, record, built.manifest)
     t.activate(record, built.manifest, live_manifest)

@@ -7,6 +7,7 @@ Uncommitted changes therefore never deploy. Every git failure becomes a SourceEr
 
 from __future__ import annotations
 
+import fcntl
 import re
 import shutil
 import subprocess
@@ -63,7 +64,7 @@ class Source:
 
     def sync(self) -> None:
         """Create the mirror, or fetch every branch and tag into it (pruning deleted ones)."""
-        with self._git_errors(f"fetch {self.url}"):
+        with self._mirror_lock(), self._git_errors(f"fetch {self.url}"):
             if (self.mirror_dir / "HEAD").exists():
                 # The mirror's refspec is +refs/*:refs/*: branches and tags, deleted ones pruned.
                 self.repo.git.fetch("--prune", "origin")
@@ -73,6 +74,15 @@ class Source:
                 shutil.rmtree(tmp, ignore_errors=True)
                 git.Repo.clone_from(self.url, tmp, mirror=True)
                 tmp.rename(self.mirror_dir)  # a half-made clone never looks like a mirror
+
+    @contextmanager
+    def _mirror_lock(self) -> Iterator[None]:
+        """One fetch at a time per mirror: git refuses concurrent ref updates (a cron run and a
+        manual deploy may overlap)."""
+        self.mirror_dir.parent.mkdir(parents=True, exist_ok=True)
+        with self.mirror_dir.with_name(self.mirror_dir.name + ".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
 
     def default_branch(self) -> str:
         with self._git_errors("read the default branch"):

@@ -14,22 +14,25 @@ Files in the store:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import getpass
 import json
 import os
 import socket
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from .errors import LockHeld
+from .errors import LockHeld, SitedeployError
 from .manifest import Manifest
 
 HISTORY_LIMIT = 1000
+_HELD: set[str] = set()  # tokens of the locks this process holds right now
 Action = Literal["deploy", "rollback", "recover"]
 
 
@@ -181,6 +184,8 @@ class LockInfo:
     acquired_at: float
     expires_at: float
     purpose: str = "deploy"
+    token: str = ""
+    """Random per acquisition: tells this process's live locks from ones it failed to release."""
 
     def describe(self) -> str:
         since = datetime.fromtimestamp(self.acquired_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -189,8 +194,11 @@ class LockInfo:
     def is_stale(self, now: float) -> bool:
         if now >= self.expires_at:
             return True
-        # Same machine and the process is gone: it died without releasing the lock.
-        return self.owner == whoami() and not _pid_alive(self.pid)
+        if self.owner != whoami():
+            return False
+        if self.pid == os.getpid():  # ours, but not held now: a release that failed (network)
+            return self.token not in _HELD
+        return not _pid_alive(self.pid)  # same machine and the process is gone
 
 
 def _pid_alive(pid: int) -> bool:
@@ -208,7 +216,7 @@ def locked(
     store: MetaStore, target: str, *, purpose: str = "deploy", ttl: float = 3600, timeout: float = 0
 ) -> Iterator[LockInfo]:
     """Hold the target's lock for the block; released on success and on any exception."""
-    mine = LockInfo(whoami(), os.getpid(), time.time(), time.time() + ttl, purpose)
+    mine = LockInfo(whoami(), os.getpid(), time.time(), time.time() + ttl, purpose, uuid.uuid4().hex)
     deadline = time.monotonic() + timeout
     while not store.create_meta("lock.json", _dump(dataclasses.asdict(mine))):
         holder = _read_lock(store)
@@ -222,9 +230,18 @@ def locked(
                 f"{datetime.fromtimestamp(holder.expires_at, UTC):%Y-%m-%dT%H:%M:%SZ}"
             )
         time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
+    _HELD.add(mine.token)
     try:
         yield mine
     finally:
+        _HELD.discard(mine.token)
+        _release(store, mine)
+
+
+def _release(store: MetaStore, mine: LockInfo) -> None:
+    # A failure here must not hide the error that ended the block, nor turn a finished deploy
+    # into a failure: a lock left behind is taken over as stale by the next run.
+    with contextlib.suppress(SitedeployError):
         if _read_lock(store) == mine:
             store.delete_meta("lock.json")
 
