@@ -150,6 +150,9 @@ class _Lazy:
         self.scan_seconds = time.perf_counter() - start
         self.root = root
 
+    def key_for(self, cfg: S3TargetConfig) -> str:
+        return self.key
+
     def get(self) -> Built:
         return Built(self.commit, self.root, self.manifest, self.key, ())
 
