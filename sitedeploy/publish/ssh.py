@@ -35,6 +35,7 @@ from ..plan import Plan
 from ..progress import Progress
 from ..state import ReleaseRecord
 from .base import Drift, TransferStats
+from .ssh_delta import SSHTransferStats
 from .ssh_host import SSHHost, temp_name
 from .ssh_release import repair_host, stage_host, verify_host
 
@@ -160,7 +161,7 @@ class SSHTarget:
     ) -> TransferStats:
         _check_id(record.id)
         base = self.live_release()
-        total = TransferStats()
+        total = SSHTransferStats()
         lock = threading.Lock()
         expected = len(plan.uploads) * len(self.hosts)
         with progress.bar(f"uploading to {len(self.hosts)} host(s)", expected) as bar:
@@ -173,10 +174,7 @@ class SSHTarget:
                 lambda h: stage_host(h, self.root, record, build_dir, manifest, plan, base, advance)
             )
         for stats in per_host.values():
-            total.files_sent += stats.files_sent
-            total.bytes_sent += stats.bytes_sent
-            total.files_linked += stats.files_linked
-            total.requests += stats.requests
+            total.add(stats)
         return total
 
     def activate(self, record: ReleaseRecord, manifest: Manifest, previous: Manifest | None) -> None:

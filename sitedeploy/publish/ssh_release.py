@@ -8,9 +8,11 @@ Staging a release on a host, in four round trips plus the uploads:
    stale paths from the copy (read NUL-separated from stdin). Without the base on this host
    (first deploy, a new host) the folder starts empty and every file is sent.
 2. ``MKDIRS``: folders the new files need (stdin again).
-3. SFTP uploads of new and changed files only, several sessions in parallel. A path that exists
-   in the copy is a hard link shared with older releases: it is written under a temp name and
-   renamed over, never opened for writing. New paths are created with ``O_EXCL``.
+3. Large changed files as deltas (:mod:`.ssh_delta`: a few hash rounds, only the changed
+   middle sent, the file put together on the host), then SFTP uploads of the other new and
+   changed files, several sessions in parallel. A path that exists in the copy is a hard link
+   shared with older releases: it is written under a temp name and renamed over, never opened
+   for writing. New paths are created with ``O_EXCL``.
 4. ``FINISH``: ``chmod`` the folders to ``dir_mode``, rename ``.tmp`` to ``<id>``.
 
 A crash or a dropped connection at any point leaves at most a ``.tmp`` folder that nobody
@@ -30,6 +32,7 @@ from ..manifest import Manifest
 from ..plan import Plan
 from ..state import ReleaseRecord
 from .base import Drift, TransferStats
+from .ssh_delta import SSHTransferStats, candidates, send_deltas
 from .ssh_host import SSHHost
 
 UPLOAD_SESSIONS = 4
@@ -93,7 +96,7 @@ def stage_host(
     plan: Plan,
     base: str | None,
     advance: Advance,
-) -> TransferStats:
+) -> SSHTransferStats:
     releases = f"{root}/releases"
     how = host.sh(
         "prepare the release folder",
@@ -105,7 +108,7 @@ def stage_host(
         stdin=nul_list(plan.deletes),
     ).strip()
     if how == "staged":
-        return TransferStats()  # staged by an earlier run that stopped before the switch
+        return SSHTransferStats()  # staged by an earlier run that stopped before the switch
     linked = how == "linked"
     sends = [u.path for u in plan.uploads] if linked else list(manifest)
     replace = {u.path for u in plan.uploads if u.reason != "new"} if linked else set()
@@ -114,7 +117,10 @@ def stage_host(
     new_dirs = sorted(parents(sends) - parents(present))
     if new_dirs:
         host.sh("create folders", MKDIRS, tmp, stdin=nul_list(new_dirs))
-    stats = upload_files(host, build_dir, tmp, sends, replace, advance)
+    large = candidates(plan, manifest) if linked else []  # deltas need the old file there
+    stats, placed = send_deltas(host, build_dir, releases, record.id, large, manifest)
+    advance(len(placed))
+    stats.add(upload_files(host, build_dir, tmp, [p for p in sends if p not in placed], replace, advance))
     stats.files_linked = len(manifest) - len(sends)
     stats.requests += 3 + bool(new_dirs)
     host.sh("finish the release", FINISH, releases, record.id, format(host.cfg.dir_mode, "o"))
