@@ -23,6 +23,7 @@ import argparse
 import io
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -30,19 +31,44 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
 
 from sitedeploy.config import ImagesConfig
 from sitedeploy.images import process_site
-from sitedeploy.images.variants import AVIF_SPEED, FALLBACK_FORMAT, target_widths
+from sitedeploy.images.variants import AVIF_SPEED, EXTENSIONS, FALLBACK_FORMAT, target_widths
 
 HERE = Path(__file__).resolve().parent
 MAKE_CORPUS = Path("/work/shared/bench/make_corpus.py")
 SIZES = {"small": ("--pages", "200", "--images", "40"), "large": ("--pages", "5000", "--images", "300")}
 SETTINGS = ImagesConfig()
 SAVE_NAMES = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "avif": "AVIF"}
+
+
+@dataclass(frozen=True, order=True)
+class Result:
+    """Wall-clock seconds and bytes written per variant format (jpg, png, webp, avif)."""
+
+    seconds: float
+    by_format: dict[str, int] = field(compare=False)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_format.values())
+
+
+def variant_bytes(
+    folder: Path, pattern: str = r"\.\d+w\.(?:[0-9a-f]{10}\.)?(jpg|png|webp|avif)$"
+) -> dict[str, int]:
+    """Bytes of the variant files under ``folder``, per extension."""
+    found: dict[str, int] = {}
+    for path in folder.rglob("*"):
+        match = re.search(pattern, path.name)
+        if match:
+            found[match.group(1)] = found.get(match.group(1), 0) + path.stat().st_size
+    return found
 
 
 def main() -> None:
@@ -57,14 +83,14 @@ def main() -> None:
         f"load average at the start: {os.getloadavg()[0]:.1f}"
     )
     matched = f"sharp (avif effort {9 - AVIF_SPEED}, = our speed)"
-    contenders: dict[str, Callable[[], tuple[float, int]]] = {
+    contenders: dict[str, Callable[[], Result]] = {
         "naive Pillow (1 process)": lambda: _naive_pillow(images),
         "sitedeploy cold": lambda: _sitedeploy(site, cache / "variant-cache", cold=True),
         matched: lambda: _sharp(images, args.jobs, 9 - AVIF_SPEED),
     }
     # Interleaved rounds, best of each: on a shared machine the least-disturbed run is the
     # closest to the truth, and interleaving exposes every contender to the same noise.
-    runs: dict[str, list[tuple[float, int]]] = {name: [] for name in contenders}
+    runs: dict[str, list[Result]] = {name: [] for name in contenders}
     for _ in range(args.rounds):
         for name, run in contenders.items():
             runs[name].append(run())
@@ -115,9 +141,9 @@ def _built_site(cache: Path, size: str) -> Path:
     return site
 
 
-def _naive_pillow(images: list[Path]) -> tuple[float, int]:
+def _naive_pillow(images: list[Path]) -> Result:
     """The baseline: decode at full size, resize each width from it, save each format."""
-    started, total = time.perf_counter(), 0
+    started, total = time.perf_counter(), dict.fromkeys(("jpg", "png", "webp", "avif"), 0)
     for path in images:
         im = Image.open(path)
         im.load()
@@ -125,8 +151,8 @@ def _naive_pillow(images: list[Path]) -> tuple[float, int]:
         for width in target_widths(im.width, SETTINGS.widths):
             resized = im.resize((width, round(im.height * width / im.width)), Image.Resampling.LANCZOS)
             for fmt in [fallback, *SETTINGS.formats]:
-                total += len(_naive_save(resized, fmt))
-    return time.perf_counter() - started, total
+                total[EXTENSIONS[fmt]] += len(_naive_save(resized, fmt))
+    return Result(time.perf_counter() - started, total)
 
 
 def _naive_save(im: Image.Image, fmt: str) -> bytes:
@@ -147,11 +173,12 @@ def _naive_save(im: Image.Image, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
-def _sitedeploy(site: Path, variant_cache: Path, *, cold: bool) -> tuple[float, int]:
+def _sitedeploy(site: Path, variant_cache: Path, *, cold: bool) -> Result:
     """One cold run (empty cache), or the median of three warm runs, each on a fresh copy."""
     if cold:
         shutil.rmtree(variant_cache, ignore_errors=True)
-    timings, written = [], 0
+    timings: list[float] = []
+    written: dict[str, int] = {}
     for _ in range(1 if cold else 3):
         with tempfile.TemporaryDirectory() as tmp:
             copy = Path(shutil.copytree(site, Path(tmp) / "site"))
@@ -161,12 +188,13 @@ def _sitedeploy(site: Path, variant_cache: Path, *, cold: bool) -> tuple[float, 
             assert not report.warnings, report.warnings
             assert report.decoded == (report.processed if cold else 0), report.summary()
             timings.append(seconds)
-            written = report.bytes_after
+            written = variant_bytes(copy)
+            assert sum(written.values()) == report.bytes_after
             print(f"  {'cold' if cold else 'warm'}: {report.summary()} in {seconds:.3f} s")
-    return statistics.median(timings), written
+    return Result(statistics.median(timings), written)
 
 
-def _sharp(images: list[Path], jobs: int, effort: int) -> tuple[float, int]:
+def _sharp(images: list[Path], jobs: int, effort: int) -> Result:
     """sharp's time (measured inside node, start-up excluded) and the bytes it wrote."""
     if not (HERE / "images" / "node_modules" / "sharp").exists():
         subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=HERE / "images", check=True)
@@ -187,26 +215,36 @@ def _sharp(images: list[Path], jobs: int, effort: int) -> tuple[float, int]:
             capture_output=True,
             text=True,
         )
-    result = json.loads(run.stdout.strip().splitlines()[-1])
-    return float(result["seconds"]), int(result["bytes"])
+        result = json.loads(run.stdout.strip().splitlines()[-1])
+        written = variant_bytes(Path(tmp) / "out")
+    assert sum(written.values()) == result["bytes"]
+    return Result(float(result["seconds"]), written)
 
 
-def _print_table(count: int, results: dict[str, tuple[float, int]]) -> None:
-    print(f"\n{'contender':<36} {'seconds':>9} {'images/s':>10} {'output MB':>10}")
-    for name, (seconds, size) in results.items():
-        print(f"{name:<36} {seconds:>9.3f} {count / seconds:>10.2f} {size / 1e6:>10.2f}")
+def _print_table(count: int, results: dict[str, Result]) -> None:
+    formats = ("jpg", "png", "webp", "avif")
+    print(
+        f"\n{'contender':<36} {'seconds':>9} {'images/s':>9} {'output MB':>10}  "
+        + "".join(f"{f + ' MB':>9}" for f in formats)
+    )
+    for name, result in results.items():
+        per_format = "".join(f"{result.by_format.get(f, 0) / 1e6:>9.2f}" for f in formats)
+        print(
+            f"{name:<36} {result.seconds:>9.3f} {count / result.seconds:>9.2f} "
+            f"{result.total / 1e6:>10.2f}  {per_format}"
+        )
     print("sitedeploy and sharp keep 2 images in flight; naive Pillow uses one process.")
     naive, cold, warm = (
-        results[k][0] for k in ("naive Pillow (1 process)", "sitedeploy cold", "sitedeploy warm")
+        results[k] for k in ("naive Pillow (1 process)", "sitedeploy cold", "sitedeploy warm")
     )
-    print(f"\ncold vs naive Pillow: {naive / cold:.2f}x faster (target >= 2)")
-    for name, (seconds, size) in results.items():
+    print(f"\ncold vs naive Pillow: {naive.seconds / cold.seconds:.2f}x faster (target >= 2)")
+    for name, result in results.items():
         if name.startswith("sharp"):
             print(
-                f"cold vs {name}: {seconds / cold:.2f}x the throughput (target >= 1), "
-                f"bytes {results['sitedeploy cold'][1] / size:.3f}x sharp's (target <= 1.05)"
+                f"cold vs {name}: {result.seconds / cold.seconds:.2f}x the throughput (target >= 1), "
+                f"bytes {cold.total / result.total:.3f}x sharp's (target <= 1.05)"
             )
-    print(f"warm vs cold: {cold / warm:.0f}x faster (target >= 50)")
+    print(f"warm vs cold: {cold.seconds / warm.seconds:.0f}x faster (target >= 50)")
 
 
 if __name__ == "__main__":

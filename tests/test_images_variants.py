@@ -378,3 +378,12 @@ def test_unknown_formats_and_bad_widths_are_config_errors(tmp_path: Path) -> Non
 def test_a_partial_quality_table_keeps_the_other_defaults() -> None:
     spec = spec_from(ImagesConfig(quality={"avif": 60}))
     assert (spec.quality_for("avif"), spec.quality_for("webp"), spec.quality_for("jpeg")) == (60, 80, 80)
+
+
+def test_running_twice_on_the_same_build_changes_nothing(tmp_path: Path) -> None:
+    site = site_with(tmp_path, {"a.jpg": photo(1000, 500, quality=95)})
+    process_site(site, "/", FAST, tmp_path / "cache")
+    before = {p: p.read_bytes() for p in site.rglob("*") if p.is_file()}
+    again = process_site(site, "/", FAST, tmp_path / "cache")
+    assert (again.processed, again.pages) == (0, 0)
+    assert {p: p.read_bytes() for p in site.rglob("*") if p.is_file()} == before
