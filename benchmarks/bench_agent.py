@@ -210,10 +210,13 @@ def push_to_live(work: Path, bare: Path, clone: Path, public: Path, agent: str, 
     steps = [e for e in events if e["event"] == "step"]
     build_start = next(_ts(e) for e in steps if e["msg"].startswith("building site"))
     publish_start = next(_ts(e) for e in steps if "publishing" in e["msg"])
+    gate_s = next(float(e["seconds"]) for e in events if e["event"] == "gate")
     timeline = [(e["event"] if e["event"] != "step" else e["msg"][:40], _ts(e) - pushed) for e in events]
     return {
         "latency_s": latency,
         "build_and_gate_s": publish_start - build_start,
+        "build_s": publish_start - build_start - gate_s,
+        "gate_s": gate_s,
         "timeline": [(name, round(t, 3)) for name, t in timeline if t > -0.1],
     }
 
@@ -262,7 +265,7 @@ def main() -> None:
     watched = push_to_live(work, bare, clone, public, "interval = 3600\nwatch = true\n", 1)
     polled = push_to_live(work, bare, clone, public, "interval = 10\njitter = 0.1\nwatch = false\n", 2)
 
-    build_s = watched["build_and_gate_s"] - gate_warm_s
+    build_s = watched["build_s"]
     print(f"\nagent benchmark: {pages} HTML pages ({args.pages} source pages, {args.images} images)")
     print(f"  first deploy (agent --once, cold build):   {first:7.2f} s")
     print(f"  link gate over the release, cold index:    {gate_s * 1000:7.0f} ms")
@@ -284,7 +287,7 @@ def main() -> None:
     print(f"  (load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     ok = "OK" if watched["latency_s"] <= build_s + 1 else "MISSED"
     print(f"  push-to-live, watchdog                     {watched['latency_s']:7.2f} s")
-    print(f"    of which build {build_s:.2f} s + gate ~{gate_warm_s:.2f} s;"
+    print(f"    of which build {build_s:.2f} s + gate {watched['gate_s']:.2f} s;"
           f" target <= build + 1 s = {build_s + 1:.2f} s  {ok}")  # fmt: skip
     print("    timeline after the push (s): " + ", ".join(f"{name} {t}" for name, t in watched["timeline"]))
     print(f"  push-to-live, 10 s interval                {polled['latency_s']:7.2f} s"

@@ -17,6 +17,7 @@ targets the agent believes are current, and runs the drift check.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -101,6 +102,7 @@ class Agent:
         self._links: LinkIndex | None = None  # loaded at the first gate, not on idle ticks
         self._links_path = config.state_dir / "agent" / "links.json"
         self._links_dirty = False
+        self._links_lock = threading.Lock()
 
     # --- the tick ---------------------------------------------------------------------------
 
@@ -375,16 +377,26 @@ class Agent:
 
         return gate
 
-    def _link_check(self, built: Built) -> None:
-        if built.build_key not in self._gated:  # one check per build, however many targets
+    def link_index(self) -> LinkIndex:
+        """The link gate's index, loaded once (the long-running agent loads it at start)."""
+        with self._links_lock:
             if self._links is None:
                 self._links = LinkIndex.load(self._links_path)
+            return self._links
+
+    def _link_check(self, built: Built) -> None:
+        if built.build_key not in self._gated:  # one check per build, however many targets
+            started = time.monotonic()
             try:
-                check_links(built, self._links)
+                check_links(built, self.link_index())
                 self._gated[built.build_key] = None
             except GateError as exc:
                 self._gated[built.build_key] = exc
             self._links_dirty = True
+            seconds = round(time.monotonic() - started, 3)
+            self.log.event(
+                "gate", commit=built.commit.short, seconds=seconds, ok=not self._gated[built.build_key]
+            )
         failure = self._gated[built.build_key]
         if failure is not None:
             raise failure

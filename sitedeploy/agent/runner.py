@@ -6,6 +6,7 @@ run beside the service, leaves at once with a message instead of racing it.
 
 from __future__ import annotations
 
+import threading
 import traceback
 from collections.abc import Callable
 
@@ -63,6 +64,8 @@ def run_forever(
     wakeup = wakeup or Wakeup()
     agent = _agent(config, log, target, opener)
     services = _start_services(config, agent, wakeup, log)
+    if config.agent.link_check:  # read the link index now, not when a push is waiting for it
+        threading.Thread(target=agent.link_index, name="link-index", daemon=True).start()
     if signals:
         install_signal_handlers(wakeup)
     settings = config.agent
