@@ -51,7 +51,7 @@ def assert_published(stats: Any, old_copy: Path, new_copy: Path, inode: int, old
     assert (old_copy.stat().st_ino, old_copy.read_bytes()) == (inode, old)  # never written through
     assert new_copy.stat().st_ino != inode
     assert stats.files_sent == 1
-    assert not list(new_copy.parents[2].glob(".*.tmp"))  # no work folder left behind
+    assert not [*new_copy.parents[2].glob(".*.tmp"), *new_copy.parents[2].glob(".*.delta")]  # no work left
 
 
 def test_an_edit_in_the_middle_sends_only_the_changed_blocks(
@@ -113,7 +113,7 @@ def test_an_old_file_corrupted_on_the_host_falls_back_to_the_whole_file(
     stats, _, new_copy, _ = deploy_edit(ssh_env, tmp_path, old, new)
     assert new_copy.read_bytes() == new
     assert stats.files_sent == 1 and stats.files_delta == 0 and stats.bytes_sent >= len(new)
-    assert not list(new_copy.parents[2].glob(".*.tmp"))
+    assert not [*new_copy.parents[2].glob(".*.tmp"), *new_copy.parents[2].glob(".*.delta")]
 
 
 def test_an_old_file_missing_on_the_host_falls_back_to_the_whole_file(

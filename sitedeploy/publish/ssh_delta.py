@@ -6,25 +6,28 @@ page). The old copy is already on the host, hard-linked into the staged release,
 part between the longest common prefix ``P`` and the longest common suffix ``S`` is sent.
 The host needs POSIX tools and GNU ``split --filter`` (coreutils), no Python:
 
-1. ``HASH`` rounds, one remote command per round for every file still open: the host prints
-   truncated ``sha256sum`` digests of the old file's blocks over the region not yet matched,
-   aligned from its start and again aligned from its end (so an insertion or removal that
-   shifts the tail still finds the tail). ``split --filter`` runs one ``sha256sum`` per block,
-   a process each, so a round hashes ~``BLOCKS_PER_ROUND`` coarse blocks and the next round
-   hashes only the region left between them, with smaller blocks, down to ``MIN_BLOCK``
-   (30 MB: 1 MiB, 64 KiB, 8 KiB blocks; ~160 processes instead of 7,000).
+1. ``HASH`` rounds (:func:`prepare_deltas`), one remote command per round for every file still
+   open, reading the old file in the *base* release, so they run while PREPARE copies it: the
+   host prints truncated ``sha256sum`` digests of the old file's blocks aligned from the start
+   of the unmatched region and again aligned from its end (an insertion or removal shifts the
+   tail; end-aligned blocks still find it). ``split --filter`` runs one ``sha256sum`` process
+   per block, so a round hashes at most ``BLOCKS_PER_ROUND`` blocks per end and the next round
+   looks only inside the first and last unequal block, with blocks that many times smaller,
+   down to ``MIN_BLOCK`` (30 MB: 1 MiB, 32 KiB, 8 KiB blocks; ~130 processes, not 7,000).
 2. Here, the new file's blocks are hashed the same way, stopping at the first mismatch from
    each end; ``P`` and ``S`` grow by the equal blocks, clamped so ``P + S`` fits both files.
-3. The middle ``new[P:len-S]`` goes over SFTP into a work folder beside the release.
-4. ``ASSEMBLE``, one command for all files: ``head -c P OLD; cat MIDDLE; tail -c S OLD`` into
-   a temp file, check its ``sha256sum`` against the manifest, ``chmod``, then ``mv`` (a
-   rename) over the path in the staged release. The path there is a hard link shared with
-   older releases: the rename replaces the link, the old releases keep their inode untouched.
+   A middle over half the file is not worth it: that file goes whole.
+3. The middle ``new[P:len-S]`` goes over SFTP into the work folder ``releases/.<id>.delta``.
+4. ``ASSEMBLE`` (:func:`place_deltas`, while the other files upload), one command for all
+   files: ``head -c P OLD; cat MIDDLE; tail -c S OLD`` into a temp file, check its
+   ``sha256sum`` against the manifest, ``chmod``, then ``mv`` (a rename) over the path in the
+   staged release. That path is a hard link shared with older releases: the rename replaces
+   the link, the old releases keep their inode and content.
 
-Anything else -- ``split`` without ``--filter``, a damaged old file, a hash mismatch, an
-error -- leaves the file to the normal full upload. The work folder is
-``releases/.<id>.delta.tmp``: removed at the end, or by the next stage's cleanup of
-``releases/.*.tmp`` after a crash (never inside the release folder, which is renamed live).
+Anything else -- no base release on the host, ``split`` without ``--filter``, a damaged old
+file, a hash mismatch, an error -- leaves the file to the normal whole-file upload. The work
+folder is removed by ASSEMBLE, or after a crash by the next stage's PREPARE (which spares
+only its own run's ``.<id>.delta``); never inside the release folder, which is renamed live.
 """
 
 from __future__ import annotations
@@ -154,20 +157,49 @@ def candidates(plan: Plan, manifest: Manifest) -> list[str]:
             manifest[u.path].size >= THRESHOLD]  # fmt: skip
 
 
-def send_deltas(
-    host: SSHHost, build_dir: Path, releases: str, release_id: str, paths: list[str], manifest: Manifest
-) -> tuple[SSHTransferStats, set[str]]:
-    """Send ``paths`` as deltas into ``releases/.<id>.tmp``; (stats, the paths put in place)."""
+@dataclass
+class Prepared:
+    """Files whose middle is on the host, ready for :func:`place_deltas`."""
+
+    deltas: list[Delta]
+    stats: SSHTransferStats
+
+
+def prepare_deltas(
+    host: SSHHost, build_dir: Path, releases: str, base: str | None, release_id: str, paths: list[str]
+) -> Prepared:
+    """Hash rounds against ``releases/<base>`` and the middles sent to ``releases/.<id>.delta``.
+
+    Reads only the base release, so it runs while PREPARE copies that release; a host without
+    it answers ``!`` and the files go whole.
+    """
     stats = SSHTransferStats()
-    if not paths:
-        return stats, set()
-    folder, work = f"{releases}/.{release_id}.tmp", f".{release_id}.delta.tmp"
+    if not paths or base is None:
+        return Prepared([], stats)
+    folder, work = f"{releases}/{base}", f"{releases}/.{release_id}.delta"
     deltas = [Delta(i, p, build_dir / p, (build_dir / p).stat().st_size) for i, p in enumerate(paths)]
     try:
-        matched = _match(host, folder, f"../{work}", deltas, stats)
-        placed = _assemble(host, folder, work, f"{releases}/{work}", matched, manifest, stats)
+        matched = _match(host, folder, f"../.{release_id}.delta", deltas, stats)
+        if not matched:
+            host.sh("remove the delta folder", 'rm -rf -- "$1"', work)
+        _send_middles(host, work, matched, stats)
     except (TargetError, OSError):  # these files go the normal way (a real outage fails there)
-        return SSHTransferStats(), set()
+        return Prepared([], stats)
+    return Prepared(matched, stats)
+
+
+def place_deltas(
+    host: SSHHost, releases: str, release_id: str, prepared: Prepared, manifest: Manifest
+) -> tuple[SSHTransferStats, set[str]]:
+    """Put the prepared files together in ``releases/.<id>.tmp``; (stats, the paths placed)."""
+    stats = prepared.stats
+    if not prepared.deltas:
+        return stats, set()
+    folder, work = f"{releases}/.{release_id}.tmp", f"../.{release_id}.delta"
+    try:
+        placed = _assemble(host, folder, work, prepared.deltas, manifest, stats)
+    except TargetError:
+        return stats, set()
     stats.files_sent = stats.files_delta = len(placed)
     return stats, placed
 
@@ -251,29 +283,28 @@ def _digest(f: BinaryIO, offset: int, length: int) -> str:
     return hashlib.sha256(f.read(length)).hexdigest()[:DIGEST_CHARS]
 
 
-def _assemble(
-    host: SSHHost, folder: str, work: str, work_path: str, deltas: list[Delta], manifest: Manifest,
-    stats: TransferStats,
-) -> set[str]:
-    """Send each middle, then rebuild, check and rename every file in one command."""
-    if not deltas:
-        host.sh("remove the delta folder", 'rm -rf -- "$1"', work_path)
-        return set()
+def _send_middles(host: SSHHost, work: str, deltas: list[Delta], stats: TransferStats) -> None:
     sftp = host.sftp
     for d in deltas:
         with host.step(f"send the changed part of {d.path}", d.path), d.source.open("rb") as src:
             src.seek(d.prefix)
             middle = src.read(d.new_len())
-            with sftp.open(f"{work_path}/{d.index}", "wb") as f:
+            with sftp.open(f"{work}/{d.index}", "wb") as f:
                 f.set_pipelined(True)
                 f.write(middle)
         stats.bytes_sent += len(middle)
         stats.requests += 1
+
+
+def _assemble(
+    host: SSHHost, folder: str, work: str, deltas: list[Delta], manifest: Manifest, stats: TransferStats
+) -> set[str]:
+    """Rebuild, check and rename every file in one command; the paths put in place."""
     groups = [[str(d.index), d.path, str(d.prefix), str(d.suffix), manifest[d.path].sha256] for d in deltas]
     stdin = _nul_groups(groups)
     mode = format(host.cfg.file_mode, "o")
-    out = host.sh("put the changed files together", ASSEMBLE, folder, f"../{work}", mode, stdin=stdin)
-    stats.bytes_sent += _command_bytes(ASSEMBLE, folder, f"../{work}", mode, stdin)
+    out = host.sh("put the changed files together", ASSEMBLE, folder, work, mode, stdin=stdin)
+    stats.bytes_sent += _command_bytes(ASSEMBLE, folder, work, mode, stdin)
     stats.requests += 1
     placed = {int(line[3:]) for line in out.split("\n") if line.startswith("ok ") and line[3:].isdigit()}
     return {d.path for d in deltas if d.index in placed}

@@ -2,22 +2,24 @@
 
 Staging a release on a host, in four round trips plus the uploads:
 
-1. ``PREPARE`` (one remote command): remove ``releases/.*.tmp`` left by a crashed run, then
-   ``cp -al`` the base release (the live one the plan was computed against) to
-   ``releases/.<id>.tmp`` -- every file a hard link, every folder new -- and unlink the plan's
-   stale paths from the copy (read NUL-separated from stdin). Without the base on this host
-   (first deploy, a new host) the folder starts empty and every file is sent.
+1. ``PREPARE`` (one remote command): remove ``releases/.*.tmp`` (and another run's
+   ``.*.delta``) left by a crashed run, then ``cp -al`` the base release (the live one the
+   plan was computed against) to ``releases/.<id>.tmp`` -- every file a hard link, every folder
+   new -- and unlink the plan's stale paths from the copy (read NUL-separated from stdin).
+   Without the base on this host (first deploy, a new host) the folder starts empty and every
+   file is sent. Meanwhile a second thread runs the hash rounds of :mod:`.ssh_delta` for large
+   changed files against the base release and sends their changed middles.
 2. ``MKDIRS``: folders the new files need (stdin again).
-3. Large changed files as deltas (:mod:`.ssh_delta`: a few hash rounds, only the changed
-   middle sent, the file put together on the host), then SFTP uploads of the other new and
-   changed files, several sessions in parallel. A path that exists in the copy is a hard link
-   shared with older releases: it is written under a temp name and renamed over, never opened
-   for writing. New paths are created with ``O_EXCL``.
+3. SFTP uploads of the other new and changed files, several sessions in parallel, while one
+   command puts the delta files together. A path that exists in the copy is a hard link shared
+   with older releases: it is written under a temp name and renamed over, never opened for
+   writing. New paths are created with ``O_EXCL``. A delta that failed is then sent whole.
 4. ``FINISH``: ``chmod`` the folders to ``dir_mode``, rename ``.tmp`` to ``<id>``.
 
 A crash or a dropped connection at any point leaves at most a ``.tmp`` folder that nobody
 serves and the next stage removes. Needs ``cp -al``, ``find`` and ``xargs -0`` on the host
-(GNU coreutils/findutils or BusyBox) and ``sha256sum`` for :func:`verify_host`.
+(GNU coreutils/findutils or BusyBox) and ``sha256sum`` for :func:`verify_host`; deltas also
+``split --filter`` (GNU), else those files go whole.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from ..manifest import Manifest
 from ..plan import Plan
 from ..state import ReleaseRecord
 from .base import Drift, TransferStats
-from .ssh_delta import SSHTransferStats, candidates, send_deltas
+from .ssh_delta import SSHTransferStats, candidates, place_deltas, prepare_deltas
 from .ssh_host import SSHHost
 
 UPLOAD_SESSIONS = 4
@@ -42,8 +44,8 @@ PREPARE = """set -e
 mkdir -p -- "$1"
 cd -- "$1"
 if [ -d "$2" ]; then cat >/dev/null; echo staged; exit 0; fi
-for old in .*.tmp; do
-  if [ -d "$old" ]; then rm -rf -- "$old"; fi
+for old in .*.tmp .*.delta; do
+  if [ -d "$old" ] && [ "$old" != ".$2.delta" ]; then rm -rf -- "$old"; fi
 done
 if [ -n "$3" ] && [ -d "$3" ]; then
   cp -al -- "$3" ".$2.tmp"
@@ -98,15 +100,19 @@ def stage_host(
     advance: Advance,
 ) -> SSHTransferStats:
     releases = f"{root}/releases"
-    how = host.sh(
-        "prepare the release folder",
-        PREPARE,
-        releases,
-        record.id,
-        base or "",
-        "prune" if plan.deletes else "",
-        stdin=nul_list(plan.deletes),
-    ).strip()
+    large = candidates(plan, manifest)
+    with ThreadPoolExecutor(1) as pool:  # the hash rounds read the base release while it is copied
+        hashing = pool.submit(prepare_deltas, host, build_dir, releases, base, record.id, large)
+        how = host.sh(
+            "prepare the release folder",
+            PREPARE,
+            releases,
+            record.id,
+            base or "",
+            "prune" if plan.deletes else "",
+            stdin=nul_list(plan.deletes),
+        ).strip()
+        prepared = hashing.result()
     if how == "staged":
         return SSHTransferStats()  # staged by an earlier run that stopped before the switch
     linked = how == "linked"
@@ -117,12 +123,18 @@ def stage_host(
     new_dirs = sorted(parents(sends) - parents(present))
     if new_dirs:
         host.sh("create folders", MKDIRS, tmp, stdin=nul_list(new_dirs))
-    large = candidates(plan, manifest) if linked else []  # deltas need the old file there
-    stats, placed = send_deltas(host, build_dir, releases, record.id, large, manifest)
+    stats = SSHTransferStats(files_linked=len(manifest) - len(sends), requests=3 + bool(new_dirs))
+    if not linked:
+        prepared.deltas.clear()
+    held = {d.path for d in prepared.deltas}
+    with ThreadPoolExecutor(1) as pool:  # the deltas are put together while the rest uploads
+        placing = pool.submit(place_deltas, host, releases, record.id, prepared, manifest)
+        stats.add(upload_files(host, build_dir, tmp, [p for p in sends if p not in held], replace, advance))
+        delta_stats, placed = placing.result()
     advance(len(placed))
-    stats.add(upload_files(host, build_dir, tmp, [p for p in sends if p not in placed], replace, advance))
-    stats.files_linked = len(manifest) - len(sends)
-    stats.requests += 3 + bool(new_dirs)
+    stats.add(delta_stats)
+    if held - placed:  # a delta failed its check: send the whole file
+        stats.add(upload_files(host, build_dir, tmp, sorted(held - placed), replace, advance))
     host.sh("finish the release", FINISH, releases, record.id, format(host.cfg.dir_mode, "o"))
     return stats
 
