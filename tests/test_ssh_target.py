@@ -219,3 +219,31 @@ def test_ssh_config_supplies_hostname_port_user_and_identity(ssh_env: SSHEnv, tm
     assert target.live_by_host() == {"web-a": record.id}
     assert target.describe() == "ssh://web-a/~/site"
     target.close()
+
+
+def test_a_large_state_file_goes_gzipped_and_reads_back_the_same(
+    ssh_env: SSHEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sitedeploy.publish import ssh_host
+
+    server = ssh_env.server()
+    target = open_ssh_target("prod", ssh_env.target_table(Path("site")))
+    data = json.dumps({f"docs/page{i}/index.html": [f"{i:064x}", i] for i in range(3000)}).encode()
+    sent: list[int] = []
+    original = ssh_host.SSHHost.sh
+
+    def sh(self: ssh_host.SSHHost, step: str, script: str, *args: str, stdin: bytes = b"") -> str:
+        sent.append(len(stdin))
+        return original(self, step, script, *args, stdin=stdin)
+
+    monkeypatch.setattr(ssh_host.SSHHost, "sh", sh)
+    target.write_meta("manifests/r1.json", data)
+    assert 0 < sent[-1] < len(data) // 2  # gzipped JSON
+    monkeypatch.setattr(ssh_host, "WRITE_GZIP", "cat >/dev/null; exit 1")  # no gzip on the host
+    target.write_meta("manifests/r2.json", data)
+    for name in ("r1", "r2"):
+        path = server.home / f"site/.sitedeploy/manifests/{name}.json"
+        assert (path.read_bytes(), stat.S_IMODE(path.stat().st_mode)) == (data, 0o644)
+        assert target.read_meta(f"manifests/{name}.json") == data
+    assert sorted(p.name for p in path.parent.iterdir()) == ["r1.json", "r2.json"]  # no temp left
+    target.close()

@@ -14,6 +14,7 @@ ever parsed by a shell.
 from __future__ import annotations
 
 import errno
+import gzip
 import os
 import secrets
 import shlex
@@ -30,6 +31,13 @@ from ..errors import SitedeployError, TargetError
 from .ssh_connect import Endpoint, connect, resolve
 
 CHUNK = 256 * 1024
+COMPRESS_FROM = 64 * 1024
+"""State files this big go gzipped through a remote command (they are JSON: 3x smaller)."""
+
+# $1 path, $2 temp name beside it, $3 mode; stdin: gzip data. gzip checks its CRC, so a cut
+# stream fails before the rename and ``path`` keeps its old content.
+WRITE_GZIP = """mkdir -p -- "$(dirname -- "$1")" && gzip -dc > "$2" && chmod "$3" -- "$2" &&
+mv -f -- "$2" "$1" || { rm -f -- "$2"; exit 1; }"""
 _NOT_FOUND = (errno.ENOENT,)
 _DENIED = (errno.EACCES, errno.EPERM)
 
@@ -142,6 +150,8 @@ class SSHHost:
 
     def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
         """Replace ``path`` atomically: temp name, then posix-rename over it."""
+        if len(data) >= COMPRESS_FROM and self._write_compressed(path, data, mode):
+            return
         with self.step(f"write {path}", path):
             tmp = temp_name(path)
             try:
@@ -150,6 +160,16 @@ class SSHHost:
                 self.sh(f"create the folder of {path}", 'mkdir -p -- "$1"', os.path.dirname(path))
                 self._put(self.sftp, tmp, data, mode)
             self.sftp.posix_rename(tmp, path)
+
+    def _write_compressed(self, path: str, data: bytes, mode: int) -> bool:
+        """Send ``data`` gzipped for ``gzip -dc`` on the host (a release's manifest, ~800 KB of
+        JSON for 5,000 pages, shrinks to a third); False, nothing replaced, if that failed."""
+        packed = gzip.compress(data, compresslevel=6, mtime=0)
+        try:
+            self.sh(f"write {path}", WRITE_GZIP, path, temp_name(path), format(mode, "o"), stdin=packed)
+        except RemoteCommandError:  # no gzip, say: the plain SFTP write follows
+            return False
+        return True
 
     def upload(self, sftp: paramiko.SFTPClient, source: Path, path: str, mode: int, replace: bool) -> None:
         """Send ``source`` to ``path``, never writing into an existing (maybe shared) inode.
