@@ -190,7 +190,7 @@ def _sitedeploy(site: Path, variant_cache: Path, *, cold: bool) -> Result:
             timings.append(seconds)
             written = variant_bytes(copy)
             assert sum(written.values()) == report.bytes_after
-            print(f"  {'cold' if cold else 'warm'}: {report.summary()} in {seconds:.3f} s")
+            print(f"  {'cold' if cold else 'warm'}: images: {report.summary()} in {seconds:.3f} s")
     return Result(statistics.median(timings), written)
 
 

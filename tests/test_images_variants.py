@@ -334,7 +334,7 @@ def test_animated_gif_is_left_alone_and_static_gif_gets_png_fallback(tmp_path: P
 def test_report_summary_reads_well(tmp_path: Path) -> None:
     site = site_with(tmp_path, {"a.jpg": photo(1000, 500, quality=95)})
     summary = process_site(site, "/", FAST, tmp_path / "cache").summary()
-    assert summary.startswith("images: 1 processed (0 cached, 1 decoded) on 1 page, ")
+    assert summary.startswith("1 processed (0 cached, 1 decoded) on 1 page, ")
     assert summary.endswith("of variants, 0 warnings")
 
 

@@ -52,9 +52,10 @@ class ImageReport:
     warnings: tuple[str, ...] = ()
 
     def summary(self) -> str:
-        """``images: 40 processed (38 cached, 2 decoded), 36.9 MB -> 9.1 MB of variants, 0 warnings``."""
+        """``40 processed (38 cached, 2 decoded) on 35 pages, 36.9 MB of originals -> 17.1 MB of
+        variants, 0 warnings``; callers add their own label (the build log says ``images: …``)."""
         return (
-            f"images: {self.processed} processed ({self.cache_hits} cached, {self.decoded} decoded) "
+            f"{self.processed} processed ({self.cache_hits} cached, {self.decoded} decoded) "
             f"on {self.pages} page{'s' * (self.pages != 1)}, {_mb(self.bytes_before)} of originals -> "
             f"{_mb(self.bytes_after)} of variants, {len(self.warnings)} "
             f"warning{'s' * (len(self.warnings) != 1)}"
