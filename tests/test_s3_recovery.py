@@ -16,7 +16,8 @@ from sitedeploy.errors import TargetError
 from sitedeploy.publish import cdn
 from sitedeploy.publish.s3 import S3Target
 from sitedeploy.publish.s3_client import explain
-from tests.fixtures.s3 import Outage, S3Server, bucket_tree, publish_dir, write_tree
+from sitedeploy.publish.s3_headers import SHORT
+from tests.fixtures.s3 import Outage, S3Server, bucket_tree, publish_dir, rollback_target, write_tree
 
 ConfigFactory = Callable[..., S3TargetConfig]
 
@@ -87,7 +88,10 @@ def test_the_server_going_away_mid_deploy_leaves_the_old_release_named_and_the_n
     assert half["a.css"] == b"a2"  # assets went first; the switch was cut among the pages
     observer = S3Target("s3", s3_config())
     assert observer.live_release() == first
-    assert observer.read_state().pending is not None
+    assert observer.read_state().pending is None  # no state write before the switch: the
+    interrupted = observer.base_state()  # evidence is v2's release record, unknown to the state
+    assert interrupted.pending is not None and interrupted.pending != first
+    assert interrupted.dirty == set(v2)  # every key the dead run may have written is suspect
 
     s3_outage.start()
     # The dead run could not release its lock (the network was gone); it expires by itself.
@@ -204,3 +208,69 @@ def test_invalidation_paths_collapse_to_wildcards_past_the_budget() -> None:
     assert cdn.invalidation_paths(pages, 3) == ["/guide/part0/*", "/guide/part1/*", "/guide/part2/*"]
     assert cdn.invalidation_paths([*pages, "index.html"], 3) == ["/", "/guide/*", "/index.html"]
     assert cdn.invalidation_paths([*pages, "index.html", "x.css"], 2) == ["/*"]
+
+
+class Crash(Exception):
+    """The process dying mid-switch, in effect: nothing after it runs."""
+
+
+def crash_on_second_site_write(target: S3Target, operation: str) -> None:
+    written: list[str] = []
+
+    def hook(request: object, **kwargs: object) -> None:
+        url = str(getattr(request, "url", ""))
+        if "/.sitedeploy/" not in url:
+            written.append(url)
+            if len(written) == 2:
+                raise Crash(url)
+
+    target.s3.meta.events.register(f"before-send.s3.{operation}", hook)
+
+
+def test_a_dead_switch_of_headers_alone_is_rewritten_with_the_rules_it_ran_with(
+    tmp_path: Path, s3_config: ConfigFactory, s3_server: S3Server, s3_bucket: str
+) -> None:
+    files = {"index.html": "<h1>1</h1>", "a.css": "a", "b.css": "b"}
+    cfg = s3_config(max_concurrency=1)
+    publish_dir(S3Target("s3", cfg), cfg, write_tree(tmp_path / "b", files))
+    new_rules = s3_config(max_concurrency=1, cache_control={"*.css": "public, max-age=60"})
+    dying = S3Target("s3", new_rules)
+    crash_on_second_site_write(dying, "CopyObject")  # a header change is a copy onto itself
+    with pytest.raises(Crash):
+        publish_dir(dying, new_rules, write_tree(tmp_path / "b", files))
+    client = s3_server.client()
+
+    def cache_control() -> set[str]:
+        return {client.head_object(Bucket=s3_bucket, Key=k)["CacheControl"] for k in ("a.css", "b.css")}
+
+    assert cache_control() == {SHORT, "public, max-age=60"}  # one header went live, then the run died
+
+    nxt = S3Target("s3", cfg)  # the old rules again: the state says both keys already match them
+    publish_dir(nxt, cfg, write_tree(tmp_path / "b", files))
+    assert cache_control() == {SHORT}
+    live, manifest = live_manifest(nxt)
+    assert nxt.verify(live, manifest)[0].clean and nxt.base_state().dirty == set()
+
+
+def test_a_dead_rollback_marks_its_keys_pending_and_the_next_deploy_converges(
+    tmp_path: Path, s3_config: ConfigFactory, s3_server: S3Server, s3_bucket: str
+) -> None:
+    cfg = s3_config(max_concurrency=1)
+    v1 = {"index.html": "<h1>1</h1>", "a.css": "a1", "b.css": "b1", "p.html": "p1"}
+    v2 = {"index.html": "<h1>2</h1>", "a.css": "a2", "b.css": "b2", "p.html": "p2"}
+    v3 = {**v2, "index.html": "<h1>3</h1>"}
+    target = S3Target("s3", cfg)
+    for files in (v1, v2):
+        publish_dir(target, cfg, write_tree(tmp_path / "b", files))
+    dying = S3Target("s3", cfg)
+    crash_on_second_site_write(dying, "CopyObject")  # a rollback restores bodies by copies
+    with pytest.raises(Crash):
+        rollback_target(dying, cfg)
+    observer = S3Target("s3", cfg)
+    assert observer.read_state().pending is not None  # no new release record: the state says it
+
+    publish_dir(S3Target("s3", cfg), cfg, write_tree(tmp_path / "b", v3))
+    now = bucket_tree(s3_server.client(), s3_bucket)
+    assert {k: now[k] for k in v3} == {k: v.encode() for k, v in v3.items()}  # a.css back to a2
+    live, manifest = live_manifest(observer)
+    assert observer.verify(live, manifest)[0].clean

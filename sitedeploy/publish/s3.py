@@ -13,9 +13,9 @@ listing the bucket):
 
 1. ``stage`` keeps, in ``objects/``, every live body that the switch will overwrite or drop
    and that no untouched key still holds (a server-side copy; nothing readers see changes).
-2. ``activate`` marks the switch as pending in the state object, then writes new and changed
-   assets, then HTML pages, then the sitemap and search index, each group complete before the
-   next, so a page never goes live before what it references. A change of headers alone is a
+2. ``activate`` writes new and changed assets, then HTML pages, then the sitemap and search
+   index, each group complete before the next, so a page never goes live before what it
+   references. A change of headers alone is a
    copy of the key onto itself; a deploy uploads the other bodies straight to their live keys
    (one PUT each, like ``aws s3 sync``); a rollback copies them server-side from an untouched
    live key or from ``objects/`` and uploads nothing.
@@ -25,8 +25,11 @@ listing the bucket):
    held in browser and CDN caches keep their assets; a failed upload stops before any delete.
 
 Crash windows: before step 2 nothing visible changed. During step 2 or 3 the state still names
-the old release and lists as pending every key that may hold new bytes; the next switch
-rewrites all of them, whatever it deploys, so the site converges. After step 4 the release is
+the old release, and the release record of the switch (written before step 2, see
+``commands.publish``) is missing from the state's ``known`` releases: the next switch reads
+that release's manifest, rewrites every key the dead run may have touched, whatever it deploys,
+and so the site converges (``s3_state``). A switch with no new release record (a rollback)
+writes that evidence into the state object first (``pending``). After step 4 the release is
 live; a failed delete leaves an extra key that ``verify`` reports and ``--repair`` removes.
 
 Rollback storage: ``objects/`` holds one copy of each body that was replaced or removed while a
@@ -57,7 +60,8 @@ from . import cdn
 from .base import Drift, TransferStats
 from .s3_client import Clients, error_code, translated
 from .s3_headers import HeaderRules
-from .s3_state import LiveState, Stored, Switch, Touch, plan_switch
+from .s3_meta import MetaFiles
+from .s3_state import LiveState, Stored, Switch, Touch, plan_switch, touched_by
 from .s3_transfer import Bucket, write_touch
 
 if TYPE_CHECKING:
@@ -67,8 +71,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 STATE = "live.json"
+RULES = "sitedeploy-header-rules"
+"""User metadata of ``manifests/<id>.json``: the header rules the release was switched with."""
 _MISSING = ("NoSuchKey", "404", "NotFound")
-_EXISTS = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
 
 
 @dataclass
@@ -76,6 +81,11 @@ class _Staged:
     build_dir: Path
     progress: Progress
     stats: TransferStats
+    manifest: Manifest
+    state_data: bytes | None
+    """The state object the switch was planned from: if it is still the one, the plan holds."""
+    base: LiveState
+    switch: Switch
 
 
 def normalize_prefix(prefix: str) -> str:
@@ -95,9 +105,9 @@ class S3Target:
         self.clients = Clients(cfg)
         self._pool: ThreadPoolExecutor | None = None
         self._bucket: Bucket | None = None
-        self._cache: dict[str, tuple[str, bytes]] = {}
-        """Meta files read or written by this process, by name: (ETag, bytes). A read sends
-        If-None-Match, so an unchanged file costs a request but no body."""
+        self.meta = MetaFiles(self.clients, cfg.bucket, self.meta_prefix, self._errors)
+        tag = self.rules.tag()
+        self._rules_tag = {RULES: tag} if len(tag) <= 1800 else {}  # S3 allows 2 KB of metadata
         self._staged: dict[str, _Staged] = {}
         self._kept: set[str] = set()
         self._manifests: dict[str, Manifest | None] = {}
@@ -124,59 +134,17 @@ class S3Target:
     # --- MetaStore ------------------------------------------------------------------------
 
     def read_meta(self, name: str) -> bytes | None:
-        key = self.meta_prefix + name
-        cached = self._cache.get(name)
-        with self._errors(f"read {key}"):
-            try:
-                extra = {"IfNoneMatch": cached[0]} if cached else {}
-                response = self.s3.get_object(Bucket=self.cfg.bucket, Key=key, **extra)  # type: ignore[arg-type]
-            except Exception as exc:
-                code = error_code(exc)
-                if code in ("304", "NotModified") and cached:
-                    return cached[1]
-                if code in _MISSING:
-                    self._cache.pop(name, None)
-                    return None
-                raise
-            data = response["Body"].read()
-            self._cache[name] = (response["ETag"], data)
-            return data
+        return self.meta.read(name)
 
     def write_meta(self, name: str, data: bytes) -> None:
-        key = self.meta_prefix + name
-        with self._errors(f"write {key}"):
-            response = self.s3.put_object(
-                Bucket=self.cfg.bucket,
-                Key=key,
-                Body=data,
-                ContentType="application/json",
-                CacheControl="no-store",
-            )
-            self._cache[name] = (response["ETag"], data)
+        # A manifest carries the header rules of its switch, for the run after a crash.
+        self.meta.write(name, data, self._rules_tag if name.startswith("manifests/") else None)
 
     def create_meta(self, name: str, data: bytes) -> bool:
-        key = self.meta_prefix + name
-        with self._errors(f"create {key}"):
-            try:  # If-None-Match: * makes S3 refuse the write when the key exists
-                response = self.s3.put_object(
-                    Bucket=self.cfg.bucket,
-                    Key=key,
-                    Body=data,
-                    ContentType="application/json",
-                    IfNoneMatch="*",
-                )
-            except Exception as exc:
-                if error_code(exc) in _EXISTS:
-                    return False
-                raise
-            self._cache[name] = (response["ETag"], data)
-            return True
+        return self.meta.create(name, data)
 
     def delete_meta(self, name: str) -> None:
-        key = self.meta_prefix + name
-        with self._errors(f"delete {key}"):
-            self.s3.delete_object(Bucket=self.cfg.bucket, Key=key)
-            self._cache.pop(name, None)
+        self.meta.delete(name)
 
     # --- releases -------------------------------------------------------------------------
 
@@ -195,15 +163,39 @@ class S3Target:
             ) from None
 
     def _write_state(self, state: LiveState) -> None:
-        self.write_meta(STATE, state.to_json())
+        data = state.to_json()
+        self.write_meta(STATE, data)
+        self._parsed = (data, state.copy())  # the next read is answered from memory: no parse
+
+    def base_state(self) -> LiveState:
+        """The state with interrupted switches folded in: a release record that the state does
+        not know and this process did not write is a run that died mid-switch; every key it
+        may have touched is suspect (``dirty``) and will be rewritten."""
+        state = self.read_state()
+        if state.known is None:
+            return state  # written before ``known``: its ``pending`` says it all
+        dead = set(self.list_releases()) - state.known - self.meta.written
+        clean = state.copy()
+        for rid in sorted(dead):
+            found = self.meta.read_with_metadata(f"manifests/{rid}.json")
+            if found is None:  # no manifest: cannot tell what it wrote, so suspect every key
+                state.dirty |= set(state.objects)
+            else:
+                rules = HeaderRules.from_tag(found[1].get(RULES))
+                state.dirty |= touched_by(clean, Manifest.from_json(found[0]), rules)
+            state.pending = state.pending or rid
+        return state
 
     def live_release(self) -> str | None:
         return self.read_state().release
 
     def list_releases(self) -> list[str]:
         folder = f"{self.meta_prefix}releases/"
-        keys = self._list(folder)
-        return sorted(k[len(folder) : -5] for k in keys if k.endswith(".json"))
+
+        def listing() -> list[str]:
+            return sorted(k[len(folder) : -5] for k in self._list(folder) if k.endswith(".json"))
+
+        return self.meta.releases(listing)
 
     def stage(
         self, record: ReleaseRecord, build_dir: Path, manifest: Manifest, plan: Plan, progress: Progress
@@ -213,9 +205,11 @@ class S3Target:
         The returned stats are completed by :meth:`activate`, which sends the bodies (in the
         safe order, straight to their live keys: see the module docstring).
         """
-        switch = self._plan(manifest, local=True)
+        base = self.base_state()
+        switch = plan_switch(base, manifest, self.rules, local=True, retain=self._retain)
         stats = TransferStats(files_linked=len(switch.keep))
-        self._staged[record.id] = _Staged(build_dir, progress, stats)
+        data = self.read_meta(STATE)
+        self._staged[record.id] = _Staged(build_dir, progress, stats, manifest, data, base, switch)
         self._keep_bodies(switch, stats)
         return stats
 
@@ -225,30 +219,38 @@ class S3Target:
         ``previous`` is not needed: the state object records what each live key holds.
         """
         staged = self._staged.pop(record.id, None)
-        state = self.read_state()
-        switch = plan_switch(state, manifest, self.rules, local=staged is not None, retain=self._retain)
+        state, switch = self._planned(staged, manifest)
         stats = staged.stats if staged else TransferStats(files_linked=len(switch.keep))
         progress = staged.progress if staged else SILENT
         self._keep_bodies(switch, stats)
         objects = dict(switch.keep)
         if switch.touches:
-            state.pending = record.id  # from here until the commit, these keys are in flux
-            state.dirty |= {t.path for t in switch.touches}
-            self._write_state(state)
+            if record.id not in self.meta.written or state.known is None:
+                # No release record of ours marks this switch: the state object must say that
+                # from here until the commit these keys are in flux.
+                state.pending = record.id
+                state.dirty |= {t.path for t in switch.touches}
+                self._write_state(state)
             build_dir = staged.build_dir if staged else None
             with progress.bar(f"{self.name}: writing {self.describe()}", len(switch.touches)) as advance:
                 for group in switch.groups:
                     objects.update(self._write_group(group, build_dir, stats, advance))
             self._invalidate([t.path for t in switch.touches], record.id)
-        self._write_state(LiveState(record.id, objects, switch.stale))  # the commit point
+        known = {*self.list_releases(), record.id}  # every dead run's keys were rewritten above
+        self._write_state(LiveState(record.id, objects, switch.stale, known=known))  # the commit point
         self._delete_now(switch.deletes)
+
+    def _planned(self, staged: _Staged | None, manifest: Manifest) -> tuple[LiveState, Switch]:
+        """The plan made when staging, if nothing changed since; else a new one."""
+        if staged is not None and staged.manifest is manifest and self.read_meta(STATE) is staged.state_data:
+            return staged.base, staged.switch
+        state = self.base_state()
+        local = staged is not None
+        return state, plan_switch(state, manifest, self.rules, local=local, retain=self._retain)
 
     @property
     def _retain(self) -> int:
         return max(1, self.cfg.retain_releases)
-
-    def _plan(self, manifest: Manifest, *, local: bool) -> Switch:
-        return plan_switch(self.read_state(), manifest, self.rules, local=local, retain=self._retain)
 
     def _keep_bodies(self, switch: Switch, stats: TransferStats) -> None:
         todo = [(sha, path) for sha, path in switch.preserve.items() if sha not in self._kept]
@@ -336,14 +338,14 @@ class S3Target:
         if rid not in self._manifests:
             data = self.read_meta(f"manifests/{rid}.json")
             self._manifests[rid] = Manifest.from_json(data) if data else None
-            self._cache.pop(f"manifests/{rid}.json", None)  # immutable: keep it parsed only
+            self.meta.forget(f"manifests/{rid}.json")  # immutable: keep it parsed only
         return self._manifests[rid]
 
     # --- drift ----------------------------------------------------------------------------
 
     def verify(self, release_id: str, manifest: Manifest) -> list[Drift]:
         """List the bucket (the one operation that does) and compare with the state object."""
-        state = self.read_state()
+        state = self.base_state()
         known = state.objects if state.release == release_id else {}
         listed = self._listing()
         drift = Drift(where=self.describe())
@@ -360,7 +362,7 @@ class S3Target:
         return [drift]
 
     def repair(self, release_id: str, manifest: Manifest, build_dir: Path, drift: list[Drift]) -> None:
-        state = self.read_state()
+        state = self.base_state()
         if state.release != release_id:
             raise TargetError(f"target '{self.name}': {release_id} is no longer live; verify again")
         fix = sorted({p for d in drift for p in d.missing + d.changed})
@@ -384,8 +386,10 @@ class S3Target:
         extra = sorted({p for d in drift for p in d.extra})
         with self._errors("delete extra keys"):
             self.bucket.delete([self.prefix + p for p in extra])
-        state.dirty -= set(fix)
+        state.dirty -= {*fix, *extra}
         state.pending = state.pending if state.dirty else None
+        if not state.dirty and state.known is not None:  # every suspect key is repaired
+            state.known = set(self.list_releases())
         self._write_state(state)
         self._invalidate(fix + extra, f"repair-{release_id}")
 
@@ -420,8 +424,8 @@ class S3Target:
     def _run_all(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
         """``fn`` over ``items`` on the shared pool; the first failure cancels the rest."""
         items = list(items)
-        if not items:
-            return []
+        if len(items) <= 1:  # no thread for a single request
+            return [fn(item) for item in items]
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.cfg.max_concurrency, thread_name_prefix=f"s3-{self.name}")
         futures: list[Future[R]] = [self._pool.submit(fn, item) for item in items]

@@ -18,6 +18,7 @@ glob are stored compressed with ``Content-Encoding: gzip``.
 from __future__ import annotations
 
 import fnmatch
+import json
 import posixpath
 import re
 from collections.abc import Mapping, Sequence
@@ -73,6 +74,19 @@ class HeaderRules:
         if is_content_hashed(path):
             return IMMUTABLE
         return SHORT
+
+    def tag(self) -> str:
+        """The rules as a short ASCII string (stored beside each manifest: see ``s3_state``)."""
+        return json.dumps([self.cache_control, list(self.gzip)], separators=(",", ":"))
+
+    @classmethod
+    def from_tag(cls, tag: str | None) -> HeaderRules | None:
+        """Rules back from :meth:`tag`; None if there is none or it is not one."""
+        try:
+            cache_control, gzip = json.loads(tag or "")
+            return cls({str(glob): str(value) for glob, value in cache_control}, [str(g) for g in gzip])
+        except (TypeError, ValueError):
+            return None
 
     def gzipped(self, path: str) -> bool:
         return any(glob_matches(glob, path) for glob in self.gzip)

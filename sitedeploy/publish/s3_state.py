@@ -7,9 +7,16 @@ the bucket. It also holds:
 
 ``stale``    keys that left the live release but stay for ``retain_releases`` switches, so pages
              held in browser and CDN caches keep their assets: path -> switches still to wait.
-``pending``  written before the first live key is touched: the release being switched to and
-             every key that may hold its bytes. If the run dies, the next switch rewrites those
-             keys whatever the record says, so a half-finished switch always converges.
+``known``    every release id that existed when the state was committed. A release record
+             not in it was written later by a run that never committed: a deploy writes its
+             release record and manifest before it touches any live key, so such a record is
+             the evidence of an interrupted switch. The next switch rewrites every key that run
+             may have touched (:func:`touched_by`, with the header rules it stored beside its
+             manifest), whatever it deploys, so a half-finished switch always converges.
+``pending``  the same evidence for switches that write no new release record (a rollback to a
+             retained release): written before the first live key is touched, naming the
+             release being switched to and every key that may hold its bytes. Also set when a
+             state is read with interrupted releases folded in (``dirty``: the suspect keys).
 
 :func:`plan_switch` turns (state, wanted manifest) into the work of one switch, with no I/O.
 """
@@ -43,9 +50,14 @@ class LiveState:
     stale: dict[str, int] = field(default_factory=dict)
     pending: str | None = None
     dirty: set[str] = field(default_factory=set)
+    known: set[str] | None = None
+    """None in a state written before ``known`` existed: its ``pending`` is the whole story."""
 
     def copy(self) -> LiveState:
-        return LiveState(self.release, dict(self.objects), dict(self.stale), self.pending, set(self.dirty))
+        known = None if self.known is None else set(self.known)
+        return LiveState(
+            self.release, dict(self.objects), dict(self.stale), self.pending, set(self.dirty), known
+        )
 
     def to_json(self) -> bytes:
         table: dict[ObjectHeaders, int] = {}
@@ -53,7 +65,7 @@ class LiveState:
             path: [s.sha256, s.etag, s.size, table.setdefault(s.headers, len(table))]
             for path, s in sorted(self.objects.items())
         }
-        body = {
+        body: dict[str, Any] = {
             "version": 1,
             "release": self.release,
             "headers": [list(h) for h in table],
@@ -61,12 +73,14 @@ class LiveState:
             "stale": self.stale,
             "pending": {"release": self.pending, "dirty": sorted(self.dirty)} if self.pending else None,
         }
+        if self.known is not None:
+            body["known"] = sorted(self.known)
         return json.dumps(body, separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, data: bytes | None) -> LiveState:
         if not data:
-            return cls()
+            return cls(known=set())  # no state yet: every release record found is a dead run's
         body: dict[str, Any] = json.loads(data)
         table = [ObjectHeaders(*h) for h in body.get("headers", [])]
         objects = {
@@ -80,6 +94,7 @@ class LiveState:
             {str(k): int(v) for k, v in body.get("stale", {}).items()},
             pending.get("release"),
             set(pending.get("dirty", [])),
+            {str(r) for r in body["known"]} if "known" in body else None,
         )
 
 
@@ -146,6 +161,15 @@ def plan_switch(
     _plan_preserve(switch, state, manifest)
     _plan_deletes(switch, state, manifest, retain)
     return switch
+
+
+def touched_by(state: LiveState, manifest: Manifest, rules: HeaderRules | None) -> set[str]:
+    """Keys a deploy of ``manifest`` from ``state`` may have written before it died: those its
+    switch would touch (with the header rules it ran with), or all of its keys if they are
+    unknown."""
+    if rules is None:
+        return set(manifest)
+    return {t.path for t in plan_switch(state, manifest, rules, local=True, retain=1).touches}
 
 
 def _stable_homes(switch: Switch) -> dict[str, str]:
