@@ -189,7 +189,7 @@ def _sitedeploy(site: Path, variant_cache: Path, *, cold: bool) -> Result:
             assert report.decoded == (report.processed if cold else 0), report.summary()
             timings.append(seconds)
             written = variant_bytes(copy)
-            assert sum(written.values()) == report.bytes_after
+            assert sum(written.values()) == report.bytes_written
             print(f"  {'cold' if cold else 'warm'}: images: {report.summary()} in {seconds:.3f} s")
     return Result(statistics.median(timings), written)
 

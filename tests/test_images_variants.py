@@ -254,7 +254,7 @@ def test_a_warm_cache_decodes_nothing_even_for_another_commit(tmp_path: Path) ->
     (other / "guide" / "photo.html").write_text('<p>New text</p><img src="/img/photo.jpg">\n')
     warm = process_site(other, "/", FAST, tmp_path / "cache")
     assert (warm.decoded, warm.cache_hits, warm.processed) == (0, 2, 2)
-    assert warm.bytes_after == cold.bytes_after
+    assert (warm.bytes_after, warm.bytes_written) == (cold.bytes_after, cold.bytes_written)
     assert "photo.480w." in (other / "guide" / "photo.html").read_text()
     variant = next((other / "img").glob("photo.480w.*.avif"))
     assert variant.stat().st_nlink >= 2  # hard-linked from the cache: a warm build copies no bytes
@@ -333,9 +333,11 @@ def test_animated_gif_is_left_alone_and_static_gif_gets_png_fallback(tmp_path: P
 
 def test_report_summary_reads_well(tmp_path: Path) -> None:
     site = site_with(tmp_path, {"a.jpg": photo(1000, 500, quality=95)})
-    summary = process_site(site, "/", FAST, tmp_path / "cache").summary()
+    report = process_site(site, "/", FAST, tmp_path / "cache")
+    assert 0 < report.bytes_after < report.bytes_before and report.bytes_written > 0
+    summary = report.summary()
     assert summary.startswith("1 processed (0 cached, 1 decoded) on 1 page, ")
-    assert summary.endswith("of variants, 0 warnings")
+    assert summary.endswith("of variants written, 0 warnings") and "readers get " in summary
 
 
 def test_outcome_round_trips_through_the_cache(tmp_path: Path) -> None:
