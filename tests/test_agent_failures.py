@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
+import pytest
+
 from sitedeploy import commands
 from sitedeploy.agent.loop import Agent
 from sitedeploy.build import Built
@@ -71,11 +76,15 @@ def test_mkdocs_strict_warnings_block_the_release(agent_env: AgentEnv) -> None:
 
 
 def test_failed_check_after_the_switch_rolls_back(
-    agent_env: AgentEnv, live_site: LiveSite, notify_sink: NotifySink
+    agent_env: AgentEnv, live_site: LiveSite, notify_sink: NotifySink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env = agent_env
+    monkeypatch.setenv("SITEDEPLOY_TEST_NOTIFY_KEY", "n0tify")
     target = f'check_urls = ["{live_site.url}/", "{live_site.url}/about/"]\n'
-    agent_table = f'check_attempts = 2\n[[agent.notify]]\nurl = "{notify_sink.url}/hook"\n'
+    agent_table = (
+        f'check_attempts = 2\n[[agent.notify]]\nurl = "{notify_sink.url}/hook"\n'
+        'secret_env = "SITEDEPLOY_TEST_NOTIFY_KEY"\n'
+    )
     config = env.config(target=target, agent=agent_table)
     calls: list[str] = []
     agent = Agent(config, env.log(), opener=counting_opener(calls))
@@ -94,6 +103,8 @@ def test_failed_check_after_the_switch_rolls_back(
     assert [n["event"] for n in notify_sink.received] == ["deployed", "rolled back"]
     assert "rolled back" in notify_sink.received[-1]["message"]
     assert notify_sink.received[-1]["commit"] == v2
+    signed = hmac.new(b"n0tify", notify_sink.bodies[-1], hashlib.sha256).hexdigest()
+    assert notify_sink.headers[-1]["X-Sitedeploy-Signature"] == f"sha256={signed}"
 
     calls.clear()
     live_site.broken = False
