@@ -1,6 +1,6 @@
 """Publishing a docs site over SSH: rsync into release folders against sitedeploy's SSH target.
 
-    .venv/bin/python benchmarks/bench_ssh.py [--pages 200 --images 40]
+    .venv/bin/python benchmarks/bench_ssh.py [--pages 200 --images 40 --rounds 5]
 
 Real OpenSSH servers on 127.0.0.1 (the test fixture's, tests/fixtures/sshd.py) and the shared
 corpus (../shared/bench/make_corpus.py), built with MkDocs twice: as generated, and after a
@@ -10,7 +10,9 @@ one-page edit (builds cached under /tmp/sitedeploy-bench/). Then, for one host:
     rsync -a --no-times --checksum    the same, hard-linking files whose content is equal
     sitedeploy                        full deploy, then the one-page change
 
-and sitedeploy on two hosts. Each publishing step is timed from connecting to the switched
+and sitedeploy on two hosts. The one-page change is published ``--rounds`` times, back and
+forth between the two builds, and the medians are printed (other jobs may load the machine).
+Each publishing step is timed from connecting to the switched
 symlink (sitedeploy: lock, plan, stage, record, switch, history; the manifests are computed
 by the build step, so they are precomputed here). Bytes: rsync's "Total bytes sent"; for
 sitedeploy the payload (file bytes sent) and the bytes written to the TCP socket (with SSH's
@@ -25,6 +27,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,6 +48,8 @@ from sitedeploy.progress import SILENT  # noqa: E402
 from tests.fixtures.sshd import SSHEnv, SSHServer, keygen, open_ssh_target  # noqa: E402
 
 SENT = [0]
+Row = tuple[str, str, float, int, str]
+"""publisher, step, seconds, bytes sent, notes"""
 _create_connection = socket.create_connection
 
 
@@ -145,6 +150,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pages", type=int, default=200)
     parser.add_argument("--images", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=5, help="one-page changes per publisher (medians)")
     args = parser.parse_args()
     src = corpus(args.pages, args.images)
     first, second, took = build_twice(src)
@@ -161,7 +167,7 @@ def main() -> None:
     env.root.mkdir()
     env.ssh_config.write_text("")
     hosts = [env.server(), env.server()]
-    rows: list[tuple[str, str, float, int, str]] = []
+    rows: list[Row] = []
     try:
         variants = (
             ("rsync -a", ["-a"]),
@@ -170,36 +176,53 @@ def main() -> None:
         for name, options in variants:
             tag = name.split()[-1].strip("-")
             base = f"{tag}/releases"
-            full = rsync(env, hosts[0], first, f"{base}/r1", ["-a", "--delete"])
+            full = rsync(env, hosts[0], first, f"{base}/r00", ["-a", "--delete"])
             rows.append((name, "full", full[0], full[1], ""))
-            one = rsync(env, hosts[0], second, f"{base}/r2", [*options, "--delete", "--link-dest=../r1"])
             home = hosts[0].home / base
-            rows.append((name, "one-page", one[0], one[1], f"{linked(home / 'r1', home / 'r2')}"))
+            for k in range(1, args.rounds + 1):  # one-page changes back and forth
+                old, new = f"r{k - 1:02d}", f"r{k:02d}"
+                build = (first, second)[k % 2]
+                flags = [*options, "--delete", f"--link-dest=../{old}"]
+                one = rsync(env, hosts[0], build, f"{base}/{new}", flags)
+                rows.append((name, "one-page", one[0], one[1], f"{linked(home / old, home / new)}"))
 
         socket.create_connection = counting_connection  # type: ignore[assignment]
         for count in (1, 2):
             table = env.target_table(Path(f"sitedeploy{count}"), hosts[:count])
-            steps = (("full", first, manifests[0], "r1"), ("one-page", second, manifests[1], "r2"))
-            for step, build, manifest, rid in steps:
+            home = hosts[0].home / f"sitedeploy{count}/releases"
+            for k in range(args.rounds + 1):
                 SENT[0] = 0
+                step = "one-page" if k else "full"
                 target = open_ssh_target("bench", table)  # a new connection per step, like rsync's
-                took, stats = sitedeploy(target, build, manifest, f"20260101T000000Z-{rid}")
+                took, stats = sitedeploy(target, (first, second)[k % 2], manifests[k % 2], release(k))
                 target.close()
-                home = hosts[0].home / f"sitedeploy{count}/releases"
-                releases = sorted(home.iterdir())
-                links = f"{linked(releases[0], releases[-1])}" if step == "one-page" else ""
+                links = f"{linked(home / release(k - 1), home / release(k))}" if k else ""
                 label = f"sitedeploy ({count} host{'s' * (count > 1)})"
-                rows.append((label, step, took, SENT[0], f"{links} payload {stats.bytes_sent} B"))
+                rows.append((label, step, took, SENT[0], f"{links} payload {stats.bytes_sent} B".strip()))
     finally:
         socket.create_connection = _create_connection
         for server in hosts:
             server.stop()
         shutil.rmtree(work, ignore_errors=True)
-    report(rows, files)
+    report(medians(rows), files, args.rounds)
 
 
-def report(rows: list[tuple[str, str, float, int, str]], files: int) -> None:
-    print(f"\n{'publisher':<32} {'step':<9} {'wall s':>7} {'bytes sent':>12}  linked / notes")
+def release(k: int) -> str:
+    return f"20260101T000000Z-r{k:02d}"
+
+
+def medians(rows: list[Row]) -> list[Row]:
+    """One row per (publisher, step): median seconds and bytes, the last row's notes."""
+    groups: dict[tuple[str, str], list[Row]] = {}
+    for row in rows:
+        groups.setdefault(row[:2], []).append(row)
+    return [(name, step, statistics.median(r[2] for r in group), int(statistics.median(r[3] for r in group)),
+             group[-1][4]) for (name, step), group in groups.items()]  # fmt: skip
+
+
+def report(rows: list[Row], files: int, rounds: int) -> None:
+    print(f"\n{'publisher':<32} {'step':<9} {'wall s':>7} {'bytes sent':>12}  linked / notes"
+          f"  (one-page: median of {rounds}, alternating between the two builds)")
     for name, step, took, sent, note in rows:
         print(f"{name:<32} {step:<9} {took:>7.2f} {sent:>12,}  {note}")
     best = min((r for r in rows if r[0].startswith("rsync") and r[1] == "one-page"), key=lambda r: r[2])
