@@ -31,7 +31,7 @@ from ..errors import SitedeployError, TargetError
 from .ssh_connect import Endpoint, connect, resolve
 
 CHUNK = 256 * 1024
-COMPRESS_FROM = 64 * 1024
+COMPRESS_FROM = 16 * 1024
 """State files this big go gzipped through a remote command (they are JSON: 3x smaller)."""
 
 # $1 path, $2 temp name beside it, $3 mode; stdin: gzip data. gzip checks its CRC, so a cut
