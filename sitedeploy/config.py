@@ -50,6 +50,15 @@ class ImagesConfig:
     """Images with more pixels are treated as decompression bombs and left untouched."""
     cache_max_bytes: int = 2 * 1024**3
 
+    def __post_init__(self) -> None:
+        unknown = [f for f in self.formats if f not in ("avif", "webp", "jpeg", "png")]
+        if unknown:
+            raise ValueError(f"unknown image format {unknown[0]!r}; use avif, webp, jpeg or png")
+        if not self.widths or min(self.widths) <= 0:
+            raise ValueError("widths must be positive pixel counts")
+        if any(not 1 <= q <= 100 for q in self.quality.values()):
+            raise ValueError("quality values go from 1 to 100")
+
 
 @dataclass(frozen=True, kw_only=True)
 class SiteConfig:
@@ -254,6 +263,8 @@ def from_dict(raw: dict[str, Any], path: Path, state_dir: Path | None = None) ->
     _check_top_level(raw, problems)
     source = parse_table(SourceConfig, raw.get("source", {}), "source", problems)
     images = parse_table(ImagesConfig, raw.get("images", {}), "images", problems)
+    if not hasattr(images, "widths"):  # invalid: already reported; sites still get checked
+        images = ImagesConfig()
     sites = _parse_sites(raw.get("sites"), images, problems)
     targets = _parse_targets(raw.get("targets"), problems)
     agent = parse_table(AgentConfig, raw.get("agent", {}), "agent", problems)
@@ -314,7 +325,11 @@ def merge_images(
     """``base`` with the keys of a site's ``[sites.images]`` table replaced."""
     parsed = parse_table(ImagesConfig, overrides, path, problems)
     changed = {k: getattr(parsed, k) for k in overrides if hasattr(parsed, k)}
-    return dataclasses.replace(base, **changed)
+    try:
+        return dataclasses.replace(base, **changed)
+    except ValueError as exc:
+        problems.append(f"{path}: {exc}")
+        return base
 
 
 def normalize_mount(mount: str) -> str:

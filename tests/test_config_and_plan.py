@@ -109,3 +109,14 @@ def test_manifest_round_trips_and_types_text_with_charset(tmp_path: Path) -> Non
     assert manifest["x.woff2"].content_type == "font/woff2"
     assert Manifest.from_json(manifest.to_json()) == manifest
     assert content_type("a.avif") == "image/avif" and content_type("a.svg").startswith("image/svg+xml")
+
+
+def test_image_settings_are_checked_globally_and_per_site() -> None:
+    found = problems(
+        {
+            "images": {"formats": ["webp", "heic"]},
+            "sites": [{"name": "a", "path": "sites/a", "images": {"quality": {"webp": 0}}}],
+        }
+    )
+    assert any(p.startswith("images: unknown image format 'heic'") for p in found)
+    assert any(p.startswith("sites[0].images: quality values go from 1 to 100") for p in found)
