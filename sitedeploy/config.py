@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import ConfigError
-from .schema import did_you_mean, parse_table, parse_value, required
+from .schema import did_you_mean, is_valid, parse_table, parse_value, required
 
 DEFAULT_TARGET_PATH = "public"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -263,7 +263,7 @@ def from_dict(raw: dict[str, Any], path: Path, state_dir: Path | None = None) ->
     _check_top_level(raw, problems)
     source = parse_table(SourceConfig, raw.get("source", {}), "source", problems)
     images = parse_table(ImagesConfig, raw.get("images", {}), "images", problems)
-    if not hasattr(images, "widths"):  # invalid: already reported; sites still get checked
+    if not is_valid(images):  # invalid: already reported; sites still get checked
         images = ImagesConfig()
     sites = _parse_sites(raw.get("sites"), images, problems)
     targets = _parse_targets(raw.get("targets"), problems)
@@ -314,7 +314,7 @@ def _parse_site(table: Any, images: ImagesConfig, path: str, problems: list[str]
         problems.append(f"{path}.images: must be a table")
         overrides = {}
     site_images = merge_images(images, overrides, f"{path}.images", problems)
-    if not hasattr(site, "name"):  # construction failed; a problem is already recorded
+    if not is_valid(site):  # construction failed; a problem is already recorded
         return site
     return dataclasses.replace(site, images=site_images, mount=normalize_mount(site.mount))
 
@@ -324,7 +324,7 @@ def merge_images(
 ) -> ImagesConfig:
     """``base`` with the keys of a site's ``[sites.images]`` table replaced."""
     parsed = parse_table(ImagesConfig, overrides, path, problems)
-    changed = {k: getattr(parsed, k) for k in overrides if hasattr(parsed, k)}
+    changed = {k: getattr(parsed, k) for k in overrides} if is_valid(parsed) else {}
     try:
         return dataclasses.replace(base, **changed)
     except ValueError as exc:
@@ -341,7 +341,7 @@ def normalize_mount(mount: str) -> str:
 def _check_sites(sites: list[SiteConfig], problems: list[str]) -> None:
     seen: dict[str, int] = {}
     for i, site in enumerate(sites):
-        if not hasattr(site, "name"):
+        if not is_valid(site):
             continue
         if site.name in seen:
             problems.append(f"sites[{i}].name: '{site.name}' is also sites[{seen[site.name]}]")
@@ -354,7 +354,7 @@ def _check_sites(sites: list[SiteConfig], problems: list[str]) -> None:
             problems.append(f"sites[{i}].mount: must not contain '..'")
         for j in range(i):
             other = sites[j]
-            if hasattr(other, "mount") and mounts_overlap(site.mount, other.mount):
+            if is_valid(other) and mounts_overlap(site.mount, other.mount):
                 problems.append(f"sites[{i}].mount: overlaps sites[{j}] ('{site.mount}' and '{other.mount}')")
 
 

@@ -28,6 +28,11 @@ def did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+def is_valid(obj: object) -> bool:
+    """False for the placeholder ``parse_table`` returns when a table had problems."""
+    return bool(vars(obj))
+
+
 def parse_table(cls: type[T], raw: Any, path: str, problems: list[str]) -> T:
     """Build ``cls`` from ``raw``; append ``"<path>.<key>: <problem>"`` lines to ``problems``."""
     if not isinstance(raw, dict):

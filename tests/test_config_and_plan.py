@@ -120,3 +120,9 @@ def test_image_settings_are_checked_globally_and_per_site() -> None:
     )
     assert any(p.startswith("images: unknown image format 'heic'") for p in found)
     assert any(p.startswith("sites[0].images: quality values go from 1 to 100") for p in found)
+
+
+def test_a_site_with_a_bad_key_does_not_hide_the_others() -> None:
+    found = problems({"sites": [{"name": "a", "path": "sites/a", "strict": "yes"}, {"name": "b"}]})
+    assert "sites[0].strict: must be true or false, got a string 'yes'" in found
+    assert "sites[1].path: required" in found
