@@ -146,3 +146,23 @@ def test_large_files_go_up_in_parts_and_everything_lives_under_the_prefix(
     manifest = state.read_manifest(target, live["release"])
     assert manifest is not None and target.verify(live["release"], manifest)[0].clean
     assert target.describe() == f"s3://{s3_bucket}/docs/"
+
+
+def test_under_the_lock_only_files_written_under_it_are_answered_from_memory(
+    s3_config: ConfigFactory, s3_server: S3Server, s3_bucket: str
+) -> None:
+    target = S3Target("s3", s3_config())
+    log = RequestLog().attach(target.s3)
+    client = s3_server.client()
+    with state.locked(target, "s3"):
+        assert target.live_release() is None and target.list_releases() == []
+        log.clear()
+        # pins and suspensions are written without the lock: always read from the bucket
+        client.put_object(
+            Bucket=s3_bucket, Key=".sitedeploy/control.json", Body=b'{"suspended": {"by": "ops", "at": "t"}}'
+        )
+        assert target.live_release() is None and target.list_releases() == []
+        assert log.counts == {}
+        assert state.read_control(target).suspended is not None and log.counts["GetObject"] == 1
+    log.clear()
+    assert target.live_release() is None and log.counts["GetObject"] == 1  # not locked: asked again

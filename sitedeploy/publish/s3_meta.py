@@ -58,10 +58,14 @@ class MetaFiles:
                 if code in _MISSING:
                     self._cache.pop(name, None)
                     self._settled(name)
+                    if name == LOCK:  # our lock is gone (expired and taken over)
+                        self._reset(locked=False)
                     return None
                 raise
             data: bytes = response["Body"].read()
             self._remember(name, response["ETag"], data)
+            if name == LOCK and self._locked:  # someone took our (expired) lock over
+                self._reset(locked=False)
             return data
 
     def read_with_metadata(self, name: str) -> tuple[bytes, dict[str, str]] | None:
@@ -111,11 +115,11 @@ class MetaFiles:
 
     def delete(self, name: str) -> None:
         key = self.prefix + name
+        if name == LOCK:  # trust nothing from here, even if the delete fails
+            self._reset(locked=False)
         with self._errors(f"delete {key}"):
             self.clients.s3.delete_object(Bucket=self.bucket, Key=key)
         self._cache.pop(name, None)
-        if name == LOCK:
-            self._reset(locked=False)
         self._settled(name)
         self._listed(name, False)
 
