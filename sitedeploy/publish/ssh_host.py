@@ -251,7 +251,8 @@ def translate(where: str, ep: Endpoint, step: str, path: str | None, exc: BaseEx
                            retryable=True)
     if isinstance(exc, TimeoutError):
         return TargetError(f"{where}: timed out during {step} ({address}); is it reachable?", retryable=True)
-    if isinstance(exc, EOFError | paramiko.SSHException | ConnectionError):
+    closed = isinstance(exc, OSError) and str(exc) == "Socket is closed"  # paramiko: channel gone
+    if closed or isinstance(exc, EOFError | paramiko.SSHException | ConnectionError):
         return TargetError(f"{where}: connection dropped during {step} ({exc or type(exc).__name__}); "
                            "the live release is unchanged, run the deploy again", retryable=True)
     if isinstance(exc, OSError):
