@@ -67,6 +67,24 @@ def test_an_edit_in_the_middle_sends_only_the_changed_blocks(
     assert "1 of them as deltas" in stats.summary()
 
 
+def test_several_large_files_share_each_round_on_two_hosts(
+    ssh_env: SSHEnv, sshd_pair: tuple[SSHServer, SSHServer], tmp_path: Path
+) -> None:
+    old = search_index()
+    files = {INDEX: old, "assets/data.json": old[::-1], "small.json": old[:1000]}
+    target = open_ssh_target("prod", ssh_env.target_table(Path("site")))
+    build = make_site(tmp_path / "build", files)
+    deploy_folder(target, build)
+    edited = {path: data[:5000] + b"edit" + data[5000:] for path, data in files.items()}
+    second, stats = deploy_folder(target, make_site(build, edited))
+    target.close()
+    assert (stats.files_sent, stats.files_delta) == (6, 4)  # 3 files on 2 hosts; small.json whole
+    assert stats.bytes_sent < 2 * (1004 + 80_000)
+    for server in sshd_pair:
+        for path, data in edited.items():
+            assert (server.home / "site/releases" / second.id / path).read_bytes() == data
+
+
 @pytest.mark.parametrize("where", ["start", "end"])
 def test_an_edit_at_either_end(ssh_env: SSHEnv, host: SSHServer, tmp_path: Path, where: str) -> None:
     old = search_index()

@@ -13,7 +13,7 @@ The host needs POSIX tools and GNU ``split --filter`` (coreutils), no Python:
    tail; end-aligned blocks still find it). ``split --filter`` runs one ``sha256sum`` process
    per block, so a round hashes at most ``BLOCKS_PER_ROUND`` blocks per end and the next round
    looks only inside the first and last unequal block, with blocks that many times smaller,
-   down to ``MIN_BLOCK`` (30 MB: 1 MiB, 32 KiB, 8 KiB blocks; ~130 processes, not 7,000).
+   down to ``MIN_BLOCK`` (30 MB: 2 MiB, 128 KiB, 8 KiB blocks; ~100 processes, not 7,000).
 2. Here, the new file's blocks are hashed the same way, stopping at the first mismatch from
    each end; ``P`` and ``S`` grow by the equal blocks, clamped so ``P + S`` fits both files.
    A middle over half the file is not worth it: that file goes whole.
@@ -42,13 +42,13 @@ from ..errors import TargetError
 from ..manifest import Manifest
 from ..plan import Plan
 from .base import TransferStats
-from .ssh_host import SSHHost
+from .ssh_host import CHUNK, SSHHost
 
 THRESHOLD = 256 * 1024
 """Smaller changed files are sent whole: a delta costs a few round trips."""
 MIN_BLOCK = 8 * 1024
 """The finest block: up to about two of these are re-sent around each edit."""
-BLOCKS_PER_ROUND = 32
+BLOCKS_PER_ROUND = 16
 """Blocks per round and direction, one ``sha256sum`` process each on the host; a round
 narrows each end to one block, so the next round's blocks are this many times smaller."""
 DIGEST_CHARS = 16
@@ -288,11 +288,13 @@ def _send_middles(host: SSHHost, work: str, deltas: list[Delta], stats: Transfer
     for d in deltas:
         with host.step(f"send the changed part of {d.path}", d.path), d.source.open("rb") as src:
             src.seek(d.prefix)
-            middle = src.read(d.new_len())
+            left = d.new_len()
             with sftp.open(f"{work}/{d.index}", "wb") as f:
                 f.set_pipelined(True)
-                f.write(middle)
-        stats.bytes_sent += len(middle)
+                while left and (chunk := src.read(min(CHUNK, left))):  # a middle may be large
+                    f.write(chunk)
+                    left -= len(chunk)
+        stats.bytes_sent += d.new_len()
         stats.requests += 1
 
 
