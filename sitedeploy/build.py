@@ -163,10 +163,10 @@ def _build_site(
     config: Config, source: Source, commit: Commit, site: SitePlan, entry: Path, progress: Progress
 ) -> str:
     entry.parent.mkdir(parents=True, exist_ok=True)
+    site_src = config.state_dir / "workspaces" / site.config.name
+    source.checkout(commit.sha, site.config.path.strip("/"), site_src)
     with tempfile.TemporaryDirectory(prefix=f".{site.config.name}-", dir=entry.parent) as tmp:
         work = Path(tmp)
-        source.export(commit.sha, [site.config.path.strip("/")], work / "src")
-        site_src = work / "src" / site.config.path.strip("/")
         out = work / "entry" / "out"
         if site.kind == "mkdocs":
             _run_mkdocs(config, site, site_src, out, work)

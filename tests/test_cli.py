@@ -175,7 +175,7 @@ def test_symlink_out_of_the_repo_is_refused(deploy_toml: Path, content_repo: Con
     (content_repo.path / "sites/landing/passwd").symlink_to("/etc/passwd")
     content_repo.commit("sneaky link")
     result = sd(deploy_toml, "deploy")
-    assert_one_line_error(result, "sites/landing/passwd", "outside the repository")
+    assert_one_line_error(result, "sites/landing/passwd", "points outside")
     assert current_target(deploy_toml) == live
     state = deploy_toml.parent / ".sitedeploy"
     assert not any(
@@ -188,7 +188,7 @@ def test_symlink_out_of_the_repo_is_refused(deploy_toml: Path, content_repo: Con
 def test_relative_symlink_escaping_the_repo_is_refused(deploy_toml: Path, content_repo: ContentRepo) -> None:
     (content_repo.path / "sites/landing/up").symlink_to("../../../../../../etc/hostname")
     content_repo.commit("sneaky relative link")
-    assert_one_line_error(sd(deploy_toml, "deploy"), "sites/landing/up", "outside the repository")
+    assert_one_line_error(sd(deploy_toml, "deploy"), "sites/landing/up", "points outside")
 
 
 def test_unknown_target_name(deploy_toml: Path) -> None:

@@ -213,3 +213,18 @@ def test_rollback_to_a_tag_of_a_kept_release_switches_without_rebuilding(
     commands.deploy(cfg)
     [back] = commands.rollback(cfg, to="v1")
     assert back.release == first.release and back.stats is None  # switched, nothing staged
+
+
+def test_the_kept_workspace_always_matches_the_commit(deploy_toml: Path, content_repo: ContentRepo) -> None:
+    cfg = config_mod.load(deploy_toml)
+    commands.deploy(cfg)
+    workspace = cfg.state_dir / "workspaces" / "landing"
+    (workspace / "index.html").write_text("<h1>edited behind our back</h1>")
+    (workspace / "stray.html").write_text("<p>not in git</p>")
+    content_repo.git("rm", "-q", "sites/landing/style.css")
+    content_repo.write("sites/landing/new.css", "p {}\n")
+    content_repo.commit("swap stylesheets")
+    commands.deploy(cfg)
+    live = sorted(p.name for p in (live_dir(deploy_toml) / "landing").iterdir())
+    assert live == ["index.html", "new.css"]
+    assert b"behind our back" not in (live_dir(deploy_toml) / "landing/index.html").read_bytes()
