@@ -19,6 +19,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -153,8 +156,8 @@ def _site_output(
         summary = (entry / "summary.txt").read_text()
     else:
         progress.step(f"building site '{site.config.name}' ({site.kind})")
-        summary = _build_site(config, source, commit, site, entry, progress)
-        _evict_old_builds(entry.parent, keep=KEEP_BUILDS_PER_SITE)
+        with _evicting(entry.parent, keep=KEEP_BUILDS_PER_SITE - 1):
+            summary = _build_site(config, source, commit, site, entry, progress)
     manifest = Manifest.from_json((entry / "manifest.json").read_bytes())
     return entry / "out", manifest, SiteResult(site.config.name, site.config.mount, reused, summary)
 
@@ -252,9 +255,26 @@ def _first_problem(log: list[str]) -> str:
     return log[-1].strip() if log else "no output"
 
 
-def _evict_old_builds(site_cache: Path, keep: int) -> None:
+@contextmanager
+def _evicting(folder: Path, keep: int) -> Iterator[None]:
+    """Remove all but the ``keep`` newest entries of ``folder`` while the block runs.
+
+    Deleting a 5,000-page build takes seconds; done in a thread beside the MkDocs subprocess
+    it costs no wall time. Entries being made are dot-named and never touched.
+    """
+    janitor = threading.Thread(target=_evict_old_builds, args=(folder, keep), name="evict")
+    janitor.start()
+    try:
+        yield
+    finally:
+        janitor.join()
+
+
+def _evict_old_builds(folder: Path, keep: int) -> None:
+    if not folder.is_dir():
+        return
     entries = sorted(
-        (p for p in site_cache.iterdir() if not p.name.startswith(".")),
+        (p for p in folder.iterdir() if not p.name.startswith(".")),
         key=lambda p: p.stat().st_mtime,
         reverse=True,
     )
@@ -274,8 +294,8 @@ def _assemble(
     marker = json.dumps({"commit": commit.sha, "committed_at": commit.committed_iso}).encode() + b"\n"
     files[MARKER] = FileEntry(hashlib.sha256(marker).hexdigest(), len(marker), "application/json")
     if not root.exists():
-        _link_tree(releases, root, outputs, marker)
-        _evict_old_builds(releases, keep=KEEP_BUILDS_PER_SITE)
+        with _evicting(releases, keep=KEEP_BUILDS_PER_SITE - 1):
+            _link_tree(releases, root, outputs, marker)
     return root, Manifest(files)
 
 
