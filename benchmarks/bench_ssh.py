@@ -221,8 +221,10 @@ def medians(rows: list[Row]) -> list[Row]:
 
 
 def report(rows: list[Row], files: int, rounds: int) -> None:
-    print(f"\n{'publisher':<32} {'step':<9} {'wall s':>7} {'bytes sent':>12}  linked / notes"
-          f"  (one-page: median of {rounds}, alternating between the two builds)")
+    print(
+        f"\n{'publisher':<32} {'step':<9} {'wall s':>7} {'bytes sent':>12}  linked / notes"
+        f"  (one-page: median of {rounds}, alternating between the two builds)"
+    )
     for name, step, took, sent, note in rows:
         print(f"{name:<32} {step:<9} {took:>7.2f} {sent:>12,}  {note}")
     best = min((r for r in rows if r[0].startswith("rsync") and r[1] == "one-page"), key=lambda r: r[2])
@@ -232,8 +234,10 @@ def report(rows: list[Row], files: int, rounds: int) -> None:
     print(f"\none-page change: sitedeploy {sd1[2]:.2f}s vs best rsync ({best[0]}) {best[2]:.2f}s "
           f"= {sd1[2] / best[2]:.2f}x time, {sd1[3] / best[3]:.2f}x bytes (target <= 1.0x, <= 1.5x); "
           f"linked {sd1[4].split()[0]} of {files} files")  # fmt: skip
-    print(f"two hosts vs one: one-page {sd2[2] / sd1[2]:.2f}x, full "
-          f"{full['sitedeploy (2 hosts)'][2] / full['sitedeploy (1 host)'][2]:.2f}x (target <= 1.3x)")
+    print(
+        f"two hosts vs one: one-page {sd2[2] / sd1[2]:.2f}x, full "
+        f"{full['sitedeploy (2 hosts)'][2] / full['sitedeploy (1 host)'][2]:.2f}x (target <= 1.3x)"
+    )
     sd, rs = full["sitedeploy (1 host)"][2], full["rsync -a"][2]
     print(f"full deploy: sitedeploy {sd:.2f}s vs rsync -a {rs:.2f}s")
 

@@ -127,7 +127,7 @@ class SSHTargetConfig(TargetConfig):
                 raise ValueError(f"hosts: {entry!r} is not 'host' or 'host:port'")
         if not self.path.strip():
             raise ValueError("path must name the folder that receives releases/ and current")
-        if not 0 < self.connect_timeout:
+        if not self.connect_timeout > 0:
             raise ValueError("connect_timeout must be a positive number of seconds")
         for key in ("file_mode", "dir_mode"):
             if not 0 <= getattr(self, key) <= 0o7777:

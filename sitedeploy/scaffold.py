@@ -26,7 +26,9 @@ keep_releases = 10
 FILES = {
     "deploy.toml": DEPLOY_TOML,
     "sites/docs/mkdocs.yml": "site_name: My Docs\nnav:\n  - Home: index.md\n",
-    "sites/docs/docs/index.md": "# Welcome\n\nEdit `sites/docs/docs/index.md`, commit, and run `sitedeploy deploy`.\n",
+    "sites/docs/docs/index.md": (
+        "# Welcome\n\nEdit `sites/docs/docs/index.md`, commit, and run `sitedeploy deploy`.\n"
+    ),
     ".gitignore": ".sitedeploy/\npublic/\n",
 }
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from sitedeploy import commands, config as config_mod
+from sitedeploy import commands
+from sitedeploy import config as config_mod
 from tests.fixtures.git import ContentRepo
 
 HOOK = """

@@ -183,9 +183,7 @@ class SSHTarget:
         if errors:
             self._each_outcome(lambda h: self._remove_link(h, prepared[h.label][0]), self._hosts(prepared))
             raise _combined(errors, "nothing was switched")
-        switched, errors = self._each_outcome(
-            lambda h: self._commit_switch(h, prepared[h.label][0])
-        )
+        switched, errors = self._each_outcome(lambda h: self._commit_switch(h, prepared[h.label][0]))
         if errors:
             back, stuck = self._each_outcome(
                 lambda h: self._switch_to(h, prepared[h.label][1]), self._hosts(switched)
@@ -234,8 +232,11 @@ class SSHTarget:
             raise TargetError(
                 f"target '{self.name}': refusing to remove release {release_id}, live on {holders}"
             )
-        self._each(lambda h: h.sh(f"remove release {release_id}", 'rm -rf -- "$1"',
-                                  f"{self.root}/releases/{release_id}"))
+        self._each(
+            lambda h: h.sh(
+                f"remove release {release_id}", 'rm -rf -- "$1"', f"{self.root}/releases/{release_id}"
+            )
+        )
 
     # --- drift ----------------------------------------------------------------------------
 

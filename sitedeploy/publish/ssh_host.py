@@ -244,17 +244,24 @@ def translate(where: str, ep: Endpoint, step: str, path: str | None, exc: BaseEx
             retryable=False,
         )
     if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError | ConnectionRefusedError):
-        return TargetError(f"{where}: unreachable during {step}: {address} refused the connection; is sshd "
-                           "running and the port right?", retryable=True)
+        return TargetError(
+            f"{where}: unreachable during {step}: {address} refused the connection; is sshd "
+            "running and the port right?",
+            retryable=True,
+        )
     if isinstance(exc, socket.gaierror):
-        return TargetError(f"{where}: unknown host name {ep.hostname!r} ({exc.strerror}); check hosts",
-                           retryable=True)
+        return TargetError(
+            f"{where}: unknown host name {ep.hostname!r} ({exc.strerror}); check hosts", retryable=True
+        )
     if isinstance(exc, TimeoutError):
         return TargetError(f"{where}: timed out during {step} ({address}); is it reachable?", retryable=True)
     closed = isinstance(exc, OSError) and str(exc) == "Socket is closed"  # paramiko: channel gone
     if closed or isinstance(exc, EOFError | paramiko.SSHException | ConnectionError):
-        return TargetError(f"{where}: connection dropped during {step} ({exc or type(exc).__name__}); "
-                           "the live release is unchanged, run the deploy again", retryable=True)
+        return TargetError(
+            f"{where}: connection dropped during {step} ({exc or type(exc).__name__}); "
+            "the live release is unchanged, run the deploy again",
+            retryable=True,
+        )
     if isinstance(exc, OSError):
         return _os_error(where, address, step, path, exc)
     return TargetError(f"{where}: {step} failed: {type(exc).__name__}: {exc}", retryable=True)
@@ -262,32 +269,43 @@ def translate(where: str, ep: Endpoint, step: str, path: str | None, exc: BaseEx
 
 def _os_error(where: str, address: str, step: str, path: str | None, exc: OSError) -> TargetError:
     if exc.errno in _DENIED:
-        return TargetError(f"{where}: permission denied on {path or exc.filename} during {step}; "
-                           "check the owner and mode of path on the server", retryable=False)
+        return TargetError(
+            f"{where}: permission denied on {path or exc.filename} during {step}; "
+            "check the owner and mode of path on the server",
+            retryable=False,
+        )
     if exc.errno == errno.ENOSPC:
-        return TargetError(f"{where}: disk full during {step}; free some space on the server",
-                           retryable=False)
+        return TargetError(
+            f"{where}: disk full during {step}; free some space on the server", retryable=False
+        )
     if exc.errno in _NOT_FOUND:
         return TargetError(f"{where}: {path or exc.filename} does not exist ({step})", retryable=False)
     if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN):
         return TargetError(f"{where}: unreachable ({address}: {exc.strerror})", retryable=True)
     if str(exc) == "Failure" or exc.errno is None:  # SFTP's generic failure: OpenSSH maps ENOSPC here
-        return TargetError(f"{where}: the server refused to {step} ({exc}); disk full, quota or "
-                           "read-only filesystem?", retryable=True)
+        return TargetError(
+            f"{where}: the server refused to {step} ({exc}); disk full, quota or read-only filesystem?",
+            retryable=True,
+        )
     return TargetError(f"{where}: {step} failed ({exc.strerror or exc})", retryable=True)
 
 
 def _command_failed(where: str, step: str, status: int, stderr: str) -> RemoteCommandError:
     said = " ".join(stderr.strip().splitlines()[-1:])[:300] or f"exit status {status}"
     if "No space left" in stderr:
-        return RemoteCommandError(f"{where}: disk full during {step} ({said}); free some space",
-                                  retryable=False)
+        return RemoteCommandError(
+            f"{where}: disk full during {step} ({said}); free some space", retryable=False
+        )
     if "Permission denied" in stderr or "Operation not permitted" in stderr:
-        return RemoteCommandError(f"{where}: permission denied during {step} ({said}); check the "
-                                  "owner and mode of path on the server", retryable=False)
+        return RemoteCommandError(
+            f"{where}: permission denied during {step} ({said}); check the "
+            "owner and mode of path on the server",
+            retryable=False,
+        )
     if status == -1:
-        return RemoteCommandError(f"{where}: connection dropped during {step}; run the deploy again",
-                                  retryable=True)
+        return RemoteCommandError(
+            f"{where}: connection dropped during {step}; run the deploy again", retryable=True
+        )
     return RemoteCommandError(f"{where}: {step} failed on the server: {said}", retryable=True)
 
 

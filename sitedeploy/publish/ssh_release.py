@@ -211,9 +211,7 @@ def parse_sha256sum(output: str) -> dict[str, str]:
     return found
 
 
-def repair_host(
-    host: SSHHost, root: str, release_id: str, build_dir: Path, drift: Drift
-) -> None:
+def repair_host(host: SSHHost, root: str, release_id: str, build_dir: Path, drift: Drift) -> None:
     """Put back missing and changed files (temp name + rename), remove extra ones."""
     folder = f"{root}/releases/{release_id}"
     sends = drift.missing + drift.changed
