@@ -51,7 +51,7 @@ class ImagesConfig:
     cache_max_bytes: int = 2 * 1024**3
 
     def __post_init__(self) -> None:
-        unknown = [f for f in self.formats if f not in ("avif", "webp", "jpeg", "png")]
+        unknown = [f for f in self.formats if f.lower() not in ("avif", "webp", "jpeg", "png")]
         if unknown:
             raise ValueError(f"unknown image format {unknown[0]!r}; use avif, webp, jpeg or png")
         if not self.widths or min(self.widths) <= 0:

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from sitedeploy.config import ImagesConfig
-from sitedeploy.errors import BuildError, ConfigError
+from sitedeploy.errors import BuildError
 from sitedeploy.images import process_site, spec_from
 from sitedeploy.images.cache import VariantCache
 from sitedeploy.images.variants import Outcome, Variant, _drop_larger, render, target_widths
@@ -370,11 +370,11 @@ def test_variants_of_a_symlinked_image_go_next_to_the_link(tmp_path: Path) -> No
     assert sorted(p.name for p in (site / "shared").iterdir()) == ["real.jpg"]
 
 
-def test_unknown_formats_and_bad_widths_are_config_errors(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"images.formats: unknown format 'jxl'"):
-        process_site(tmp_path, "/", ImagesConfig(formats=("jxl",)), tmp_path / "cache")
-    with pytest.raises(ConfigError, match=r"images.widths"):
-        process_site(tmp_path, "/", ImagesConfig(widths=(0,)), tmp_path / "cache")
+def test_unknown_formats_and_bad_widths_are_refused_with_the_settings() -> None:
+    with pytest.raises(ValueError, match=r"unknown image format 'jxl'"):
+        ImagesConfig(formats=("jxl",))
+    with pytest.raises(ValueError, match=r"widths"):
+        ImagesConfig(widths=(0,))
 
 
 def test_a_partial_quality_table_keeps_the_other_defaults() -> None:

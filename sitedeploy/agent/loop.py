@@ -118,7 +118,7 @@ class Agent:
         self.memory.ticks += 1
         every = self.config.agent.drift_every
         drift_due = bool(every) and self.memory.ticks % every == 0
-        lazies: dict[str, commands._LazyBuild] = {}
+        lazies: dict[str, commands.LazyBuild] = {}
         for name, cfg in self.targets.items():
             self._target_tick(name, cfg, refs, full or drift_due, lazies, report)
         if drift_due:
@@ -139,7 +139,7 @@ class Agent:
         cfg: TargetConfig,
         refs: Refs,
         full: bool,
-        lazies: dict[str, commands._LazyBuild],
+        lazies: dict[str, commands.LazyBuild],
         report: TickReport,
     ) -> None:
         mem = self.memory.target(name)
@@ -166,7 +166,7 @@ class Agent:
         name: str,
         cfg: TargetConfig,
         sha: str,
-        lazies: dict[str, commands._LazyBuild],
+        lazies: dict[str, commands.LazyBuild],
         report: TickReport,
     ) -> None:
         mem = self.memory.target(name)
@@ -189,7 +189,7 @@ class Agent:
         cfg: TargetConfig,
         mem: TargetMemory,
         sha: str,
-        lazies: dict[str, commands._LazyBuild],
+        lazies: dict[str, commands.LazyBuild],
         report: TickReport,
     ) -> None:
         control = state.read_control(t)
@@ -215,7 +215,7 @@ class Agent:
         cfg: TargetConfig,
         mem: TargetMemory,
         sha: str,
-        lazies: dict[str, commands._LazyBuild],
+        lazies: dict[str, commands.LazyBuild],
         report: TickReport,
     ) -> None:
         started = time.monotonic()
@@ -224,7 +224,7 @@ class Agent:
         commit = source.commit(sha)
         self._verify_signature(source, commit)
         self.log.event("deploying", target=t.name, commit=commit.short, ref=mem.ref, subject=commit.subject)
-        lazy = lazies.get(sha) or commands._LazyBuild(
+        lazy = lazies.get(sha) or commands.LazyBuild(
             self.config, source, commit, LogProgress(self.log, t.name)
         )
         lazies[sha] = lazy

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import ImagesConfig, normalize_mount
-from ..errors import BuildError, ConfigError
+from ..errors import BuildError
 from ..progress import SILENT, Progress
 from . import discover
 from .cache import VariantCache
 from .markup import PageImage, page_images, rewrite_page
 from .pool import Results, render_all
-from .variants import MIME_TYPES, Outcome, RenderSpec
+from .variants import Outcome, RenderSpec
 
 __all__ = ["ImageReport", "process_site", "spec_from"]
 _DEFAULT_QUALITY = ImagesConfig().quality
@@ -70,12 +70,8 @@ def _mb(size: int) -> str:
 
 
 def spec_from(settings: ImagesConfig) -> RenderSpec:
-    """The settings that change variant bytes, in a hashable, canonical form."""
-    unknown = [f for f in settings.formats if f.lower() not in MIME_TYPES]
-    if unknown:
-        raise ConfigError(f"images.formats: unknown format {unknown[0]!r}; use avif, webp, jpeg or png")
-    if not settings.widths or any(w <= 0 for w in settings.widths):
-        raise ConfigError(f"images.widths: need positive pixel widths, got {list(settings.widths)}")
+    """The settings that change variant bytes, in a hashable, canonical form (formats and
+    widths were checked when deploy.toml was read: ``ImagesConfig.__post_init__``)."""
     return RenderSpec(
         widths=tuple(sorted(set(settings.widths))),
         formats=tuple(dict.fromkeys(f.lower() for f in settings.formats)),

@@ -1,0 +1,106 @@
+"""status, history and verify: what the targets say about themselves."""
+
+from __future__ import annotations
+
+from .. import state
+from ..build import build_release
+from ..config import Config, TargetConfig
+from ..errors import RollbackError
+from ..manifest import Manifest
+from ..progress import SILENT, Progress
+from ..publish import Drift, Target
+from ..publish.base import MultiHost
+from ..state import HistoryEntry
+from .common import TargetStatus, VerifyResult, opened, synced_source
+
+
+def status(config: Config, *, target: str | None = None) -> list[TargetStatus]:
+    out = []
+    for name, cfg in config.target(target).items():
+        with opened(name, cfg, config) as t:
+            out.append(_status_one(t))
+    return out
+
+
+def _status_one(t: Target) -> TargetStatus:
+    live = t.live_release()
+    record = state.read_release(t, live) if live else None
+    last = next((e for e in reversed(state.read_history(t)) if e.release == live), None)
+    control = state.read_control(t)
+    return TargetStatus(
+        target=t.name,
+        location=t.describe(),
+        release=live,
+        commit=record.commit if record else None,
+        subject=record.subject if record else None,
+        author=record.author if record else None,
+        deployed_at=last.deployed_at if last else None,
+        deployed_by=last.deployed_by if last else None,
+        action=last.action if last else None,
+        pinned=control.pin,
+        suspended=control.suspended,
+        bad_commits=control.bad_commits,
+        releases=t.list_releases(),
+        hosts=t.live_by_host() if isinstance(t, MultiHost) else None,
+        agent=control.agent,
+    )
+
+
+def history(
+    config: Config, *, target: str | None = None, limit: int | None = None
+) -> dict[str, list[HistoryEntry]]:
+    """Newest first, per target."""
+    out = {}
+    for name, cfg in config.target(target).items():
+        with opened(name, cfg, config) as t:
+            entries = list(reversed(state.read_history(t)))
+            out[name] = entries[:limit] if limit else entries
+    return out
+
+
+def verify(
+    config: Config, *, target: str | None = None, repair: bool = False, progress: Progress = SILENT
+) -> list[VerifyResult]:
+    """Compare each target's live files with the live release's manifest; optionally heal."""
+    results = []
+    for name, cfg in config.target(target).items():
+        with opened(name, cfg, config) as t:
+            results.append(_verify_one(config, t, cfg, repair, progress))
+    return results
+
+
+def verify_target(
+    config: Config, t: Target, cfg: TargetConfig, *, repair: bool = False, progress: Progress = SILENT
+) -> VerifyResult:
+    """``verify`` for one opened target (the agent's drift check)."""
+    return _verify_one(config, t, cfg, repair, progress)
+
+
+def _verify_one(
+    config: Config, t: Target, cfg: TargetConfig, repair: bool, progress: Progress
+) -> VerifyResult:
+    live = t.live_release()
+    manifest = state.read_manifest(t, live) if live else None
+    if live is None or manifest is None:
+        return VerifyResult(t.name, None, [])
+    drift = t.verify(live, manifest)
+    if not repair or all(d.clean for d in drift):
+        return VerifyResult(t.name, live, drift)
+    record = state.read_release(t, live)
+    assert record is not None
+    source = synced_source(config)
+    built = build_release(config, source, source.commit(record.commit), progress=progress)
+    _check_reproduced(t.name, live, manifest, built.manifest, drift)
+    with state.locked(t, t.name, purpose="repair", timeout=cfg.lock_timeout):
+        t.repair(live, manifest, built.root, drift)
+    return VerifyResult(t.name, live, drift, repaired=True)
+
+
+def _check_reproduced(name: str, live: str, want: Manifest, got: Manifest, drift: list[Drift]) -> None:
+    needed = {p for d in drift for p in d.missing + d.changed}
+    wrong = sorted(p for p in needed if got.get(p) != want.get(p))
+    if wrong:
+        raise RollbackError(
+            f"target '{name}': rebuilding {live} did not reproduce {wrong[0]} (and {len(wrong) - 1} more); "
+            "deploy a new release instead of repairing"
+        )
