@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import calendar
-import fcntl
 import json
 import os
 import resource
@@ -31,6 +30,9 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _corpus import corpus  # the shared corpus, generated once under a lock
 
 from sitedeploy import config as config_mod
 from sitedeploy.agent import loop as agent_loop
@@ -44,7 +46,6 @@ from sitedeploy.commands import synced_source
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("SITEDEPLOY_BENCH_DIR", "/tmp/sitedeploy-bench"))
-GENERATOR = ROOT.parent / "shared" / "bench" / "make_corpus.py"
 SITEDEPLOY = str(Path(sys.executable).with_name("sitedeploy"))
 GIT_ENV = {
     **os.environ,
@@ -53,21 +54,6 @@ GIT_ENV = {
     "GIT_COMMITTER_NAME": "Bench",
     "GIT_COMMITTER_EMAIL": "bench@example.com",
 }
-
-
-def corpus(pages: int, images: int, seed: int = 1) -> Path:
-    """The shared corpus for these sizes, generated once (other benchmarks use the same lock)."""
-    out = CACHE / f"corpus-p{pages}-i{images}-s{seed}"
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with (CACHE / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (out / ".complete").exists():
-            shutil.rmtree(out, ignore_errors=True)
-            cmd = [sys.executable, str(GENERATOR), str(out), "--pages", str(pages), "--images", str(images)]
-            print(f"generating corpus: {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
-            subprocess.run([*cmd, "--seed", str(seed)], check=True)
-            (out / ".complete").touch()
-    return out
 
 
 def git(cwd: Path, *args: str) -> str:

@@ -34,6 +34,9 @@ from pathlib import Path
 
 import boto3
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _corpus import corpus  # the shared corpus, generated once under a lock
+
 from sitedeploy import commands
 from sitedeploy.build import Built
 from sitedeploy.config import S3TargetConfig
@@ -44,7 +47,6 @@ from sitedeploy.publish.s3 import S3Target
 from sitedeploy.source import Commit
 
 HERE = Path(__file__).resolve().parent
-CORPUS = Path(os.environ.get("SITEDEPLOY_CORPUS_TOOL", HERE.parent.parent / "shared/bench/make_corpus.py"))
 _LINE = re.compile(r'"(?:\x1b\[[0-9;]*m)*(GET|PUT|POST|DELETE|HEAD) /([^/ ?]+)/?([^ ?]*)(\?[^ ]*)? HTTP')
 """One request in moto's log (answers other than 200 are wrapped in terminal colour codes)."""
 
@@ -53,26 +55,6 @@ def run(cmd: list[str], **kw: object) -> float:
     start = time.perf_counter()
     subprocess.run(cmd, check=True, **kw)  # type: ignore[call-overload]
     return time.perf_counter() - start
-
-
-def corpus(cache: Path, pages: int, images: int, seed: int) -> Path:
-    out = cache / f"corpus-{pages}-{images}-{seed}"
-    if not (out / "mkdocs.yml").exists():
-        print(f"generating corpus {out} ...", flush=True)
-        run(
-            [
-                sys.executable,
-                str(CORPUS),
-                str(out),
-                "--pages",
-                str(pages),
-                "--images",
-                str(images),
-                "--seed",
-                str(seed),
-            ]
-        )
-    return out
 
 
 def build(src: Path, dest: Path, reuse: bool = False) -> float:
@@ -268,7 +250,7 @@ def main() -> None:
     )
     aws = aws_cli(args.aws, args.cache)
 
-    src = corpus(args.cache, args.pages, args.images, args.seed)
+    src = corpus(args.pages, args.images, args.seed)
     work = args.cache / f"work-{args.pages}-{args.images}"
     t1 = build(src, work / "site1", args.reuse_build)
     files = sum(1 for p in (work / "site1").rglob("*") if p.is_file())
