@@ -7,6 +7,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,6 +38,16 @@ def release_files(servers: tuple[SSHServer, ...]) -> dict[Path, tuple[int, int]]
 def live_on(server: SSHServer) -> str | None:
     link = server.home / "site" / "current"
     return os.readlink(link) if link.is_symlink() else None
+
+
+def two_releases(ssh_env: SSHEnv, tmp_path: Path) -> tuple[Any, Path, Any, Any]:
+    """An SSH target on both hosts with SITE deployed, then a release with a new home page."""
+    target = open_ssh_target("prod", ssh_env.target_table(Path("site")))
+    build = make_site(tmp_path / "build", SITE)
+    first, _ = deploy_folder(target, build)
+    make_site(build, {"index.html": "<h1>home v2</h1>"})
+    second, _ = deploy_folder(target, build)
+    return target, build, first, second
 
 
 def test_first_deploy_puts_the_same_layout_on_every_host(
@@ -100,11 +111,7 @@ def test_deletes_and_file_to_folder_changes_touch_only_the_new_release(
 def test_rollback_switches_back_without_any_transfer(
     ssh_env: SSHEnv, sshd_pair: tuple[SSHServer, SSHServer], tmp_path: Path
 ) -> None:
-    target = open_ssh_target("prod", ssh_env.target_table(Path("site")))
-    build = make_site(tmp_path / "build", SITE)
-    first, _ = deploy_folder(target, build)
-    make_site(build, {"index.html": "<h1>home v2</h1>"})
-    second, _ = deploy_folder(target, build)
+    target, _, first, second = two_releases(ssh_env, tmp_path)
     before = {
         p: (p.stat().st_ino, p.stat().st_mtime_ns)
         for s in sshd_pair
@@ -178,11 +185,7 @@ def test_lock_is_taken_on_every_host_and_released_when_one_refuses(
 def test_verify_hashes_on_each_host_and_repair_fixes_only_the_live_release(
     ssh_env: SSHEnv, sshd_pair: tuple[SSHServer, SSHServer], tmp_path: Path
 ) -> None:
-    target = open_ssh_target("prod", ssh_env.target_table(Path("site")))
-    build = make_site(tmp_path / "build", SITE)
-    first, _ = deploy_folder(target, build)
-    make_site(build, {"index.html": "<h1>home v2</h1>"})
-    second, _ = deploy_folder(target, build)
+    target, build, first, second = two_releases(ssh_env, tmp_path)
     manifest = scan(build)
     live = release_dir(sshd_pair[1], second.id)
     (live / "assets/style.css").unlink()
