@@ -40,11 +40,11 @@ from _corpus import corpus  # the shared corpus, generated once under a lock
 from sitedeploy import commands
 from sitedeploy.build import Built
 from sitedeploy.config import S3TargetConfig
-from sitedeploy.manifest import scan
 from sitedeploy.progress import SILENT
-from sitedeploy.publish.base import TransferStats
-from sitedeploy.publish.s3 import S3Target
+from sitedeploy.release.manifest import scan
 from sitedeploy.source import Commit
+from sitedeploy.targets.base import TransferStats
+from sitedeploy.targets.s3.target import S3Target
 
 HERE = Path(__file__).resolve().parent
 _LINE = re.compile(r'"(?:\x1b\[[0-9;]*m)*(GET|PUT|POST|DELETE|HEAD) /([^/ ?]+)/?([^ ?]*)(\?[^ ]*)? HTTP')

@@ -41,10 +41,10 @@ sys.path.insert(0, str(HERE))
 
 from _corpus import CACHE, corpus  # noqa: E402
 
-from sitedeploy import plan as plan_mod  # noqa: E402
-from sitedeploy import state  # noqa: E402
-from sitedeploy.manifest import Manifest, scan  # noqa: E402
 from sitedeploy.progress import SILENT  # noqa: E402
+from sitedeploy.release import diff as plan_mod  # noqa: E402
+from sitedeploy.release import records as state  # noqa: E402
+from sitedeploy.release.manifest import Manifest, scan  # noqa: E402
 from tests.fixtures.sshd import SSHEnv, SSHServer, keygen, open_ssh_target  # noqa: E402
 
 SENT = [0]

@@ -28,8 +28,8 @@ from pathlib import Path
 from . import __version__
 from .config import Config, ImagesConfig, SiteConfig, normalize_mount
 from .errors import BuildError, ConfigError
-from .manifest import FileEntry, Manifest, scan
 from .progress import SILENT, Progress
+from .release.manifest import FileEntry, Manifest, scan
 from .source import Commit, Source
 from .venvs import python_for
 

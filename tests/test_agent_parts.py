@@ -19,7 +19,7 @@ from sitedeploy.agent.refs import parse_ls_remote, parse_tracked, resolve
 from sitedeploy.agent.webhook import authentic
 from sitedeploy.config import MetricsConfig
 from sitedeploy.errors import ConfigError
-from sitedeploy.manifest import FileEntry, Manifest
+from sitedeploy.release.manifest import FileEntry, Manifest
 
 LS_REMOTE = """\
 aaaa\tHEAD

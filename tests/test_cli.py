@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from sitedeploy.cli import cli
+from sitedeploy.cli.main import cli
 from tests.fixtures.git import ContentRepo, write_config
 
 

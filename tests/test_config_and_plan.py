@@ -8,8 +8,8 @@ import pytest
 
 from sitedeploy import config as config_mod
 from sitedeploy.errors import ConfigError
-from sitedeploy.manifest import FileEntry, Manifest, content_type, scan
-from sitedeploy.plan import diff
+from sitedeploy.release.diff import diff
+from sitedeploy.release.manifest import FileEntry, Manifest, content_type, scan
 
 
 def problems(raw: dict[str, object]) -> list[str]:

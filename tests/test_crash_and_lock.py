@@ -17,7 +17,7 @@ KILL_BEFORE_SWITCH = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
     from sitedeploy import commands, config
-    from sitedeploy.publish.local import LocalTarget
+    from sitedeploy.targets.local import LocalTarget
 
     def killed_before_switch(self, *args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)  # the release is staged and recorded; current not switched
@@ -29,8 +29,8 @@ KILL_BEFORE_SWITCH = textwrap.dedent("""
 HOLD_LOCK = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from sitedeploy import state
-    from sitedeploy.publish.local import LocalTarget
+    from sitedeploy.release import records as state
+    from sitedeploy.targets.local import LocalTarget
 
     target = LocalTarget("local", Path(sys.argv[1]))
     with state.locked(target, "local"):

@@ -11,8 +11,8 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from sitedeploy import config as config_mod
-from sitedeploy import state
-from sitedeploy.publish.s3 import S3Target
+from sitedeploy.release import records as state
+from sitedeploy.targets.s3.target import S3Target
 from tests.fixtures.git import ContentRepo
 from tests.fixtures.s3 import S3Server, bucket_tree
 
@@ -31,7 +31,7 @@ def s3_toml(directory: Path, repo: Path, url: str, bucket: str) -> Path:
 
 
 def sd(toml: Path, *args: str) -> Result:
-    from sitedeploy.cli import cli
+    from sitedeploy.cli.main import cli
 
     return CliRunner().invoke(cli, ["--config", str(toml), *args])
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sitedeploy.manifest import FileEntry, Manifest
-from sitedeploy.publish.s3_headers import HeaderRules, ObjectHeaders, publish_group
-from sitedeploy.publish.s3_state import LiveState, Stored, plan_switch
+from sitedeploy.release.manifest import FileEntry, Manifest
+from sitedeploy.targets.s3.headers import HeaderRules, ObjectHeaders, publish_group
+from sitedeploy.targets.s3.live import LiveState, Stored, plan_switch
 
 RULES = HeaderRules({}, ())
 

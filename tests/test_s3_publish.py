@@ -7,10 +7,10 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from sitedeploy import state
 from sitedeploy.config import S3TargetConfig
-from sitedeploy.publish.s3 import S3Target
-from sitedeploy.publish.s3_headers import IMMUTABLE, REVALIDATE, SHORT
+from sitedeploy.release import records as state
+from sitedeploy.targets.s3.headers import IMMUTABLE, REVALIDATE, SHORT
+from sitedeploy.targets.s3.target import S3Target
 from tests.fixtures.s3 import RequestLog, S3Server, bucket_tree, publish_dir, write_tree
 
 ConfigFactory = Callable[..., S3TargetConfig]

@@ -10,13 +10,13 @@ from pathlib import Path
 import botocore.exceptions
 import pytest
 
-from sitedeploy import state
 from sitedeploy.config import S3TargetConfig
 from sitedeploy.errors import TargetError
-from sitedeploy.publish import cdn
-from sitedeploy.publish.s3 import S3Target
-from sitedeploy.publish.s3_client import explain
-from sitedeploy.publish.s3_headers import SHORT
+from sitedeploy.release import records as state
+from sitedeploy.targets.s3 import cdn
+from sitedeploy.targets.s3.client import explain
+from sitedeploy.targets.s3.headers import SHORT
+from sitedeploy.targets.s3.target import S3Target
 from tests.fixtures.s3 import Outage, S3Server, bucket_tree, publish_dir, rollback_target, write_tree
 
 ConfigFactory = Callable[..., S3TargetConfig]

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from sitedeploy import state
 from sitedeploy.config import S3TargetConfig
 from sitedeploy.errors import LockHeld, PlanRefused
-from sitedeploy.publish.s3 import S3Target
+from sitedeploy.release import records as state
+from sitedeploy.targets.s3.target import S3Target
 from tests.fixtures.s3 import (
     RequestLog,
     S3Server,

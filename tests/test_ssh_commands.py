@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 
 from sitedeploy import commands
 from sitedeploy import config as config_mod
-from sitedeploy.cli import cli
+from sitedeploy.cli.main import cli
 from tests.fixtures.agent import Remote
 from tests.fixtures.sshd import SSHEnv, SSHServer
 

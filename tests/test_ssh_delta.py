@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from sitedeploy.publish import ssh_delta
-from sitedeploy.publish.ssh_delta import HASH, parse_hashes
+from sitedeploy.targets.ssh import delta as ssh_delta
+from sitedeploy.targets.ssh.delta import HASH, parse_hashes
 from tests.fixtures.sshd import SSHEnv, SSHServer, deploy_folder, make_site, open_ssh_target
 
 INDEX = "search/search_index.json"

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from sitedeploy import state
 from sitedeploy.errors import HostKeyError, TargetError
-from sitedeploy.manifest import scan
+from sitedeploy.release import records as state
+from sitedeploy.release.manifest import scan
 from tests.fixtures.sshd import (
     SSHEnv,
     SSHServer,
@@ -109,8 +109,8 @@ def two_releases(target: Any, tmp_path: Path) -> tuple[Any, Path]:
 
 def staged_only(target: Any, build: Path) -> tuple[Any, Any, Any]:
     """Stage and record a release like a deploy does, leaving the switch to the test."""
-    from sitedeploy import plan as plan_mod
     from sitedeploy.progress import SILENT
+    from sitedeploy.release import diff as plan_mod
 
     live = target.live_release()
     manifest, live_manifest = scan(build), state.read_manifest(target, live)
@@ -185,7 +185,7 @@ class KillAfter:
 def test_connection_dropped_mid_transfer_leaves_live_unchanged_and_next_deploy_completes(
     ssh_env: SSHEnv, tmp_path: Path
 ) -> None:
-    from sitedeploy import plan as plan_mod
+    from sitedeploy.release import diff as plan_mod
 
     server = ssh_env.server()
     target = open_ssh_target("prod", ssh_env.target_table(Path("site")))

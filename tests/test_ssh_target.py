@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from sitedeploy import state
 from sitedeploy.errors import LockHeld
-from sitedeploy.manifest import scan
+from sitedeploy.release import records as state
+from sitedeploy.release.manifest import scan
 from tests.fixtures.sshd import SSHEnv, SSHServer, deploy_folder, make_site, open_ssh_target, rollback_to
 
 PAGES = {f"docs/page{i}/index.html": f"<h1>page {i}</h1>" + "x" * 2000 for i in range(30)}
@@ -227,7 +227,7 @@ def test_ssh_config_supplies_hostname_port_user_and_identity(ssh_env: SSHEnv, tm
 def test_a_large_state_file_goes_gzipped_and_reads_back_the_same(
     ssh_env: SSHEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sitedeploy.publish import ssh_host
+    from sitedeploy.targets.ssh import host as ssh_host
 
     server = ssh_env.server()
     target = open_ssh_target("prod", ssh_env.target_table(Path("site")))

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .. import commands, state
+from .. import commands
 from ..errors import SitedeployError
+from ..release import records as state
 from .notify import Notice
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..build import Built
 from ..errors import GateError
-from ..manifest import FileEntry, Manifest
+from ..release.manifest import FileEntry, Manifest
 
 SHOWN = 10
 _ATTR = re.compile(rb"""\s(?:href|src)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)

@@ -23,12 +23,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from .. import commands, state
+from .. import commands
 from ..build import Built
 from ..config import Config, TargetConfig
 from ..errors import GateError, SitedeployError
-from ..publish import Target, open_target
+from ..release import records as state
 from ..source import Commit, Source
+from ..targets import Target, open_target
 from .gates import LinkIndex, check_links
 from .log import EventLog
 from .memory import Memory, TargetMemory

@@ -9,14 +9,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .. import state
 from ..build import Built, SitePlan, build_release, plan_sites, release_key
 from ..config import Config, TargetConfig
-from ..plan import Plan
 from ..progress import Progress
-from ..publish import Drift, Target, TransferStats, open_target
+from ..release import records as state
+from ..release.diff import Plan
+from ..release.records import HistoryEntry, Mark, ReleaseRecord
 from ..source import Commit, Source, is_url
-from ..state import HistoryEntry, Mark, ReleaseRecord
+from ..targets import Drift, Target, TransferStats, open_target
 
 Outcome = Literal["deployed", "unchanged", "dry-run", "rolled back"]
 

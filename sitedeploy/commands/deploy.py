@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .. import state
 from ..build import Built, build_release, plan_sites
 from ..config import Config, TargetConfig
 from ..errors import PlanRefused
-from ..manifest import Manifest
-from ..plan import Plan, diff
 from ..progress import SILENT, Progress
-from ..publish import Target
-from ..publish.base import MultiHost
+from ..release import records as state
+from ..release.diff import Plan, diff
+from ..release.manifest import Manifest
+from ..targets import Target
+from ..targets.base import MultiHost
 from .common import (
     DeployResult,
     LazyBuild,

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from .. import state
 from ..build import build_release
 from ..config import Config, TargetConfig
 from ..errors import RollbackError
-from ..manifest import Manifest
 from ..progress import SILENT, Progress
-from ..publish import Drift, Target
-from ..publish.base import MultiHost
-from ..state import HistoryEntry
+from ..release import records as state
+from ..release.manifest import Manifest
+from ..release.records import HistoryEntry
+from ..targets import Drift, Target
+from ..targets.base import MultiHost
 from .common import TargetStatus, VerifyResult, opened, synced_source
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from .. import state
 from ..config import Config, TargetConfig
 from ..errors import RollbackError, SourceError
-from ..plan import diff
 from ..progress import SILENT, Progress
-from ..publish import Target
-from ..state import Mark, ReleaseRecord
+from ..release import records as state
+from ..release.diff import diff
+from ..release.records import Mark, ReleaseRecord
+from ..targets import Target
 from .common import (
     DeployResult,
     LazyBuild,

@@ -28,8 +28,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..manifest import Manifest
-from .s3_headers import HeaderRules, ObjectHeaders, publish_group
+from ...release.manifest import Manifest
+from .headers import HeaderRules, ObjectHeaders, publish_group
 
 
 @dataclass(frozen=True)

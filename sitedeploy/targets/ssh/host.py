@@ -26,9 +26,9 @@ from pathlib import Path
 
 import paramiko
 
-from ..config import SSHTargetConfig
-from ..errors import SitedeployError, TargetError
-from .ssh_connect import Endpoint, connect, resolve
+from ...config import SSHTargetConfig
+from ...errors import SitedeployError, TargetError
+from .connect import Endpoint, connect, resolve
 
 CHUNK = 256 * 1024
 COMPRESS_FROM = 16 * 1024

@@ -16,11 +16,11 @@ def open_target(name: str, target: TargetConfig, config: Config) -> Target:
 
         return LocalTarget(name, config.resolve(target.path))
     if isinstance(target, SSHTargetConfig):
-        from .ssh import SSHTarget
+        from .ssh.target import SSHTarget
 
         return SSHTarget(name, target)
     if isinstance(target, S3TargetConfig):
-        from .s3 import S3Target
+        from .s3.target import S3Target
 
         return S3Target(name, target)
     raise TypeError(f"no publisher for {type(target).__name__}")

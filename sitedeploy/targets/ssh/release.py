@@ -30,12 +30,12 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..manifest import Manifest
-from ..plan import Plan
-from ..state import ReleaseRecord
-from .base import Drift, TransferStats
-from .ssh_delta import SSHTransferStats, candidates, place_deltas, prepare_deltas
-from .ssh_host import SSHHost
+from ...release.diff import Plan
+from ...release.manifest import Manifest
+from ...release.records import ReleaseRecord
+from ..base import Drift, TransferStats
+from .delta import SSHTransferStats, candidates, place_deltas, prepare_deltas
+from .host import SSHHost
 
 UPLOAD_SESSIONS = 4
 """SFTP sessions per host for uploads: hides the per-file round trips of small files."""

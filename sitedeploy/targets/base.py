@@ -7,7 +7,7 @@ A target stores releases and a pointer to the live one. The deploy and rollback 
     activate(release)   make it the live one, atomically for readers
     remove_release(id)  drop an old release (never the live one)
 
-plus the :class:`~sitedeploy.state.MetaStore` calls for small state files. ``local``, ``ssh``
+plus the :class:`~sitedeploy.release.records.MetaStore` calls for small state files. ``local``, ``ssh``
 and ``s3`` implement it; tests add in-memory fakes of the same shape.
 """
 
@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from ..manifest import Manifest
-from ..plan import Plan
 from ..progress import Progress
-from ..state import MetaStore, ReleaseRecord
+from ..release.diff import Plan
+from ..release.manifest import Manifest
+from ..release.records import MetaStore, ReleaseRecord
 
 
 @dataclass

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from .errors import LockHeld, SitedeployError
+from ..errors import LockHeld, SitedeployError
 from .manifest import Manifest
 
 HISTORY_LIMIT = 1000

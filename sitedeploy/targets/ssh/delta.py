@@ -38,11 +38,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import TargetError
-from ..manifest import Manifest
-from ..plan import Plan
-from .base import TransferStats
-from .ssh_host import CHUNK, SSHHost
+from ...errors import TargetError
+from ...release.diff import Plan
+from ...release.manifest import Manifest
+from ..base import TransferStats
+from .host import CHUNK, SSHHost
 
 THRESHOLD = 256 * 1024
 """Smaller changed files are sent whole: a delta costs a few round trips."""

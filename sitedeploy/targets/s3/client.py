@@ -21,8 +21,8 @@ import botocore.exceptions
 import botocore.loaders
 import botocore.session
 
-from ..config import S3TargetConfig
-from ..errors import TargetError
+from ...config import S3TargetConfig
+from ...errors import TargetError
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudfront import CloudFrontClient

@@ -16,9 +16,9 @@ from typing import Any, NoReturn
 
 import click
 
-from . import config as config_mod
-from .errors import BuildError, ConfigError, SitedeployError
-from .progress import SILENT, Progress
+from .. import config as config_mod
+from ..errors import BuildError, ConfigError, SitedeployError
+from ..progress import SILENT, Progress
 
 
 @dataclasses.dataclass
@@ -36,7 +36,7 @@ class Options:
     def progress(self) -> Progress:
         if self.json:
             return SILENT
-        from .progress_rich import for_stream
+        from ..progress_rich import for_stream
 
         return for_stream(self.quiet) or SILENT
 
@@ -115,9 +115,6 @@ def _jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     return str(value)
-
-
-from . import cli_agent, cli_commands  # noqa: E402,F401  (registers the subcommands on ``cli``)
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
     <path>/releases/<id>/     one complete release per folder, never modified once live
     <path>/current            -> releases/<id>, swapped atomically (temp link + rename)
-    <path>/.sitedeploy/       state files (see sitedeploy.state)
+    <path>/.sitedeploy/       state files (see sitedeploy.release.records)
 
 Crash windows: a release is built in ``releases/.<id>.tmp`` and renamed into place only when
 complete, so a crash leaves at most a ``.tmp`` folder that the next stage removes. ``current``
@@ -19,10 +19,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import TargetError
-from ..manifest import Manifest, hash_file, walk
-from ..plan import Plan
 from ..progress import Progress
-from ..state import ReleaseRecord
+from ..release.diff import Plan
+from ..release.manifest import Manifest, hash_file, walk
+from ..release.records import ReleaseRecord
 from .base import Drift, TransferStats
 
 

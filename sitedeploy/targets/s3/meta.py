@@ -15,7 +15,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from .s3_client import Clients, error_code
+from .client import Clients, error_code
 
 LOCK = "lock.json"
 _UNDER_LOCK = ("live.json", "history.json", "releases/", "manifests/")

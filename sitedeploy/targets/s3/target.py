@@ -50,19 +50,19 @@ from typing import TYPE_CHECKING, TypeVar
 
 from boto3.s3.transfer import TransferConfig
 
-from ..config import S3TargetConfig
-from ..errors import TargetError
-from ..manifest import Manifest, hash_file
-from ..plan import Plan
-from ..progress import SILENT, Progress
-from ..state import ReleaseRecord
+from ...config import S3TargetConfig
+from ...errors import TargetError
+from ...progress import SILENT, Progress
+from ...release.diff import Plan
+from ...release.manifest import Manifest, hash_file
+from ...release.records import ReleaseRecord
+from ..base import Drift, TransferStats
 from . import cdn
-from .base import Drift, TransferStats
-from .s3_client import Clients, error_code, translated
-from .s3_headers import HeaderRules
-from .s3_meta import MetaFiles
-from .s3_state import LiveState, Stored, Switch, Touch, plan_switch, touched_by
-from .s3_transfer import Bucket, write_touch
+from .client import Clients, error_code, translated
+from .headers import HeaderRules
+from .live import LiveState, Stored, Switch, Touch, plan_switch, touched_by
+from .meta import MetaFiles
+from .transfer import Bucket, write_touch
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -8,12 +8,12 @@ from typing import Any
 
 import click
 
-from . import commands
-from .cli import Options, cli, emit, pass_options, run
-from .commands import DeployResult, TargetStatus, VerifyResult
-from .config import LocalTargetConfig
-from .errors import ConfigError
-from .state import HistoryEntry
+from .. import commands
+from ..commands import DeployResult, TargetStatus, VerifyResult
+from ..config import LocalTargetConfig
+from ..errors import ConfigError
+from ..release.records import HistoryEntry
+from .main import Options, cli, emit, pass_options, run
 
 target_option = click.option("--target", "-t", help="Act on this target only [default: all].")
 
@@ -23,7 +23,7 @@ target_option = click.option("--target", "-t", help="Act on this target only [de
 @pass_options
 def init(opts: Options, directory: Path) -> None:
     """Scaffold deploy.toml and an example MkDocs site in DIRECTORY."""
-    from .scaffold import scaffold
+    from ..scaffold import scaffold
 
     written = run(opts, lambda: scaffold(directory))
     emit(
@@ -269,7 +269,7 @@ def _verify_text(r: VerifyResult) -> str:
 @pass_options
 def serve(opts: Options, target: str | None, port: int, bind: str) -> None:
     """Serve a local target's live release over HTTP (for previews)."""
-    from .serve import serve_forever
+    from ..serve import serve_forever
 
     config = run(opts, opts.load)
     local = {n: t for n, t in config.target(target).items() if isinstance(t, LocalTargetConfig)}

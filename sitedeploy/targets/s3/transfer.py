@@ -19,8 +19,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 from boto3.s3.transfer import TransferConfig
 
-from .s3_headers import ObjectHeaders
-from .s3_state import Stored, Touch
+from .headers import ObjectHeaders
+from .live import Stored, Touch
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -2,7 +2,7 @@
 
     <path>/releases/<id>/     one complete release per folder, never modified once live
     <path>/current            -> releases/<id> (relative), swapped with posix-rename
-    <path>/.sitedeploy/       state files (see sitedeploy.state), the same on every host
+    <path>/.sitedeploy/       state files (see sitedeploy.release.records), the same on every host
 
 ``path`` is absolute or relative to the login's home folder. One connection per host is opened
 on first use and reused for the whole deploy; hosts work in parallel (a thread each).
@@ -28,16 +28,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from ..config import SSHTargetConfig
-from ..errors import TargetError
-from ..manifest import Manifest
-from ..plan import Plan
-from ..progress import Progress
-from ..state import ReleaseRecord
-from .base import Drift, TransferStats
-from .ssh_delta import SSHTransferStats
-from .ssh_host import SSHHost, temp_name
-from .ssh_release import repair_host, stage_host, verify_host
+from ...config import SSHTargetConfig
+from ...errors import TargetError
+from ...progress import Progress
+from ...release.diff import Plan
+from ...release.manifest import Manifest
+from ...release.records import ReleaseRecord
+from ..base import Drift, TransferStats
+from .delta import SSHTransferStats
+from .host import SSHHost, temp_name
+from .release import repair_host, stage_host, verify_host
 
 T = TypeVar("T")
 

@@ -22,8 +22,8 @@ from typing import NoReturn
 
 import paramiko
 
-from ..config import SSHTargetConfig
-from ..errors import HostKeyError, TargetError
+from ...config import SSHTargetConfig
+from ...errors import HostKeyError, TargetError
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from .cli import Options, cli, pass_options, run
-from .cli_commands import target_option
+from .main import Options, cli, pass_options, run
+from .verbs import target_option
 
 
 @cli.command()
@@ -23,8 +23,8 @@ from .cli_commands import target_option
 @pass_options
 def agent(opts: Options, once: bool, target: str | None, log_format: str) -> None:
     """Deploy whatever the tracked refs point at, now and whenever they move."""
-    from .agent.log import EventLog
-    from .agent.runner import run_forever, run_once
+    from ..agent.log import EventLog
+    from ..agent.runner import run_forever, run_once
 
     log = EventLog("json" if log_format == "json" else "kv", sys.stderr)
     config = run(opts, opts.load)

@@ -1,0 +1,5 @@
+"""Web servers reached over SSH (see :mod:`.target`). paramiko is imported only here."""
+
+from .target import SSHTarget
+
+__all__ = ["SSHTarget"]
