@@ -36,13 +36,13 @@ from _corpus import corpus  # the shared corpus, generated once under a lock
 
 from sitedeploy import config as config_mod
 from sitedeploy.agent import loop as agent_loop
-from sitedeploy.agent.gates import LinkIndex, check_links
 from sitedeploy.agent.log import EventLog
 from sitedeploy.agent.loop import Agent
 from sitedeploy.agent.runner import run_forever, run_once
 from sitedeploy.agent.triggers import Wakeup
 from sitedeploy.build import build_release
 from sitedeploy.commands import synced_source
+from sitedeploy.linkgate import LinkIndex, check_links
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("SITEDEPLOY_BENCH_DIR", "/tmp/sitedeploy-bench"))

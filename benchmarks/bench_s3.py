@@ -166,7 +166,7 @@ def sitedeploy_publish(cfg: S3TargetConfig, root: Path, n: int) -> tuple[float, 
     start = time.perf_counter()
     target = S3Target("bench", cfg)
     try:
-        result = commands.publish(target, cfg, lazy)  # type: ignore[arg-type]
+        result = commands.publish(target, commands.rules_for(cfg), lazy, lazy.key_for(cfg))  # type: ignore[arg-type]
     finally:
         target.close()
     return time.perf_counter() - start, lazy.scan_seconds, result.stats

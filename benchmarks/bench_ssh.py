@@ -41,10 +41,10 @@ sys.path.insert(0, str(HERE))
 
 from _corpus import CACHE, corpus  # noqa: E402
 
-from sitedeploy.progress import SILENT  # noqa: E402
 from sitedeploy.release import diff as plan_mod  # noqa: E402
 from sitedeploy.release import records as state  # noqa: E402
 from sitedeploy.release.manifest import Manifest, scan  # noqa: E402
+from sitedeploy.release.transaction import Rules, Transaction  # noqa: E402
 from tests.fixtures.sshd import SSHEnv, SSHServer, keygen, open_ssh_target  # noqa: E402
 
 SENT = [0]
@@ -131,19 +131,13 @@ def rsync(env: SSHEnv, server: SSHServer, build: Path, dest: str, options: list[
 def sitedeploy(target: Any, build: Path, manifest: Manifest, rid: str) -> tuple[float, Any]:
     """The deploy's publishing step against an already-built release."""
     start = time.perf_counter()
-    with state.locked(target, target.name):
-        live = target.live_release()
-        live_manifest = state.read_manifest(target, live) if live else None
-        plan = plan_mod.diff(manifest, live_manifest)
+    with Transaction(target, Rules(keep_releases=1000), "deploy") as tx:
         record = state.ReleaseRecord(
             id=rid, commit=rid[-8:] * 5, subject="bench", author="b", committed_at="", created_at="",
             created_by="", build_key=rid, files=len(manifest), bytes=manifest.total_bytes,
         )  # fmt: skip
-        stats = target.stage(record, build, manifest, plan, SILENT)
-        state.write_release(target, record, manifest)
-        target.activate(record, manifest, live_manifest)
-        state.append_history(target, state.HistoryEntry("deploy", rid, "", "", rid, "", ""))
-    return time.perf_counter() - start, stats
+        tx.publish(record, manifest, build)
+    return time.perf_counter() - start, tx.stats
 
 
 def main() -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from sitedeploy.agent.gates import LinkIndex, broken_links
 from sitedeploy.agent.log import EventLog
 from sitedeploy.agent.metrics import Metrics
 from sitedeploy.agent.notify import Notice, Notifier
@@ -19,6 +18,7 @@ from sitedeploy.agent.refs import parse_ls_remote, parse_tracked, resolve
 from sitedeploy.agent.webhook import authentic
 from sitedeploy.config import MetricsConfig
 from sitedeploy.errors import ConfigError
+from sitedeploy.linkgate import LinkIndex, broken_links
 from sitedeploy.release.manifest import FileEntry, Manifest
 
 LS_REMOTE = """\

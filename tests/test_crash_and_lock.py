@@ -14,26 +14,21 @@ from sitedeploy import config as config_mod
 from tests.fixtures.git import ContentRepo
 
 KILL_BEFORE_SWITCH = textwrap.dedent("""
-    import os, signal, sys
+    import sys
     from pathlib import Path
     from sitedeploy import commands, config
-    from sitedeploy.targets.local import LocalTarget
 
-    def killed_before_switch(self, *args, **kwargs):
-        os.kill(os.getpid(), signal.SIGKILL)  # the release is staged and recorded; current not switched
-
-    LocalTarget.activate = killed_before_switch
-    commands.deploy(config.load(Path(sys.argv[1])))
+    commands.deploy(config.load(Path(sys.argv[1])))  # SITEDEPLOY_CRASH_AT=switch: killed there
 """)
 
 HOLD_LOCK = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from sitedeploy.release import records as state
+    from sitedeploy.release.lock import locked
     from sitedeploy.targets.local import LocalTarget
 
     target = LocalTarget("local", Path(sys.argv[1]))
-    with state.locked(target, "local"):
+    with locked(target, "local"):
         print("locked", flush=True)
         time.sleep(60)
 """)
@@ -52,7 +47,10 @@ def test_killed_before_the_switch_leaves_the_old_release_live(
     content_repo.add_mkdocs_site(version="v2")
     content_repo.commit("v2")
 
-    proc = subprocess.run([sys.executable, "-c", KILL_BEFORE_SWITCH, str(deploy_toml)], capture_output=True)
+    env = {**os.environ, "SITEDEPLOY_CRASH_AT": "switch"}  # staged and recorded; current not switched
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_BEFORE_SWITCH, str(deploy_toml)], capture_output=True, env=env
+    )
     assert proc.returncode == -9
     assert os.readlink(current).endswith(str(first.release))
     assert b"Home v1" in (current / "docs/index.html").read_bytes()

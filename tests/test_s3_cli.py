@@ -11,7 +11,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from sitedeploy import config as config_mod
-from sitedeploy.release import records as state
+from sitedeploy.release.lock import locked
 from sitedeploy.targets.s3.target import S3Target
 from tests.fixtures.git import ContentRepo
 from tests.fixtures.s3 import S3Server, bucket_tree
@@ -79,7 +79,7 @@ def test_a_second_process_fails_naming_the_lock_holder(
     toml = s3_toml(tmp_path, content_repo.path, s3_server.url, s3_bucket)
     cfg = config_mod.load(toml).targets["s3"]
     holder = S3Target("s3", cfg)  # type: ignore[arg-type]
-    with state.locked(holder, "s3", purpose="deploy"):
+    with locked(holder, "s3", purpose="deploy"):
         other = subprocess.run(
             [
                 str(Path(sys.executable).parent / "sitedeploy"),

@@ -73,7 +73,7 @@ def test_several_large_files_share_each_round_on_two_hosts(
     old = search_index()
     files = {INDEX: old, "assets/data.json": old[::-1], "small.json": old[:1000]}
     target = open_ssh_target("prod", ssh_env.target_table(Path("site")))
-    build = make_site(tmp_path / "build", files)
+    build = make_site(tmp_path / "build", {**files, "index.html": "<p>a page, unchanged</p>"})
     deploy_folder(target, build)
     edited = {path: data[:5000] + b"edit" + data[5000:] for path, data in files.items()}
     second, stats = deploy_folder(target, make_site(build, edited))

@@ -118,9 +118,9 @@ def staged_only(target: Any, build: Path) -> tuple[Any, Any, Any]:
         id="20990101T000000Z-staged00", commit="f" * 40, subject="s", author="a", committed_at="",
         created_at="", created_by="", build_key="k", files=len(manifest), bytes=manifest.total_bytes,
     )  # fmt: skip
-    target.stage(record, build, manifest, plan_mod.diff(manifest, live_manifest), SILENT)
+    prepared = target.prepare(record, manifest, plan_mod.diff(manifest, live_manifest), build, SILENT)
     state.write_release(target, record, manifest)
-    return record, manifest, live_manifest
+    return prepared, manifest, live_manifest
 
 
 def test_host_down_after_staging_switches_no_host(
@@ -129,10 +129,10 @@ def test_host_down_after_staging_switches_no_host(
     up, down = sshd_pair
     target = open_ssh_target("prod", ssh_env.target_table(Path("site")))
     first, build = two_releases(target, tmp_path)
-    record, manifest, live_manifest = staged_only(target, build)
+    prepared, _, _ = staged_only(target, build)
     down.stop()
     with pytest.raises(TargetError, match=rf"host {down.host}: .*nothing was switched") as caught:
-        target.activate(record, manifest, live_manifest)
+        prepared.switch()
     assert up.host not in caught.value.message.replace(f"host {down.host}", "")
     assert live_on(up) == first.id and live_on(down) == first.id
     assert not [p for p in (up.home / "site").iterdir() if p.name.startswith(".current")]  # temp link gone
@@ -153,9 +153,9 @@ def test_switch_failing_on_one_host_switches_the_others_back(
         commit(host, link)
 
     monkeypatch.setattr(target, "_commit_switch", host_dies_at_the_switch)
-    record, manifest, live_manifest = staged_only(target, build)
+    prepared, _, _ = staged_only(target, build)
     with pytest.raises(TargetError, match=rf"host {down.host}: .*switched back {re.escape(up.host)}"):
-        target.activate(record, manifest, live_manifest)
+        prepared.switch()
     assert live_on(up) == first.id and live_on(down) == first.id
     target.close()
 
@@ -199,7 +199,7 @@ def test_connection_dropped_mid_transfer_leaves_live_unchanged_and_next_deploy_c
     )  # fmt: skip
     progress = KillAfter(server, 5)
     with pytest.raises(TargetError, match=rf"host {server.host}: connection dropped during (upload|finish)"):
-        target.stage(record, build, manifest, plan, progress)
+        target.prepare(record, manifest, plan, build, progress)
     assert progress.killed
     assert live_on(server) == first.id
     assert (server.home / "site/releases/.20990101T000000Z-dropped0.tmp").is_dir()  # partial, never served

@@ -13,6 +13,7 @@ import pytest
 
 from sitedeploy.errors import LockHeld
 from sitedeploy.release import records as state
+from sitedeploy.release.lock import locked
 from sitedeploy.release.manifest import scan
 from tests.fixtures.sshd import SSHEnv, SSHServer, deploy_folder, make_site, open_ssh_target, rollback_to
 
@@ -167,13 +168,13 @@ def test_lock_is_taken_on_every_host_and_released_when_one_refuses(
     first, second = sshd_pair
     both = open_ssh_target("prod", ssh_env.target_table(Path("site")))
     only_second = open_ssh_target("prod", ssh_env.target_table(Path("site"), [second]))
-    with state.locked(only_second, "prod"):
+    with locked(only_second, "prod"):
         assert (second.home / "site/.sitedeploy/lock.json.d/lock.json").is_file()
         assert both.create_meta("lock.json", b"{}") is False
         assert not (first.home / "site/.sitedeploy/lock.json.d").exists()  # released again
-        with pytest.raises(LockHeld, match=r"locked by .*\(pid \d+"), state.locked(both, "prod"):
+        with pytest.raises(LockHeld, match=r"locked by .*\(pid \d+"), locked(both, "prod"):
             pass
-    with state.locked(both, "prod") as mine:
+    with locked(both, "prod") as mine:
         for server in sshd_pair:
             held = json.loads((server.home / "site/.sitedeploy/lock.json.d/lock.json").read_text())
             assert held["owner"] == mine.owner and held["expires_at"] > held["acquired_at"]

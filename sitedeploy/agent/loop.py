@@ -16,7 +16,6 @@ targets the agent believes are current, and runs the drift check.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,10 +26,11 @@ from .. import commands
 from ..build import Built
 from ..config import Config, TargetConfig
 from ..errors import GateError, SitedeployError
+from ..linkgate import LinkIndex, check_links
 from ..release import records as state
+from ..release.control import hold_reason, update_control, with_agent_facts
 from ..source import Commit, Source
 from ..targets import Target, open_target
-from .gates import LinkIndex, check_links
 from .log import EventLog
 from .memory import Memory, TargetMemory
 from .metrics import Metrics
@@ -194,7 +194,7 @@ class Agent:
         report: TickReport,
     ) -> None:
         control = state.read_control(t)
-        hold = _hold_reason(control, sha)
+        hold = hold_reason(control, sha)
         if hold:
             if mem.held != sha:
                 self.log.event("held", target=t.name, commit=sha[:12], reason=hold)
@@ -229,7 +229,8 @@ class Agent:
             self.config, source, commit, LogProgress(self.log, t.name)
         )
         lazies[sha] = lazy
-        result = commands.publish(t, cfg, lazy, gate=self._gate(t.name, sha))
+        rules = commands.rules_for(cfg)
+        result = commands.publish(t, rules, lazy, lazy.key_for(cfg), gate=self._gate(t.name, sha))
         if result.outcome == "deployed" and (cfg.check_urls or cfg.marker_url):
             from .checks import CheckSettings, check_live  # urllib: only when there is a check
 
@@ -305,7 +306,7 @@ class Agent:
         report: TickReport,
     ) -> None:
         reason = f"post-switch check failed: {problem}"
-        result = commands.revert_failed_switch(t, cfg, reason)
+        result = commands.revert_failed_switch(t, commands.rules_for(cfg), reason)
         report.rolled_back.append(t.name)
         mem.applied = result.commit.sha
         mem.failed, mem.error, mem.retryable, mem.failures = commit.sha, reason, False, 1
@@ -328,22 +329,15 @@ class Agent:
             if {k: state.read_control(t).agent.get(k) for k in facts} == facts:
                 return
             # Under the lock: a rollback writing its pin at the same moment must not be lost.
-            with state.locked(t, t.name, purpose="agent status", timeout=max(5.0, cfg.lock_timeout)):
-                control = state.read_control(t)
-                agent = {**control.agent, **facts, "updated_at": state.now_iso(), "by": state.whoami()}
-                state.write_control(t, dataclasses.replace(control, agent=agent))
+            update_control(t, t.name, with_agent_facts(facts), timeout=max(5.0, cfg.lock_timeout))
         except SitedeployError as exc:
             self.log.warning("status-not-recorded", target=t.name, error=exc.message)
 
     # --- helpers ----------------------------------------------------------------------------
 
-    @contextmanager
-    def opened(self, name: str, cfg: TargetConfig) -> Iterator[Target]:
-        t = self.opener(name, cfg, self.config)
-        try:
-            yield t
-        finally:
-            t.close()
+    def opened(self, name: str, cfg: TargetConfig) -> Target:
+        """The target, opened with the agent's opener; use as a context manager."""
+        return self.opener(name, cfg, self.config)
 
     def _synced_source(self) -> Source:
         if self._source is None:
@@ -353,20 +347,9 @@ class Agent:
         return self._source
 
     def _verify_signature(self, source: Source, commit: Commit) -> None:
-        mode = self.config.source.verify_signatures
-        if mode == "off":
-            return
-        from ..signatures import verify_commit
-
-        src = self.config.source
-        signer = verify_commit(
-            source.mirror_dir,
-            commit.sha,
-            mode,
-            allowed_signers=self.config.resolve(src.allowed_signers) if src.allowed_signers else None,
-            gpg_home=self.config.resolve(src.gpg_home) if src.gpg_home else None,
-        )
-        self.log.event("signature", commit=commit.short, signer=signer)
+        signer = commands.verify_signature(self.config, source, commit)
+        if signer is not None:
+            self.log.event("signature", commit=commit.short, signer=signer)
 
     def _gate(self, name: str, sha: str) -> Callable[[Built], None]:
         def gate(built: Built) -> None:
@@ -401,16 +384,6 @@ class Agent:
         failure = self._gated[built.build_key]
         if failure is not None:
             raise failure
-
-
-def _hold_reason(control: state.Control, sha: str) -> str | None:
-    if control.suspended:
-        return f"suspended by {control.suspended.by}: {control.suspended.reason or 'no reason given'}"
-    if control.pin:
-        return f"pinned by {control.pin.by} ({control.pin.reason}); 'sitedeploy resume' unpins"
-    if sha in control.bad_commits:
-        return f"commit marked bad: {control.bad_commits[sha].reason}"
-    return None
 
 
 def _clear_failure(mem: TargetMemory, sha: str) -> None:

@@ -16,6 +16,18 @@ from ..release.records import HistoryEntry
 from .main import Options, cli, emit, pass_options, run
 
 target_option = click.option("--target", "-t", help="Act on this target only [default: all].")
+lock_timeout_option = click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Wait this long for another deploy's lock [default: the target's lock_timeout].",
+)
+force_option = click.option(
+    "--force",
+    is_flag=True,
+    help="Deploy although the target is pinned or suspended, the commit is marked bad, "
+    "unsigned or fails the link gate (history records it).",
+)
 
 
 @cli.command()
@@ -64,10 +76,22 @@ def build(opts: Options, ref: str | None, site: str | None) -> None:
 @cli.command()
 @target_option
 @click.option("--ref", help="Branch, tag or commit [default: the tip of the source branch].")
-@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@click.option("--dry-run", is_flag=True, help="Run every check and print the plan; change nothing.")
+@force_option
 @click.option("--force-delete", is_flag=True, help="Allow more deletes than max_delete.")
+@click.option("--no-link-check", is_flag=True, help="Skip the link gate ([agent] link_check).")
+@lock_timeout_option
 @pass_options
-def deploy(opts: Options, target: str | None, ref: str | None, dry_run: bool, force_delete: bool) -> None:
+def deploy(
+    opts: Options,
+    target: str | None,
+    ref: str | None,
+    dry_run: bool,
+    force: bool,
+    force_delete: bool,
+    no_link_check: bool,
+    lock_timeout: float | None,
+) -> None:
     """Build a commit and publish it atomically to the targets."""
     config = run(opts, opts.load)
     results: list[DeployResult] = run(
@@ -77,7 +101,10 @@ def deploy(opts: Options, target: str | None, ref: str | None, dry_run: bool, fo
             target=target,
             ref=ref,
             dry_run=dry_run,
+            force=force,
             force_delete=force_delete,
+            link_check=not no_link_check,
+            lock_timeout=lock_timeout,
             progress=opts.progress(),
         ),
     )
@@ -148,6 +175,10 @@ def _status_text(s: TargetStatus) -> str:
         )
     if s.suspended:
         lines.append(f"  SUSPENDED by {s.suspended.by} at {s.suspended.at}: {s.suspended.reason}")
+    for sha, mark in s.bad_commits.items():
+        lines.append(f"  BAD       {sha[:12]} marked by {mark.by} at {mark.at}: {mark.reason}")
+    if s.waiting:
+        lines.append(f"  waiting:  {s.waiting}")
     if s.agent:
         lines += _agent_lines(s.agent)
     if s.hosts:
@@ -198,11 +229,23 @@ def _history_line(name: str, e: HistoryEntry) -> str:
 @cli.command()
 @target_option
 @click.option("--to", "to", help="A release id or commit [default: the release before the live one].")
+@click.option("--force", is_flag=True, help="Roll back to a release whose commit is marked bad.")
+@lock_timeout_option
 @pass_options
-def rollback(opts: Options, target: str | None, to: str | None) -> None:
+def rollback(
+    opts: Options, target: str | None, to: str | None, force: bool, lock_timeout: float | None
+) -> None:
     """Put an earlier release back, without a rebuild when it is still kept. Pins the target."""
     results: list[DeployResult] = run(
-        opts, lambda: commands.rollback(opts.load(), target=target, to=to, progress=opts.progress())
+        opts,
+        lambda: commands.rollback(
+            opts.load(),
+            target=target,
+            to=to,
+            force=force,
+            lock_timeout=lock_timeout,
+            progress=opts.progress(),
+        ),
     )
     emit(
         opts,
@@ -217,31 +260,68 @@ def rollback(opts: Options, target: str | None, to: str | None) -> None:
 
 @cli.command()
 @target_option
+@lock_timeout_option
 @pass_options
-def resume(opts: Options, target: str | None) -> None:
-    """Unpin (and unsuspend) targets so automatic deploys continue."""
-    names = run(opts, lambda: commands.resume(opts.load(), target=target))
+def resume(opts: Options, target: str | None, lock_timeout: float | None) -> None:
+    """Unpin (and unsuspend) targets so deploys continue."""
+    names = run(opts, lambda: commands.resume(opts.load(), target=target, lock_timeout=lock_timeout))
     emit(opts, names, lambda: "\n".join(f"{n}: resumed" for n in names))
 
 
 @cli.command()
 @target_option
 @click.option("--reason", default="", help="Shown by status.")
+@lock_timeout_option
 @pass_options
-def suspend(opts: Options, target: str | None, reason: str) -> None:
-    """Stop automatic deploys to targets until 'resume'."""
-    names = run(opts, lambda: commands.suspend(opts.load(), target=target, reason=reason))
+def suspend(opts: Options, target: str | None, reason: str, lock_timeout: float | None) -> None:
+    """A release freeze: no deploy, manual or automatic, until 'resume' (or --force)."""
+    names = run(
+        opts,
+        lambda: commands.suspend(opts.load(), target=target, reason=reason, lock_timeout=lock_timeout),
+    )
     emit(opts, names, lambda: "\n".join(f"{n}: suspended" for n in names))
+
+
+@cli.command("mark-bad")
+@click.argument("commit")
+@target_option
+@click.option("--reason", default="", help="Shown by status.")
+@lock_timeout_option
+@pass_options
+def mark_bad(opts: Options, commit: str, target: str | None, reason: str, lock_timeout: float | None) -> None:
+    """Never deploy COMMIT (a commit, branch or tag) to the targets until 'unmark'."""
+    names = run(
+        opts,
+        lambda: commands.mark_bad(
+            opts.load(), commit, target=target, reason=reason, lock_timeout=lock_timeout
+        ),
+    )
+    emit(opts, names, lambda: "\n".join(f"{n}: {commit} marked bad" for n in names))
+
+
+@cli.command()
+@click.argument("commit")
+@target_option
+@lock_timeout_option
+@pass_options
+def unmark(opts: Options, commit: str, target: str | None, lock_timeout: float | None) -> None:
+    """Let a commit marked bad (by a rollback or by hand) be deployed again."""
+    names = run(opts, lambda: commands.unmark(opts.load(), commit, target=target, lock_timeout=lock_timeout))
+    emit(opts, names, lambda: "\n".join(f"{n}: {commit} unmarked" for n in names))
 
 
 @cli.command()
 @target_option
 @click.option("--repair", is_flag=True, help="Restore the live release where it drifted.")
+@lock_timeout_option
 @pass_options
-def verify(opts: Options, target: str | None, repair: bool) -> None:
+def verify(opts: Options, target: str | None, repair: bool, lock_timeout: float | None) -> None:
     """Compare what targets serve with the live release; exit 1 on drift (unless repaired)."""
     results: list[VerifyResult] = run(
-        opts, lambda: commands.verify(opts.load(), target=target, repair=repair, progress=opts.progress())
+        opts,
+        lambda: commands.verify(
+            opts.load(), target=target, repair=repair, lock_timeout=lock_timeout, progress=opts.progress()
+        ),
     )
     emit(opts, [dataclasses.asdict(r) for r in results], lambda: "\n".join(_verify_text(r) for r in results))
     if any(not r.clean and not r.repaired for r in results):

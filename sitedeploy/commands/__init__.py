@@ -1,14 +1,10 @@
 """One function per command: the library API the CLI and the agent call.
 
 Each function computes its result (a plan, a release, a status) and returns it; printing is
-the CLI's job. Deploy and rollback hold the target's lock and follow one order, so a crash
-anywhere leaves the target on a recorded release:
-
-    stage release (invisible) → write release record → switch → append history → prune
-
-A crash before the switch leaves the old release live (the staged folder is reused or
-cleaned next time); a crash after the switch but before the history entry is noticed by the
-next run, which records the live release then (``recover``).
+the CLI's job. Every change to a target goes through the release transaction
+(:mod:`sitedeploy.release.transaction`): deploy and the rebuilding rollback build first and
+take the target's lock only to prepare and switch; rollback to a retained release, repair and
+the agent's automatic revert take it at once.
 """
 
 from .common import (
@@ -17,13 +13,13 @@ from .common import (
     TargetStatus,
     VerifyResult,
     open_source,
-    opened,
-    previous_release,
+    rules_for,
     synced_source,
+    verify_signature,
 )
-from .deploy import build, check_plan, deploy, publish
+from .deploy import build, deploy, publish
 from .inspect import history, status, verify, verify_target
-from .rollback import resume, revert_failed_switch, rollback, suspend
+from .rollback import mark_bad, resume, revert_failed_switch, rollback, suspend, switch_back, unmark
 
 __all__ = [
     "DeployResult",
@@ -31,19 +27,21 @@ __all__ = [
     "TargetStatus",
     "VerifyResult",
     "build",
-    "check_plan",
     "deploy",
     "history",
+    "mark_bad",
     "open_source",
-    "opened",
-    "previous_release",
     "publish",
     "resume",
     "revert_failed_switch",
     "rollback",
+    "rules_for",
     "status",
     "suspend",
+    "switch_back",
     "synced_source",
+    "unmark",
     "verify",
+    "verify_signature",
     "verify_target",
 ]

@@ -1,11 +1,9 @@
-"""Plumbing shared by the commands: results, the source, opened targets, one lazy build,
-release records and history entries, pruning."""
+"""Plumbing shared by the commands: results, the source, the rules of a target, one lazy
+build, new release records."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -14,9 +12,10 @@ from ..config import Config, TargetConfig
 from ..progress import Progress
 from ..release import records as state
 from ..release.diff import Plan
-from ..release.records import HistoryEntry, Mark, ReleaseRecord
+from ..release.records import Mark, ReleaseRecord
+from ..release.transaction import Rules
 from ..source import Commit, Source, is_url
-from ..targets import Drift, Target, TransferStats, open_target
+from ..targets import Drift, Target, TransferStats
 
 Outcome = Literal["deployed", "unchanged", "dry-run", "rolled back"]
 
@@ -56,6 +55,8 @@ class TargetStatus:
     releases: list[str]
     hosts: dict[str, str | None] | None = None
     agent: dict[str, object] = field(default_factory=dict)
+    waiting: str | None = None
+    """Why the newest commit is not live (pinned, suspended, marked bad, failed), if it is not."""
 
     @property
     def hosts_disagree(self) -> bool:
@@ -89,13 +90,12 @@ def synced_source(config: Config) -> Source:
     return source
 
 
-@contextmanager
-def opened(name: str, target_config: TargetConfig, config: Config) -> Iterator[Target]:
-    target = open_target(name, target_config, config)
-    try:
-        yield target
-    finally:
-        target.close()
+def rules_for(
+    cfg: TargetConfig, *, force: bool = False, force_delete: bool = False, lock_timeout: float | None = None
+) -> Rules:
+    """The target's rules from its config, with what the person overrode on the command line."""
+    timeout = cfg.lock_timeout if lock_timeout is None else lock_timeout
+    return Rules(cfg.keep_releases, cfg.max_delete, timeout, force=force, force_delete=force_delete)
 
 
 class LazyBuild:
@@ -141,64 +141,21 @@ def new_record(t: Target, built: Built, key: str) -> ReleaseRecord:
     )
 
 
-def history_entry(
-    action: state.Action, record: ReleaseRecord, plan: Plan | None, note: str = ""
-) -> HistoryEntry:
-    return HistoryEntry(
-        action=action,
-        commit=record.commit,
-        subject=record.subject,
-        author=record.author,
-        release=record.id,
-        deployed_at=state.now_iso(),
-        deployed_by=state.whoami(),
-        added=plan.added if plan else 0,
-        changed=plan.changed if plan else 0,
-        removed=len(plan.deletes) if plan else 0,
-        note=note,
+def verify_signature(config: Config, source: Source, commit: Commit) -> str | None:
+    """The commit's signer, if ``verify_signatures`` asks for one; raises SignatureError."""
+    mode = config.source.verify_signatures
+    if mode == "off":
+        return None
+    from ..signatures import verify_commit
+
+    src = config.source
+    return verify_commit(
+        source.mirror_dir,
+        commit.sha,
+        mode,
+        allowed_signers=config.resolve(src.allowed_signers) if src.allowed_signers else None,
+        gpg_home=config.resolve(src.gpg_home) if src.gpg_home else None,
     )
-
-
-def record_interrupted_switch(t: Target) -> None:
-    """A run that died between the switch and the history entry: record the live release now."""
-    live = t.live_release()
-    history = state.read_history(t)
-    if live is None or (history and history[-1].release == live):
-        return
-    record = state.read_release(t, live)
-    if record is not None:
-        state.append_history(t, history_entry("recover", record, None, "recorded after an interrupted run"))
-
-
-def prune(t: Target, keep: int) -> list[str]:
-    """Remove the oldest releases beyond ``keep``; never the live one or the rollback candidate."""
-    releases = t.list_releases()
-    live = t.live_release()
-    protect = {live, previous_release(t, live, releases)}
-    removable = [r for r in releases if r not in protect]
-    doomed = removable[: max(0, len(releases) - keep)]
-    for rid in doomed:
-        t.remove_release(rid)
-        state.forget_release(t, rid)
-    return doomed
-
-
-def previous_release(t: Target, live: str | None, releases: list[str] | None = None) -> str | None:
-    """The newest retained release older than the live one, of another commit not marked bad.
-
-    A release of the live commit is skipped: it exists when a run was killed after staging
-    and the commit was deployed again, and going "back" to it would change nothing.
-    """
-    releases = t.list_releases() if releases is None else releases
-    skip = set(state.read_control(t).bad_commits)
-    live_record = state.read_release(t, live) if live else None
-    if live_record:
-        skip.add(live_record.commit)
-    for rid in reversed([r for r in releases if live is None or r < live]):
-        record = state.read_release(t, rid)
-        if record and record.commit not in skip:
-            return rid
-    return None
 
 
 def commit_of(record: ReleaseRecord) -> Commit:

@@ -1,29 +1,37 @@
-"""build and deploy: publish a commit to targets, under each target's lock."""
+"""build and deploy: publish a commit to targets through the release transaction.
+
+A manual deploy obeys the same rules as the agent: a pinned or suspended target, a commit
+marked bad, a failed signature check or a failed link gate refuse with one line, and
+``--force`` overrides them (history records that it did). The build runs before the target's
+lock is taken, so a rollback during a long build is not blocked by it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from ..build import Built, build_release, plan_sites
-from ..config import Config, TargetConfig
-from ..errors import PlanRefused
+from ..config import Config
+from ..errors import GateError, SignatureError
 from ..progress import SILENT, Progress
-from ..release import records as state
-from ..release.diff import Plan, diff
-from ..release.manifest import Manifest
-from ..targets import Target
+from ..release.control import pinned_after_rollback
+from ..release.records import Action, ReleaseRecord, read_control, read_release
+from ..release.transaction import Rules, Transaction, check_hold
+from ..source import Commit, Source
+from ..targets import Target, open_target
 from ..targets.base import MultiHost
+from ..targets.dryrun import DryRun
 from .common import (
     DeployResult,
     LazyBuild,
     Outcome,
-    history_entry,
     new_record,
-    opened,
-    prune,
-    record_interrupted_switch,
+    rules_for,
     synced_source,
+    verify_signature,
 )
+
+Gate = Callable[[Built], None]
 
 
 def build(
@@ -41,60 +49,73 @@ def deploy(
     target: str | None = None,
     ref: str | None = None,
     dry_run: bool = False,
+    force: bool = False,
     force_delete: bool = False,
+    link_check: bool = True,
+    lock_timeout: float | None = None,
     progress: Progress = SILENT,
 ) -> list[DeployResult]:
     """Build ``ref`` (default: the tip of the source branch) and publish it to the targets."""
     targets = config.target(target)
     source = synced_source(config)
     commit = source.resolve(ref, config.source.branch)
+    notes = [note for note in (_signature(config, source, commit, force),) if note]
     lazy = LazyBuild(config, source, commit, progress)
+    gate = _link_gate(config, force, notes) if link_check and config.agent.link_check else None
     results = []
-    for name, target_config in targets.items():
-        with opened(name, target_config, config) as t:
-            results.append(publish(t, target_config, lazy, dry_run=dry_run, force_delete=force_delete))
+    for name, cfg in targets.items():
+        rules = rules_for(cfg, force=force, force_delete=force_delete, lock_timeout=lock_timeout)
+        with open_target(name, cfg, config) as t:
+            check_hold(name, read_control(t), commit.sha, force=force)  # refuse before building
+            results.append(
+                publish(t, rules, lazy, lazy.key_for(cfg), dry_run=dry_run, gate=gate, notes=notes)
+            )
     return results
 
 
 def publish(
     t: Target,
-    cfg: TargetConfig,
+    rules: Rules,
     lazy: LazyBuild,
+    key: str,
     *,
+    action: Action = "deploy",
     dry_run: bool = False,
-    force_delete: bool = False,
-    action: state.Action = "deploy",
-    gate: Callable[[Built], None] | None = None,
+    gate: Gate | None = None,
+    notes: list[str] | None = None,
+    pin: bool = False,
 ) -> DeployResult:
-    """Publish one commit to one target, under its lock.
+    """Publish one commit to one target: build (once, outside the lock), gate, transaction.
 
-    ``gate`` (the agent's link check) runs on the build before anything is staged; it raises
-    (``GateError``) to hold the release back, leaving the live one untouched.
+    ``gate`` (the link check; the agent's also asks whether the ref moved on) runs on the build
+    before the lock is taken; it raises to hold the release back, leaving the live one as it is.
     """
-    if dry_run:
-        return _dry_run(t, cfg, lazy)
-    with state.locked(t, t.name, purpose=action, timeout=cfg.lock_timeout):
-        record_interrupted_switch(t)
-        live = t.live_release()
-        live_record = state.read_release(t, live) if live else None
-        already_live = live_record is not None and live_record.build_key == lazy.key_for(cfg)
-        if already_live and action == "deploy" and not _hosts_disagree(t):
-            return DeployResult(t.name, lazy.commit, "unchanged", live)
-        built = lazy.get()
-        if gate is not None:
-            gate(built)
-        live_manifest = state.read_manifest(t, live) if live else None
-        plan = diff(built.manifest, live_manifest)
-        check_plan(t.name, cfg, plan, built.manifest, force_delete)
-        record = new_record(t, built, lazy.key_for(cfg))
-        lazy.progress.step(f"{t.name}: publishing {plan.summary()}")
-        stats = t.stage(record, built.root, built.manifest, plan, lazy.progress)
-        state.write_release(t, record, built.manifest)
-        t.activate(record, built.manifest, live_manifest)
-        state.append_history(t, history_entry(action, record, plan))
-        prune(t, cfg.keep_releases)
-    outcome: Outcome = "deployed" if action == "deploy" else "rolled back"
-    return DeployResult(t.name, lazy.commit, outcome, record.id, plan, stats)
+    target: Target = DryRun(t) if dry_run else t
+    redo = _hosts_disagree(t)
+    if action == "deploy" and _serves(_live_record(target), key) and not redo:
+        return DeployResult(t.name, lazy.commit, "unchanged", target.live_release())
+    built = lazy.get()
+    if gate is not None:
+        gate(built)
+    with Transaction(target, rules, action, note="; ".join(notes or []), progress=lazy.progress) as tx:
+        if action == "deploy" and _serves(tx.live_record, key) and not redo:
+            assert tx.live_record is not None
+            return DeployResult(t.name, lazy.commit, "unchanged", tx.live_record.id)
+        record = new_record(target, built, key)
+        tx.publish(record, built.manifest, built.root)
+        if pin and tx.live_record is not None:
+            tx.control_change = pinned_after_rollback(tx.live_record, record)
+    outcome: Outcome = "dry-run" if dry_run else ("deployed" if action == "deploy" else "rolled back")
+    return DeployResult(t.name, lazy.commit, outcome, record.id, tx.plan, tx.stats)
+
+
+def _live_record(t: Target) -> ReleaseRecord | None:
+    live = t.live_release()
+    return read_release(t, live) if live else None
+
+
+def _serves(record: ReleaseRecord | None, key: str) -> bool:
+    return record is not None and record.build_key == key
 
 
 def _hosts_disagree(t: Target) -> bool:
@@ -102,26 +123,32 @@ def _hosts_disagree(t: Target) -> bool:
     return isinstance(t, MultiHost) and len(set(t.live_by_host().values())) > 1
 
 
-def _dry_run(t: Target, cfg: TargetConfig, lazy: LazyBuild) -> DeployResult:
-    live = t.live_release()
-    live_record = state.read_release(t, live) if live else None
-    if live_record and live_record.build_key == lazy.key_for(cfg):
-        return DeployResult(t.name, lazy.commit, "unchanged", live)
-    built = lazy.get()
-    plan = diff(built.manifest, state.read_manifest(t, live) if live else None)
-    return DeployResult(t.name, lazy.commit, "dry-run", live, plan)
+def _signature(config: Config, source: Source, commit: Commit, force: bool) -> str | None:
+    """Check the commit's signature as the agent does; with ``force``, note the failure instead."""
+    try:
+        verify_signature(config, source, commit)
+    except SignatureError as exc:
+        if not force:
+            raise SignatureError(f"{exc.message}; or pass --force to deploy it anyway") from None
+        return f"forced: {exc.message}"
+    return None
 
 
-def check_plan(name: str, cfg: TargetConfig, plan: Plan, manifest: Manifest, force_delete: bool) -> None:
-    """Refuse plans that are almost certainly mistakes, before anything is written."""
-    pages = [p for p in manifest if p.endswith(".html")]
-    if not pages:
-        raise PlanRefused(
-            f"target '{name}': the build has no HTML pages ({len(manifest)} files); refusing to publish "
-            "an empty site — check the sites' paths and mounts"
-        )
-    if len(plan.deletes) > cfg.max_delete and not force_delete:
-        raise PlanRefused(
-            f"target '{name}' would delete {len(plan.deletes)} files (max_delete = {cfg.max_delete}); "
-            "raise max_delete or pass --force-delete"
-        )
+def _link_gate(config: Config, force: bool, notes: list[str]) -> Gate:
+    """The agent's link gate on a manual deploy; with ``force``, a failure becomes a note."""
+    from ..linkgate import LinkIndex, check_links
+
+    path = config.state_dir / "agent" / "links.json"
+
+    def gate(built: Built) -> None:
+        index = LinkIndex.load(path)
+        try:
+            check_links(built, index)
+        except GateError as exc:
+            if not force:
+                raise GateError(f"{exc.message}; fix the links, or pass --no-link-check or --force") from None
+            notes.append(f"forced: {exc.message}")
+        finally:
+            index.save(path)
+
+    return gate

@@ -7,17 +7,19 @@ from ..config import Config, TargetConfig
 from ..errors import RollbackError
 from ..progress import SILENT, Progress
 from ..release import records as state
+from ..release.control import hold_reason
 from ..release.manifest import Manifest
 from ..release.records import HistoryEntry
-from ..targets import Drift, Target
+from ..release.transaction import Transaction
+from ..targets import Drift, Target, open_target
 from ..targets.base import MultiHost
-from .common import TargetStatus, VerifyResult, opened, synced_source
+from .common import TargetStatus, VerifyResult, rules_for, synced_source
 
 
 def status(config: Config, *, target: str | None = None) -> list[TargetStatus]:
     out = []
     for name, cfg in config.target(target).items():
-        with opened(name, cfg, config) as t:
+        with open_target(name, cfg, config) as t:
             out.append(_status_one(t))
     return out
 
@@ -43,7 +45,19 @@ def _status_one(t: Target) -> TargetStatus:
         releases=t.list_releases(),
         hosts=t.live_by_host() if isinstance(t, MultiHost) else None,
         agent=control.agent,
+        waiting=_waiting(control, record.commit if record else None),
     )
+
+
+def _waiting(control: state.Control, live_commit: str | None) -> str | None:
+    """Why the newest commit the agent saw is not live, if it is not."""
+    newest = control.agent.get("last_attempted") or control.agent.get("held_commit")
+    if not isinstance(newest, str) or not newest or newest == live_commit:
+        return hold_reason(control, "") if control.pin or control.suspended else None
+    reason = hold_reason(control, newest)
+    if reason is None and control.agent.get("failed_commit") == newest:
+        reason = f"failed: {control.agent.get('last_error') or 'see the agent log'}"
+    return f"{newest[:12]} is not live: {reason}" if reason else None
 
 
 def history(
@@ -52,32 +66,48 @@ def history(
     """Newest first, per target."""
     out = {}
     for name, cfg in config.target(target).items():
-        with opened(name, cfg, config) as t:
+        with open_target(name, cfg, config) as t:
             entries = list(reversed(state.read_history(t)))
             out[name] = entries[:limit] if limit else entries
     return out
 
 
 def verify(
-    config: Config, *, target: str | None = None, repair: bool = False, progress: Progress = SILENT
+    config: Config,
+    *,
+    target: str | None = None,
+    repair: bool = False,
+    lock_timeout: float | None = None,
+    progress: Progress = SILENT,
 ) -> list[VerifyResult]:
     """Compare each target's live files with the live release's manifest; optionally heal."""
     results = []
     for name, cfg in config.target(target).items():
-        with opened(name, cfg, config) as t:
-            results.append(_verify_one(config, t, cfg, repair, progress))
+        with open_target(name, cfg, config) as t:
+            results.append(_verify_one(config, t, cfg, repair, progress, lock_timeout))
     return results
 
 
 def verify_target(
-    config: Config, t: Target, cfg: TargetConfig, *, repair: bool = False, progress: Progress = SILENT
+    config: Config,
+    t: Target,
+    cfg: TargetConfig,
+    *,
+    repair: bool = False,
+    lock_timeout: float | None = None,
+    progress: Progress = SILENT,
 ) -> VerifyResult:
     """``verify`` for one opened target (the agent's drift check)."""
-    return _verify_one(config, t, cfg, repair, progress)
+    return _verify_one(config, t, cfg, repair, progress, lock_timeout)
 
 
 def _verify_one(
-    config: Config, t: Target, cfg: TargetConfig, repair: bool, progress: Progress
+    config: Config,
+    t: Target,
+    cfg: TargetConfig,
+    repair: bool,
+    progress: Progress,
+    lock_timeout: float | None = None,
 ) -> VerifyResult:
     live = t.live_release()
     manifest = state.read_manifest(t, live) if live else None
@@ -91,8 +121,8 @@ def _verify_one(
     source = synced_source(config)
     built = build_release(config, source, source.commit(record.commit), progress=progress)
     _check_reproduced(t.name, live, manifest, built.manifest, drift)
-    with state.locked(t, t.name, purpose="repair", timeout=cfg.lock_timeout):
-        t.repair(live, manifest, built.root, drift)
+    with Transaction(t, rules_for(cfg, lock_timeout=lock_timeout), "repair", progress=progress) as tx:
+        tx.repair(live, manifest, built.root, drift)
     return VerifyResult(t.name, live, drift, repaired=True)
 
 

@@ -1,80 +1,81 @@
-"""rollback, the agent's automatic revert, and the pins and suspensions that hold deploys."""
+"""rollback, the agent's automatic revert, and the control commands (suspend, resume, marks).
+
+Every form of rollback is a release transaction: to a retained release (no build, no
+transfer), or to a commit whose release was pruned (built again from git, reproducibly, with
+the lock taken only after the build). A manual rollback pins the target and marks the commit
+it moved away from as bad, in the same transaction as the switch.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 
-from ..config import Config, TargetConfig
+from ..config import Config
 from ..errors import RollbackError, SourceError
 from ..progress import SILENT, Progress
-from ..release import records as state
-from ..release.diff import diff
-from ..release.records import Mark, ReleaseRecord
-from ..targets import Target
-from .common import (
-    DeployResult,
-    LazyBuild,
-    commit_of,
-    history_entry,
-    new_record,
-    opened,
-    previous_release,
-    prune,
-    record_interrupted_switch,
-    synced_source,
-)
+from ..release import control as ctl
+from ..release.records import ReleaseRecord, read_control, read_history, read_release
+from ..release.transaction import Rules, Transaction, previous_release
+from ..targets import Target, open_target
+from .common import DeployResult, LazyBuild, commit_of, rules_for, synced_source
+from .deploy import publish
 
 
 def rollback(
-    config: Config, *, target: str | None = None, to: str | None = None, progress: Progress = SILENT
+    config: Config,
+    *,
+    target: str | None = None,
+    to: str | None = None,
+    force: bool = False,
+    lock_timeout: float | None = None,
+    progress: Progress = SILENT,
 ) -> list[DeployResult]:
     """Put an earlier release back: the one before the live one, or ``to`` (commit or release)."""
     results = []
     for name, cfg in config.target(target).items():
-        with (
-            opened(name, cfg, config) as t,
-            state.locked(t, name, purpose="rollback", timeout=cfg.lock_timeout),
-        ):
-            record_interrupted_switch(t)
-            results.append(_rollback_one(config, t, cfg, to, progress))
+        rules = rules_for(cfg, force=force, lock_timeout=lock_timeout)
+        with open_target(name, cfg, config) as t:
+            results.append(_rollback_one(config, t, rules, to, progress))
     return results
 
 
 def _rollback_one(
-    config: Config, t: Target, cfg: TargetConfig, to: str | None, progress: Progress
+    config: Config, t: Target, rules: Rules, to: str | None, progress: Progress
 ) -> DeployResult:
     live = t.live_release()
-    live_record = state.read_release(t, live) if live else None
+    live_record = read_release(t, live) if live else None
     if live_record is None:
         raise RollbackError(f"target '{t.name}' has no live release yet; nothing to roll back")
-    rid = _find_release(t, to) if to else previous_release(t, live)
-    if rid is not None:
-        result = _switch_back(t, rid, live_record, progress)
-    else:
-        result = _rebuild_for_rollback(config, t, cfg, to, live_record, progress)
-    _pin(t, live_record, result)
-    return result
+    if to is None and previous_release(t, live) is not None:
+        return switch_back(t, rules, None, progress=progress, pin=True)
+    kept = _find_release(t, to) if to else None
+    if kept is not None:
+        return switch_back(t, rules, kept, progress=progress, pin=True)
+    return _rebuild(config, t, rules, to or _older_commit_in_history(t, live_record), progress)
 
 
-def _switch_back(t: Target, rid: str, live: ReleaseRecord, progress: Progress) -> DeployResult:
-    """Make a retained release live again: no build, no transfer."""
-    record = state.read_release(t, rid)
-    manifest = state.read_manifest(t, rid)
-    if record is None or manifest is None:
-        raise RollbackError(f"target '{t.name}': release {rid} has no record; pick another with --to")
-    progress.step(f"{t.name}: switching back to {rid} ({record.commit[:8]})")
-    live_manifest = state.read_manifest(t, live.id)
-    t.activate(record, manifest, live_manifest)
-    plan = diff(manifest, live_manifest)
-    state.append_history(t, history_entry("rollback", record, plan))
-    return DeployResult(t.name, commit_of(record), "rolled back", rid, plan)
-
-
-def _rebuild_for_rollback(
-    config: Config, t: Target, cfg: TargetConfig, to: str | None, live: ReleaseRecord, progress: Progress
+def switch_back(
+    t: Target, rules: Rules, release_id: str | None, *, progress: Progress = SILENT, pin: bool, note: str = ""
 ) -> DeployResult:
+    """Make a retained release live again: no build, no transfer. None: the previous one."""
+    with Transaction(t, rules, "rollback", note=note, progress=progress) as tx:
+        if tx.live_record is None:
+            raise RollbackError(f"target '{t.name}' has no live release yet; nothing to roll back")
+        rid = release_id or previous_release(t, tx.live_record.id)
+        if rid is None:
+            raise RollbackError(
+                f"target '{t.name}': {note or 'rollback'}; no earlier release to roll back to"
+            )
+        progress.step(f"{t.name}: switching back to {rid}")
+        plan = tx.restore(rid)
+        assert tx.record is not None
+        if pin:
+            tx.control_change = ctl.pinned_after_rollback(tx.live_record, tx.record)
+    return DeployResult(t.name, commit_of(tx.record), "rolled back", rid, plan)
+
+
+def _rebuild(config: Config, t: Target, rules: Rules, commit_ref: str, progress: Progress) -> DeployResult:
     """The release is no longer retained: build its commit again from git (reproducibly)."""
-    commit_ref = to or _older_commit_in_history(t, live)
     source = synced_source(config)
     try:
         commit = source.resolve(commit_ref)
@@ -85,24 +86,20 @@ def _rebuild_for_rollback(
         ) from None
     kept = _find_release(t, commit.sha)  # `--to main` or a tag naming a commit that is still kept
     if kept is not None:
-        return _switch_back(t, kept, live, progress)
+        return switch_back(t, rules, kept, progress=progress, pin=True)
     progress.step(f"{t.name}: release of {commit.short} is no longer kept; rebuilding it")
     lazy = LazyBuild(config, source, commit, progress)
-    built = lazy.get()
-    live_manifest = state.read_manifest(t, live.id)
-    plan = diff(built.manifest, live_manifest)
-    record = new_record(t, built, lazy.key_for(cfg))
-    stats = t.stage(record, built.root, built.manifest, plan, progress)
-    state.write_release(t, record, built.manifest)
-    t.activate(record, built.manifest, live_manifest)
-    state.append_history(t, history_entry("rollback", record, plan, "rebuilt from git"))
-    prune(t, cfg.keep_releases)
-    return DeployResult(t.name, commit, "rolled back", record.id, plan, stats)
+    cfg = config.targets[t.name]
+    # A rollback may go to a commit marked bad or past a pin: the person asked for this commit.
+    forced = dataclasses.replace(rules, force=True)
+    return publish(
+        t, forced, lazy, lazy.key_for(cfg), action="rollback", notes=["rebuilt from git"], pin=True
+    )
 
 
 def _older_commit_in_history(t: Target, live: ReleaseRecord) -> str:
-    bad = state.read_control(t).bad_commits
-    for entry in reversed(state.read_history(t)):
+    bad = read_control(t).bad_commits
+    for entry in reversed(read_history(t)):
         if entry.commit != live.commit and entry.commit not in bad and entry.release < live.id:
             return entry.commit
     raise RollbackError(f"target '{t.name}': no earlier release in its history to roll back to")
@@ -115,60 +112,63 @@ def _find_release(t: Target, to: str) -> str | None:
         return to
     if len(to) >= 4:
         for rid in reversed(releases):
-            record = state.read_release(t, rid)
+            record = read_release(t, rid)
             if record and record.commit.startswith(to.lower()):
                 return rid
     return None
 
 
-def _pin(t: Target, moved_from: ReleaseRecord, result: DeployResult) -> None:
-    """Hold automatic deploys, and never redeploy the commit we rolled back from."""
-    control = state.read_control(t)
-    who, when = state.whoami(), state.now_iso()
-    bad = dict(control.bad_commits)
-    if moved_from.commit != result.commit.sha:
-        bad[moved_from.commit] = Mark(who, when, f"rolled back from {moved_from.id}", moved_from.commit)
-    pin = Mark(who, when, f"rollback to {result.release}", result.commit.sha)
-    state.write_control(t, dataclasses.replace(control, pin=pin, bad_commits=bad))
-
-
-def revert_failed_switch(t: Target, cfg: TargetConfig, reason: str) -> DeployResult:
+def revert_failed_switch(t: Target, rules: Rules, reason: str) -> DeployResult:
     """The agent's automatic rollback: a post-switch check failed, put the previous release back.
 
     Unlike ``rollback`` this does not pin the target: the agent remembers the failing commit
     itself, so the next new commit still deploys at once.
     """
-    with state.locked(t, t.name, purpose="rollback", timeout=cfg.lock_timeout):
-        live = t.live_release()
-        rid = previous_release(t, live)
-        record = state.read_release(t, rid) if rid else None
-        manifest = state.read_manifest(t, rid) if rid else None
-        if rid is None or record is None or manifest is None:
-            raise RollbackError(f"target '{t.name}': {reason}; no earlier release to roll back to")
-        live_manifest = state.read_manifest(t, live) if live else None
-        t.activate(record, manifest, live_manifest)
-        plan = diff(manifest, live_manifest)
-        state.append_history(t, history_entry("rollback", record, plan, f"automatic: {reason}"))
-    return DeployResult(t.name, commit_of(record), "rolled back", rid, plan)
+    return switch_back(t, rules, None, pin=False, note=f"automatic: {reason}")
 
 
-def resume(config: Config, *, target: str | None = None) -> list[str]:
+# --- control: one locked update each ------------------------------------------------------------
+
+
+def _update(config: Config, target: str | None, change: ctl.Change, lock_timeout: float | None) -> list[str]:
+    names = []
+    for name, cfg in config.target(target).items():
+        with open_target(name, cfg, config) as t:
+            timeout = cfg.lock_timeout if lock_timeout is None else lock_timeout
+            ctl.update_control(t, name, change, timeout=timeout)
+            names.append(name)
+    return names
+
+
+def resume(config: Config, *, target: str | None = None, lock_timeout: float | None = None) -> list[str]:
     """Lift pins and suspensions: the agent deploys these targets again."""
-    names = []
-    for name, cfg in config.target(target).items():
-        with opened(name, cfg, config) as t:
-            control = state.read_control(t)
-            state.write_control(t, dataclasses.replace(control, pin=None, suspended=None))
-            names.append(name)
-    return names
+    return _update(config, target, ctl.resumed(), lock_timeout)
 
 
-def suspend(config: Config, *, target: str | None = None, reason: str = "") -> list[str]:
-    names = []
-    for name, cfg in config.target(target).items():
-        with opened(name, cfg, config) as t:
-            control = state.read_control(t)
-            mark = Mark(state.whoami(), state.now_iso(), reason)
-            state.write_control(t, dataclasses.replace(control, suspended=mark))
-            names.append(name)
-    return names
+def suspend(
+    config: Config, *, target: str | None = None, reason: str = "", lock_timeout: float | None = None
+) -> list[str]:
+    """A release freeze: no deploy (manual or automatic) until ``resume``."""
+    return _update(config, target, ctl.suspended(reason), lock_timeout)
+
+
+def mark_bad(
+    config: Config,
+    commit: str,
+    *,
+    target: str | None = None,
+    reason: str = "",
+    lock_timeout: float | None = None,
+) -> list[str]:
+    """Never deploy ``commit`` (any ref the repo knows) to these targets, until ``unmark``."""
+    sha = synced_source(config).resolve(commit).sha
+    return _update(config, target, ctl.marked_bad(sha, reason or "marked bad by hand"), lock_timeout)
+
+
+def unmark(
+    config: Config, commit: str, *, target: str | None = None, lock_timeout: float | None = None
+) -> list[str]:
+    """Forget the bad marks of commits starting with ``commit``: they may be deployed again."""
+    if len(commit) < 4:
+        raise RollbackError(f"'{commit}': give at least 4 characters of the commit to unmark")
+    return _update(config, target, ctl.unmarked(commit), lock_timeout)

@@ -9,31 +9,25 @@ Files in the store:
     manifests/<id>.json   the release's manifest
     history.json          every deploy and rollback, oldest first; written after the switch
     control.json          pin, commits marked bad, suspension, agent bookkeeping
-    lock.json             the deploy lock (owner, expiry)
+    lock.json             the deploy lock (owner, expiry; see .lock)
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import getpass
 import json
 import os
 import socket
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from ..errors import LockHeld, SitedeployError
 from .manifest import Manifest
 
 HISTORY_LIMIT = 1000
-_HELD: set[str] = set()  # tokens of the locks this process holds right now
-Action = Literal["deploy", "rollback", "recover"]
+Action = Literal["deploy", "rollback", "recover", "repair"]
 
 
 class MetaStore(Protocol):
@@ -112,11 +106,11 @@ class Control:
     """The agent's own bookkeeping (last attempted commit, last error)."""
 
 
-def _load(data: bytes | None) -> Any:
+def load(data: bytes | None) -> Any:
     return json.loads(data) if data else None
 
 
-def _dump(value: Any) -> bytes:
+def dump(value: Any) -> bytes:
     return json.dumps(value, indent=1, sort_keys=True).encode() + b"\n"
 
 
@@ -131,13 +125,13 @@ def release_id(commit: str, when: float | None = None) -> str:
 
 
 def read_release(store: MetaStore, rid: str) -> ReleaseRecord | None:
-    raw = _load(store.read_meta(f"releases/{rid}.json"))
+    raw = load(store.read_meta(f"releases/{rid}.json"))
     return ReleaseRecord(**raw) if raw else None
 
 
 def write_release(store: MetaStore, record: ReleaseRecord, manifest: Manifest) -> None:
     store.write_meta(f"manifests/{record.id}.json", manifest.to_json())
-    store.write_meta(f"releases/{record.id}.json", _dump(dataclasses.asdict(record)))
+    store.write_meta(f"releases/{record.id}.json", dump(dataclasses.asdict(record)))
 
 
 def read_manifest(store: MetaStore, rid: str) -> Manifest | None:
@@ -152,16 +146,16 @@ def forget_release(store: MetaStore, rid: str) -> None:
 
 def read_history(store: MetaStore) -> list[HistoryEntry]:
     """Oldest first."""
-    return [HistoryEntry(**e) for e in _load(store.read_meta("history.json")) or []]
+    return [HistoryEntry(**e) for e in load(store.read_meta("history.json")) or []]
 
 
 def append_history(store: MetaStore, entry: HistoryEntry) -> None:
     entries = [dataclasses.asdict(e) for e in read_history(store)] + [dataclasses.asdict(entry)]
-    store.write_meta("history.json", _dump(entries[-HISTORY_LIMIT:]))
+    store.write_meta("history.json", dump(entries[-HISTORY_LIMIT:]))
 
 
 def read_control(store: MetaStore) -> Control:
-    raw = _load(store.read_meta("control.json")) or {}
+    raw = load(store.read_meta("control.json")) or {}
     return Control(
         pin=Mark(**raw["pin"]) if raw.get("pin") else None,
         bad_commits={c: Mark(**m) for c, m in raw.get("bad_commits", {}).items()},
@@ -171,84 +165,4 @@ def read_control(store: MetaStore) -> Control:
 
 
 def write_control(store: MetaStore, control: Control) -> None:
-    store.write_meta("control.json", _dump(dataclasses.asdict(control)))
-
-
-# --- the deploy lock -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LockInfo:
-    owner: str
-    pid: int
-    acquired_at: float
-    expires_at: float
-    purpose: str = "deploy"
-    token: str = ""
-    """Random per acquisition: tells this process's live locks from ones it failed to release."""
-
-    def describe(self) -> str:
-        since = datetime.fromtimestamp(self.acquired_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return f"{self.owner} (pid {self.pid}, {self.purpose} since {since})"
-
-    def is_stale(self, now: float) -> bool:
-        if now >= self.expires_at:
-            return True
-        if self.owner != whoami():
-            return False
-        if self.pid == os.getpid():  # ours, but not held now: a release that failed (network)
-            return self.token not in _HELD
-        return not _pid_alive(self.pid)  # same machine and the process is gone
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-@contextmanager
-def locked(
-    store: MetaStore, target: str, *, purpose: str = "deploy", ttl: float = 3600, timeout: float = 0
-) -> Iterator[LockInfo]:
-    """Hold the target's lock for the block; released on success and on any exception."""
-    mine = LockInfo(whoami(), os.getpid(), time.time(), time.time() + ttl, purpose, uuid.uuid4().hex)
-    deadline = time.monotonic() + timeout
-    while not store.create_meta("lock.json", _dump(dataclasses.asdict(mine))):
-        holder = _read_lock(store)
-        if holder is None or holder.is_stale(time.time()):
-            store.delete_meta("lock.json")  # take over a lock whose owner is gone or expired
-            continue
-        if time.monotonic() >= deadline:
-            raise LockHeld(
-                f"target '{target}' is locked by {holder.describe()}; wait for it to finish "
-                f"(or pass a larger lock_timeout), the lock expires by itself at "
-                f"{datetime.fromtimestamp(holder.expires_at, UTC):%Y-%m-%dT%H:%M:%SZ}"
-            )
-        time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
-    _HELD.add(mine.token)
-    try:
-        yield mine
-    finally:
-        _HELD.discard(mine.token)
-        _release(store, mine)
-
-
-def _release(store: MetaStore, mine: LockInfo) -> None:
-    # A failure here must not hide the error that ended the block, nor turn a finished deploy
-    # into a failure: a lock left behind is taken over as stale by the next run.
-    with contextlib.suppress(SitedeployError):
-        if _read_lock(store) == mine:
-            store.delete_meta("lock.json")
-
-
-def _read_lock(store: MetaStore) -> LockInfo | None:
-    try:
-        raw = _load(store.read_meta("lock.json"))
-        return LockInfo(**raw) if raw else None
-    except (ValueError, TypeError):  # a foreign or damaged lock file holds nothing
-        return None
+    store.write_meta("control.json", dump(dataclasses.asdict(control)))

@@ -1,21 +1,26 @@
 """The one interface every target implements, and the small values it returns.
 
-A target stores releases and a pointer to the live one. The deploy and rollback logic
-(``sitedeploy.commands``) is written once against this interface:
+A target stores releases and a pointer to the live one. Every change to it goes through
+:class:`sitedeploy.release.transaction.Transaction`, written once against this interface:
 
-    stage(release)      make the release complete on the target, not yet visible
-    activate(release)   make it the live one, atomically for readers
-    remove_release(id)  drop an old release (never the live one)
+    prepare(record, manifest, plan, build_dir) -> Prepared
+        make the release complete on the target, invisible to readers
+    Prepared.switch()     make it the live one, atomically for readers
+    Prepared.discard()    undo what prepare left (the transaction failed before the switch)
+    remove_release(id)    drop an old release (never the live one)
 
-plus the :class:`~sitedeploy.release.records.MetaStore` calls for small state files. ``local``, ``ssh``
-and ``s3`` implement it; tests add in-memory fakes of the same shape.
+plus the :class:`~sitedeploy.release.records.MetaStore` calls for small state files. A target
+is a context manager: leaving the block closes its connections. ``local``, ``ssh`` and ``s3``
+implement it for real; ``memory`` implements it in a dict for tests and ``DryRun`` wraps any
+of them so that nothing is written.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from types import TracebackType
+from typing import Protocol, Self, runtime_checkable
 
 from ..progress import Progress
 from ..release.diff import Plan
@@ -37,13 +42,15 @@ class TransferStats:
 
 @dataclass
 class Drift:
-    """How a target's live files differ from the live release's manifest."""
+    """How the files a target serves for a release differ from that release's manifest."""
 
     missing: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
     where: str = ""
-    """Which host or bucket, for messages."""
+    """Which folder, host or bucket, for messages."""
+    host: str = ""
+    """The host this drift was found on (SSH targets); empty for single-place targets."""
 
     @property
     def clean(self) -> bool:
@@ -60,6 +67,18 @@ class Drift:
         return ", ".join(parts)
 
 
+class Prepared(Protocol):
+    """A release made complete on a target by ``prepare``; readers do not see it yet."""
+
+    stats: TransferStats
+
+    def switch(self) -> None:
+        """Make the release live, atomically for readers. Called once, under the lock."""
+
+    def discard(self) -> None:
+        """Remove what ``prepare`` added and nothing else; the live release is untouched."""
+
+
 class Target(MetaStore, Protocol):
     name: str
 
@@ -72,33 +91,37 @@ class Target(MetaStore, Protocol):
     def list_releases(self) -> list[str]:
         """Ids of the complete releases kept on the target, oldest first."""
 
-    def stage(
+    def prepare(
         self,
         record: ReleaseRecord,
-        build_dir: Path,
         manifest: Manifest,
         plan: Plan,
+        build_dir: Path | None,
         progress: Progress,
-    ) -> TransferStats:
-        """Put the release on the target, complete, without changing what readers see.
+    ) -> Prepared:
+        """Make ``record``'s release complete on the target without changing what readers see.
 
         ``plan`` is ``diff(manifest, live manifest)``: unchanged files may be reused from the
-        live release instead of sent again. Safe to call again after a crash.
+        live release. ``build_dir`` holds the release's files; None means the release is
+        already on the target (a rollback to a retained release). Safe to call again after a
+        crash.
         """
-
-    def activate(self, record: ReleaseRecord, manifest: Manifest, previous: Manifest | None) -> None:
-        """Make a staged (or retained) release live, atomically for readers."""
 
     def remove_release(self, release_id: str) -> None:
         """Delete a release that is not live; its record is removed by the caller."""
 
     def verify(self, release_id: str, manifest: Manifest) -> list[Drift]:
-        """Compare what is served with ``manifest``: one Drift per host (or one for a bucket)."""
+        """Compare a release's files with ``manifest``: one Drift per host (one for a bucket)."""
 
     def repair(self, release_id: str, manifest: Manifest, build_dir: Path, drift: list[Drift]) -> None:
-        """Make the live files match ``manifest`` again, taking content from ``build_dir``."""
+        """Make the release's files match ``manifest`` again, taking content from ``build_dir``."""
 
-    def close(self) -> None: ...
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Close connections and pools."""
 
 
 @runtime_checkable
@@ -106,3 +129,18 @@ class MultiHost(Protocol):
     """A target made of several servers (SSH): status reports each one's live release."""
 
     def live_by_host(self) -> dict[str, str | None]: ...
+
+
+class Closing:
+    """Mixin: a target is a context manager that calls ``close()`` on exit."""
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

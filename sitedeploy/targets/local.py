@@ -16,6 +16,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import TargetError
@@ -23,10 +24,26 @@ from ..progress import Progress
 from ..release.diff import Plan
 from ..release.manifest import Manifest, hash_file, walk
 from ..release.records import ReleaseRecord
-from .base import Drift, TransferStats
+from .base import Closing, Drift, TransferStats
 
 
-class LocalTarget:
+@dataclass
+class LocalPrepared:
+    target: LocalTarget
+    release_id: str
+    created: bool
+    """This prepare wrote the folder (a retained or already staged one is never discarded)."""
+    stats: TransferStats = field(default_factory=TransferStats)
+
+    def switch(self) -> None:
+        self.target.switch_to(self.release_id)
+
+    def discard(self) -> None:
+        if self.created and self.release_id != self.target.live_release():
+            self.target.remove_release(self.release_id)
+
+
+class LocalTarget(Closing):
     def __init__(self, name: str, root: Path) -> None:
         self.name = name
         self.root = root
@@ -84,19 +101,26 @@ class LocalTarget:
             return []
         return sorted(p.name for p in self.releases_dir.iterdir() if not p.name.startswith("."))
 
-    def stage(
-        self, record: ReleaseRecord, build_dir: Path, manifest: Manifest, plan: Plan, progress: Progress
-    ) -> TransferStats:
+    def prepare(
+        self,
+        record: ReleaseRecord,
+        manifest: Manifest,
+        plan: Plan,
+        build_dir: Path | None,
+        progress: Progress,
+    ) -> LocalPrepared:
         final = self.releases_dir / record.id
-        if final.is_dir():
-            return TransferStats()  # staged by an earlier run that stopped before the switch
+        if build_dir is None or final.is_dir():  # retained, or staged by a run that died before the switch
+            if not final.is_dir():
+                raise TargetError(f"target '{self.name}': release {record.id} is not on the target any more")
+            return LocalPrepared(self, record.id, created=False)
         with self._errors("stage a release"):
             self._remove_partial_releases()
             tmp = self.releases_dir / f".{record.id}.tmp"
             tmp.mkdir(parents=True)
             stats = self._fill(tmp, build_dir, manifest, plan, progress)
             os.rename(tmp, final)
-        return stats
+        return LocalPrepared(self, record.id, created=True, stats=stats)
 
     def _fill(
         self, dest: Path, build_dir: Path, manifest: Manifest, plan: Plan, progress: Progress
@@ -126,13 +150,13 @@ class LocalTarget:
         for leftover in self.releases_dir.glob(".*.tmp"):
             shutil.rmtree(leftover)
 
-    def activate(self, record: ReleaseRecord, manifest: Manifest, previous: Manifest | None) -> None:
-        if not (self.releases_dir / record.id).is_dir():
-            raise TargetError(f"target '{self.name}': release {record.id} is not on the target any more")
+    def switch_to(self, release_id: str) -> None:
+        if not (self.releases_dir / release_id).is_dir():
+            raise TargetError(f"target '{self.name}': release {release_id} is not on the target any more")
         with self._errors("switch current"):
             tmp = _temp_name(self.current)
             tmp.unlink(missing_ok=True)
-            os.symlink(Path("releases") / record.id, tmp)
+            os.symlink(Path("releases") / release_id, tmp)
             os.replace(tmp, self.current)  # the atomic switch: rename(2) over the old link
 
     def remove_release(self, release_id: str) -> None:
@@ -169,9 +193,6 @@ class LocalTarget:
                     os.replace(tmp, dest)  # never rewrite in place: other releases share the inode
                 for rel in d.extra:
                     (root / rel).unlink(missing_ok=True)
-
-    def close(self) -> None:
-        pass
 
     @contextmanager
     def _errors(self, operation: str) -> Iterator[None]:

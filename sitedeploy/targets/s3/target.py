@@ -11,9 +11,9 @@ How a release goes live. S3 has no rename, so a switch rewrites the keys that di
 only those (found by comparing the release's manifest with the state object, never by
 listing the bucket):
 
-1. ``stage`` keeps, in ``objects/``, every live body that the switch will overwrite or drop
+1. ``prepare`` keeps, in ``objects/``, every live body that the switch will overwrite or drop
    and that no untouched key still holds (a server-side copy; nothing readers see changes).
-2. ``activate`` writes new and changed assets, then HTML pages, then the sitemap and search
+2. ``S3Prepared.switch`` writes new and changed assets, then HTML pages, then the sitemap and search
    index, each group complete before the next, so a page never goes live before what it
    references. A change of headers alone is a
    copy of the key onto itself; a deploy uploads the other bodies straight to their live keys
@@ -26,7 +26,7 @@ listing the bucket):
 
 Crash windows: before step 2 nothing visible changed. During step 2 or 3 the state still names
 the old release, and the release record of the switch (written before step 2, see
-``commands.publish``) is missing from the state's ``known`` releases: the next switch reads
+``release.transaction``) is missing from the state's ``known`` releases: the next switch reads
 that release's manifest, rewrites every key the dead run may have touched, whatever it deploys,
 and so the site converges (``s3_state``). A switch with no new release record (a rollback)
 writes that evidence into the state object first (``pending``). After step 4 the release is
@@ -52,11 +52,11 @@ from boto3.s3.transfer import TransferConfig
 
 from ...config import S3TargetConfig
 from ...errors import TargetError
-from ...progress import SILENT, Progress
+from ...progress import Progress
 from ...release.diff import Plan
 from ...release.manifest import Manifest, hash_file
 from ...release.records import ReleaseRecord
-from ..base import Drift, TransferStats
+from ..base import Closing, Drift, TransferStats
 from . import cdn
 from .client import Clients, error_code, translated
 from .headers import HeaderRules
@@ -77,15 +77,23 @@ _MISSING = ("NoSuchKey", "404", "NotFound")
 
 
 @dataclass
-class _Staged:
-    build_dir: Path
+class S3Prepared:
+    """A planned switch: the bodies it replaces are kept; nothing readers see has changed."""
+
+    target: S3Target
+    record: ReleaseRecord
+    base: LiveState
+    """The state object the switch was planned from (read under the transaction's lock)."""
+    switch_plan: Switch
+    build_dir: Path | None
     progress: Progress
     stats: TransferStats
-    manifest: Manifest
-    state_data: bytes | None
-    """The state object the switch was planned from: if it is still the one, the plan holds."""
-    base: LiveState
-    switch: Switch
+
+    def switch(self) -> None:
+        self.target.switch_to(self)
+
+    def discard(self) -> None:
+        """Nothing to undo: the kept bodies are content-addressed and pruned with releases."""
 
 
 def normalize_prefix(prefix: str) -> str:
@@ -94,7 +102,7 @@ def normalize_prefix(prefix: str) -> str:
     return f"{clean}/" if clean else ""
 
 
-class S3Target:
+class S3Target(Closing):
     def __init__(self, name: str, cfg: S3TargetConfig) -> None:
         self.name = name
         self.cfg = cfg
@@ -108,7 +116,6 @@ class S3Target:
         self.meta = MetaFiles(self.clients, cfg.bucket, self.meta_prefix, self._errors)
         tag = self.rules.tag()
         self._rules_tag = {RULES: tag} if len(tag) <= 1800 else {}  # S3 allows 2 KB of metadata
-        self._staged: dict[str, _Staged] = {}
         self._kept: set[str] = set()
         self._manifests: dict[str, Manifest | None] = {}
         self._parsed: tuple[bytes, LiveState] | None = None
@@ -197,32 +204,29 @@ class S3Target:
 
         return self.meta.releases(listing)
 
-    def stage(
-        self, record: ReleaseRecord, build_dir: Path, manifest: Manifest, plan: Plan, progress: Progress
-    ) -> TransferStats:
-        """Keep the bodies the switch will replace; remember where this release's files are.
+    def prepare(
+        self,
+        record: ReleaseRecord,
+        manifest: Manifest,
+        plan: Plan,
+        build_dir: Path | None,
+        progress: Progress,
+    ) -> S3Prepared:
+        """Keep the bodies the switch will replace and plan the switch; readers see nothing.
 
-        The returned stats are completed by :meth:`activate`, which sends the bodies (in the
-        safe order, straight to their live keys: see the module docstring).
+        S3 has no rename: the bodies are sent by :meth:`S3Prepared.switch`, in the safe order,
+        straight to their live keys (see the module docstring). Without ``build_dir`` (a
+        rollback) every body comes from a server-side copy.
         """
         base = self.base_state()
-        switch = plan_switch(base, manifest, self.rules, local=True, retain=self._retain)
+        switch = plan_switch(base, manifest, self.rules, local=build_dir is not None, retain=self._retain)
         stats = TransferStats(files_linked=len(switch.keep))
-        data = self.read_meta(STATE)
-        self._staged[record.id] = _Staged(build_dir, progress, stats, manifest, data, base, switch)
         self._keep_bodies(switch, stats)
-        return stats
+        return S3Prepared(self, record, base, switch, build_dir, progress, stats)
 
-    def activate(self, record: ReleaseRecord, manifest: Manifest, previous: Manifest | None) -> None:
-        """Rewrite the keys that differ, in order; then commit the state; then old deletes.
-
-        ``previous`` is not needed: the state object records what each live key holds.
-        """
-        staged = self._staged.pop(record.id, None)
-        state, switch = self._planned(staged, manifest)
-        stats = staged.stats if staged else TransferStats(files_linked=len(switch.keep))
-        progress = staged.progress if staged else SILENT
-        self._keep_bodies(switch, stats)
+    def switch_to(self, prepared: S3Prepared) -> None:
+        """Rewrite the keys that differ, in order; then commit the state; then old deletes."""
+        record, state, switch, stats = prepared.record, prepared.base, prepared.switch_plan, prepared.stats
         objects = dict(switch.keep)
         if switch.touches:
             if record.id not in self.meta.written or state.known is None:
@@ -231,22 +235,14 @@ class S3Target:
                 state.pending = record.id
                 state.dirty |= {t.path for t in switch.touches}
                 self._write_state(state)
-            build_dir = staged.build_dir if staged else None
-            with progress.bar(f"{self.name}: writing {self.describe()}", len(switch.touches)) as advance:
+            bar = prepared.progress.bar(f"{self.name}: writing {self.describe()}", len(switch.touches))
+            with bar as advance:
                 for group in switch.groups:
-                    objects.update(self._write_group(group, build_dir, stats, advance))
+                    objects.update(self._write_group(group, prepared.build_dir, stats, advance))
             self._invalidate([t.path for t in switch.touches], record.id)
         known = {*self.list_releases(), record.id}  # every dead run's keys were rewritten above
         self._write_state(LiveState(record.id, objects, switch.stale, known=known))  # the commit point
         self._delete_now(switch.deletes)
-
-    def _planned(self, staged: _Staged | None, manifest: Manifest) -> tuple[LiveState, Switch]:
-        """The plan made when staging, if nothing changed since; else a new one."""
-        if staged is not None and staged.manifest is manifest and self.read_meta(STATE) is staged.state_data:
-            return staged.base, staged.switch
-        state = self.base_state()
-        local = staged is not None
-        return state, plan_switch(state, manifest, self.rules, local=local, retain=self._retain)
 
     @property
     def _retain(self) -> int:

@@ -181,7 +181,7 @@ def upload_files(
 def verify_host(host: SSHHost, root: str, release_id: str, manifest: Manifest) -> Drift:
     """Hash the release's files on the host (``sha256sum``) and compare with ``manifest``."""
     folder = f"{root}/releases/{release_id}"
-    drift = Drift(where=f"{host.label}:{folder}")
+    drift = Drift(where=f"{host.label}:{folder}", host=host.label)
     if not host.is_dir(folder):
         drift.missing = list(manifest)
         return drift

@@ -7,7 +7,7 @@
 ``path`` is absolute or relative to the login's home folder. One connection per host is opened
 on first use and reused for the whole deploy; hosts work in parallel (a thread each).
 
-Two-phase switch (:meth:`SSHTarget.activate`): ``stage`` completes the release on every host
+Two-phase switch (:meth:`SSHTarget.switch_to`): ``prepare`` completes the release on every host
 first (see :mod:`.ssh_release`). Then *prepare*: on every host check the release folder is
 there, remember where ``current`` points and create a temp symlink to the new release; any
 failure removes the temp links and raises, nothing switched. Then *commit*: posix-rename every
@@ -25,6 +25,7 @@ import posixpath
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -34,7 +35,7 @@ from ...progress import Progress
 from ...release.diff import Plan
 from ...release.manifest import Manifest
 from ...release.records import ReleaseRecord
-from ..base import Drift, TransferStats
+from ..base import Closing, Drift, TransferStats
 from .delta import SSHTransferStats
 from .host import SSHHost, temp_name
 from .release import repair_host, stage_host, verify_host
@@ -42,7 +43,23 @@ from .release import repair_host, stage_host, verify_host
 T = TypeVar("T")
 
 
-class SSHTarget:
+@dataclass
+class SSHPrepared:
+    target: SSHTarget
+    release_id: str
+    created: bool
+    """This prepare staged the release (a retained one is never discarded)."""
+    stats: TransferStats = field(default_factory=TransferStats)
+
+    def switch(self) -> None:
+        self.target.switch_to(self.release_id)
+
+    def discard(self) -> None:
+        if self.created:
+            self.target.remove_release(self.release_id)
+
+
+class SSHTarget(Closing):
     def __init__(self, name: str, cfg: SSHTargetConfig) -> None:
         self.name = name
         self.cfg = cfg
@@ -77,8 +94,8 @@ class SSHTarget:
                 results[label] = future.result()
             except TargetError as exc:
                 errors[label] = exc
-            except Exception as exc:  # a bug or an untranslated error: still name the host
-                errors[label] = TargetError(f"target '{self.name}': host {label}: {exc!r}")
+        # A bug (any other exception) propagates from ``future.result()`` above, after the
+        # hosts before it finished: it is not a host's failure and must not be retried.
         return results, errors
 
     # --- MetaStore ------------------------------------------------------------------------
@@ -156,10 +173,19 @@ class SSHTarget:
         found = self._each(lambda h: h.sh("list releases", LIST, f"{self.root}/releases"))
         return sorted({rid for out in found.values() for rid in out.split("\n") if rid})
 
-    def stage(
-        self, record: ReleaseRecord, build_dir: Path, manifest: Manifest, plan: Plan, progress: Progress
-    ) -> TransferStats:
+    def prepare(
+        self,
+        record: ReleaseRecord,
+        manifest: Manifest,
+        plan: Plan,
+        build_dir: Path | None,
+        progress: Progress,
+    ) -> SSHPrepared:
+        """Complete the release on every host (see :mod:`.release`); None: check it is there."""
         _check_id(record.id)
+        if build_dir is None:
+            self._each(lambda h: self._require_release(h, record.id))
+            return SSHPrepared(self, record.id, created=False)
         base = self.live_release()
         total = SSHTransferStats()
         lock = threading.Lock()
@@ -175,11 +201,16 @@ class SSHTarget:
             )
         for stats in per_host.values():
             total.add(stats)
-        return total
+        return SSHPrepared(self, record.id, created=True, stats=total)
 
-    def activate(self, record: ReleaseRecord, manifest: Manifest, previous: Manifest | None) -> None:
-        _check_id(record.id)
-        prepared, errors = self._each_outcome(lambda h: self._prepare_switch(h, record.id))
+    def _require_release(self, host: SSHHost, release_id: str) -> None:
+        if not host.is_dir(f"{self.root}/releases/{release_id}"):
+            raise TargetError(f"{host.where}: release {release_id} is not on the host; deploy it again")
+
+    def switch_to(self, release_id: str) -> None:
+        """Two-phase: a temp link on every host, then rename them all; switch back on failure."""
+        _check_id(release_id)
+        prepared, errors = self._each_outcome(lambda h: self._prepare_switch(h, release_id))
         if errors:
             self._each_outcome(lambda h: self._remove_link(h, prepared[h.label][0]), self._hosts(prepared))
             raise _combined(errors, "nothing was switched")
@@ -198,8 +229,7 @@ class SSHTarget:
 
     def _prepare_switch(self, host: SSHHost, release_id: str) -> tuple[str, str | None]:
         """(temp link to the release, where ``current`` points now)."""
-        if not host.is_dir(f"{self.root}/releases/{release_id}"):
-            raise TargetError(f"{host.where}: release {release_id} is not on the host; deploy it again")
+        self._require_release(host, release_id)
         before = host.readlink(self.current)
         return self._make_link(host, f"releases/{release_id}"), before
 
@@ -247,7 +277,7 @@ class SSHTarget:
 
     def repair(self, release_id: str, manifest: Manifest, build_dir: Path, drift: list[Drift]) -> None:
         _check_id(release_id)
-        by_label = {h.label: d for d in drift for h in self.hosts if d.where.startswith(f"{h.label}:")}
+        by_label = {d.host: d for d in drift}
         dirty = [h for h in self.hosts if h.label in by_label and not by_label[h.label].clean]
         self._each(lambda h: repair_host(h, self.root, release_id, build_dir, by_label[h.label]), dirty)
 

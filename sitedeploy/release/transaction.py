@@ -1,0 +1,343 @@
+"""The release transaction: the one path every change to a target takes.
+
+Deploy, rollback (all its forms), ``verify --repair``, dry-run and the agent are thin callers
+of :class:`Transaction`, a context manager in the style of mike's ``Commit``::
+
+    with Transaction(target, rules, "deploy") as tx:     # lock; note an interrupted switch;
+        if tx.live_record is None or ...:                 # read the live release and control
+            tx.publish(record, manifest, build_dir)       # refuse holds; plan; check; prepare
+    # clean exit: record → switch → history → control → prune; an exception: discard
+
+The build happens *before* the transaction: the lock is held only to prepare and switch, so
+an emergency rollback during a long build takes the lock at once, and the build then plans
+against whatever is live when it gets the lock (or is refused by the rollback's pin).
+
+Crash windows (every one converges on the next run):
+- before the switch: the old release is live; a prepared release is reused (local, SSH) or
+  rewritten (S3) by the next run, or pruned;
+- after the switch, before the history entry: the next transaction finds the live release
+  missing from history and records it (``recover``);
+- during prune: a release that was not removed is removed next time.
+
+``SITEDEPLOY_CRASH_AT=<step>`` kills the process with SIGKILL at a named step (``prepare``,
+``record``, ``switch``, ``history``, ``prune``): the reliability suite's crash points.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+from ..errors import PlanRefused, RollbackError, SitedeployError, TargetError
+from ..progress import SILENT, Progress
+from .control import Change, hold_reason
+from .diff import Plan, diff
+from .lock import locked
+from .manifest import Manifest
+from .records import (
+    Action,
+    Control,
+    HistoryEntry,
+    ReleaseRecord,
+    append_history,
+    forget_release,
+    now_iso,
+    read_control,
+    read_history,
+    read_manifest,
+    read_release,
+    whoami,
+    write_control,
+    write_release,
+)
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from ..targets.base import Drift, Prepared, Target, TransferStats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What a change to one target must respect, and what the person chose to override."""
+
+    keep_releases: int = 10
+    max_delete: int = 256
+    lock_timeout: float = 0
+    force: bool = False
+    """Deploy although the target is pinned or suspended or the commit is marked bad."""
+    force_delete: bool = False
+    """Publish although the plan deletes more than ``max_delete`` files."""
+
+
+@dataclass(frozen=True)
+class _Change:
+    record: ReleaseRecord
+    manifest: Manifest
+    plan: Plan
+    new: bool
+    """A release made by this transaction (its record is written before the switch)."""
+
+
+class Transaction:
+    def __init__(
+        self,
+        target: Target,
+        rules: Rules,
+        action: Action,
+        *,
+        note: str = "",
+        progress: Progress = SILENT,
+    ) -> None:
+        self.target, self.rules, self.action, self.progress = target, rules, action, progress
+        self.notes = [note] if note else []
+        self.live_record: ReleaseRecord | None = None
+        self.live_manifest: Manifest | None = None
+        self.control = Control()
+        self.stats: TransferStats | None = None
+        self.control_change: Change | None = None
+        """Applied to ``control.json`` after the switch, under the same lock (rollback's pin)."""
+        self.pruned: list[str] = []
+        self._change: _Change | None = None
+        self._prepared: Prepared | None = None
+        self._repair: tuple[str, Manifest, Path, list[Drift]] | None = None
+        self._lock: AbstractContextManager[object] | None = None
+
+    # --- entering: lock and read --------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        self._lock = locked(
+            self.target, self.target.name, purpose=self.action, timeout=self.rules.lock_timeout
+        )
+        self._lock.__enter__()
+        try:
+            record_interrupted_switch(self.target)
+            live = self.target.live_release()
+            self.live_record = read_release(self.target, live) if live else None
+            self.live_manifest = read_manifest(self.target, live) if live else None
+            self.control = read_control(self.target)
+        except BaseException as exc:
+            self._lock.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    # --- the three kinds of change ------------------------------------------------------------
+
+    def publish(self, record: ReleaseRecord, manifest: Manifest, build_dir: Path) -> Plan:
+        """Prepare a new release from ``build_dir``; it goes live when the block ends cleanly."""
+        self._check_hold(record.commit)
+        plan = diff(manifest, self.live_manifest)
+        check_plan(self.target.name, self.rules, plan, manifest)
+        self._prepare(_Change(record, manifest, plan, new=True), build_dir)
+        return plan
+
+    def restore(self, release_id: str) -> Plan:
+        """Prepare a retained release to go live again: nothing is built or sent."""
+        record = read_release(self.target, release_id)
+        manifest = read_manifest(self.target, release_id)
+        if record is None or manifest is None:
+            raise RollbackError(
+                f"target '{self.target.name}': release {release_id} has no record; pick another with --to"
+            )
+        if record.commit in self.control.bad_commits and not self.rules.force:
+            raise PlanRefused(
+                f"target '{self.target.name}': release {release_id} serves commit {record.commit[:8]}, "
+                f"which is marked bad; 'sitedeploy unmark {record.commit[:8]}' or --force"
+            )
+        plan = diff(manifest, self.live_manifest)
+        self._prepare(_Change(record, manifest, plan, new=False), None)
+        return plan
+
+    def repair(self, release_id: str, manifest: Manifest, build_dir: Path, drift: list[Drift]) -> None:
+        """Make the live release's files match its manifest again, when the block ends cleanly."""
+        if self.live_record is None or self.live_record.id != release_id:
+            raise TargetError(
+                f"target '{self.target.name}': {release_id} is no longer live; run verify again"
+            )
+        self._repair = (release_id, manifest, build_dir, drift)
+
+    @property
+    def record(self) -> ReleaseRecord | None:
+        return self._change.record if self._change else None
+
+    @property
+    def plan(self) -> Plan | None:
+        return self._change.plan if self._change else None
+
+    # --- leaving: commit or discard -----------------------------------------------------------
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        assert self._lock is not None
+        try:
+            if kind is None:
+                self._commit()
+            elif self._prepared is not None:
+                self._discard()
+        except BaseException as failure:
+            self._lock.__exit__(type(failure), failure, failure.__traceback__)
+            raise
+        self._lock.__exit__(kind, exc, tb)
+
+    def _commit(self) -> None:
+        if self._repair is not None:
+            self._commit_repair(*self._repair)
+        if self._change is None or self._prepared is None:
+            return
+        change = self._change
+        if change.new:
+            _checkpoint("record")
+            write_release(self.target, change.record, change.manifest)
+        _checkpoint("switch")
+        try:
+            self._prepared.switch()
+        except BaseException:
+            self._discard()
+            raise
+        _checkpoint("history")
+        append_history(self.target, history_entry(self.action, change.record, change.plan, self._note()))
+        if self.control_change is not None:
+            write_control(self.target, self.control_change(read_control(self.target)))
+        _checkpoint("prune")
+        self._prune()
+
+    def _commit_repair(
+        self, release_id: str, manifest: Manifest, build_dir: Path, drift: list[Drift]
+    ) -> None:
+        self.target.repair(release_id, manifest, build_dir, drift)
+        assert self.live_record is not None
+        files = sorted({p for d in drift for p in d.missing + d.changed + d.extra})
+        note = f"repaired {len(files)} file(s)" + (f", first {files[0]}" if files else "")
+        append_history(self.target, history_entry("repair", self.live_record, None, note))
+
+    def _discard(self) -> None:
+        # The error that ended the block matters more than a failed clean-up: log, don't raise.
+        assert self._prepared is not None
+        try:
+            self._prepared.discard()
+        except SitedeployError as exc:
+            log.warning("%s (left for the next run to clean up)", exc.message)
+        self._prepared = None
+
+    def _prune(self) -> None:
+        try:
+            self.pruned = prune(self.target, self.rules.keep_releases)
+        except TargetError as exc:  # the release is live and recorded; the next run prunes
+            log.warning("%s (pruning old releases is retried by the next run)", exc.message)
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _prepare(self, change: _Change, build_dir: Path | None) -> None:
+        if self._change is not None:
+            raise RuntimeError("one change per transaction")
+        _checkpoint("prepare")
+        self._prepared = self.target.prepare(
+            change.record, change.manifest, change.plan, build_dir, self.progress
+        )
+        self._change, self.stats = change, self._prepared.stats
+
+    def _check_hold(self, commit: str) -> None:
+        forced = check_hold(self.target.name, self.control, commit, force=self.rules.force)
+        if forced:
+            self.notes.append(forced)
+
+    def _note(self) -> str:
+        return "; ".join(self.notes)
+
+
+def check_hold(name: str, control: Control, commit: str, *, force: bool) -> str | None:
+    """Refuse a deploy to a pinned or suspended target or of a commit marked bad, unless
+    forced; return the note that history keeps when it was forced."""
+    reason = hold_reason(control, commit)
+    if reason is None:
+        return None
+    if not force:
+        raise PlanRefused(f"target '{name}': {reason}; or pass --force to deploy anyway")
+    return f"forced: {reason}"
+
+
+def check_plan(name: str, rules: Rules, plan: Plan, manifest: Manifest) -> None:
+    """Refuse plans that are almost certainly mistakes, before anything is written."""
+    pages = [p for p in manifest if p.endswith(".html")]
+    if not pages:
+        raise PlanRefused(
+            f"target '{name}': the build has no HTML pages ({len(manifest)} files); refusing to publish "
+            "an empty site — check the sites' paths and mounts"
+        )
+    if len(plan.deletes) > rules.max_delete and not rules.force_delete:
+        raise PlanRefused(
+            f"target '{name}' would delete {len(plan.deletes)} files (max_delete = {rules.max_delete}); "
+            "raise max_delete or pass --force-delete"
+        )
+
+
+def history_entry(action: Action, record: ReleaseRecord, plan: Plan | None, note: str = "") -> HistoryEntry:
+    return HistoryEntry(
+        action=action,
+        commit=record.commit,
+        subject=record.subject,
+        author=record.author,
+        release=record.id,
+        deployed_at=now_iso(),
+        deployed_by=whoami(),
+        added=plan.added if plan else 0,
+        changed=plan.changed if plan else 0,
+        removed=len(plan.deletes) if plan else 0,
+        note=note,
+    )
+
+
+def record_interrupted_switch(t: Target) -> None:
+    """A run that died between the switch and the history entry: record the live release now."""
+    live = t.live_release()
+    history = read_history(t)
+    if live is None or (history and history[-1].release == live):
+        return
+    record = read_release(t, live)
+    if record is not None:
+        append_history(t, history_entry("recover", record, None, "recorded after an interrupted run"))
+
+
+def prune(t: Target, keep: int) -> list[str]:
+    """Remove the oldest releases beyond ``keep``; never the live one or the rollback candidate."""
+    releases = t.list_releases()
+    live = t.live_release()
+    protect = {live, previous_release(t, live, releases)}
+    removable = [r for r in releases if r not in protect]
+    doomed = removable[: max(0, len(releases) - keep)]
+    for rid in doomed:
+        t.remove_release(rid)
+        forget_release(t, rid)
+    return doomed
+
+
+def previous_release(t: Target, live: str | None, releases: list[str] | None = None) -> str | None:
+    """The newest retained release older than the live one, of another commit not marked bad.
+
+    A release of the live commit is skipped: it exists when a run was killed after staging
+    and the commit was deployed again, and going "back" to it would change nothing.
+    """
+    releases = t.list_releases() if releases is None else releases
+    skip = set(read_control(t).bad_commits)
+    live_record = read_release(t, live) if live else None
+    if live_record:
+        skip.add(live_record.commit)
+    for rid in reversed([r for r in releases if live is None or r < live]):
+        record = read_release(t, rid)
+        if record and record.commit not in skip:
+            return rid
+    return None
+
+
+def _checkpoint(step: str) -> None:
+    """Fault injection for the reliability suite: die here, as a power cut would."""
+    if os.environ.get("SITEDEPLOY_CRASH_AT") == step:
+        os.kill(os.getpid(), signal.SIGKILL)
