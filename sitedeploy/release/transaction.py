@@ -180,28 +180,26 @@ class Transaction:
         try:
             if kind is None:
                 self._commit()
-            elif self._prepared is not None:
-                self._discard()
         except BaseException as failure:
-            self._lock.__exit__(type(failure), failure, failure.__traceback__)
+            kind, exc, tb = type(failure), failure, failure.__traceback__
             raise
-        self._lock.__exit__(kind, exc, tb)
+        finally:
+            if kind is not None and self._prepared is not None:
+                self._discard()  # never switched: take back what prepare and record wrote
+            self._lock.__exit__(kind, exc, tb)
 
     def _commit(self) -> None:
         if self._repair is not None:
             self._commit_repair(*self._repair)
         if self._change is None or self._prepared is None:
             return
-        change = self._change
+        change, prepared = self._change, self._prepared
         if change.new:
             _checkpoint("record")
             write_release(self.target, change.record, change.manifest)
         _checkpoint("switch")
-        try:
-            self._prepared.switch()
-        except BaseException:
-            self._discard()
-            raise
+        prepared.switch()
+        self._prepared = None  # live now: from here on a failure is recovered, never discarded
         _checkpoint("history")
         append_history(self.target, history_entry(self.action, change.record, change.plan, self._note()))
         if self.control_change is not None:
@@ -220,9 +218,11 @@ class Transaction:
 
     def _discard(self) -> None:
         # The error that ended the block matters more than a failed clean-up: log, don't raise.
-        assert self._prepared is not None
+        assert self._prepared is not None and self._change is not None
         try:
             self._prepared.discard()
+            if self._change.new:
+                forget_release(self.target, self._change.record.id)
         except SitedeployError as exc:
             log.warning("%s (left for the next run to clean up)", exc.message)
         self._prepared = None

@@ -5,14 +5,16 @@ as the real targets (a prepared release is invisible until ``switch``; the live 
 be removed; an exclusive create fails on an existing name), so the transaction, deploy and
 rollback logic can be tested in milliseconds without git servers, sshd or an S3 API.
 
-``fail_at`` injects a failure at a named step: ``prepare``, ``switch``, ``discard``,
-``remove_release``, ``write_meta``/``create_meta``/``delete_meta`` (any file), or
-``write_meta:history.json`` (one file). The failure is a retryable :class:`TargetError`
-unless ``failure`` says otherwise. Every write is appended to ``log`` for assertions.
+``fail_at`` injects a failure at every step whose name starts with an armed one: ``prepare``,
+``switch``, ``discard``, ``remove_release``, ``write_meta``/``create_meta``/``delete_meta`` (any
+file), ``write_meta:history.json`` (one file) or ``write_meta:manifests`` (a folder). The failure
+is a retryable :class:`TargetError` unless ``failure`` says otherwise. Every write is appended
+to ``log`` for assertions.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,8 +61,8 @@ class MemoryTarget(Closing):
     log: list[str] = field(default_factory=list)
 
     def step(self, name: str) -> None:
-        """Raise the injected failure if ``name`` (or its kind before a colon) is armed."""
-        if name in self.fail_at or name.split(":")[0] in self.fail_at:
+        """Raise the injected failure if ``name`` starts with an armed step."""
+        if any(name.startswith(armed) for armed in self.fail_at):
             if self.failure is not None:
                 raise self.failure(name)
             raise TargetError(f"target '{self.name}': injected failure at {name}", retryable=True)
@@ -148,6 +150,4 @@ class MemoryTarget(Closing):
 
 
 def _sha(data: bytes) -> str:
-    import hashlib
-
     return hashlib.sha256(data).hexdigest()
