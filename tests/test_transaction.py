@@ -302,3 +302,16 @@ def test_a_dry_run_target_never_writes(live: MemoryTarget, tmp_path: Path) -> No
         assert record is not None
         tx.restore(live.list_releases()[0])
     assert snapshot(live) == before and dry.would_be_live == live.list_releases()[0]
+
+
+def test_a_rollback_during_a_long_build_takes_the_lock_at_once_and_the_deploy_gives_up(
+    live: MemoryTarget, tmp_path: Path
+) -> None:
+    rolled: list[str | None] = []
+
+    def gate(built: Built) -> None:  # runs after the build, before the deploy takes the lock
+        rolled.append(commands.switch_back(live, Rules(), None, pin=True).release)
+
+    with pytest.raises(PlanRefused, match="pinned by"):
+        publish(live, site(tmp_path, "v2"), gate=gate)
+    assert live.live == rolled[0] and read_history(live)[-1].action == "rollback"
