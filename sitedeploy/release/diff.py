@@ -34,10 +34,6 @@ class Plan:
     def changed(self) -> int:
         return len(self.uploads) - self.added
 
-    @property
-    def is_noop(self) -> bool:
-        return not self.uploads and not self.deletes
-
     def summary(self) -> str:
         return (
             f"{self.added} new, {self.changed} changed, {len(self.deletes)} removed, "
