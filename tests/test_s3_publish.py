@@ -40,7 +40,7 @@ def test_full_deploy_then_one_page_change_writes_only_that_page_and_the_state(
     log = RequestLog().attach(target.s3)
     first = publish_dir(target, cfg, write_tree(tmp_path / "v1", site("v1")))
     assert first.outcome == "deployed"
-    assert log.counts["PutObject"] == 12 + 5  # every file; lock, manifest, record, state, history
+    assert log.counts["PutObject"] == 12 + 4  # every file; lock, manifest, record, state with history
     assert log.counts["CopyObject"] == 0
     assert "ListObjectsV2" in log.counts  # only .sitedeploy/releases/, never the site itself
     assert all("prefix=.sitedeploy" in url for op, url in log.keys if op == "ListObjectsV2")
@@ -60,7 +60,7 @@ def test_full_deploy_then_one_page_change_writes_only_that_page_and_the_state(
     copies = [url for op, url in log.keys if op == "CopyObject"]
     assert len(copies) == 1 and "/.sitedeploy/objects/" in copies[0]
     meta_puts = log.counts["PutObject"] - 1
-    assert meta_puts == 5  # lock, manifest, record, state (the commit), history
+    assert meta_puts == 4  # lock, manifest, record, state (the commit, with the history entry)
     # what is written only under the lock is read once per deploy; the release list, once; the
     # live state and record once more before the build (is this build live already?), unlocked
     assert log.counts["ListObjectsV2"] == 1 and log.counts["GetObject"] <= 9, log.counts

@@ -17,6 +17,7 @@ from sitedeploy.errors import LockHeld, PlanRefused
 from sitedeploy.progress import SILENT
 from sitedeploy.release import records as state
 from sitedeploy.release.diff import diff
+from sitedeploy.release.transaction import history_entry
 from sitedeploy.targets.s3.target import S3Target
 from tests.fixtures.s3 import (
     RequestLog,
@@ -144,7 +145,8 @@ def test_rollback_restores_the_previous_release_byte_for_byte_without_uploading(
         state.read_manifest(fresh, rollback_to_newest),
     )
     assert record is not None and newest is not None
-    fresh.prepare(record, newest, diff(newest, manifest), None, SILENT).switch()  # as a rollback does
+    prepared = fresh.prepare(record, newest, diff(newest, manifest), None, SILENT)  # as a rollback does
+    prepared.switch(history_entry("rollback", record, None))
     now = bucket_tree(client, s3_bucket)
     assert {k: now[k] for k in versioned_site(4)} == {k: after[k] for k in versioned_site(4)}
 

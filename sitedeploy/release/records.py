@@ -150,8 +150,13 @@ def read_history(store: MetaStore) -> list[HistoryEntry]:
 
 
 def append_history(store: MetaStore, entry: HistoryEntry) -> None:
+    store.write_meta("history.json", dump(history_with(store, entry)))
+
+
+def history_with(store: MetaStore, entry: HistoryEntry) -> list[dict[str, Any]]:
+    """The history with ``entry`` appended, oldest entries beyond the limit dropped."""
     entries = [dataclasses.asdict(e) for e in read_history(store)] + [dataclasses.asdict(entry)]
-    store.write_meta("history.json", dump(entries[-HISTORY_LIMIT:]))
+    return entries[-HISTORY_LIMIT:]
 
 
 def read_control(store: MetaStore) -> Control:

@@ -198,10 +198,12 @@ class Transaction:
             _checkpoint("record")
             write_release(self.target, change.record, change.manifest)
         _checkpoint("switch")
-        prepared.switch()
+        entry = history_entry(self.action, change.record, change.plan, self._note())
+        recorded = prepared.switch(entry)
         self._prepared = None  # live now: from here on a failure is recovered, never discarded
         _checkpoint("history")
-        append_history(self.target, history_entry(self.action, change.record, change.plan, self._note()))
+        if not recorded:
+            append_history(self.target, entry)
         if self.control_change is not None:
             write_control(self.target, self.control_change(read_control(self.target)))
         _checkpoint("prune")
@@ -220,8 +222,7 @@ class Transaction:
         # The error that ended the block matters more than a failed clean-up: log, don't raise.
         assert self._prepared is not None and self._change is not None
         try:
-            self._prepared.discard()
-            if self._change.new:
+            if self._prepared.discard() and self._change.new:
                 forget_release(self.target, self._change.record.id)
         except SitedeployError as exc:
             log.warning("%s (left for the next run to clean up)", exc.message)

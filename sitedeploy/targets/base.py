@@ -25,7 +25,7 @@ from typing import Protocol, Self, runtime_checkable
 from ..progress import Progress
 from ..release.diff import Plan
 from ..release.manifest import Manifest
-from ..release.records import MetaStore, ReleaseRecord
+from ..release.records import HistoryEntry, MetaStore, ReleaseRecord
 
 
 @dataclass
@@ -72,11 +72,20 @@ class Prepared(Protocol):
 
     stats: TransferStats
 
-    def switch(self) -> None:
-        """Make the release live, atomically for readers. Called once, under the lock."""
+    def switch(self, entry: HistoryEntry) -> bool:
+        """Make the release live, atomically for readers. Called once, under the lock.
 
-    def discard(self) -> None:
-        """Remove what ``prepare`` added and nothing else; the live release is untouched."""
+        True when the target recorded ``entry`` in history in the same atomic write as the
+        switch (S3, whose commit point is one state object); False when the caller appends it.
+        """
+
+    def discard(self) -> bool:
+        """Remove what ``prepare`` added and nothing else; the live release is untouched.
+
+        True when nothing of the release can be visible any more, so its record may go too;
+        False when it must stay (a retained release, or a switch that failed midway on S3,
+        whose record is the evidence the next run recovers from).
+        """
 
 
 class Target(MetaStore, Protocol):

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..progress import Progress
 from ..release.diff import Plan
 from ..release.manifest import Manifest
-from ..release.records import ReleaseRecord
+from ..release.records import HistoryEntry, ReleaseRecord
 from .base import Closing, Drift, Target, TransferStats
 
 _DELETED = b""  # overlay value for a file deleted in the dry run
@@ -28,11 +28,12 @@ class DryPrepared:
     release_id: str
     stats: TransferStats = field(default_factory=TransferStats)
 
-    def switch(self) -> None:
+    def switch(self, entry: HistoryEntry) -> bool:
         self.target.would_be_live = self.release_id
+        return False
 
-    def discard(self) -> None:
-        pass
+    def discard(self) -> bool:
+        return True
 
 
 class DryRun(Closing):

@@ -23,7 +23,7 @@ from ..errors import TargetError
 from ..progress import Progress
 from ..release.diff import Plan
 from ..release.manifest import Manifest, hash_file, walk
-from ..release.records import ReleaseRecord
+from ..release.records import HistoryEntry, ReleaseRecord
 from .base import Closing, Drift, TransferStats
 
 
@@ -35,12 +35,15 @@ class LocalPrepared:
     """This prepare wrote the folder (a retained or already staged one is never discarded)."""
     stats: TransferStats = field(default_factory=TransferStats)
 
-    def switch(self) -> None:
+    def switch(self, entry: HistoryEntry) -> bool:
         self.target.switch_to(self.release_id)
+        return False
 
-    def discard(self) -> None:
-        if self.created and self.release_id != self.target.live_release():
-            self.target.remove_release(self.release_id)
+    def discard(self) -> bool:
+        if not self.created or self.release_id == self.target.live_release():
+            return False
+        self.target.remove_release(self.release_id)
+        return True
 
 
 class LocalTarget(Closing):

@@ -23,7 +23,7 @@ from ..errors import TargetError
 from ..progress import Progress
 from ..release.diff import Plan
 from ..release.manifest import Manifest, hash_file
-from ..release.records import ReleaseRecord
+from ..release.records import HistoryEntry, ReleaseRecord
 from .base import Closing, Drift, TransferStats
 
 Files = dict[str, bytes]
@@ -36,18 +36,21 @@ class MemoryPrepared:
     created: bool
     stats: TransferStats = field(default_factory=TransferStats)
 
-    def switch(self) -> None:
+    def switch(self, entry: HistoryEntry) -> bool:
         self.target.step("switch")
         if self.release_id not in self.target.releases:
             raise TargetError(f"target '{self.target.name}': release {self.release_id} is gone")
         self.target.live = self.release_id
         self.target.log.append(f"switch {self.release_id}")
+        return False
 
-    def discard(self) -> None:
+    def discard(self) -> bool:
         self.target.step("discard")
-        if self.created and self.release_id != self.target.live:
-            del self.target.releases[self.release_id]
-            self.target.log.append(f"discard {self.release_id}")
+        if not self.created or self.release_id == self.target.live:
+            return False
+        del self.target.releases[self.release_id]
+        self.target.log.append(f"discard {self.release_id}")
+        return True
 
 
 @dataclass

@@ -52,11 +52,15 @@ class LiveState:
     dirty: set[str] = field(default_factory=set)
     known: set[str] | None = None
     """None in a state written before ``known`` existed: its ``pending`` is the whole story."""
+    history: list[dict[str, Any]] | None = None
+    """The target's history (``records.HistoryEntry`` as dicts, oldest first); None in a state
+    written before history moved in here (it is then the ``history.json`` object)."""
 
     def copy(self) -> LiveState:
         known = None if self.known is None else set(self.known)
+        history = None if self.history is None else list(self.history)
         return LiveState(
-            self.release, dict(self.objects), dict(self.stale), self.pending, set(self.dirty), known
+            self.release, dict(self.objects), dict(self.stale), self.pending, set(self.dirty), known, history
         )
 
     def to_json(self) -> bytes:
@@ -75,6 +79,8 @@ class LiveState:
         }
         if self.known is not None:
             body["known"] = sorted(self.known)
+        if self.history is not None:
+            body["history"] = self.history
         return json.dumps(body, separators=(",", ":")).encode()
 
     @classmethod
@@ -95,6 +101,7 @@ class LiveState:
             pending.get("release"),
             set(pending.get("dirty", [])),
             {str(r) for r in body["known"]} if "known" in body else None,
+            body.get("history"),
         )
 
 

@@ -20,7 +20,9 @@ listing the bucket):
    (one PUT each, like ``aws s3 sync``); a rollback copies them server-side from an untouched
    live key or from ``objects/`` and uploads nothing.
 3. CloudFront is asked to invalidate the changed paths.
-4. The state object is written naming the new release: the commit point.
+4. The state object is written naming the new release, with the switch's history entry in
+   it: the commit point. History lives in the state object (``history.json`` reads and writes
+   are answered from it), so a switch and its record are one write that cannot tear.
 5. Keys that left the release are deleted only after ``retain_releases`` switches, so pages
    held in browser and CDN caches keep their assets; a failed upload stops before any delete.
 
@@ -40,6 +42,7 @@ remaining release references.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
@@ -55,7 +58,7 @@ from ...errors import TargetError
 from ...progress import Progress
 from ...release.diff import Plan
 from ...release.manifest import Manifest, hash_file
-from ...release.records import ReleaseRecord
+from ...release.records import HistoryEntry, ReleaseRecord, dump, history_with
 from ..base import Closing, Drift, TransferStats
 from . import cdn
 from .client import Clients, error_code, translated
@@ -71,6 +74,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 STATE = "live.json"
+HISTORY = "history.json"
 RULES = "sitedeploy-header-rules"
 """User metadata of ``manifests/<id>.json``: the header rules the release was switched with."""
 _MISSING = ("NoSuchKey", "404", "NotFound")
@@ -89,11 +93,18 @@ class S3Prepared:
     progress: Progress
     stats: TransferStats
 
-    def switch(self) -> None:
-        self.target.switch_to(self)
+    switching: bool = False
 
-    def discard(self) -> None:
-        """Nothing to undo: the kept bodies are content-addressed and pruned with releases."""
+    def switch(self, entry: HistoryEntry) -> bool:
+        self.switching = True
+        self.target.switch_to(self, entry)
+        return True  # the history entry is part of the state object: one write, the commit
+
+    def discard(self) -> bool:
+        """Nothing to undo: the kept bodies are content-addressed and pruned with releases.
+        A switch that failed midway may have made part of the release live (keys are written
+        one by one): its record stays, the evidence from which the next run converges."""
+        return not self.switching
 
 
 def normalize_prefix(prefix: str) -> str:
@@ -141,9 +152,18 @@ class S3Target(Closing):
     # --- MetaStore ------------------------------------------------------------------------
 
     def read_meta(self, name: str) -> bytes | None:
-        return self.meta.read(name)
+        if name == HISTORY:
+            history = self.read_state().history
+            if history is not None:
+                return dump(history)
+        return self.meta.read(name)  # (a bucket last written before history moved into the state)
 
     def write_meta(self, name: str, data: bytes) -> None:
+        if name == HISTORY:  # history lives in the state object (see the module docstring)
+            state = self.read_state()
+            state.history = json.loads(data)
+            self._write_state(state)
+            return
         # A manifest carries the header rules of its switch, for the run after a crash.
         self.meta.write(name, data, self._rules_tag if name.startswith("manifests/") else None)
 
@@ -224,8 +244,9 @@ class S3Target(Closing):
         self._keep_bodies(switch, stats)
         return S3Prepared(self, record, base, switch, build_dir, progress, stats)
 
-    def switch_to(self, prepared: S3Prepared) -> None:
-        """Rewrite the keys that differ, in order; then commit the state; then old deletes."""
+    def switch_to(self, prepared: S3Prepared, entry: HistoryEntry) -> None:
+        """Rewrite the keys that differ, in order; then commit the state, with ``entry`` in its
+        history; then old deletes."""
         record, state, switch, stats = prepared.record, prepared.base, prepared.switch_plan, prepared.stats
         objects = dict(switch.keep)
         if switch.touches:
@@ -241,7 +262,8 @@ class S3Target(Closing):
                     objects.update(self._write_group(group, prepared.build_dir, stats, advance))
             self._invalidate([t.path for t in switch.touches], record.id)
         known = {*self.list_releases(), record.id}  # every dead run's keys were rewritten above
-        self._write_state(LiveState(record.id, objects, switch.stale, known=known))  # the commit point
+        history = history_with(self, entry)
+        self._write_state(LiveState(record.id, objects, switch.stale, known=known, history=history))
         self._delete_now(switch.deletes)
 
     @property

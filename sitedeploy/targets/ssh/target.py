@@ -34,7 +34,7 @@ from ...errors import TargetError
 from ...progress import Progress
 from ...release.diff import Plan
 from ...release.manifest import Manifest
-from ...release.records import ReleaseRecord
+from ...release.records import HistoryEntry, ReleaseRecord
 from ..base import Closing, Drift, TransferStats
 from .delta import SSHTransferStats
 from .host import SSHHost, temp_name
@@ -51,12 +51,15 @@ class SSHPrepared:
     """This prepare staged the release (a retained one is never discarded)."""
     stats: TransferStats = field(default_factory=TransferStats)
 
-    def switch(self) -> None:
+    def switch(self, entry: HistoryEntry) -> bool:
         self.target.switch_to(self.release_id)
+        return False
 
-    def discard(self) -> None:
-        if self.created:
-            self.target.remove_release(self.release_id)
+    def discard(self) -> bool:
+        if not self.created:
+            return False
+        self.target.remove_release(self.release_id)  # refuses while any host serves it
+        return True
 
 
 class SSHTarget(Closing):
