@@ -43,6 +43,12 @@ class Commit:
         return datetime.fromtimestamp(self.committed_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def git_path(path: str) -> str:
+    """A folder of the repo as git names it: ``""`` for the root (``.``, ``./``, ``""``)."""
+    clean = posixpath.normpath(path.strip("/") or ".")
+    return "" if clean == "." else clean
+
+
 def is_url(repo: str) -> bool:
     return bool(_URL.match(repo))
 
@@ -112,20 +118,28 @@ class Source:
     def tree_id(self, commit: str, path: str) -> str | None:
         """The git object id of ``path`` at ``commit`` (a content hash of the whole folder)."""
         try:
-            return str(self.repo.git.rev_parse("--verify", "--quiet", f"{commit}:{path}"))
+            return str(self.repo.git.rev_parse("--verify", "--quiet", f"{commit}:{git_path(path)}"))
+        except git.GitCommandError:
+            return None
+
+    def read_text(self, commit: str, path: str) -> str | None:
+        """The text of file ``path`` at ``commit``; None when the commit has no such file."""
+        try:
+            return str(self.repo.git.cat_file("blob", f"{commit}:{git_path(path)}"))
         except git.GitCommandError:
             return None
 
     def last_change(self, commit: str, path: str) -> int:
         """Commit time of the newest commit up to ``commit`` that touched ``path``."""
         with self._git_errors(f"read the history of {path}"):
-            out = self.repo.git.log("-1", "--format=%ct", commit, "--", path)
+            out = self.repo.git.log("-1", "--format=%ct", commit, "--", git_path(path) or ".")
         return int(out) if out else self.commit(commit).committed_at
 
     def list_dir(self, commit: str, path: str) -> list[tuple[str, str]]:
         """(name, kind) of the entries of folder ``path`` at ``commit``; kind is blob or tree."""
         try:
-            out = self.repo.git.ls_tree(commit, "--", f"{path.rstrip('/')}/")
+            folder = git_path(path)
+            out = self.repo.git.ls_tree(commit, "--", f"{folder}/" if folder else ".")
         except git.GitCommandError:
             return []
         entries = []

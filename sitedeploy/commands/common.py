@@ -11,6 +11,7 @@ from typing import Literal
 
 from ..build import Built, SitePlan, build_release, plan_sites, release_key
 from ..config import Config, TargetConfig
+from ..gitconfig import build_config_at
 from ..progress import Progress
 from ..release import records as state
 from ..release.diff import Plan
@@ -102,6 +103,7 @@ class LazyBuild:
     """Build a commit at most once per command, and only if some target needs it."""
 
     def __init__(self, config: Config, source: Source, commit: Commit, progress: Progress) -> None:
+        config = build_config_at(config, source, commit, warn=progress.step)  # git decides the build
         self.config, self.source, self.commit, self.progress = config, source, commit, progress
         self.plans: list[SitePlan] = plan_sites(config, source, commit)
         self.key = release_key(commit, self.plans)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from ..build import Built, build_release, plan_sites
 from ..config import Config, TargetConfig
 from ..errors import PlanRefused
+from ..gitconfig import build_config_at
 from ..progress import SILENT, Progress
 from ..release import records as state
 from ..release.diff import Plan, diff
@@ -31,6 +32,7 @@ def build(
 ) -> Built:
     source = synced_source(config)
     commit = source.resolve(ref, config.source.branch)
+    config = build_config_at(config, source, commit, warn=progress.step)
     plans = plan_sites(config, source, commit, only=site)
     return build_release(config, source, commit, plans=plans, progress=progress)
 
