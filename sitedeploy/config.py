@@ -250,6 +250,23 @@ class Config:
         return {name: self.targets[name]}
 
 
+def find_config(start: Path, name: str = "deploy.toml") -> Path:
+    """``name`` in ``start`` or the nearest folder above it, stopping at the repository's root
+    (the folder holding ``.git``), the way git finds its repository from a subfolder."""
+    for folder in (start, *start.parents):
+        if (folder / name).is_file():
+            return folder / name
+        if (folder / ".git").exists():
+            raise ConfigError(
+                f"no {name} in {start} or above it up to the repository's root {folder}; "
+                "create one with 'sitedeploy init' or pass --config"
+            )
+    raise ConfigError(
+        f"no {name} in {start} or above it, and {start} is not in a git repository; "
+        "run 'git init' and 'sitedeploy init' there, or pass --config"
+    )
+
+
 def load(path: Path, state_dir: Path | None = None) -> Config:
     """Read and validate ``path``; raise one ConfigError listing every problem."""
     try:

@@ -76,6 +76,7 @@ class Source:
                 # The mirror's refspec is +refs/*:refs/*: branches and tags, deleted ones pruned.
                 self.repo.git.fetch("--prune", "origin")
             else:
+                _refuse_non_repo(self.url)
                 self.mirror_dir.parent.mkdir(parents=True, exist_ok=True)
                 tmp = self.mirror_dir.with_name(self.mirror_dir.name + ".tmp")
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -102,6 +103,10 @@ class Source:
         try:
             sha = self.repo.git.rev_parse("--verify", "--quiet", f"{name}^{{commit}}")
         except git.GitCommandError:
+            if not self.repo.git.for_each_ref("--count=1"):
+                raise SourceError(
+                    f"{self.url} has no commits yet; commit your files (git add -A; git commit) and run again"
+                ) from None
             raise SourceError(
                 f"unknown ref '{name}' in {self.url}; use a branch, a tag or a commit that was pushed there"
             ) from None
@@ -209,6 +214,19 @@ class Source:
             raise SourceError(f"git: cannot {operation} ({reason})", retryable=True) from None
         except (git.InvalidGitRepositoryError, git.NoSuchPathError):
             raise SourceError(f"{self.url}: not a git repository; check source.repo") from None
+
+
+def _refuse_non_repo(url: str) -> None:
+    """A local folder that is not a git repository: say so, rather than git's clone error."""
+    if is_url(url) or not Path(url).is_dir():
+        return
+    try:
+        git.Repo(url)
+    except git.InvalidGitRepositoryError:
+        raise SourceError(
+            f"{url} is not a git repository; run 'git init' there and commit your files, "
+            "or point source.repo at the repository"
+        ) from None
 
 
 def _run(cmd: list[str], env: dict[str, str], stdin: bytes | None = None) -> bytes:

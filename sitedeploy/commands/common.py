@@ -17,6 +17,7 @@ from ..release import records as state
 from ..release.diff import Plan
 from ..release.records import HistoryEntry, Mark, ReleaseRecord
 from ..source import Commit, Source, is_url
+from ..statedir import ignored_folder
 from ..targets import Drift, Target, TransferStats, open_target
 
 Outcome = Literal["deployed", "unchanged", "dry-run", "rolled back"]
@@ -81,7 +82,7 @@ class VerifyResult:
 def open_source(config: Config) -> Source:
     repo = config.source.repo
     url = repo if is_url(repo) else str(config.resolve(repo))
-    return Source(url, config.state_dir / "mirror.git")
+    return Source(url, ignored_folder(config.state_dir) / "mirror.git")
 
 
 def synced_source(config: Config) -> Source:
