@@ -58,7 +58,8 @@ def build_config_at(config: Config, source: Source, commit: Commit, *, warn: War
         return config
     origin = f"{rel} at commit {commit.short}"
     tables = _committed_tables(text, origin)
-    if warn is not None and config.build_tables != tables:
+    working_copy = _in_working_copy(config) is not None
+    if warn is not None and (config.build_tables or working_copy) and config.build_tables != tables:
         _warn_differences(config, tables, origin, warn)
     return with_build_tables(config, tables, origin)
 
@@ -98,11 +99,16 @@ def _warn_differences(config: Config, committed: dict[str, Any], origin: str, wa
     named = ", ".join(keys[:MAX_KEYS_NAMED]) + (
         f" and {len(keys) - MAX_KEYS_NAMED} more" if len(keys) > MAX_KEYS_NAMED else ""
     )
-    what = "uncommitted" if _in_working_copy(config) else "local"
-    warn(
-        f"warning: {config.path.name} has {what} build settings ({named}) that differ from {origin}; "
-        "the committed ones are built — commit the change to deploy it"
-    )
+    if _in_working_copy(config):
+        warn(
+            f"warning: {config.path.name} has uncommitted build settings ({named}) that differ from "
+            f"{origin}; the committed ones are built — commit the change to deploy it"
+        )
+    else:
+        warn(
+            f"warning: {config.path} sets build settings ({named}) that differ from {origin}; the "
+            "commit's are built — build settings belong in the repository's deploy.toml"
+        )
 
 
 def differing_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
