@@ -6,6 +6,7 @@ URLs and ``:9108`` binds were accepted. Each is now refused at its key path.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import math
@@ -33,6 +34,10 @@ def problems_of(text: str) -> list[str]:
     return [p.removeprefix(f"{CONFIG}: ") for p in info.value.problems]
 
 
+SSH_T = '[targets.t]\ntype = "ssh"\nhosts = ["w"]\npath = "/s"\n'
+URL_PROBLEM = "must be an http:// or https:// URL with a host, got "
+
+
 @pytest.mark.parametrize(
     ("toml", "expected"),
     [
@@ -43,17 +48,26 @@ def problems_of(text: str) -> list[str]:
         ("[agent]\ndrift_every = -3", "agent.drift_every: must be at least 0, got -3"),
         ("[agent]\ncheck_attempts = 0", "agent.check_attempts: must be greater than 0, got 0"),
         ("[images]\nmax_pixels = -1", "images.max_pixels: must be greater than 0, got -1"),
-        ('[targets.t]\ntype = "s3"\nbucket = "b"\nmax_concurrency = 0', "targets.t.max_concurrency: must be greater than 0, got 0"),
-        ('[targets.t]\ntype = "ssh"\nhosts = ["w"]\npath = "/s"\nfile_mode = 0o4777', "targets.t.file_mode: must be a permission mode such as 0o644 (at most 0o777), got 0o4777"),
-        ('[targets.t]\ntype = "ssh"\nhosts = ["w"]\npath = "/s"\nconnect_timeout = inf', "targets.t.connect_timeout: must be a finite number, got inf"),
-        ('[targets.t]\ntype = "local"\npath = "p"\ncheck_urls = ["file:///etc/passwd"]', "targets.t.check_urls: must be an http:// or https:// URL with a host, got 'file:///etc/passwd'"),
-        ('[[agent.notify]]\nurl = "file:///tmp/x"', "agent.notify[0].url: must be an http:// or https:// URL with a host, got 'file:///tmp/x'"),
-        ('[agent.metrics]\nbind = ":9108"', "agent.metrics.bind: must be 'host:port', got ':9108' (write '0.0.0.0:9108' for every interface or '127.0.0.1:9108' for this machine)"),
-        ('[agent.webhook]\nbind = "localhost:99999"', "agent.webhook.bind: must be 'host:port', got 'localhost:99999'"),
+        (
+            '[targets.t]\ntype = "s3"\nbucket = "b"\nmax_concurrency = 0',
+            "targets.t.max_concurrency: must be greater than 0, got 0",
+        ),
+        (SSH_T + "file_mode = 0o4777", "targets.t.file_mode: must be a permission mode such as 0o644"),
+        (SSH_T + "connect_timeout = inf", "targets.t.connect_timeout: must be a finite number, got inf"),
+        (
+            '[targets.t]\ntype = "local"\npath = "p"\ncheck_urls = ["file:///etc/passwd"]',
+            f"targets.t.check_urls: {URL_PROBLEM}'file:///etc/passwd'",
+        ),
+        ('[[agent.notify]]\nurl = "file:///tmp/x"', f"agent.notify[0].url: {URL_PROBLEM}'file:///tmp/x'"),
+        (
+            '[agent.metrics]\nbind = ":9108"',
+            "agent.metrics.bind: must be 'host:port', got ':9108' (write '0.0.0.0:9108' for every interface",
+        ),
+        ('[agent.webhook]\nbind = "h:99999"', "agent.webhook.bind: must be 'host:port', got 'h:99999'"),
     ],
-)  # fmt: skip
+)
 def test_out_of_range_values_are_refused_at_their_key_path(toml: str, expected: str) -> None:
-    assert expected in problems_of(toml)
+    assert any(p.startswith(expected) for p in problems_of(toml)), problems_of(toml)
 
 
 def test_every_range_problem_of_a_table_is_reported() -> None:
@@ -87,13 +101,27 @@ def test_nested_mounts_are_not_a_config_error() -> None:
 @pytest.mark.parametrize(
     ("sites", "error"),
     [
-        ([("a", "/", ["index.html", "docs/x.html"]), ("b", "/docs/", ["x.html"])], "sites 'a' and 'b' both produce docs/x.html"),
+        (
+            [("a", "/", ["index.html", "docs/x.html"]), ("b", "/docs/", ["x.html"])],
+            "sites 'a' and 'b' both produce docs/x.html",
+        ),
         ([("a", "/", ["docs"]), ("b", "/docs/", ["index.html"])], "over docs of site 'a'"),
-        ([("a", "/", ["docs/api/x.html"]), ("b", "/docs/", ["i.html"]), ("c", "/docs/api/", ["i.html"])], "site 'c' is mounted at /docs/api/, over docs/api/x.html of site 'a'"),
+        (
+            [("a", "/", ["docs/api/x.html"]), ("b", "/docs/", ["i.html"]), ("c", "/docs/api/", ["i.html"])],
+            "site 'c' is mounted at /docs/api/, over docs/api/x.html of site 'a'",
+        ),
         ([("a", "/", [".well-known/sitedeploy.json"])], "site 'a' writes .well-known/sitedeploy.json"),
-        ([("a", "/", ["index.html"]), ("b", "/docs/", ["index.html"]), ("c", "/docs/api/", ["index.html"]), ("d", "/", ["robots.txt"])], None),
+        (  # nested three deep, and two sites sharing / with different files: all fine
+            [
+                ("a", "/", ["index.html"]),
+                ("b", "/docs/", ["index.html"]),
+                ("c", "/docs/api/", ["index.html"]),
+                ("d", "/", ["robots.txt"]),
+            ],
+            None,
+        ),
     ],
-)  # fmt: skip
+)
 def test_output_conflicts(sites: list[tuple[str, str, list[str]]], error: str | None) -> None:
     files = [SiteFiles(name, mount, paths) for name, mount, paths in sites]
     if error is None:
@@ -168,7 +196,5 @@ def test_any_text_loads_or_raises_config_error(text: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "deploy.toml"
         path.write_text(text)
-        try:
+        with contextlib.suppress(ConfigError):
             config_mod.load(path)
-        except ConfigError:
-            pass
