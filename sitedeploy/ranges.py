@@ -72,7 +72,7 @@ def bind_address(value: str | None) -> str | None:
         return None
     host, sep, port = value.rpartition(":")
     host = host.strip("[]")
-    if sep and host and port.isdigit() and 0 < int(port) < 65536:
+    if sep and host and port.isdigit() and int(port) < 65536:  # 0: any free port
         return None
     hint = f" (write '0.0.0.0:{port}' for every interface or '127.0.0.1:{port}' for this machine)"
     return f"must be 'host:port', got {value!r}" + (hint if not host and port.isdigit() else "")
