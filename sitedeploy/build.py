@@ -22,18 +22,23 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .config import Config, ImagesConfig, SiteConfig, normalize_mount
 from .errors import BuildError, ConfigError
+from .mounts import SiteFiles, check_outputs
 from .progress import SILENT, Progress
 from .release.manifest import FileEntry, Manifest, scan
-from .source import Commit, Source
+from .source import Commit, Source, git_path
 from .venvs import python_for
 
 MKDOCS_FILES = ("mkdocs.yml", "mkdocs.yaml")
+ROOT_SITE_FILES = (*MKDOCS_FILES, "zensical.toml")
+"""A repository with one of these at its root and no [[sites]] is one site at ``/``."""
+ROOT_SITE_NAME = "docs"
 MARKER = ".well-known/sitedeploy.json"
 KEEP_BUILDS_PER_SITE = 3
 LOG_TAIL_LINES = 30
@@ -74,6 +79,9 @@ class Built:
     manifest: Manifest
     build_key: str
     sites: tuple[SiteResult, ...]
+    build_config: dict[str, Any] = field(default_factory=dict)
+    """The build settings this release was made with and where they came from
+    (``origin`` and ``tables``): stored in the release record, applied again to rebuild it."""
 
 
 def plan_sites(config: Config, source: Source, commit: Commit, only: str | None = None) -> list[SitePlan]:
@@ -87,12 +95,21 @@ def plan_sites(config: Config, source: Source, commit: Commit, only: str | None 
 
 
 def discover_sites(config: Config, source: Source, commit: str) -> list[SiteConfig]:
-    """No ``[[sites]]`` table: every folder under ``sites/`` is a site."""
+    """No ``[[sites]]`` table: a root ``mkdocs.yml`` (the layout ``mkdocs new .`` makes) is one
+    site at ``/``; otherwise every folder under ``sites/`` is a site."""
     folders = sorted(name for name, kind in source.list_dir(commit, "sites") if kind == "tree")
+    root_files = sorted(name for name, kind in source.list_dir(commit, ".") if name in ROOT_SITE_FILES)
+    if root_files and folders:
+        raise ConfigError(
+            f"{config.path.name}: commit {commit[:8]} has both a root {root_files[0]} and folders under "
+            'sites/; say which to deploy with [[sites]] tables (path = "." is the root)'
+        )
+    if root_files:
+        return [SiteConfig(name=ROOT_SITE_NAME, path=".", mount="/", images=config.images)]
     if not folders:
         raise ConfigError(
-            f"{config.path.name}: no [[sites]] table and no folders under sites/ in commit {commit[:8]}; "
-            "add a site folder or a [[sites]] table"
+            f"{config.path.name}: no [[sites]] table, no mkdocs.yml at the root and no folders under "
+            f"sites/ in commit {commit[:8]}; add a site folder or a [[sites]] table"
         )
     return [
         SiteConfig(
@@ -106,12 +123,13 @@ def discover_sites(config: Config, source: Source, commit: str) -> list[SiteConf
 
 
 def _plan_site(site: SiteConfig, source: Source, commit: Commit) -> SitePlan:
-    path = site.path.strip("/")
+    path = git_path(site.path)
     entries = dict(source.list_dir(commit.sha, path))
     tree = source.tree_id(commit.sha, path)
     if tree is None or not entries:
+        shown = f"{path}/" if path else "the repository's root"
         raise ConfigError(
-            f"site '{site.name}': {path}/ has no mkdocs.yml and no files in commit {commit.short}; "
+            f"site '{site.name}': {shown} has no mkdocs.yml and no files in commit {commit.short}; "
             "fix the site's path or add content"
         )
     kind = "mkdocs" if any(name in entries for name in MKDOCS_FILES) else "static"
@@ -137,7 +155,8 @@ def build_release(
         results.append(result)
     build_key = release_key(commit, plans)
     root, manifest = _assemble(config.state_dir / "releases", build_key, commit, outputs)
-    return Built(commit, root, manifest, build_key, tuple(results))
+    recorded = {"origin": config.build_origin, "tables": config.build_tables}
+    return Built(commit, root, manifest, build_key, tuple(results), recorded)
 
 
 def release_key(commit: Commit, plans: list[SitePlan]) -> str:
@@ -287,11 +306,14 @@ def _assemble(
 ) -> tuple[Path, Manifest]:
     """Hard-link each site's output under its mount, and add the deploy marker."""
     root = releases / key
+    check_outputs([SiteFiles(s.config.name, s.config.mount, m) for s, _, m in outputs], reserved=(MARKER,))
     files: dict[str, FileEntry] = {}
     for site, _, manifest in outputs:
         prefix = site.config.mount.lstrip("/")
         files.update({prefix + path: entry for path, entry in manifest.items()})
-    marker = json.dumps({"commit": commit.sha, "committed_at": commit.committed_iso}).encode() + b"\n"
+    mounts = {site.config.name: site.config.mount for site, _, _ in outputs}
+    facts = {"commit": commit.sha, "committed_at": commit.committed_iso, "sites": mounts}
+    marker = json.dumps(facts).encode() + b"\n"
     files[MARKER] = FileEntry(hashlib.sha256(marker).hexdigest(), len(marker), "application/json")
     if not root.exists():
         with _evicting(releases, keep=KEEP_BUILDS_PER_SITE - 1):

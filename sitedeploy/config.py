@@ -18,9 +18,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import ConfigError
-from .schema import did_you_mean, is_valid, parse_table, parse_value, required
+from .ranges import at_least, bind_address, fraction, greater_than, http_url, http_urls, permission_mode
+from .schema import did_you_mean, is_valid, parse_table, parse_value, required, setting
 
 DEFAULT_TARGET_PATH = "public"
+BUILD_TABLES = ("sites", "images")
+"""What decides the bytes of a release: read from the deploy.toml of the commit deployed."""
+MACHINE_TABLES = ("source", "targets", "agent")
+"""Where a release goes and how this machine runs: read from the file sitedeploy is run with."""
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SECRET_WORDS = re.compile(r"secret|password|passphrase|token|access_key|private_key", re.I)
 
@@ -46,9 +51,9 @@ class ImagesConfig:
     quality: dict[str, int] = field(default_factory=lambda: {"avif": 50, "webp": 80, "jpeg": 80, "png": 100})
     sizes: str = "(min-width: 1200px) 850px, 100vw"
     """The ``sizes`` attribute: how wide an image is drawn; fits MkDocs' default theme."""
-    max_pixels: int = 50_000_000
+    max_pixels: int = setting(50_000_000, greater_than(0))
     """Images with more pixels are treated as decompression bombs and left untouched."""
-    cache_max_bytes: int = 2 * 1024**3
+    cache_max_bytes: int = setting(2 * 1024**3, at_least(0))
 
     def __post_init__(self) -> None:
         unknown = [f for f in self.formats if f.lower() not in ("avif", "webp", "jpeg", "png")]
@@ -78,16 +83,16 @@ class TargetConfig:
 
     type: str = required()
     keep_releases: int = 10
-    max_delete: int = 256
+    max_delete: int = setting(256, at_least(0))
     """Refuse a deploy that would delete more files than this (``--force-delete`` overrides)."""
-    lock_timeout: float = 0.0
+    lock_timeout: float = setting(0.0, at_least(0))
     """Seconds to wait for another deploy's lock before giving up."""
     ref: str | None = None
     """What the agent follows: ``branch:main`` or ``tag:v*``; default: the source branch."""
-    check_urls: tuple[str, ...] = ()
+    check_urls: tuple[str, ...] = setting((), http_urls)
     """URLs the agent fetches after a switch; a failure rolls back automatically."""
     drift: Literal["off", "alert", "repair"] = "alert"
-    marker_url: str | None = None
+    marker_url: str | None = setting(None, http_url)
     """Where the live deploy marker is served; default: /.well-known/sitedeploy.json on the
     host of the first check_url."""
 
@@ -111,10 +116,11 @@ class SSHTargetConfig(TargetConfig):
     key_file: str | None = None
     known_hosts: str = "~/.ssh/known_hosts"
     ssh_config: str = "~/.ssh/config"
-    connect_timeout: float = 10.0
-    file_mode: int = 0o644
+    connect_timeout: float = setting(10.0, greater_than(0))
+    file_mode: int = setting(0o644, permission_mode(0o777))
     """Mode of every file sent (write it as ``0o644`` in TOML)."""
-    dir_mode: int = 0o755
+    dir_mode: int = setting(0o755, permission_mode(0o2777))
+    """Mode of every folder of a release; setgid (``0o2775``) is allowed for shared groups."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -127,11 +133,6 @@ class SSHTargetConfig(TargetConfig):
                 raise ValueError(f"hosts: {entry!r} is not 'host' or 'host:port'")
         if not self.path.strip():
             raise ValueError("path must name the folder that receives releases/ and current")
-        if not self.connect_timeout > 0:
-            raise ValueError("connect_timeout must be a positive number of seconds")
-        for key in ("file_mode", "dir_mode"):
-            if not 0 <= getattr(self, key) <= 0o7777:
-                raise ValueError(f"{key} must be a permission mode such as 0o644")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,26 +140,26 @@ class S3TargetConfig(TargetConfig):
     bucket: str = required()
     prefix: str = ""
     region: str | None = None
-    endpoint_url: str | None = None
+    endpoint_url: str | None = setting(None, http_url)
     profile: str | None = None
     cloudfront_distribution_id: str | None = None
-    invalidation_budget: int = 15
-    retain_releases: int = 2
+    invalidation_budget: int = setting(15, greater_than(0))
+    retain_releases: int = setting(2, at_least(0))
     cache_control: dict[str, str] = field(default_factory=dict)
     """Glob -> Cache-Control value; merged over the built-in rules."""
     gzip: tuple[str, ...] = ()
     """Globs of files stored gzip-compressed with ``Content-Encoding: gzip``."""
-    max_concurrency: int = 16
+    max_concurrency: int = setting(16, greater_than(0))
     """Transfers in flight at once (one shared client, one thread pool)."""
     retry_mode: Literal["standard", "adaptive"] = "standard"
     """botocore's retry mode; ``adaptive`` also slows down when S3 throttles."""
-    max_attempts: int = 5
+    max_attempts: int = setting(5, greater_than(0))
     """Attempts per request, the first included, before a deploy fails (retryably)."""
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0
-    multipart_threshold: int = 64 * 1024 * 1024
+    connect_timeout: float = setting(10.0, greater_than(0))
+    read_timeout: float = setting(60.0, greater_than(0))
+    multipart_threshold: int = setting(64 * 1024 * 1024, at_least(5 * 1024 * 1024))
     """Files at least this big are sent in parts, streamed from disk."""
-    cloudfront_endpoint_url: str | None = None
+    cloudfront_endpoint_url: str | None = setting(None, http_url)
     """Only for CloudFront-compatible test servers; leave unset for AWS."""
 
 
@@ -171,17 +172,17 @@ TARGET_TYPES: dict[str, type[TargetConfig]] = {
 
 @dataclass(frozen=True, kw_only=True)
 class WebhookConfig:
-    bind: str = "127.0.0.1:8787"
+    bind: str = setting("127.0.0.1:8787", bind_address)
     secret_env: str | None = None
     secret_file: str | None = None
-    max_body: int = 1024 * 1024
+    max_body: int = setting(1024 * 1024, greater_than(0))
     header: str = "X-Sitedeploy-Signature"
     """The generic HMAC header (``sha256=<hex>`` of the body), besides GitHub's and GitLab's."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class NotifyConfig:
-    url: str = required()
+    url: str = required(http_url)
     format: Literal["json", "slack"] = "json"
     secret_env: str | None = None
     """Env var holding the HMAC key for the ``X-Sitedeploy-Signature`` header."""
@@ -189,25 +190,25 @@ class NotifyConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class MetricsConfig:
-    bind: str | None = None
+    bind: str | None = setting(None, bind_address)
     textfile: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class AgentConfig:
-    interval: float = 60.0
-    jitter: float = 0.1
+    interval: float = setting(60.0, greater_than(0))
+    jitter: float = setting(0.1, fraction)
     watch: bool = True
     """Watch a content repo on this machine and deploy a push within seconds."""
-    drift_every: int = 10
+    drift_every: int = setting(10, at_least(0))
     """Check every target for drift every N ticks (0 = never)."""
-    repeat_failure_after: float = 3600.0
+    repeat_failure_after: float = setting(3600.0, at_least(0))
     link_check: bool = True
     """Gate: refuse a release with an internal href/src that resolves to no file."""
-    check_attempts: int = 3
+    check_attempts: int = setting(3, greater_than(0))
     """Post-switch check: tries before rolling back (caches and CDNs may lag)."""
-    check_delay: float = 2.0
-    check_timeout: float = 10.0
+    check_delay: float = setting(2.0, at_least(0))
+    check_timeout: float = setting(10.0, greater_than(0))
     webhook: WebhookConfig | None = None
     notify: tuple[NotifyConfig, ...] = ()
     metrics: MetricsConfig | None = None
@@ -224,6 +225,12 @@ class Config:
     targets: dict[str, TargetConfig]
     agent: AgentConfig
     state_dir: Path
+    build_tables: dict[str, Any] = field(default_factory=dict)
+    """The tables that decide a release's bytes (``BUILD_TABLES``), as written in the file they
+    came from: recorded with a release, and compared with the commit's own deploy.toml."""
+    build_origin: str = ""
+    """Where ``sites`` and ``images`` came from: ``deploy.toml at 1a2b3c4d`` once the commit's
+    own file was read (``gitconfig.build_config_at``), else this file's path."""
 
     @property
     def base_dir(self) -> Path:
@@ -243,6 +250,23 @@ class Config:
         return {name: self.targets[name]}
 
 
+def find_config(start: Path, name: str = "deploy.toml") -> Path:
+    """``name`` in ``start`` or the nearest folder above it, stopping at the repository's root
+    (the folder holding ``.git``), the way git finds its repository from a subfolder."""
+    for folder in (start, *start.parents):
+        if (folder / name).is_file():
+            return folder / name
+        if (folder / ".git").exists():
+            raise ConfigError(
+                f"no {name} in {start} or above it up to the repository's root {folder}; "
+                "create one with 'sitedeploy init' or pass --config"
+            )
+    raise ConfigError(
+        f"no {name} in {start} or above it, and {start} is not in a git repository; "
+        "run 'git init' and 'sitedeploy init' there, or pass --config"
+    )
+
+
 def load(path: Path, state_dir: Path | None = None) -> Config:
     """Read and validate ``path``; raise one ConfigError listing every problem."""
     try:
@@ -260,27 +284,35 @@ def load(path: Path, state_dir: Path | None = None) -> Config:
 
 def from_dict(raw: dict[str, Any], path: Path, state_dir: Path | None = None) -> Config:
     problems: list[str] = []
-    _check_top_level(raw, problems)
+    check_top_level(raw, problems)
     source = parse_table(SourceConfig, raw.get("source", {}), "source", problems)
-    images = parse_table(ImagesConfig, raw.get("images", {}), "images", problems)
-    if not is_valid(images):  # invalid: already reported; sites still get checked
-        images = ImagesConfig()
-    sites = _parse_sites(raw.get("sites"), images, problems)
+    images, sites = parse_build_tables(raw, problems)
     targets = _parse_targets(raw.get("targets"), problems)
     agent = parse_table(AgentConfig, raw.get("agent", {}), "agent", problems)
     _check_source(source, problems)
     if problems:
         raise ConfigError(f"{path}: {problems[0]}" + _more(problems), [f"{path}: {p}" for p in problems])
     state = state_dir or path.parent / ".sitedeploy"
-    return Config(path, source, sites, images, targets, agent, state.resolve())
+    tables = {k: raw[k] for k in BUILD_TABLES if k in raw}
+    return Config(path, source, sites, images, targets, agent, state.resolve(), tables, str(path))
+
+
+def parse_build_tables(
+    raw: dict[str, Any], problems: list[str]
+) -> tuple[ImagesConfig, tuple[SiteConfig, ...] | None]:
+    """``[images]`` and ``[[sites]]`` alone: what a commit's own deploy.toml contributes."""
+    images = parse_table(ImagesConfig, raw.get("images", {}), "images", problems)
+    if not is_valid(images):  # invalid: already reported; sites still get checked
+        images = ImagesConfig()
+    return images, _parse_sites(raw.get("sites"), images, problems)
 
 
 def _more(problems: list[str]) -> str:
     return f" (and {len(problems) - 1} more problem{'s' * (len(problems) > 2)})" if len(problems) > 1 else ""
 
 
-def _check_top_level(raw: dict[str, Any], problems: list[str]) -> None:
-    known = ("source", "sites", "images", "targets", "agent")
+def check_top_level(raw: dict[str, Any], problems: list[str]) -> None:
+    known = (*BUILD_TABLES, *MACHINE_TABLES)
     for key in raw:
         if key not in known:
             secret = " (secrets never go in deploy.toml: use the AWS credential chain or ssh-agent)"
@@ -316,7 +348,9 @@ def _parse_site(table: Any, images: ImagesConfig, path: str, problems: list[str]
     site_images = merge_images(images, overrides, f"{path}.images", problems)
     if not is_valid(site):  # construction failed; a problem is already recorded
         return site
-    return dataclasses.replace(site, images=site_images, mount=normalize_mount(site.mount))
+    return dataclasses.replace(
+        site, images=site_images, mount=normalize_mount(site.mount), path=normalize_site_path(site.path)
+    )
 
 
 def merge_images(
@@ -338,6 +372,11 @@ def normalize_mount(mount: str) -> str:
     return "/" if clean == "/" else clean + "/"
 
 
+def normalize_site_path(path: str) -> str:
+    """``.``, ``./`` and ``""`` all mean the repository's root folder, written ``.``."""
+    return posixpath.normpath(path.strip().rstrip("/") or ".")
+
+
 def _check_sites(sites: list[SiteConfig], problems: list[str]) -> None:
     seen: dict[str, int] = {}
     for i, site in enumerate(sites):
@@ -352,14 +391,8 @@ def _check_sites(sites: list[SiteConfig], problems: list[str]) -> None:
             problems.append(f"sites[{i}].path: must be a relative path inside the repo, got {site.path!r}")
         if ".." in site.mount.split("/"):
             problems.append(f"sites[{i}].mount: must not contain '..'")
-        for j in range(i):
-            other = sites[j]
-            if is_valid(other) and mounts_overlap(site.mount, other.mount):
-                problems.append(f"sites[{i}].mount: overlaps sites[{j}] ('{site.mount}' and '{other.mount}')")
-
-
-def mounts_overlap(a: str, b: str) -> bool:
-    return a.startswith(b) or b.startswith(a)
+    # Nested mounts (a landing page at / with docs at /docs/) are fine; two sites writing the
+    # same file is not, and only the built outputs can tell: see ``mounts.check_outputs``.
 
 
 def _escapes(path: str) -> bool:
@@ -379,8 +412,9 @@ def _parse_targets(raw: Any, problems: list[str]) -> dict[str, TargetConfig]:
         if not _NAME.match(name):
             problems.append(f"{path}: target names use letters, digits, '-', '_' or '.'")
         kind = table.get("type") if isinstance(table, dict) else None
-        if kind is None:
-            problems.append(f"{path}.type: required (one of {', '.join(TARGET_TYPES)})")
+        if not isinstance(kind, str):
+            given = "required" if kind is None else f"must be a string, got {kind!r}"
+            problems.append(f"{path}.type: {given} (one of {', '.join(TARGET_TYPES)})")
             continue
         if kind not in TARGET_TYPES:
             hint = did_you_mean(str(kind), TARGET_TYPES)

@@ -14,12 +14,25 @@ import types
 import typing
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
+from .ranges import Check
+
 T = TypeVar("T")
 
 
-def required() -> Any:
+def required(*checks: Check) -> Any:
     """A field that has no default: the key must be in the file."""
-    return dataclasses.field(default=None, metadata={"required": True})
+    return dataclasses.field(default=None, metadata={"required": True, "checks": checks})
+
+
+def setting(default: Any, *checks: Check) -> Any:
+    """A field with a default and range checks that ``parse_table`` runs on the file's value.
+
+    The checks report at the key's own path (``agent.interval: must be ...``) and all of them
+    are collected, unlike a ``__post_init__`` that can only raise the first problem.
+    """
+    if isinstance(default, (dict, list)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"checks": checks})
+    return dataclasses.field(default=default, metadata={"checks": checks})
 
 
 def did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
@@ -48,7 +61,10 @@ def parse_table(cls: type[T], raw: Any, path: str, problems: list[str]) -> T:
     for name, field in fields.items():
         key_path = _join(path, name)
         if name in raw:
+            typed = len(problems)
             values[name] = parse_value(hints[name], raw[name], key_path, problems)
+            if len(problems) == typed:  # range checks only make sense for a well-typed value
+                _run_checks(field, values[name], key_path, problems)
         elif field.metadata.get("required"):
             problems.append(f"{key_path}: required")
     if len(problems) > before:  # a half-valid table would only add confusing follow-on errors
@@ -58,6 +74,13 @@ def parse_table(cls: type[T], raw: Any, path: str, problems: list[str]) -> T:
     except (TypeError, ValueError) as exc:  # a field's own check in __post_init__
         problems.append(f"{path}: {exc}")
         return cls.__new__(cls)
+
+
+def _run_checks(field: dataclasses.Field[Any], value: Any, path: str, problems: list[str]) -> None:
+    for check in field.metadata.get("checks", ()):
+        problem = check(value)
+        if problem is not None:
+            problems.append(f"{path}: {problem}")
 
 
 def parse_value(hint: Any, value: Any, path: str, problems: list[str]) -> Any:

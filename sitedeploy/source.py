@@ -43,6 +43,12 @@ class Commit:
         return datetime.fromtimestamp(self.committed_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def git_path(path: str) -> str:
+    """A folder of the repo as git names it: ``""`` for the root (``.``, ``./``, ``""``)."""
+    clean = posixpath.normpath(path.strip("/") or ".")
+    return "" if clean == "." else clean
+
+
 def is_url(repo: str) -> bool:
     return bool(_URL.match(repo))
 
@@ -70,6 +76,7 @@ class Source:
                 # The mirror's refspec is +refs/*:refs/*: branches and tags, deleted ones pruned.
                 self.repo.git.fetch("--prune", "origin")
             else:
+                _refuse_non_repo(self.url)
                 self.mirror_dir.parent.mkdir(parents=True, exist_ok=True)
                 tmp = self.mirror_dir.with_name(self.mirror_dir.name + ".tmp")
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -96,6 +103,10 @@ class Source:
         try:
             sha = self.repo.git.rev_parse("--verify", "--quiet", f"{name}^{{commit}}")
         except git.GitCommandError:
+            if not self.repo.git.for_each_ref("--count=1"):
+                raise SourceError(
+                    f"{self.url} has no commits yet; commit your files (git add -A; git commit) and run again"
+                ) from None
             raise SourceError(
                 f"unknown ref '{name}' in {self.url}; use a branch, a tag or a commit that was pushed there"
             ) from None
@@ -112,20 +123,28 @@ class Source:
     def tree_id(self, commit: str, path: str) -> str | None:
         """The git object id of ``path`` at ``commit`` (a content hash of the whole folder)."""
         try:
-            return str(self.repo.git.rev_parse("--verify", "--quiet", f"{commit}:{path}"))
+            return str(self.repo.git.rev_parse("--verify", "--quiet", f"{commit}:{git_path(path)}"))
+        except git.GitCommandError:
+            return None
+
+    def read_text(self, commit: str, path: str) -> str | None:
+        """The text of file ``path`` at ``commit``; None when the commit has no such file."""
+        try:
+            return str(self.repo.git.cat_file("blob", f"{commit}:{git_path(path)}"))
         except git.GitCommandError:
             return None
 
     def last_change(self, commit: str, path: str) -> int:
         """Commit time of the newest commit up to ``commit`` that touched ``path``."""
         with self._git_errors(f"read the history of {path}"):
-            out = self.repo.git.log("-1", "--format=%ct", commit, "--", path)
+            out = self.repo.git.log("-1", "--format=%ct", commit, "--", git_path(path) or ".")
         return int(out) if out else self.commit(commit).committed_at
 
     def list_dir(self, commit: str, path: str) -> list[tuple[str, str]]:
         """(name, kind) of the entries of folder ``path`` at ``commit``; kind is blob or tree."""
         try:
-            out = self.repo.git.ls_tree(commit, "--", f"{path.rstrip('/')}/")
+            folder = git_path(path)
+            out = self.repo.git.ls_tree(commit, "--", f"{folder}/" if folder else ".")
         except git.GitCommandError:
             return []
         entries = []
@@ -195,6 +214,19 @@ class Source:
             raise SourceError(f"git: cannot {operation} ({reason})", retryable=True) from None
         except (git.InvalidGitRepositoryError, git.NoSuchPathError):
             raise SourceError(f"{self.url}: not a git repository; check source.repo") from None
+
+
+def _refuse_non_repo(url: str) -> None:
+    """A local folder that is not a git repository: say so, rather than git's clone error."""
+    if is_url(url) or not Path(url).is_dir():
+        return
+    try:
+        git.Repo(url)
+    except git.InvalidGitRepositoryError:
+        raise SourceError(
+            f"{url} is not a git repository; run 'git init' there and commit your files, "
+            "or point source.repo at the repository"
+        ) from None
 
 
 def _run(cmd: list[str], env: dict[str, str], stdin: bytes | None = None) -> bytes:

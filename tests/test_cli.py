@@ -116,12 +116,12 @@ def test_missing_required_key(deploy_toml: Path, live: str) -> None:
 def test_every_config_problem_is_reported_at_once(tmp_path: Path) -> None:
     path = tmp_path / "deploy.toml"
     path.write_text(
-        '[[sites]]\nname = "a"\npath = "x"\n[[sites]]\nname = "b"\npath = "y"\nmount = "/"\n'
+        '[[sites]]\nname = "a"\npath = "x"\n[[sites]]\nname = "a"\npath = "y"\nmount = "/"\n'
         '[targets.t]\ntype = "local"\n[targets.u]\ntype = "ftp"\n'
     )
     result = CliRunner().invoke(cli, ["--config", str(path), "status"])
     assert result.exit_code == 2
-    assert "sites[1].mount: overlaps sites[0]" in result.stderr
+    assert "sites[1].name: 'a' is also sites[0]" in result.stderr
     assert "targets.t.path: required" in result.stderr
     assert "targets.u.type: unknown type 'ftp'" in result.stderr
 

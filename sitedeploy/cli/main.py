@@ -23,7 +23,8 @@ from ..progress import SILENT, Progress
 
 @dataclasses.dataclass
 class Options:
-    config_path: Path
+    config_path: Path | None
+    """None: find deploy.toml in the working folder or above it (``config.find_config``)."""
     state_dir: Path | None
     json: bool
     verbose: int
@@ -31,7 +32,8 @@ class Options:
     debug: bool
 
     def load(self) -> config_mod.Config:
-        return config_mod.load(self.config_path, self.state_dir)
+        path = self.config_path or config_mod.find_config(Path.cwd())
+        return config_mod.load(path, self.state_dir)
 
     def progress(self) -> Progress:
         if self.json:
@@ -44,14 +46,51 @@ class Options:
 pass_options = click.make_pass_decorator(Options)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Global options are also accepted after the subcommand: ``sitedeploy status --json``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(args))
+
+
+_GLOBAL_FLAGS = ("--json", "-q", "--quiet", "--verbose", "--debug")
+_GLOBAL_VALUED = ("--config", "--state-dir")
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move global options found after the subcommand's name to before it."""
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        i += 2 if args[i] in _GLOBAL_VALUED else 1
+    head, rest = args[: i + 1], args[i + 1 :]
+    moved: list[str] = []
+    kept: list[str] = []
+    j = 0
+    while j < len(rest):
+        arg = rest[j]
+        if arg == "--":
+            kept += rest[j:]
+            break
+        if arg in _GLOBAL_FLAGS or (arg.startswith("-v") and set(arg[1:]) == {"v"}):
+            moved.append(arg)
+        elif arg in _GLOBAL_VALUED and j + 1 < len(rest):
+            moved += rest[j : j + 2]
+            j += 1
+        elif arg.partition("=")[0] in _GLOBAL_VALUED:
+            moved.append(arg)
+        else:
+            kept.append(arg)
+        j += 1
+    return head[:-1] + moved + head[-1:] + kept if len(head) > i else args
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
     type=click.Path(path_type=Path),
-    default="deploy.toml",
-    show_default=True,
-    help="The deploy.toml to use.",
+    default=None,
+    help="The deploy.toml to use [default: ./deploy.toml, else the nearest one above, up to the repo root].",
 )
 @click.option(
     "--state-dir",
@@ -66,7 +105,7 @@ pass_options = click.make_pass_decorator(Options)
 @click.pass_context
 def cli(
     ctx: click.Context,
-    config_path: Path,
+    config_path: Path | None,
     state_dir: Path | None,
     as_json: bool,
     verbose: int,
@@ -94,6 +133,9 @@ def _fail(opts: Options, exc: SitedeployError) -> NoReturn:
     lines = exc.problems if isinstance(exc, ConfigError) else [exc.message]
     for line in lines:
         click.echo(f"error: {line}", err=True)
+    if opts.json:  # the same error, for programs reading stdout
+        error = {"kind": type(exc).__name__, "message": lines[0], "problems": lines}
+        click.echo(json.dumps({"error": {**error, "exit_code": exc.exit_code, "retryable": exc.retryable}}))
     if isinstance(exc, BuildError) and exc.log_tail:
         if opts.verbose:
             click.echo("build log (last lines):\n" + exc.log_tail, err=True)

@@ -34,19 +34,19 @@ force_option = click.option(
 @click.argument("directory", type=click.Path(path_type=Path), default=".")
 @pass_options
 def init(opts: Options, directory: Path) -> None:
-    """Scaffold deploy.toml and an example MkDocs site in DIRECTORY."""
+    """Write deploy.toml for the repo in DIRECTORY (a root mkdocs.yml, sites/, or an example site)."""
     from ..scaffold import scaffold
 
-    written = run(opts, lambda: scaffold(directory))
-    emit(
-        opts,
-        [str(p) for p in written],
-        lambda: (
-            "created:\n"
-            + "\n".join(f"  {p}" for p in written)
-            + "\nnext: commit them, then run 'sitedeploy deploy'"
-        ),
-    )
+    done = run(opts, lambda: scaffold(directory))
+    data = {
+        "layout": done.layout,
+        "created": [str(p) for p in done.written],
+        "appended": [str(p) for p in done.appended],
+        "git_repo": done.in_git_repo,
+    }
+    lines = [f"found: {done.layout}", "created:", *(f"  {p}" for p in done.written)]
+    lines += [f"appended sitedeploy's lines to {p}" for p in done.appended]
+    emit(opts, data, lambda: "\n".join([*lines, done.next_step()]))
 
 
 @cli.command()
@@ -344,24 +344,47 @@ def _verify_text(r: VerifyResult) -> str:
 
 @cli.command()
 @target_option
-@click.option("--port", "-p", type=int, default=8000, show_default=True)
+@click.option(
+    "--port", "-p", type=click.IntRange(1, 65535), default=8000, show_default=True,
+    help="Port of the first target; further local targets get the next ports.",
+)  # fmt: skip
 @click.option("--bind", default="127.0.0.1", show_default=True)
 @pass_options
 def serve(opts: Options, target: str | None, port: int, bind: str) -> None:
-    """Serve a local target's live release over HTTP (for previews)."""
-    from ..serve import serve_forever
+    """Serve local targets' live releases over HTTP (previews), one port per target."""
+    from ..serve import Preview
 
     config = run(opts, opts.load)
-    local = {n: t for n, t in config.target(target).items() if isinstance(t, LocalTargetConfig)}
+    chosen = run(opts, lambda: config.target(target))
+    local = {n: t for n, t in chosen.items() if isinstance(t, LocalTargetConfig)}
     if not local:
+        kinds = ", ".join(f"'{n}' ({t.type})" for n, t in chosen.items())
         run(
             opts,
-            _raise(ConfigError("serve works with local targets only; pass --target NAME of a local target")),
+            _raise(
+                ConfigError(f"serve shows local targets only, and {kinds} is not one; browse its own URL")
+            ),
         )
-    name, cfg = next(iter(local.items()))
-    current = config.resolve(cfg.path) / "current"
-    click.echo(f"serving {name} ({current}) at http://{bind}:{port}/  (Ctrl-C stops)", err=True)
-    run(opts, lambda: serve_forever(current, bind, port))
+    previews = [
+        Preview(n, config.resolve(t.path) / "current", port + i) for i, (n, t) in enumerate(local.items())
+    ]
+    others = [n for n in chosen if n not in local]
+    run(opts, lambda: _start_serving(previews, bind, others))
+
+
+def _start_serving(previews: list[Any], bind: str, others: list[str]) -> None:
+    from ..serve import start, wait
+
+    servers = start(previews, bind)  # listen first: a busy port fails before any URL is shown
+    for p in previews:
+        base = f"http://{bind}:{p.port}"
+        mounts = p.mounts() or {"": "/"}
+        sites = ", ".join(f"{name + ' ' if name else ''}{base}{mount}" for name, mount in mounts.items())
+        click.echo(f"serving target '{p.target}' ({p.current}): {sites}", err=True)
+    if others:
+        click.echo(f"not served here (not local): {', '.join(others)}", err=True)
+    click.echo("Ctrl-C stops", err=True)
+    wait(servers)
 
 
 def _raise(exc: Exception) -> Any:

@@ -9,12 +9,14 @@ from typing import Literal
 
 from ..build import Built, SitePlan, build_release, plan_sites, release_key
 from ..config import Config, TargetConfig
+from ..gitconfig import build_config_at
 from ..progress import Progress
 from ..release import records as state
 from ..release.diff import Plan
 from ..release.records import Mark, ReleaseRecord
 from ..release.transaction import Rules
 from ..source import Commit, Source, is_url
+from ..statedir import ignored_folder
 from ..targets import Drift, Target, TransferStats
 
 Outcome = Literal["deployed", "unchanged", "dry-run", "rolled back"]
@@ -81,7 +83,7 @@ class VerifyResult:
 def open_source(config: Config) -> Source:
     repo = config.source.repo
     url = repo if is_url(repo) else str(config.resolve(repo))
-    return Source(url, config.state_dir / "mirror.git")
+    return Source(url, ignored_folder(config.state_dir) / "mirror.git")
 
 
 def synced_source(config: Config) -> Source:
@@ -102,6 +104,7 @@ class LazyBuild:
     """Build a commit at most once per command, and only if some target needs it."""
 
     def __init__(self, config: Config, source: Source, commit: Commit, progress: Progress) -> None:
+        config = build_config_at(config, source, commit, warn=progress.step)  # git decides the build
         self.config, self.source, self.commit, self.progress = config, source, commit, progress
         self.plans: list[SitePlan] = plan_sites(config, source, commit)
         self.key = release_key(commit, self.plans)
@@ -138,6 +141,7 @@ def new_record(t: Target, built: Built, key: str) -> ReleaseRecord:
         build_key=key,
         files=len(built.manifest),
         bytes=built.manifest.total_bytes,
+        build_config=built.build_config,
     )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from ..build import Built, build_release, plan_sites
 from ..config import Config
 from ..errors import GateError, SignatureError
+from ..gitconfig import build_config_at
 from ..progress import SILENT, Progress
 from ..release.control import pinned_after_rollback
 from ..release.records import Action, ReleaseRecord, read_control, read_release
@@ -39,6 +40,7 @@ def build(
 ) -> Built:
     source = synced_source(config)
     commit = source.resolve(ref, config.source.branch)
+    config = build_config_at(config, source, commit, warn=progress.step)
     plans = plan_sites(config, source, commit, only=site)
     return build_release(config, source, commit, plans=plans, progress=progress)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..build import build_release
 from ..config import Config, TargetConfig
 from ..errors import RollbackError
+from ..gitconfig import build_config_at
 from ..progress import SILENT, Progress
 from ..release import records as state
 from ..release.control import hold_reason
@@ -119,7 +120,8 @@ def _verify_one(
     record = state.read_release(t, live)
     assert record is not None
     source = synced_source(config)
-    built = build_release(config, source, source.commit(record.commit), progress=progress)
+    commit = source.commit(record.commit)
+    built = build_release(build_config_at(config, source, commit), source, commit, progress=progress)
     _check_reproduced(t.name, live, manifest, built.manifest, drift)
     with Transaction(t, rules_for(cfg, lock_timeout=lock_timeout), "repair", progress=progress) as tx:
         tx.repair(live, manifest, built.root, drift)

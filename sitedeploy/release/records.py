@@ -70,6 +70,9 @@ class ReleaseRecord:
     """Fingerprint of commit and build settings: an equal key means nothing to publish."""
     files: int
     bytes: int
+    build_config: dict[str, Any] | None = None
+    """The build settings the release was built with and where they came from
+    (``{"origin": …, "tables": …}``); None in records written before it was kept."""
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from ..progress import Progress
 from ..release.diff import Plan
 from ..release.manifest import Manifest, hash_file, walk
 from ..release.records import HistoryEntry, ReleaseRecord
+from ..statedir import ignored_folder
 from .base import Closing, Drift, TransferStats
 
 
@@ -149,6 +150,7 @@ class LocalTarget(Closing):
         return stats
 
     def _remove_partial_releases(self) -> None:
+        ignored_folder(self.root)  # never committed by accident when it sits in the repo
         self.releases_dir.mkdir(parents=True, exist_ok=True)
         for leftover in self.releases_dir.glob(".*.tmp"):
             shutil.rmtree(leftover)
