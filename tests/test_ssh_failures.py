@@ -17,6 +17,7 @@ import pytest
 from sitedeploy.errors import HostKeyError, TargetError
 from sitedeploy.release import records as state
 from sitedeploy.release.manifest import scan
+from sitedeploy.release.transaction import history_entry
 from tests.fixtures.sshd import (
     SSHEnv,
     SSHServer,
@@ -120,7 +121,7 @@ def staged_only(target: Any, build: Path) -> tuple[Any, Any, Any]:
     )  # fmt: skip
     prepared = target.prepare(record, manifest, plan_mod.diff(manifest, live_manifest), build, SILENT)
     state.write_release(target, record, manifest)
-    return prepared, manifest, live_manifest
+    return prepared, record, live_manifest
 
 
 def test_host_down_after_staging_switches_no_host(
@@ -129,10 +130,10 @@ def test_host_down_after_staging_switches_no_host(
     up, down = sshd_pair
     target = open_ssh_target("prod", ssh_env.target_table(Path("site")))
     first, build = two_releases(target, tmp_path)
-    prepared, _, _ = staged_only(target, build)
+    prepared, prepared_record, _ = staged_only(target, build)
     down.stop()
     with pytest.raises(TargetError, match=rf"host {down.host}: .*nothing was switched") as caught:
-        prepared.switch()
+        prepared.switch(history_entry("deploy", prepared_record, None))
     assert up.host not in caught.value.message.replace(f"host {down.host}", "")
     assert live_on(up) == first.id and live_on(down) == first.id
     assert not [p for p in (up.home / "site").iterdir() if p.name.startswith(".current")]  # temp link gone
@@ -153,9 +154,9 @@ def test_switch_failing_on_one_host_switches_the_others_back(
         commit(host, link)
 
     monkeypatch.setattr(target, "_commit_switch", host_dies_at_the_switch)
-    prepared, _, _ = staged_only(target, build)
+    prepared, prepared_record, _ = staged_only(target, build)
     with pytest.raises(TargetError, match=rf"host {down.host}: .*switched back {re.escape(up.host)}"):
-        prepared.switch()
+        prepared.switch(history_entry("deploy", prepared_record, None))
     assert live_on(up) == first.id and live_on(down) == first.id
     target.close()
 
