@@ -39,6 +39,9 @@ ACCEPT_BACKOFF = 0.1
 """Pause after accept() failed with EMFILE/ENFILE: the pending connection keeps the socket readable."""
 REPORT_EVERY = 60.0
 """Refused, evicted and late connections are summed up in one log line at most this often."""
+LINGER_BYTES = 1024 * 1024
+LINGER_SECONDS = 1.0
+"""After refusing a request whose body was not read: how much of it to drain, for how long."""
 BUSY = (
     b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
     b"Retry-After: 1\r\nConnection: close\r\n\r\nbusy\n"
@@ -194,3 +197,18 @@ def serve_in_thread(server: BoundedHTTPServer) -> threading.Thread:
     thread = threading.Thread(target=server.serve_forever, args=(0.25,), name=server.name, daemon=True)
     thread.start()
     return thread
+
+
+def linger(sock: socket.socket) -> None:
+    """Close gently after answering without reading the body (411, 413): say we are done, then
+    drain what the client still sends for a moment. Closing with unread data makes the kernel
+    send a reset, and the client would see "connection reset" instead of our answer."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(LINGER_SECONDS)
+        until, drained = time.monotonic() + LINGER_SECONDS, 0
+        while drained < LINGER_BYTES and time.monotonic() < until:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return
+            drained += len(chunk)

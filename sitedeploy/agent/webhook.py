@@ -51,7 +51,7 @@ from typing import Any, cast
 
 from ..config import WebhookConfig
 from ..errors import ConfigError
-from .httpserver import BoundedHTTPServer, serve_in_thread
+from .httpserver import BoundedHTTPServer, linger, serve_in_thread
 from .log import EventLog
 from .metrics import split_bind
 
@@ -285,12 +285,13 @@ def _handler(
 
     class Handler(BaseHTTPRequestHandler):
         timeout = DEADLINE  # per socket operation; the server also cuts the whole connection
+        unread_body = False
 
         def do_POST(self) -> None:
             headers = {k.lower(): v for k, v in self.headers.items()}
             length = body_length(headers, cfg.max_body)
             if isinstance(length, Verdict):
-                self.close_connection = True  # the body is not read: no second request on it
+                self.close_connection = self.unread_body = True  # no second request on this one
                 return self._answer(length)
             body = self.rfile.read(length)
             if len(body) < length:
@@ -304,7 +305,7 @@ def _handler(
             return self._answer(verdict)
 
         def not_allowed(self) -> None:
-            self.close_connection = True
+            self.close_connection = self.unread_body = True
             self._answer(Verdict(405, "POST only"))
 
         do_GET = do_HEAD = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = not_allowed
@@ -321,6 +322,11 @@ def _handler(
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)
+
+        def finish(self) -> None:
+            super().finish()
+            if self.unread_body:
+                linger(self.connection)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # requests are logged as events, without their headers
