@@ -5,7 +5,8 @@ its request, so idle connections pile up threads and file descriptors until the 
 the agent's tick, which shares its file limit) fails with "Too many open files". This one:
 
 - holds at most ``max_connections`` connections, each served by its own thread, so threads
-  and sockets stay bounded whatever clients do;
+  and sockets stay bounded whatever clients do (threads of evicted connections take a few
+  milliseconds to end: at most as many again may be ending);
 - gives each connection ``deadline`` seconds in all (request line, headers, body, answer);
   the serving thread shuts a late socket down, which wakes its blocked handler thread;
 - when full, closes the oldest connection still sending its request (an idle or slow client)
@@ -34,7 +35,7 @@ from typing import Any
 from .log import EventLog
 
 EVICT_WAIT = 1.0
-"""Seconds the accept loop waits for an evicted connection's thread to give its slot back."""
+"""Seconds the accept loop waits for an evicted thread's slot when too many are still ending."""
 ACCEPT_BACKOFF = 0.1
 """Pause after accept() failed with EMFILE/ENFILE: the pending connection keeps the socket readable."""
 REPORT_EVERY = 60.0
@@ -53,12 +54,14 @@ class _Conn:
     deadline: float
     reading: bool = True
     cut: bool = False
+    handed_over: bool = False
+    """Evicted for a newcomer, which took its slot: its thread gives back a dying slot instead."""
 
 
 class BoundedHTTPServer(HTTPServer):
     """``HTTPServer`` with a connection cap, a per-connection deadline and eviction of idle peers."""
 
-    request_queue_size = 64  # a burst waits in the kernel's backlog, not in our file table
+    request_queue_size = 256  # a burst waits in the kernel's backlog (no fd of ours), not in SYN retries
 
     def __init__(
         self,
@@ -76,6 +79,7 @@ class BoundedHTTPServer(HTTPServer):
         self._conns: dict[socket.socket, _Conn] = {}
         self._lock = threading.Lock()  # guards _conns; a socket is only shut down while tracked
         self._slots = threading.BoundedSemaphore(max_connections)
+        self._dying = threading.BoundedSemaphore(max_connections)  # evicted, not yet ended
         self.counts: Counter[str] = Counter()
         self._reported_at = float("-inf")
         super().__init__(address, handler)
@@ -92,21 +96,27 @@ class BoundedHTTPServer(HTTPServer):
         thread.start()
 
     def _admit(self, request: socket.socket) -> bool:
-        free = self._slots.acquire(blocking=False)
-        if not free and self._evict_oldest_reader():
-            free = self._slots.acquire(timeout=EVICT_WAIT)
-        if free:
-            with self._lock:
-                self._conns[request] = _Conn(time.monotonic() + self.deadline)
-        return free
-
-    def _evict_oldest_reader(self) -> bool:
+        if not (self._slots.acquire(blocking=False) or self._make_room()):
+            return False
         with self._lock:
-            for sock, conn in self._conns.items():  # insertion order: oldest first
-                if conn.reading and not conn.cut:
-                    self._cut(sock, conn, "evicted")
-                    return True
-        return False
+            self._conns[request] = _Conn(time.monotonic() + self.deadline)
+        return True
+
+    def _make_room(self) -> bool:
+        """Cut the oldest connection still sending its request; True when its slot is ours.
+
+        The slot passes to the newcomer at once and the cut thread, which ends within
+        milliseconds, counts as dying (at most ``max_connections`` of those), so a flood does
+        not make the accept loop wait for each evicted thread: at most twice the cap exist.
+        """
+        with self._lock:
+            oldest = next(((s, c) for s, c in self._conns.items() if c.reading and not c.cut), None)
+            if oldest is None:
+                return False  # every connection is being answered: the newcomer gets 503
+            sock, conn = oldest
+            conn.handed_over = self._dying.acquire(blocking=False)
+            self._cut(sock, conn, "evicted")
+        return conn.handed_over or self._slots.acquire(timeout=EVICT_WAIT)
 
     def _refuse(self, request: socket.socket) -> None:
         self.counts["refused"] += 1
@@ -124,9 +134,9 @@ class BoundedHTTPServer(HTTPServer):
             self.handle_error(request, client_address)
         finally:
             with self._lock:  # untracked before it is closed: the cutter never touches a reused fd
-                self._conns.pop(request, None)
+                conn = self._conns.pop(request, None)
             self.shutdown_request(request)
-            self._slots.release()
+            (self._dying if conn is not None and conn.handed_over else self._slots).release()
 
     def request_read(self, request: socket.socket) -> None:
         """The handler has the whole request: answer it, do not evict it for a newcomer."""
