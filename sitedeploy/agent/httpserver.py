@@ -120,11 +120,11 @@ class BoundedHTTPServer(HTTPServer):
 
     def _refuse(self, request: socket.socket) -> None:
         self.counts["refused"] += 1
-        try:
+        with contextlib.suppress(OSError):
             request.setblocking(False)  # never wait on a client that does not read
             request.send(BUSY)
-        except OSError:
-            pass
+            request.shutdown(socket.SHUT_WR)
+            request.recv(65536)  # what already came: closing on unread data sends a reset
         self.shutdown_request(request)
 
     def _serve(self, request: socket.socket, client_address: Any) -> None:

@@ -6,6 +6,7 @@ idle connections starved ``/healthz`` and the agent's tick ("Too many open files
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -18,12 +19,16 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from sitedeploy.agent import metrics as metrics_mod
 from sitedeploy.agent import webhook as webhook_mod
+from sitedeploy.agent.httpserver import BoundedHTTPServer, serve_in_thread
+from sitedeploy.agent.log import EventLog
 from sitedeploy.agent.metrics import Metrics
 from sitedeploy.agent.runner import run_forever
 from sitedeploy.agent.triggers import Wakeup
@@ -252,3 +257,42 @@ def test_bodies_above_max_body_get_413_without_being_read(monkeypatch: pytest.Mo
 def _request(headers: dict[str, str], body: bytes) -> bytes:
     lines = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     return f"POST / HTTP/1.1\r\nHost: x\r\n{lines}\r\n".encode() + body
+
+
+def test_when_every_connection_is_being_answered_a_newcomer_gets_503_at_once() -> None:
+    release, answering = threading.Event(), threading.Semaphore(0)
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            cast(BoundedHTTPServer, self.server).request_read(self.request)
+            answering.release()
+            release.wait(10)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    stream = io.StringIO()
+    log = EventLog("json", stream)
+    server = BoundedHTTPServer(("127.0.0.1", 0), Slow, name="slow", max_connections=2, deadline=10, log=log)
+    serve_in_thread(server)
+    port = int(server.server_address[1])
+    statuses: list[int] = []
+    busy = [threading.Thread(target=lambda: statuses.append(get(port, "/")[0])) for _ in range(2)]
+    for thread in busy:
+        thread.start()
+    assert answering.acquire(timeout=5) and answering.acquire(timeout=5)
+    started = time.monotonic()
+    refused = raw(port, b"")
+    seconds = time.monotonic() - started
+    release.set()
+    for thread in busy:
+        thread.join(timeout=10)
+    server.shutdown()
+    server.server_close()
+    assert refused.startswith(b"HTTP/1.0 503") and seconds < 1
+    assert statuses == [200, 200]
+    pressure = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(e["event"], e["refused"], e["limit"]) for e in pressure] == [("slow-pressure", 1, 2)]
