@@ -19,10 +19,11 @@ A generic sender in shell::
          -H "X-Sitedeploy-Signature: sha256=$sig" -H "X-Sitedeploy-Delivery: $(uuidgen)" \\
          http://127.0.0.1:8787/
 
-Answers: 202 accepted (the agent wakes); 401 no, a wrong or a stale signature (a generic one
-without its timestamp, or one outside the window); 409 a replay — the delivery id or the very
-same signed message was already accepted in the last hour; 405 not a POST; 411 no
-Content-Length; 413 a body above ``max_body`` (not read); 503 when every connection is busy.
+Answers: 202 accepted (the agent wakes); 401 a missing, wrong or stale signature (a generic one
+without its timestamp, or outside the window); 409 a replay: one of its delivery ids, or the
+very same signed message, was accepted in the last hour; 405 not a POST; 411 no Content-Length
+(or chunked); 413 a body above ``max_body`` (not read); 503 every connection is being answered.
+Only a 202 wakes the agent.
 
 Replays: every accepted request is remembered (at most 10,000 for an hour, in memory) by its
 delivery ids and by the digest of what its signature covers. A generic request cannot be
