@@ -130,7 +130,10 @@ def test_webhook_signatures() -> None:
     assert authentic({"x-hub-signature-256": mac}, body + b" ", secret, header) is None
     assert authentic({"x-gitlab-token": "s3cret"}, body, secret, header) == "gitlab"
     assert authentic({"x-gitlab-token": "s3cre"}, body, secret, header) is None
-    assert authentic({"x-sitedeploy-signature": mac[7:]}, body, secret, header) == "generic"
+    stamped = {"x-sitedeploy-timestamp": "1700000000"}
+    generic = hmac.new(secret, b"1700000000." + body, hashlib.sha256).hexdigest()
+    assert authentic({**stamped, "x-sitedeploy-signature": generic}, body, secret, header) == "generic"
+    assert authentic({"x-sitedeploy-signature": mac[7:]}, body, secret, header) is None  # time unsigned
     assert authentic({}, body, secret, header) is None
 
 

@@ -3,7 +3,9 @@
 ``bind = "127.0.0.1:9108"`` serves ``/metrics`` and ``/healthz`` (200 while ticks keep
 happening, 503 when the loop has stalled); ``textfile = "/var/lib/node_exporter/sitedeploy.prom"``
 writes the same metrics for node_exporter's textfile collector, for ``--once`` under cron.
-prometheus-client is imported only when one of them is configured.
+prometheus-client is imported only when one of them is configured. The server is bounded like
+the webhook's (:mod:`.httpserver`): 8 connections at once, 10 s each, idle ones evicted for new
+ones, so a flood of idle connections cannot keep ``/healthz`` from answering.
 
     sitedeploy_live_commit_info{target,commit}            the commit the agent last saw live
     sitedeploy_last_success_timestamp_seconds{target}     last deploy or confirmation
@@ -15,22 +17,29 @@ prometheus-client is imported only when one of them is configured.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import BaseHTTPRequestHandler
+
+    from .httpserver import BoundedHTTPServer
+    from .log import EventLog
 
 from ..config import MetricsConfig
+
+MAX_CONNECTIONS = 8
+"""A scraper and a health check or two; more at once is a flood."""
+DEADLINE = 10.0
+"""Seconds a connection has for its request and the answer."""
 
 
 class Metrics:
     def __init__(self, cfg: MetricsConfig | None) -> None:
         self.cfg = cfg
         self.enabled = cfg is not None and bool(cfg.bind or cfg.textfile)
-        self._server: ThreadingHTTPServer | None = None
+        self._server: BoundedHTTPServer | None = None
         if self.enabled:
             self._create()
 
@@ -91,13 +100,24 @@ class Metrics:
         if self.enabled and self.cfg and self.cfg.textfile:
             self._prom.write_to_textfile(self.cfg.textfile, self.registry)
 
-    def serve(self, healthy: Callable[[], bool]) -> None:
+    def serve(self, healthy: Callable[[], bool], log: EventLog | None = None) -> None:
         if not (self.enabled and self.cfg and self.cfg.bind):
             return
-        from http.server import ThreadingHTTPServer
+        from .httpserver import BoundedHTTPServer, serve_in_thread
 
-        self._server = ThreadingHTTPServer(split_bind(self.cfg.bind), _handler(self, healthy))
-        threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True).start()
+        self._server = BoundedHTTPServer(
+            split_bind(self.cfg.bind),
+            _handler(self, healthy),
+            name="metrics",
+            max_connections=MAX_CONNECTIONS,
+            deadline=DEADLINE,
+            log=log,
+        )
+        serve_in_thread(self._server)
+
+    @property
+    def server(self) -> BoundedHTTPServer | None:
+        return self._server
 
     @property
     def port(self) -> int | None:
@@ -119,7 +139,10 @@ def _handler(metrics: Metrics, healthy: Callable[[], bool]) -> type[BaseHTTPRequ
     from http.server import BaseHTTPRequestHandler
 
     class Handler(BaseHTTPRequestHandler):
+        timeout = DEADLINE  # per socket operation; the server also cuts the whole connection
+
         def do_GET(self) -> None:
+            cast("BoundedHTTPServer", self.server).request_read(self.request)  # a GET has no body
             if self.path == "/metrics":
                 self._reply(200, metrics.exposition(), metrics._prom.CONTENT_TYPE_LATEST)
             elif self.path == "/healthz":

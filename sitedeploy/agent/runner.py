@@ -128,7 +128,7 @@ def _start_services(config: Config, agent: Agent, wakeup: Wakeup, log: EventLog)
         stops.append(hook.close)
     if agent.metrics.enabled:
         interval = config.agent.interval
-        agent.metrics.serve(lambda: agent.clock() - agent.last_tick_at < 3 * interval + 60)
+        agent.metrics.serve(lambda: agent.clock() - agent.last_tick_at < 3 * interval + 60, log)
         if agent.metrics.port:
             log.event("metrics-listening", port=agent.metrics.port)
         stops.append(agent.metrics.close)

@@ -2,8 +2,9 @@
 
 Every trigger sets one :class:`Wakeup`; the loop sleeps on it until the interval is over or a
 trigger arrives, so a burst of events (a push writes several files) becomes one tick.
-SIGHUP and the webhook ask for a *full* tick: each target is visited even when the agent
-believes it is up to date (after ``sitedeploy resume``, say).
+SIGHUP asks for a *full* tick: each target is visited even when the agent believes it is up to
+date (after ``sitedeploy resume``, say). A webhook asks for an ordinary tick only: whoever can
+reach the port should at most cost one ``git ls-remote``, never a visit to every target.
 """
 
 from __future__ import annotations
