@@ -145,9 +145,7 @@ class Git:
         ``network``: the command talks to the remote (longer timeout, other hints)."""
         proc = self.completed(*args, doing=doing, stdin=stdin, env=env, network=network, timeout=timeout)
         if proc.returncode != 0:
-            # Locally, "not a git repository" means our own mirror is broken, not source.repo.
-            damaged = _DAMAGED_MIRROR.format(self.git_dir) if self.git_dir and not network else None
-            raise translate(proc.stderr.decode(errors="replace"), doing, damaged)
+            raise translate(proc.stderr.decode(errors="replace"), doing, self.git_dir)
         return proc.stdout
 
     def text(self, *args: str, doing: str, network: bool = False, timeout: float | None = None) -> str:
@@ -212,14 +210,14 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     proc.communicate()
 
 
-def translate(stderr: str, doing: str, damaged_hint: str | None = None) -> SourceError:
+def translate(stderr: str, doing: str, mirror: Path | None = None) -> SourceError:
     """The one-line SourceError for what git printed on a failure (see ``_TABLE``)."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     for pattern, kind, hint in _TABLE:
         said = next((line for line in lines if pattern.search(line)), None)
         if said is not None:
-            if kind is NotARepository and damaged_hint:
-                hint = damaged_hint
+            if kind is NotARepository and mirror is not None and str(mirror) in said:
+                hint = _DAMAGED_MIRROR.format(mirror)  # our own mirror is broken, not source.repo
             return kind(f"git: cannot {doing} ({_reason(said)}); {hint}")
     fatal = next((line for line in lines if line.startswith(("fatal:", "error:"))), None)
     said = fatal or (lines[-1] if lines else "no message")

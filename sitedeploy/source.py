@@ -20,7 +20,7 @@ from pathlib import Path
 
 import git
 
-from .errors import RefNotFound, SourceError
+from .errors import RefNotFound, SourceError, scrub
 from .gitrun import Git
 
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://|^[^/]+@[^/:]+:")
@@ -66,15 +66,18 @@ class Source:
         return self._repo
 
     def sync(self) -> None:
-        """Create the mirror, or fetch every branch and tag into it (pruning deleted ones)."""
+        """Create the mirror, or fetch every branch and tag into it (pruning deleted ones).
+
+        Always from ``source.repo`` as it is now (it may have moved since the mirror was made),
+        and never from a URL stored in the mirror: its config keeps only the scrubbed URL, so a
+        token in ``source.repo`` is not written to disk."""
         with self._mirror_lock():
-            if (self.mirror_dir / "HEAD").exists():
-                self._follow_url()
-                # The mirror's refspec is +refs/*:refs/*: branches and tags, deleted ones pruned.
-                self.git.run("fetch", "--prune", "--quiet", "origin", doing=f"fetch {self.url}", network=True)
-            else:
+            if not (self.mirror_dir / "HEAD").exists():
                 self._clone()
-            _owner_only(self.mirror_dir / "config")  # it holds source.repo, maybe with a token
+            self.git.run(
+                "fetch", "--prune", "--quiet", "--", self.url, "+refs/*:refs/*",
+                doing=f"fetch {self.url}", network=True,
+            )  # fmt: skip
 
     def _clone(self) -> None:
         self.mirror_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -83,12 +86,8 @@ class Source:
         Git().run(
             "clone", "--mirror", "--quiet", "--", self.url, str(tmp), doing=f"clone {self.url}", network=True
         )
+        Git(tmp).run("remote", "set-url", "origin", scrub(self.url), doing="scrub the mirror's remote URL")
         tmp.rename(self.mirror_dir)  # a half-made clone never looks like a mirror
-
-    def _follow_url(self) -> None:
-        """Fetch from source.repo as it is now, not as it was when the mirror was made."""
-        if self.git.probe("config", "--get", "remote.origin.url") != self.url:
-            self.git.run("remote", "set-url", "origin", self.url, doing="point the mirror at source.repo")
 
     @contextmanager
     def _mirror_lock(self) -> Iterator[None]:
@@ -215,8 +214,3 @@ def _run(cmd: list[str], env: dict[str, str], stdin: bytes | None = None) -> byt
     """``git ARGS`` through the runner, in the call style ``_refuse_escaping_links`` uses (its
     ``env`` is ignored: the runner's scrubbed environment applies)."""
     return Git().run(*cmd[1:], stdin=stdin, doing="list the links of the site")
-
-
-def _owner_only(path: Path) -> None:
-    if path.exists():
-        path.chmod(0o600)
