@@ -150,13 +150,13 @@ class Git:
 
     def text(self, *args: str, doing: str, network: bool = False, timeout: float | None = None) -> str:
         out = self.run(*args, doing=doing, network=network, timeout=timeout)
-        return out.decode(errors="surrogateescape").strip()
+        return out.decode(errors="replace").strip()
 
     def probe(self, *args: str) -> str | None:
         """stdout of a question git answers with its exit status (``rev-parse --verify``):
         None when the answer is no. Failing to run git at all still raises."""
         proc = self.completed(*args, doing=f"run git {args[0]}")
-        return proc.stdout.decode(errors="surrogateescape").strip() if proc.returncode == 0 else None
+        return proc.stdout.decode(errors="replace").strip() if proc.returncode == 0 else None
 
     def completed(
         self,
