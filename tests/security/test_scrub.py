@@ -174,3 +174,27 @@ def test_an_error_naming_a_hostile_ref_is_one_escaped_line(tmp_path: Path) -> No
     assert result.exit_code == 1
     assert result.stderr.count("\n") == 1 and "\x1b" not in result.stderr
     assert "unknown ref 'x\\x1b]0;pwned\\x07\\ny'" in result.stderr
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_internal_error_is_scrubbed_and_escaped_with_or_without_debug(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], debug: bool
+) -> None:
+    from sitedeploy import commands
+    from sitedeploy.cli import main
+
+    def bug(*args: object, **kwargs: object) -> None:  # a bug that quotes a URL and a file name
+        raise RuntimeError(f"boom at https://ci:{TOKEN}@git.example.com/x.git {ESCAPE_NAME}")
+
+    monkeypatch.setattr(commands, "status", bug)
+    config = tmp_path / "deploy.toml"
+    config.write_text('[source]\nrepo = "."\n')
+    monkeypatch.setattr(
+        "sys.argv", ["sitedeploy", *(["--debug"] if debug else []), "--config", str(config), "status"]
+    )
+    with pytest.raises(SystemExit) as exited:
+        main()
+    err = capsys.readouterr().err
+    assert exited.value.code == 70 and ("Traceback" in err) is debug
+    assert "internal error: RuntimeError: boom at https://***@git.example.com/x.git evil\\x1b" in err
+    assert TOKEN not in err and "\x1b" not in err

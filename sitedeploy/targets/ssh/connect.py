@@ -136,7 +136,8 @@ class RefuseUnknownKey(paramiko.RejectPolicy):
 
 
 def connect(where: str, ep: Endpoint, cfg: SSHTargetConfig) -> paramiko.SSHClient:
-    """A connected, authenticated client; raises HostKeyError or TargetError (one line)."""
+    """A connected, authenticated client. Raises HostKeyError (unknown, changed or revoked key,
+    unreadable known_hosts) itself; paramiko and socket errors are left to ``SSHHost.step``."""
     known_hosts = os.path.expanduser(cfg.known_hosts)
     client = paramiko.SSHClient()
     revoked = _load_known_hosts(client, where, known_hosts)
