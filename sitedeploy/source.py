@@ -20,7 +20,7 @@ from pathlib import Path
 
 import git
 
-from .errors import RefNotFound, SourceError, scrub
+from .errors import NotARepository, RefNotFound, SourceError, scrub
 from .gitrun import Git
 
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://|^[^/]+@[^/:]+:")
@@ -41,6 +41,12 @@ class Commit:
     @property
     def committed_iso(self) -> str:
         return datetime.fromtimestamp(self.committed_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def git_path(path: str) -> str:
+    """A folder of the repo as git names it: ``""`` for the root (``.``, ``./``, ``""``)."""
+    clean = posixpath.normpath(path.strip("/") or ".")
+    return "" if clean == "." else clean
 
 
 def is_url(repo: str) -> bool:
@@ -73,6 +79,7 @@ class Source:
         token in ``source.repo`` is not written to disk."""
         with self._mirror_lock():
             if not (self.mirror_dir / "HEAD").exists():
+                _refuse_non_repo(self.url)
                 self._clone()
             self.git.run(
                 "fetch", "--prune", "--quiet", "--", self.url, "+refs/*:refs/*",
@@ -116,7 +123,9 @@ class Source:
         sha = self.git.probe("rev-parse", "--verify", "--quiet", "--end-of-options", f"{name}^{{commit}}")
         if sha is None:
             if self.git.probe("for-each-ref", "--count=1") == "":
-                raise RefNotFound(f"{self.url} has no commits yet; commit and push something first")
+                raise RefNotFound(
+                    f"{self.url} has no commits yet; commit your files (git add -A; git commit) and run again"
+                )
             raise RefNotFound(
                 f"unknown ref '{name}' in {self.url}; use a branch, a tag or a commit that was pushed there"
             )
@@ -138,18 +147,31 @@ class Source:
 
     def tree_id(self, commit: str, path: str) -> str | None:
         """The git object id of ``path`` at ``commit`` (a content hash of the whole folder)."""
-        return self.git.probe("rev-parse", "--verify", "--quiet", "--end-of-options", f"{commit}:{path}")
+        return self.git.probe(
+            "rev-parse", "--verify", "--quiet", "--end-of-options", f"{commit}:{git_path(path)}"
+        )
+
+    def read_text(self, commit: str, path: str) -> str | None:
+        """The text of file ``path`` at ``commit``; None when the commit has no such file."""
+        return self.git.probe("cat-file", "blob", f"{commit}:{git_path(path)}")
 
     def last_change(self, commit: str, path: str) -> int:
         """Commit time of the newest commit up to ``commit`` that touched ``path``."""
         out = self.git.text(
-            "log", "-1", "--format=%ct", commit, "--", path, doing=f"read the history of {path}"
+            "log",
+            "-1",
+            "--format=%ct",
+            commit,
+            "--",
+            git_path(path) or ".",
+            doing=f"read the history of {path}",
         )
         return int(out) if out else self.commit(commit).committed_at
 
     def list_dir(self, commit: str, path: str) -> list[tuple[str, str]]:
         """(name, kind) of the entries of folder ``path`` at ``commit``; kind is blob or tree."""
-        out = self.git.probe("ls-tree", "--end-of-options", commit, "--", f"{path.rstrip('/')}/")
+        folder = git_path(path)
+        out = self.git.probe("ls-tree", "--end-of-options", commit, "--", f"{folder}/" if folder else ".")
         entries = []
         for line in (out or "").splitlines():
             meta, name = line.split("\t", 1)
@@ -214,3 +236,15 @@ def _run(cmd: list[str], env: dict[str, str], stdin: bytes | None = None) -> byt
     """``git ARGS`` through the runner, in the call style ``_refuse_escaping_links`` uses (its
     ``env`` is ignored: the runner's scrubbed environment applies)."""
     return Git().run(*cmd[1:], stdin=stdin, doing="list the links of the site")
+
+
+def _refuse_non_repo(url: str) -> None:
+    """A local folder that is not a git repository: say so, rather than git's clone error."""
+    if is_url(url) or not Path(url).is_dir():
+        return
+    if (Path(url) / ".git").exists() or Git(Path(url)).probe("rev-parse", "--is-bare-repository") == "true":
+        return
+    raise NotARepository(
+        f"{url} is not a git repository; run 'git init' there and commit your files, "
+        "or point source.repo at the repository"
+    )

@@ -272,14 +272,12 @@ def test_git_unknown_ref_and_unknown_commit(repo: ContentRepo, tmp_path: Path) -
 
 def test_git_not_a_repository_and_missing_path(tmp_path: Path) -> None:
     (tmp_path / "plain").mkdir()
-    for path in (tmp_path / "plain", tmp_path / "missing"):
-        with pytest.raises(NotARepository) as caught:
-            Source(str(path), tmp_path / f"{path.name}.git").sync()
-        assert (
-            f"git: cannot clone {path} (" in caught.value.message
-            and "check source.repo" in caught.value.message
-        )
-        assert not caught.value.retryable
+    with pytest.raises(NotARepository, match=r"plain is not a git repository; run 'git init' there"):
+        Source(str(tmp_path / "plain"), tmp_path / "plain.git").sync()
+    with pytest.raises(NotARepository) as caught:
+        Source(str(tmp_path / "missing"), tmp_path / "missing.git").sync()
+    assert f"git: cannot clone {tmp_path / 'missing'} (" in caught.value.message
+    assert "check source.repo" in caught.value.message and not caught.value.retryable
 
 
 def test_git_empty_repository_says_it_has_no_commits(tmp_path: Path) -> None:
@@ -287,7 +285,7 @@ def test_git_empty_repository_says_it_has_no_commits(tmp_path: Path) -> None:
     subprocess.run(["git", "init", "-q", "-b", "main", str(empty)], check=True)
     source = Source(str(empty), tmp_path / "mirror.git")
     source.sync()
-    with pytest.raises(RefNotFound, match="has no commits yet; commit and push something first"):
+    with pytest.raises(RefNotFound, match="has no commits yet; commit your files"):
         source.resolve(None)
 
 

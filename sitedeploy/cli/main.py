@@ -98,6 +98,9 @@ def _fail(opts: Options, exc: SitedeployError) -> NoReturn:
     lines = exc.problems if isinstance(exc, ConfigError) else [exc.message]
     for line in lines:
         _echo(f"error: {one_line(line)}", err=True)
+    if opts.json:  # the same error, for programs reading stdout
+        error = {"kind": type(exc).__name__, "message": lines[0], "problems": lines}
+        _echo(json.dumps({"error": {**error, "exit_code": exc.exit_code, "retryable": exc.retryable}}))
     if isinstance(exc, BuildError) and exc.log_tail:
         if opts.verbose:
             _echo("build log (last lines):\n" + exc.log_tail, err=True)
