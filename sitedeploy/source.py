@@ -232,12 +232,6 @@ class Source:
             yield
 
 
-def _run(cmd: list[str], env: dict[str, str], stdin: bytes | None = None) -> bytes:
-    """``git ARGS`` through the runner, in the call style ``_refuse_escaping_links`` uses (its
-    ``env`` is ignored: the runner's scrubbed environment applies)."""
-    return Git().run(*cmd[1:], stdin=stdin, doing="list the links of the site")
-
-
 def _refuse_non_repo(url: str) -> None:
     """A local folder that is not a git repository: say so, rather than git's clone error."""
     if is_url(url) or not Path(url).is_dir():
@@ -248,3 +242,9 @@ def _refuse_non_repo(url: str) -> None:
         f"{url} is not a git repository; run 'git init' there and commit your files, "
         "or point source.repo at the repository"
     )
+
+
+def _run(cmd: list[str], env: dict[str, str], stdin: bytes | None = None) -> bytes:
+    """``git ARGS`` through the runner, in the call style ``_refuse_escaping_links`` uses (its
+    ``env`` is ignored: the runner's scrubbed environment applies)."""
+    return Git().run(*cmd[1:], stdin=stdin, doing="list the links of the site")
