@@ -13,13 +13,12 @@ user's own GnuPG keyring (and the other way round).
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 from pathlib import Path
 from typing import Literal
 
 from .errors import ConfigError, SignatureError
+from .gitrun import Git
 
 Mode = Literal["ssh", "gpg"]
 _ARMOR = {"ssh": "-----BEGIN SSH SIGNATURE-----", "gpg": "-----BEGIN PGP SIGNATURE-----"}
@@ -47,9 +46,8 @@ def verify_commit(
             f"commit {short} has a {kind} signature but verify_signatures = {mode!r}; "
             f"sign it with {_how(mode)}"
         )
-    proc = _run_verify(git_dir, sha, mode, allowed_signers, gpg_home)
-    output = proc.stdout + proc.stderr
-    if proc.returncode == 0:
+    trusted, output = _run_verify(git_dir, sha, mode, allowed_signers, gpg_home)
+    if trusted:
         return _signer(mode, output)
     key = _key(mode, output)
     store = allowed_signers if mode == "ssh" else (gpg_home or "the default GnuPG keyring")
@@ -60,7 +58,7 @@ def verify_commit(
 
 
 def _signature_kind(git_dir: Path, sha: str) -> str | None:
-    raw = _git(git_dir, "cat-file", "commit", sha).stdout
+    raw = Git(git_dir).text("cat-file", "commit", sha, doing=f"read commit {sha[:12]}")
     header = raw.split("\n\n", 1)[0]
     for mode, armor in _ARMOR.items():
         if f"gpgsig {armor}" in header or f"gpgsig-sha256 {armor}" in header:
@@ -70,8 +68,9 @@ def _signature_kind(git_dir: Path, sha: str) -> str | None:
 
 def _run_verify(
     git_dir: Path, sha: str, mode: Mode, allowed: Path | None, home: Path | None
-) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
+) -> tuple[bool, str]:
+    """What ``git verify-commit`` printed, and whether it trusts the signature."""
+    env: dict[str, str] = {}
     options: list[str] = []
     if mode == "ssh":
         if allowed is None or not allowed.is_file():
@@ -81,18 +80,8 @@ def _run_verify(
         if not home.is_dir():
             raise ConfigError(f"source.gpg_home: {home} is not a folder")
         env["GNUPGHOME"] = str(home)
-    return _git(git_dir, *options, "verify-commit", "--raw", sha, env=env, check=False)
-
-
-def _git(
-    git_dir: Path, *args: str, env: dict[str, str] | None = None, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        ["git", "--git-dir", str(git_dir), *args], capture_output=True, text=True, env=env, timeout=60
-    )
-    if check and proc.returncode != 0:
-        raise SignatureError(f"git {args[0]} failed: {proc.stderr.strip() or proc.returncode}")
-    return proc
+    proc = Git(git_dir).completed(*options, "verify-commit", "--raw", sha, env=env, doing="verify-commit")
+    return proc.returncode == 0, (proc.stdout + proc.stderr).decode(errors="replace")
 
 
 def _signer(mode: Mode, output: str) -> str:

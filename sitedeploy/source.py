@@ -12,8 +12,7 @@ import os
 import posixpath
 import re
 import shutil
-import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +20,8 @@ from pathlib import Path
 
 import git
 
-from .errors import SourceError
+from .errors import NotARepository, RefNotFound, SourceError, scrub
+from .gitrun import Git
 
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://|^[^/]+@[^/:]+:")
 
@@ -59,29 +59,42 @@ class Source:
     def __init__(self, url: str, mirror_dir: Path) -> None:
         self.url = url
         self.mirror_dir = mirror_dir
+        self.git = Git(mirror_dir, remote=url)
         self._repo: git.Repo | None = None
 
     @property
     def repo(self) -> git.Repo:
+        """GitPython's view of the mirror, still used by ``_refuse_escaping_links`` (rewritten on
+        another branch); everything else runs through :attr:`git`."""
         if self._repo is None:
-            if not (self.mirror_dir / "HEAD").exists():
-                raise SourceError(f"no mirror of {self.url} yet; run 'sitedeploy deploy' or 'build' first")
+            self._require_mirror()
             self._repo = git.Repo(self.mirror_dir)
         return self._repo
 
     def sync(self) -> None:
-        """Create the mirror, or fetch every branch and tag into it (pruning deleted ones)."""
-        with self._mirror_lock(), self._git_errors(f"fetch {self.url}"):
-            if (self.mirror_dir / "HEAD").exists():
-                # The mirror's refspec is +refs/*:refs/*: branches and tags, deleted ones pruned.
-                self.repo.git.fetch("--prune", "origin")
-            else:
+        """Create the mirror, or fetch every branch and tag into it (pruning deleted ones).
+
+        Always from ``source.repo`` as it is now (it may have moved since the mirror was made),
+        and never from a URL stored in the mirror: its config keeps only the scrubbed URL, so a
+        token in ``source.repo`` is not written to disk."""
+        with self._mirror_lock():
+            if not (self.mirror_dir / "HEAD").exists():
                 _refuse_non_repo(self.url)
-                self.mirror_dir.parent.mkdir(parents=True, exist_ok=True)
-                tmp = self.mirror_dir.with_name(self.mirror_dir.name + ".tmp")
-                shutil.rmtree(tmp, ignore_errors=True)
-                git.Repo.clone_from(self.url, tmp, mirror=True)
-                tmp.rename(self.mirror_dir)  # a half-made clone never looks like a mirror
+                self._clone()
+            self.git.run(
+                "fetch", "--prune", "--quiet", "--", self.url, "+refs/*:refs/*",
+                doing=f"fetch {self.url}", network=True,
+            )  # fmt: skip
+
+    def _clone(self) -> None:
+        self.mirror_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.mirror_dir.with_name(self.mirror_dir.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        Git().run(
+            "clone", "--mirror", "--quiet", "--", self.url, str(tmp), doing=f"clone {self.url}", network=True
+        )
+        Git(tmp).run("remote", "set-url", "origin", scrub(self.url), doing="scrub the mirror's remote URL")
+        tmp.rename(self.mirror_dir)  # a half-made clone never looks like a mirror
 
     @contextmanager
     def _mirror_lock(self) -> Iterator[None]:
@@ -92,72 +105,78 @@ class Source:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
+    def _require_mirror(self) -> None:
+        if not (self.mirror_dir / "HEAD").exists():
+            raise SourceError(f"no mirror of {self.url} yet; run 'sitedeploy deploy' or 'build' first")
+
     def default_branch(self) -> str:
-        with self._git_errors("read the default branch"):
-            head = self.repo.git.symbolic_ref("--quiet", "HEAD")
-        return str(head).removeprefix("refs/heads/")
+        self._require_mirror()
+        head = self.git.probe("symbolic-ref", "--quiet", "HEAD")
+        if head is None:
+            raise RefNotFound(f"{self.url} has no default branch (its HEAD is detached); set source.branch")
+        return head.removeprefix("refs/heads/")
 
     def resolve(self, ref: str | None, branch: str | None = None) -> Commit:
         """The commit ``ref`` names (branch, tag or sha); None means the tip of ``branch``."""
         name = ref or branch or self.default_branch()
-        try:
-            sha = self.repo.git.rev_parse("--verify", "--quiet", f"{name}^{{commit}}")
-        except git.GitCommandError:
-            if not self.repo.git.for_each_ref("--count=1"):
-                raise SourceError(
+        self._require_mirror()
+        sha = self.git.probe("rev-parse", "--verify", "--quiet", "--end-of-options", f"{name}^{{commit}}")
+        if sha is None:
+            if self.git.probe("for-each-ref", "--count=1") == "":
+                raise RefNotFound(
                     f"{self.url} has no commits yet; commit your files (git add -A; git commit) and run again"
-                ) from None
-            raise SourceError(
+                )
+            raise RefNotFound(
                 f"unknown ref '{name}' in {self.url}; use a branch, a tag or a commit that was pushed there"
-            ) from None
+            )
         return self.commit(sha)
 
     def commit(self, sha: str) -> Commit:
-        # `git show` rather than GitPython's object database: that one keeps cat-file
-        # processes alive for the life of the Repo, which a long-running agent would pile up.
-        with self._git_errors(f"read commit {sha[:12]}"):
-            out = self.repo.git.show("-s", "--format=%H%x00%s%x00%an <%ae>%x00%ct", sha, "--")
-        full, subject, author, when = str(out).split("\x00")
+        self._require_mirror()
+        out = self.git.text(
+            "show",
+            "-s",
+            "--format=%H%x00%s%x00%an <%ae>%x00%ct",
+            "--end-of-options",
+            sha,
+            "--",
+            doing=f"read commit {sha[:12]}",
+        )
+        full, subject, author, when = out.split("\x00")
         return Commit(sha=full, subject=subject, author=author, committed_at=int(when))
 
     def tree_id(self, commit: str, path: str) -> str | None:
         """The git object id of ``path`` at ``commit`` (a content hash of the whole folder)."""
-        try:
-            return str(self.repo.git.rev_parse("--verify", "--quiet", f"{commit}:{git_path(path)}"))
-        except git.GitCommandError:
-            return None
+        return self.git.probe(
+            "rev-parse", "--verify", "--quiet", "--end-of-options", f"{commit}:{git_path(path)}"
+        )
 
     def read_text(self, commit: str, path: str) -> str | None:
         """The text of file ``path`` at ``commit``; None when the commit has no such file."""
-        try:
-            return str(self.repo.git.cat_file("blob", f"{commit}:{git_path(path)}"))
-        except git.GitCommandError:
-            return None
+        return self.git.probe("cat-file", "blob", f"{commit}:{git_path(path)}")
 
     def last_change(self, commit: str, path: str) -> int:
         """Commit time of the newest commit up to ``commit`` that touched ``path``."""
-        with self._git_errors(f"read the history of {path}"):
-            out = self.repo.git.log("-1", "--format=%ct", commit, "--", git_path(path) or ".")
+        out = self.git.text(
+            "log",
+            "-1",
+            "--format=%ct",
+            commit,
+            "--",
+            git_path(path) or ".",
+            doing=f"read the history of {path}",
+        )
         return int(out) if out else self.commit(commit).committed_at
 
     def list_dir(self, commit: str, path: str) -> list[tuple[str, str]]:
         """(name, kind) of the entries of folder ``path`` at ``commit``; kind is blob or tree."""
-        try:
-            folder = git_path(path)
-            out = self.repo.git.ls_tree(commit, "--", f"{folder}/" if folder else ".")
-        except git.GitCommandError:
-            return []
+        folder = git_path(path)
+        out = self.git.probe("ls-tree", "--end-of-options", commit, "--", f"{folder}/" if folder else ".")
         entries = []
-        for line in out.splitlines():
+        for line in (out or "").splitlines():
             meta, name = line.split("\t", 1)
             entries.append((name.rsplit("/", 1)[-1], meta.split()[1]))
         return entries
-
-    def changed_paths(self, old: str, new: str) -> list[str]:
-        """Paths that differ between two commits (added, modified, deleted, renamed)."""
-        with self._git_errors(f"diff {old[:8]}..{new[:8]}"):
-            out = self.repo.git.diff("--name-only", "--no-renames", old, new)
-        return str(out).splitlines()
 
     def checkout(self, commit: str, path: str, workspace: Path) -> None:
         """Make ``workspace`` hold exactly the folder ``path`` of ``commit``, and nothing else.
@@ -174,14 +193,22 @@ class Source:
         self._refuse_escaping_links(tree, path)
         workspace.mkdir(parents=True, exist_ok=True)
         index = workspace.with_name(f".{workspace.name}.index")
-        git = ["git", f"--git-dir={self.mirror_dir}", f"--work-tree={workspace}"]
-        env = {**os.environ, "GIT_INDEX_FILE": str(index)}
-        with self._workspace_lock(workspace), self._git_errors(f"check out {path} at {commit[:8]}"):
-            touched = _run([*git, "diff-files", "--name-only", "-z"], env) if index.exists() else b""
-            _run([*git, "read-tree", "--reset", "-u", tree], env)
+        with self._workspace_lock(workspace):
+            work = self._work_tree(workspace, index, f"check out {path} at {commit[:8]}")
+            touched = work("diff-files", "--name-only", "-z") if index.exists() else b""
+            work("read-tree", "--reset", "-u", tree)
             if touched:  # read-tree keeps a locally modified file if its entry did not change
-                _run([*git, "checkout-index", "--force", "-q", "-z", "--stdin"], env, touched)
-            _run([*git, "clean", "-fdxq"], env)
+                work("checkout-index", "--force", "-q", "-z", "--stdin", stdin=touched)
+            work("clean", "-fdxq")
+
+    def _work_tree(self, workspace: Path, index: Path, doing: str) -> Callable[..., bytes]:
+        """git on the mirror with ``workspace`` as its work tree and its own index file."""
+        env = {"GIT_INDEX_FILE": str(index)}
+
+        def work(*args: str, stdin: bytes | None = None) -> bytes:
+            return self.git.run(f"--work-tree={workspace}", *args, env=env, stdin=stdin, doing=doing)
+
+        return work
 
     def _refuse_escaping_links(self, tree: str, path: str) -> None:
         listing = _run(["git", f"--git-dir={self.mirror_dir}", "ls-tree", "-r", "-z", tree], dict(os.environ))
@@ -204,33 +231,20 @@ class Source:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
-    @contextmanager
-    def _git_errors(self, operation: str) -> Iterator[None]:
-        try:
-            yield
-        except git.GitCommandError as exc:
-            detail = (exc.stderr or "").strip().splitlines()
-            reason = detail[-1].removeprefix("stderr: ").strip(" '") if detail else f"exit {exc.status}"
-            raise SourceError(f"git: cannot {operation} ({reason})", retryable=True) from None
-        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-            raise SourceError(f"{self.url}: not a git repository; check source.repo") from None
-
 
 def _refuse_non_repo(url: str) -> None:
     """A local folder that is not a git repository: say so, rather than git's clone error."""
     if is_url(url) or not Path(url).is_dir():
         return
-    try:
-        git.Repo(url)
-    except git.InvalidGitRepositoryError:
-        raise SourceError(
-            f"{url} is not a git repository; run 'git init' there and commit your files, "
-            "or point source.repo at the repository"
-        ) from None
+    if (Path(url) / ".git").exists() or Git(Path(url)).probe("rev-parse", "--is-bare-repository") == "true":
+        return
+    raise NotARepository(
+        f"{url} is not a git repository; run 'git init' there and commit your files, "
+        "or point source.repo at the repository"
+    )
 
 
 def _run(cmd: list[str], env: dict[str, str], stdin: bytes | None = None) -> bytes:
-    try:
-        return subprocess.run(cmd, env=env, input=stdin, capture_output=True, check=True).stdout
-    except subprocess.CalledProcessError as exc:
-        raise git.GitCommandError(cmd, exc.returncode, exc.stderr) from None
+    """``git ARGS`` through the runner, in the call style ``_refuse_escaping_links`` uses (its
+    ``env`` is ignored: the runner's scrubbed environment applies)."""
+    return Git().run(*cmd[1:], stdin=stdin, doing="list the links of the site")

@@ -7,14 +7,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import botocore.exceptions
 import pytest
 
 from sitedeploy.config import S3TargetConfig
 from sitedeploy.errors import TargetError
 from sitedeploy.release import records as state
 from sitedeploy.targets.s3 import cdn
-from sitedeploy.targets.s3.client import explain
 from sitedeploy.targets.s3.headers import SHORT
 from sitedeploy.targets.s3.target import S3Target
 from tests.fixtures.s3 import Outage, S3Server, bucket_tree, publish_dir, rollback_target, write_tree
@@ -125,31 +123,6 @@ def test_missing_bucket_and_unreachable_endpoint_are_one_line_errors(
     assert unreachable.value.retryable and "cannot reach the S3 endpoint" in unreachable.value.message
     for err in (missing.value, unreachable.value):
         assert "AKIA" not in err.message and "wJalr" not in err.message and "\n" not in err.message
-
-
-def test_server_answers_are_translated_with_a_next_step() -> None:
-    def client_error(code: str, status: int) -> botocore.exceptions.ClientError:
-        body = {"Error": {"Code": code, "Message": "AKIAIOSFODNN7EXAMPLE said no"}}
-        return botocore.exceptions.ClientError(
-            {**body, "ResponseMetadata": {"HTTPStatusCode": status}}, "PutObject"
-        )  # type: ignore[arg-type]
-
-    assert explain(client_error("AccessDenied", 403)) == (
-        explain(client_error("AccessDenied", 403))[0],
-        False,
-    )
-    assert "access denied" in (explain(client_error("AccessDenied", 403))[0] or "")
-    assert explain(client_error("ExpiredToken", 400))[1] is True
-    assert "region" in (explain(client_error("PermanentRedirect", 301))[0] or "")
-    why, retry = explain(client_error("SlowDown", 503))
-    assert retry and "throttled" in (why or "")
-    why, retry = explain(client_error("InternalError", 500))
-    assert retry and "AKIA" not in (why or "")
-    assert explain(botocore.exceptions.NoCredentialsError()) == (
-        "no AWS credentials found; set AWS_PROFILE or the AWS_* variables, or use a role",
-        False,
-    )
-    assert explain(ValueError("not ours")) == (None, False)
 
 
 def test_cloudfront_gets_only_the_changed_paths_and_nothing_when_nothing_changed(

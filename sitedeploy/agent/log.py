@@ -1,7 +1,10 @@
 """One line per event: ``key=value`` pairs, or JSON objects with ``--log-format json``.
 
-Credentials never reach the log: fields whose name sounds secret are dropped, and URLs lose
-their user-info and token-like query parameters.
+Credentials never reach the log: fields whose name sounds secret are dropped, and every line
+goes through :func:`~sitedeploy.errors.scrub` as a whole (nested values and ``str()`` of
+objects included), so URLs lose their user-info, token-like query parameters and webhook
+secrets. Control characters in a value (a file name with an escape sequence) never reach the
+log raw: both formats write non-bare strings with ``json.dumps``, which escapes them (``\\u001b``).
 """
 
 from __future__ import annotations
@@ -13,17 +16,13 @@ import threading
 import time
 from typing import Any, Literal, TextIO
 
+from ..errors import scrub
+
+__all__ = ["EventLog", "LogFormat", "scrub"]  # scrub: for modules that import it from here
+
 LogFormat = Literal["kv", "json"]
 _SECRET_KEY = re.compile(r"secret|password|passphrase|token|signature|authorization|key$", re.I)
-_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.I)
-_TOKEN_QUERY = re.compile(r"(?P<name>[?&](?:access_)?(?:token|key|sig|signature|secret)=)[^&\s]+", re.I)
 _BARE = re.compile(r"^[\w.:/@+-]+$")
-
-
-def scrub(text: str) -> str:
-    """``https://user:pass@host/x?token=abc`` → ``https://***@host/x?token=***``."""
-    text = _USERINFO.sub(r"\g<scheme>***@", text)
-    return _TOKEN_QUERY.sub(r"\g<name>***", text)
 
 
 class EventLog:
@@ -37,8 +36,8 @@ class EventLog:
         for key, value in fields.items():
             if value is None or _SECRET_KEY.search(key):
                 continue
-            record[key] = scrub(value) if isinstance(value, str) else value
-        line = json.dumps(record, default=str) if self.fmt == "json" else _kv(record)
+            record[key] = value
+        line = scrub(json.dumps(record, default=str) if self.fmt == "json" else _kv(record))
         stream = self.stream or sys.stderr
         with self._lock:
             stream.write(line + "\n")

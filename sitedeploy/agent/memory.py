@@ -4,6 +4,8 @@
 attempt and its error, so an idle tick compares the remote's refs with it and asks no target
 anything. It is a cache: losing it costs one visit to each target, which says what is live.
 The same facts go to the target's ``control.json`` (``agent``) for ``status`` on any machine.
+The file is private to the agent's user (0600 in a 0700 folder): errors in it quote URLs and
+paths of this machine, scrubbed of credentials, but nobody else needs to read them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import LockHeld
+from ..errors import LockHeld, scrub
 
 
 @dataclass
@@ -62,10 +64,18 @@ class Memory:
             "targets": {k: dataclasses.asdict(v) for k, v in self.targets.items()},
             "notify": self.notify,
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = self.path.with_name(f".state.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        write_private(tmp, scrub(json.dumps(data, indent=1, sort_keys=True)).encode())
         os.replace(tmp, self.path)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``path`` readable by this user only, from its first byte (no chmod window)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chmod(path, 0o600)  # O_CREAT's mode does not change a file that already existed
 
 
 class ProcessLock:

@@ -9,6 +9,8 @@ notified is kept in the agent's memory file, so ``--once`` under cron behaves th
 Payloads: ``format = "json"`` posts ``{"event", "target", "commit", "message", "at"}``,
 signed with ``X-Sitedeploy-Signature: sha256=<hmac>`` when ``secret_env`` is set;
 ``format = "slack"`` posts ``{"text": message}`` (Slack, Mattermost, Rocket.Chat webhooks).
+Messages are scrubbed before they leave (a token in ``source.repo`` quoted by an error), and a
+channel's URL, whose path often is its secret, is only ever logged scrubbed.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import NotifyConfig
-from .log import EventLog, scrub
+from ..errors import scrub
+from .log import EventLog
 
 ALWAYS = ("deployed", "rolled back", "repaired")
 PERSISTENT = {"failed": "failed", "drift": "drift", "rolled back": "failed"}
@@ -44,7 +47,7 @@ class Notice:
             "event": self.event,
             "target": self.target,
             "commit": self.commit,
-            "message": self.message,
+            "message": scrub(self.message),
             "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
 
@@ -102,7 +105,7 @@ def post(channel: NotifyConfig, notice: Notice, timeout: float = 10.0) -> None:
     import urllib.request  # only when something is worth telling
 
     if channel.format == "slack":
-        body = json.dumps({"text": f"sitedeploy: {notice.message}"}).encode()
+        body = json.dumps({"text": scrub(f"sitedeploy: {notice.message}")}).encode()
     else:
         body = json.dumps(notice.payload()).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "sitedeploy-agent"}

@@ -8,18 +8,16 @@ follows ``source.branch``, or the remote's default branch (its HEAD).
 from __future__ import annotations
 
 import fnmatch
-import os
 import re
-import subprocess
 from dataclasses import dataclass
 
-from ..errors import ConfigError, SourceError
-from .log import scrub
+from ..errors import ConfigError
+from ..gitrun import QUERY_TIMEOUT, Git
 
 Refs = dict[str, str]
 """Full ref name → commit sha (annotated tags already peeled to their commit)."""
 
-LS_REMOTE_TIMEOUT = 60.0
+LS_REMOTE_TIMEOUT = QUERY_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -44,27 +42,10 @@ def parse_tracked(ref: str | None, branch: str | None, where: str = "ref") -> Tr
 
 def ls_remote(url: str) -> Refs:
     """One query to the remote: every branch, tag and HEAD it has."""
-    env = {
-        **os.environ,
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -oBatchMode=yes"),
-    }
-    try:
-        proc = subprocess.run(
-            ["git", "ls-remote", url], capture_output=True, text=True, timeout=LS_REMOTE_TIMEOUT, env=env
-        )
-    except subprocess.TimeoutExpired:
-        raise SourceError(
-            f"git ls-remote {scrub(url)}: no answer in {LS_REMOTE_TIMEOUT:.0f} s", retryable=True
-        ) from None
-    if proc.returncode != 0:
-        detail = scrub(
-            proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
-        )
-        raise SourceError(
-            f"git ls-remote {scrub(url)} failed ({detail}); check source.repo and access", retryable=True
-        )
-    return parse_ls_remote(proc.stdout)
+    out = Git(remote=url).text(
+        "ls-remote", "--", url, doing=f"list the refs of {url}", network=True, timeout=LS_REMOTE_TIMEOUT
+    )
+    return parse_ls_remote(out)
 
 
 def parse_ls_remote(text: str) -> Refs:

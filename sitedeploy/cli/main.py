@@ -1,7 +1,11 @@
 """The command line: parse, load the config, call one function of ``commands``, print.
 
 The only module that prints or exits. Every SitedeployError becomes one line on stderr and
-its exit code (2 for configuration mistakes); ``--debug`` shows the traceback instead.
+its exit code (2 for configuration mistakes); ``--debug`` shows the traceback too. Everything
+printed passes through :func:`~sitedeploy.errors.clean` here: credentials scrubbed (a token in
+``source.repo``, a webhook's secret path), control characters escaped (a file name carrying an
+escape sequence cannot retitle or rewrite the operator's terminal). JSON output is escaped by
+``json.dumps`` itself and scrubbed like the rest.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any, NoReturn
 import click
 
 from .. import config as config_mod
-from ..errors import BuildError, ConfigError, SitedeployError
+from ..errors import BuildError, ConfigError, SitedeployError, clean
 from ..progress import SILENT, Progress
 
 
@@ -122,7 +126,7 @@ def run(opts: Options, action: Callable[[], Any]) -> Any:
         return action()
     except SitedeployError as exc:
         if opts.debug:
-            traceback.print_exc()
+            _echo(traceback.format_exc(), err=True)
         _fail(opts, exc)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
@@ -132,13 +136,13 @@ def run(opts: Options, action: Callable[[], Any]) -> Any:
 def _fail(opts: Options, exc: SitedeployError) -> NoReturn:
     lines = exc.problems if isinstance(exc, ConfigError) else [exc.message]
     for line in lines:
-        click.echo(f"error: {line}", err=True)
+        _echo(f"error: {one_line(line)}", err=True)
     if opts.json:  # the same error, for programs reading stdout
         error = {"kind": type(exc).__name__, "message": lines[0], "problems": lines}
-        click.echo(json.dumps({"error": {**error, "exit_code": exc.exit_code, "retryable": exc.retryable}}))
+        _echo(json.dumps({"error": {**error, "exit_code": exc.exit_code, "retryable": exc.retryable}}))
     if isinstance(exc, BuildError) and exc.log_tail:
         if opts.verbose:
-            click.echo("build log (last lines):\n" + exc.log_tail, err=True)
+            _echo("build log (last lines):\n" + exc.log_tail, err=True)
         else:
             click.echo("(run with -v to see the build log)", err=True)
     sys.exit(exc.exit_code)
@@ -146,11 +150,21 @@ def _fail(opts: Options, exc: SitedeployError) -> NoReturn:
 
 def emit(opts: Options, data: Any, text: Callable[[], str]) -> None:
     if opts.json:
-        click.echo(json.dumps(data, indent=2, default=_jsonable))
+        _echo(json.dumps(data, indent=2, default=_jsonable))
     elif not opts.quiet:
         out = text()
         if out:
-            click.echo(out)
+            _echo(out)
+
+
+def _echo(text: str, err: bool = False) -> None:
+    """The one way text reaches the terminal: scrubbed, control characters escaped."""
+    click.echo(clean(text), err=err)
+
+
+def one_line(text: str) -> str:
+    """An error stays one line even if a name in it holds a newline."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _jsonable(value: Any) -> Any:
@@ -163,9 +177,8 @@ def main() -> None:
     try:
         cli(standalone_mode=True)
     except Exception as exc:  # a bug, not a user mistake: say so, and how to see more
-        if "--debug" in sys.argv:
-            raise
-        click.echo(
-            f"internal error: {exc.__class__.__name__}: {exc} (run with --debug for a traceback)", err=True
-        )
+        if "--debug" in sys.argv:  # scrubbed too: a traceback quotes URLs and messages
+            _echo(traceback.format_exc(), err=True)
+        message = f"{exc.__class__.__name__}: {exc}"
+        _echo(f"internal error: {one_line(message)} (run with --debug for a traceback)", err=True)
         sys.exit(70)

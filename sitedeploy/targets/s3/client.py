@@ -2,8 +2,11 @@
 
 Credentials come only from the standard AWS chain (environment, ``profile``, instance or
 container role); sitedeploy never reads them from deploy.toml and never prints them. Every
-botocore/boto3 exception is turned here into a one-line :class:`TargetError` that names the
-target, the bucket and the operation, says whether retrying can help, and what to do next.
+botocore/boto3 exception is turned here into a one-line :class:`TargetError` of its kind
+(``NotFound``, ``PermissionDenied``, ``ServerError``, ...; see ``errors``) that names the target,
+the bucket and the operation, and says what to do next. The tables below are the whole
+mapping: ``_CODES`` (S3/CloudFront error codes), ``_STATUSES`` (bare HTTP statuses), ``_TYPES``
+(botocore exception types). An exception no table knows is a bug and propagates.
 """
 
 from __future__ import annotations
@@ -22,7 +25,18 @@ import botocore.loaders
 import botocore.session
 
 from ...config import S3TargetConfig
-from ...errors import TargetError
+from ...errors import (
+    AuthenticationFailed,
+    Conflict,
+    Misconfigured,
+    NotFound,
+    PermissionDenied,
+    ServerError,
+    TargetError,
+    TimedOut,
+    Unreachable,
+)
+from ...errors import scrub as scrub_credentials
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudfront import CloudFrontClient
@@ -32,27 +46,107 @@ _SECRETS = re.compile(
     r"A[KS]IA[A-Z0-9]{12,}|Credential=[^,\s]+|Signature=[0-9a-f]+|(?<![\w/+])[A-Za-z0-9/+]{40}(?![\w/+=])"
 )
 
-_NOT_RETRYABLE: dict[str, str] = {
-    "NoSuchBucket": "the bucket does not exist; check 'bucket' (and 'endpoint_url')",
-    "AccessDenied": "access denied; grant the credentials s3:GetObject, PutObject, DeleteObject "
-    "and ListBucket on the bucket",
-    "AllAccessDisabled": "access to the bucket is disabled",
-    "InvalidAccessKeyId": "the AWS access key is not known to the server; check the credential chain",
-    "SignatureDoesNotMatch": "the request signature does not match; check the secret key in the chain",
-    "PermanentRedirect": "the bucket is in another region; set 'region' to the bucket's region",
-    "AuthorizationHeaderMalformed": "wrong region; set 'region' to the bucket's region",
-    "IllegalLocationConstraintException": "wrong region; set 'region' to the bucket's region",
-    "NoSuchDistribution": "no such CloudFront distribution; check 'cloudfront_distribution_id'",
+Kind = tuple[type[TargetError], str, bool | None]
+"""(the error class, what went wrong and what to do, a retryable override or None)."""
+
+_REGION = "the bucket is in another region; set 'region' to the bucket's region"
+_THROTTLED = "throttled by the server beyond the retries; try again later or lower max_concurrency"
+_FAILED = "the server failed beyond the retries; try again later"
+
+# S3 and CloudFront error codes. An expired token or a skewed clock is an authentication
+# failure that fixes itself (the role refreshes, NTP catches up): retryable per instance.
+_CODES: dict[str, Kind] = {
+    "NoSuchBucket": (NotFound, "the bucket does not exist; check 'bucket' (and 'endpoint_url')", None),
+    "NoSuchDistribution": (
+        NotFound,
+        "no such CloudFront distribution; check 'cloudfront_distribution_id'",
+        None,
+    ),
+    "AccessDenied": (
+        PermissionDenied,
+        "access denied; grant the credentials s3:GetObject, PutObject, DeleteObject "
+        "and ListBucket on the bucket",
+        None,
+    ),
+    "AllAccessDisabled": (PermissionDenied, "access to the bucket is disabled", None),
+    "InvalidAccessKeyId": (
+        AuthenticationFailed,
+        "the AWS access key is not known to the server; check the credential chain",
+        None,
+    ),
+    "SignatureDoesNotMatch": (
+        AuthenticationFailed,
+        "the request signature does not match; check the secret key in the chain",
+        None,
+    ),
+    "ExpiredToken": (
+        AuthenticationFailed,
+        "the AWS credentials have expired; refresh them (aws sso login, or the role)",
+        True,
+    ),
+    "ExpiredTokenException": (
+        AuthenticationFailed,
+        "the AWS credentials have expired; refresh them (aws sso login, or the role)",
+        True,
+    ),
+    "RequestExpired": (AuthenticationFailed, "the request expired; check this machine's clock", True),
+    "RequestTimeTooSkewed": (AuthenticationFailed, "this machine's clock is off; sync it", True),
+    "PermanentRedirect": (Misconfigured, _REGION, None),
+    "AuthorizationHeaderMalformed": (Misconfigured, _REGION, None),
+    "IllegalLocationConstraintException": (Misconfigured, _REGION, None),
+    "OperationAborted": (Conflict, "another operation on the bucket is in progress; retry later", None),
+    "SlowDown": (ServerError, _THROTTLED, None),
+    "Throttling": (ServerError, _THROTTLED, None),
+    "ThrottlingException": (ServerError, _THROTTLED, None),
+    "RequestLimitExceeded": (ServerError, _THROTTLED, None),
+    "TooManyInvalidationsInProgress": (
+        ServerError,
+        "CloudFront has too many invalidations in progress; retry later",
+        None,
+    ),
+    "InternalError": (ServerError, _FAILED, None),
+    "ServiceUnavailable": (ServerError, _FAILED, None),
 }
-_RETRYABLE: dict[str, str] = {
-    "ExpiredToken": "the AWS credentials have expired; refresh them (aws sso login, or the role)",
-    "ExpiredTokenException": "the AWS credentials have expired; refresh them (aws sso login, or the role)",
-    "RequestExpired": "the request expired; check this machine's clock",
-    "RequestTimeTooSkewed": "this machine's clock is off; sync it",
-    "SlowDown": "throttled by S3 beyond the retries; try again later or lower max_concurrency",
-    "Throttling": "throttled beyond the retries; try again later",
-    "TooManyInvalidationsInProgress": "CloudFront has too many invalidations in progress; retry later",
+# When the code is unknown (S3-compatible servers, HEAD requests answer with a bare status).
+_STATUSES: dict[int, Kind] = {
+    301: (Misconfigured, _REGION, None),
+    403: _CODES["AccessDenied"],
+    404: (NotFound, "not found; check 'bucket', 'prefix' and 'endpoint_url'", None),
+    409: (Conflict, "the bucket is being changed by someone else; retry later", None),
+    412: (Conflict, "the object changed while we wrote it (another deployer?); retry later", None),
+    429: (ServerError, _THROTTLED, None),
 }
+_NO_CREDENTIALS = "no AWS credentials found; set AWS_PROFILE or the AWS_* variables, or use a role"
+# botocore exception types, most specific first (a ConnectTimeoutError is a ConnectionError).
+_TYPES: tuple[tuple[type[Exception] | tuple[type[Exception], ...], type[TargetError], str], ...] = (
+    (
+        (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError),
+        AuthenticationFailed,
+        _NO_CREDENTIALS,
+    ),
+    (
+        (botocore.exceptions.CredentialRetrievalError, botocore.exceptions.SSOError),
+        AuthenticationFailed,
+        "cannot get AWS credentials ({detail}); check the profile, or run aws sso login",
+    ),
+    (botocore.exceptions.ProfileNotFound, Misconfigured, "{detail}; check 'profile' and ~/.aws/config"),
+    (botocore.exceptions.NoRegionError, Misconfigured, "no region; set 'region' (or AWS_REGION)"),
+    (
+        (botocore.exceptions.ConnectTimeoutError, botocore.exceptions.ReadTimeoutError),
+        TimedOut,
+        "the S3 endpoint timed out; will retry",
+    ),
+    (
+        (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError),
+        Unreachable,
+        "cannot reach the S3 endpoint (network or 'endpoint_url'); will retry",
+    ),
+    (
+        (botocore.exceptions.IncompleteReadError, botocore.exceptions.ResponseStreamingError),
+        Unreachable,
+        "the connection to the S3 endpoint dropped; will retry",
+    ),
+)
 
 
 _loader: botocore.loaders.Loader | None = None
@@ -132,62 +226,58 @@ class Clients:
 
 
 def scrub(text: str) -> str:
-    """One line, no key ids, signatures or anything shaped like a secret."""
-    return _SECRETS.sub("***", " ".join(text.split()))[:200]
+    """One line, no key ids, signatures or anything shaped like a secret (botocore quotes the
+    signed request: 40-character secret keys, ``Credential=``, ``Signature=``)."""
+    return _SECRETS.sub("***", scrub_credentials(" ".join(text.split())))[:200]
 
 
 @contextmanager
 def translated(target: str, where: str, operation: str) -> Iterator[None]:
-    """Turn any boto3/botocore exception raised in the block into a TargetError."""
+    """Turn a boto3/botocore exception raised in the block into the TargetError of its kind.
+    Anything else (a bug, a ParamValidationError from our own call) propagates unchanged."""
     try:
         yield
     except TargetError:
         raise
     except Exception as exc:
-        why, retryable = explain(exc)
-        if why is None:
+        kind = classify(exc)
+        if kind is None:
             raise
-        raise TargetError(
-            f"target '{target}': cannot {operation} in {where}: {why}", retryable=retryable
-        ) from exc
+        cls, why, retryable = kind
+        raise cls(f"target '{target}': cannot {operation} in {where}: {why}", retryable=retryable) from exc
 
 
-def explain(exc: BaseException) -> tuple[str | None, bool]:
-    """(what went wrong and what to do, retryable) for a boto3 exception; (None, _) otherwise."""
+def classify(exc: BaseException) -> Kind | None:
+    """The row of the tables above for a boto3/botocore exception; None for anything else."""
     if isinstance(exc, botocore.exceptions.ClientError):
         return _client_error(exc)
-    if isinstance(exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
-        return "no AWS credentials found; set AWS_PROFILE or the AWS_* variables, or use a role", False
-    if isinstance(exc, botocore.exceptions.ProfileNotFound):
-        return f"{scrub(str(exc))}; check 'profile' and ~/.aws/config", False
-    if isinstance(exc, botocore.exceptions.EndpointConnectionError | botocore.exceptions.ConnectionError):
-        return "cannot reach the S3 endpoint (network or 'endpoint_url'); will retry", True
-    if isinstance(exc, botocore.exceptions.ReadTimeoutError | botocore.exceptions.ConnectTimeoutError):
-        return "the S3 endpoint timed out; will retry", True
     if isinstance(exc, boto3.exceptions.S3UploadFailedError | boto3.exceptions.S3TransferFailedError):
         cause = exc.__cause__ or exc.__context__
-        return explain(cause) if cause else (f"transfer failed ({scrub(str(exc))})", True)
-    if isinstance(exc, botocore.exceptions.BotoCoreError | boto3.exceptions.Boto3Error):
-        return f"{type(exc).__name__}: {scrub(str(exc))}", True
-    return None, False
+        return classify(cause) if cause else (ServerError, f"transfer failed ({scrub(str(exc))})", None)
+    for types, cls, why in _TYPES:
+        if isinstance(exc, types):
+            return cls, why.format(detail=scrub(str(exc))), None
+    return None
 
 
-def _client_error(exc: botocore.exceptions.ClientError) -> tuple[str, bool]:
+def _client_error(exc: botocore.exceptions.ClientError) -> Kind:
     error = exc.response.get("Error", {})
     code = str(error.get("Code", ""))
     status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-    if code in _NOT_RETRYABLE:
-        return _NOT_RETRYABLE[code], False
-    if code in _RETRYABLE:
-        return _RETRYABLE[code], True
-    if status == 403 or code == "403":
-        return _NOT_RETRYABLE["AccessDenied"], False
-    if status == 301:
-        return _NOT_RETRYABLE["PermanentRedirect"], False
+    if code in _CODES:
+        return _CODES[code]
+    if code.isdigit() and int(code) in _STATUSES:
+        return _STATUSES[int(code)]
+    if status in _STATUSES:
+        return _STATUSES[status]
     message = scrub(str(error.get("Message", ""))) or "no details"
-    if status >= 500 or status == 429:
-        return f"the server failed ({code or status}: {message}) beyond the retries; try again later", True
-    return f"{code or status}: {message}", False
+    if status >= 500:
+        return (
+            ServerError,
+            f"the server failed ({code or status}: {message}) beyond the retries; try again later",
+            None,
+        )
+    return TargetError, f"{code or status}: {message}", None
 
 
 def error_code(exc: BaseException) -> str:

@@ -15,6 +15,7 @@ import base64
 import getpass
 import hashlib
 import os
+import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import NoReturn
 import paramiko
 
 from ...config import SSHTargetConfig
-from ...errors import HostKeyError, TargetError
+from ...errors import HostKeyError, Misconfigured
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def resolve(entry: str, cfg: SSHTargetConfig) -> Endpoint:
     return Endpoint(
         label=entry,
         hostname=options.get("hostname", alias),
-        port=port or int(options.get("port", 22)),
+        port=port or _port(options.get("port", "22"), alias, cfg.ssh_config),
         user=cfg.user or options.get("user") or getpass.getuser(),
         key_files=key_files,
         use_agent=cfg.key_file is None,
@@ -83,7 +84,29 @@ def _ssh_config(path: str) -> paramiko.SSHConfig:
     except FileNotFoundError:
         return paramiko.SSHConfig()
     except (OSError, paramiko.SSHException, ValueError) as exc:
-        raise TargetError(f"cannot read ssh config {full}: {exc}; fix it or set ssh_config") from None
+        raise Misconfigured(f"cannot read ssh config {full}: {exc}; fix it or set ssh_config") from None
+
+
+def _port(value: str, alias: str, path: str) -> int:
+    """The ``Port`` ssh_config gives ``alias``, or a Misconfigured naming the file and line."""
+    if value.isdigit() and 0 < int(value) < 65536:
+        return int(value)
+    full = Path(path).expanduser()
+    raise Misconfigured(
+        f"{full}{_line_of(full, 'Port', value)}: Port {value!r} (for host {alias!r}) is not a port "
+        "number 1-65535; fix that line, or set ssh_config to another file"
+    )
+
+
+def _line_of(path: Path, keyword: str, value: str) -> str:
+    """`` line N`` of the first ``keyword value`` line in ``path`` ('' if not found there, say
+    in an Include'd file): paramiko keeps no line numbers."""
+    wanted = re.compile(rf"^\s*{keyword}(?:\s*=\s*|\s+)\"?{re.escape(value)}\"?\s*$", re.I)
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return next((f" line {n}" for n, line in enumerate(lines, 1) if wanted.match(line)), "")
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -95,12 +118,14 @@ def fingerprint(key: paramiko.PKey) -> str:
 class RefuseUnknownKey(paramiko.RejectPolicy):
     """paramiko's RejectPolicy, refusing with a message a person can act on."""
 
-    def __init__(self, where: str, endpoint: Endpoint, known_hosts: str) -> None:
+    def __init__(self, where: str, endpoint: Endpoint, known_hosts: str, revoked: Revoked) -> None:
         self.where = where
         self.endpoint = endpoint
         self.known_hosts = known_hosts
+        self.revoked = revoked
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> NoReturn:
+        refuse_revoked(self.where, self.endpoint, self.known_hosts, self.revoked, key)
         ep = self.endpoint
         raise HostKeyError(
             f"{self.where}: unknown host key {key.get_name()} {fingerprint(key)} for {ep.known_hosts_name}"
@@ -111,11 +136,12 @@ class RefuseUnknownKey(paramiko.RejectPolicy):
 
 
 def connect(where: str, ep: Endpoint, cfg: SSHTargetConfig) -> paramiko.SSHClient:
-    """A connected, authenticated client; raises HostKeyError or TargetError (one line)."""
+    """A connected, authenticated client. Raises HostKeyError (unknown, changed or revoked key,
+    unreadable known_hosts) itself; paramiko and socket errors are left to ``SSHHost.step``."""
     known_hosts = os.path.expanduser(cfg.known_hosts)
     client = paramiko.SSHClient()
-    _load_known_hosts(client, where, known_hosts)
-    client.set_missing_host_key_policy(RefuseUnknownKey(where, ep, known_hosts))
+    revoked = _load_known_hosts(client, where, known_hosts)
+    client.set_missing_host_key_policy(RefuseUnknownKey(where, ep, known_hosts, revoked))
     sock: socket.socket | None = None
     try:
         sock = socket.create_connection((ep.hostname, ep.port), timeout=cfg.connect_timeout)
@@ -144,16 +170,62 @@ def connect(where: str, ep: Endpoint, cfg: SSHTargetConfig) -> paramiko.SSHClien
     transport = client.get_transport()
     if transport is not None:
         transport.set_keepalive(15)
+        try:  # a key listed as trusted and also @revoked: revoked wins, as in OpenSSH
+            refuse_revoked(where, ep, known_hosts, revoked, transport.get_remote_server_key())
+        except HostKeyError:
+            client.close()
+            raise
     return client
 
 
-def _load_known_hosts(client: paramiko.SSHClient, where: str, path: str) -> None:
+Revoked = dict[str, int]
+"""Base64 key blob of each ``@revoked`` line of known_hosts → its line number."""
+
+
+def _load_known_hosts(client: paramiko.SSHClient, where: str, path: str) -> Revoked:
+    """Trusted keys into ``client``; the revoked ones returned. Parsed here rather than by
+    paramiko, which fails on marker lines (``@revoked``, ``@cert-authority``) with an error
+    that named no file or line."""
     if not os.path.exists(path):
-        return  # every key is unknown: refused below with the command that trusts it
+        return {}  # every key is unknown: refused below with the command that trusts it
     try:
-        client.load_host_keys(path)
-    except (OSError, paramiko.SSHException) as exc:
+        lines = Path(path).read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
         raise HostKeyError(f"{where}: cannot read known_hosts {path}: {exc}") from None
+    revoked: Revoked = {}
+    for number, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if line.startswith("@revoked"):
+            fields = line.split()
+            if len(fields) >= 4:
+                revoked[fields[3]] = number
+        elif line and not line.startswith(("#", "@")):  # @cert-authority: host certificates
+            _trust(client, where, path, number, line)  # are not supported; such hosts are unknown
+    return revoked
+
+
+def _trust(client: paramiko.SSHClient, where: str, path: str, number: int, line: str) -> None:
+    try:
+        entry = paramiko.hostkeys.HostKeyEntry.from_line(line, number)
+    except (paramiko.hostkeys.InvalidHostKey, paramiko.SSHException) as exc:
+        raise HostKeyError(
+            f"{where}: {path} line {number}: not a valid known_hosts entry ({type(exc).__name__}); "
+            "fix or delete that line (ssh-keygen -R HOST removes a host's lines)"
+        ) from None
+    if entry is None:  # too few fields or a key type paramiko does not know: skipped, as ssh does
+        return
+    for name in entry.hostnames:
+        client.get_host_keys().add(name, entry.key.get_name(), entry.key)
+
+
+def refuse_revoked(where: str, ep: Endpoint, known_hosts: str, revoked: Revoked, key: paramiko.PKey) -> None:
+    line = revoked.get(key.get_base64())
+    if line is not None:
+        raise HostKeyError(
+            f"{where}: the host key {key.get_name()} {fingerprint(key)} of {ep.known_hosts_name} is "
+            f"marked @revoked in {known_hosts} line {line}; refusing to connect. Ask the server's "
+            "admin for its new key, or remove the @revoked line if the revocation was a mistake"
+        )
 
 
 def _changed_key(

@@ -1,9 +1,10 @@
 """One server of an SSH target: a reused connection, remote commands, SFTP file operations.
 
-Every paramiko and socket error is translated here, in :meth:`SSHHost.step`, into a one-line
-:class:`TargetError` naming the target, the host and the step (``unreachable``, ``auth
-failed``, ``permission denied on <path>``, ``disk full``, ``connection dropped``), so nothing
-above this module sees a third-party exception.
+Every paramiko, SFTP and socket error is translated here, in :meth:`SSHHost.step`, by two
+tables (exception type, then errno) into a one-line :class:`TargetError` of its kind
+(``Unreachable``, ``AuthenticationFailed``, ``PermissionDenied``, ``NoSpace``, ...) naming the
+target, the host and the step, so nothing above this module sees a third-party exception.
+Any other exception raised in a step is a bug and propagates as one.
 
 Remote commands are POSIX ``sh -c SCRIPT sitedeploy ARG...``: the scripts are constants of
 this package and every argument is passed through ``shlex.quote``; paths from a build reach a
@@ -27,7 +28,17 @@ from pathlib import Path
 import paramiko
 
 from ...config import SSHTargetConfig
-from ...errors import SitedeployError, TargetError
+from ...errors import (
+    AuthenticationFailed,
+    NoSpace,
+    NotFound,
+    PermissionDenied,
+    ServerError,
+    SitedeployError,
+    TargetError,
+    TimedOut,
+    Unreachable,
+)
 from .connect import Endpoint, connect, resolve
 
 CHUNK = 256 * 1024
@@ -49,7 +60,19 @@ def temp_name(path: str) -> str:
 
 
 class RemoteCommandError(TargetError):
-    """A remote command exited non-zero; ``stderr`` holds what it said."""
+    """A remote command exited non-zero; the message ends with what it said."""
+
+
+class RemoteNoSpace(RemoteCommandError, NoSpace):
+    """A remote command ran out of disk."""
+
+
+class RemotePermissionDenied(RemoteCommandError, PermissionDenied):
+    """A remote command was not allowed to touch a path."""
+
+
+class RemoteDropped(RemoteCommandError, Unreachable):
+    """The connection went away while a remote command ran."""
 
 
 class SSHHost:
@@ -223,89 +246,102 @@ class SSHHost:
 
     @contextmanager
     def step(self, step: str, path: str | None = None) -> Iterator[None]:
-        """Translate whatever paramiko or the network raises during ``step`` into TargetError."""
+        """Translate what paramiko or the network raises during ``step`` into the TargetError
+        of its kind. Any other exception is a bug and propagates unchanged."""
         try:
             yield
         except SitedeployError:
             raise
-        except Exception as exc:
+        except MAPPED as exc:
             raise translate(self.where, self.endpoint, step, path, exc) from exc
 
 
+MAPPED = (paramiko.SSHException, OSError, EOFError)
+"""What paramiko, SFTP and sockets raise (NoValidConnectionsError and socket.timeout are
+OSErrors; paramiko raises EOFError when the server goes away)."""
+
+_DROPPED = (
+    "{where}: connection dropped during {step} ({detail}); the live release is unchanged, "
+    "run the deploy again"
+)
+# paramiko and socket exception types, most specific first: (types, class, message).
+_TYPES: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], type[TargetError], str], ...] = (
+    (
+        paramiko.PasswordRequiredException,
+        AuthenticationFailed,
+        "{where}: the private key is encrypted; load it with ssh-add",
+    ),
+    (
+        paramiko.AuthenticationException,
+        AuthenticationFailed,
+        "{where}: authentication failed as user '{user}' at {address} ({detail}); check user and "
+        "key_file, or that the key is in ssh-agent and in the server's authorized_keys",
+    ),
+    (
+        (paramiko.ssh_exception.NoValidConnectionsError, ConnectionRefusedError),
+        Unreachable,
+        "{where}: unreachable during {step}: {address} refused the connection; is sshd running "
+        "and the port right?",
+    ),
+    (socket.gaierror, Unreachable, "{where}: unknown host name {hostname!r} ({strerror}); check hosts"),
+    (TimeoutError, TimedOut, "{where}: timed out during {step} ({address}); is it reachable?"),
+    ((EOFError, paramiko.SSHException, ConnectionError), Unreachable, _DROPPED),
+)
+# errno of an OSError (SFTP maps its status codes to these) -> (class, message).
+_ERRNOS: dict[int, tuple[type[TargetError], str]] = {
+    errno.EACCES: (
+        PermissionDenied,
+        "{where}: permission denied on {path} during {step}; check the owner and mode of path on the server",
+    ),
+    errno.EROFS: (PermissionDenied, "{where}: read-only filesystem at {path} during {step}"),
+    errno.ENOSPC: (NoSpace, "{where}: disk full during {step}; free some space on the server"),
+    errno.EDQUOT: (NoSpace, "{where}: disk quota exceeded during {step}; free some space on the server"),
+    errno.ENOENT: (NotFound, "{where}: {path} does not exist ({step})"),
+    errno.EHOSTUNREACH: (Unreachable, "{where}: unreachable ({address}: {strerror})"),
+    errno.ENETUNREACH: (Unreachable, "{where}: unreachable ({address}: {strerror})"),
+    errno.EHOSTDOWN: (Unreachable, "{where}: unreachable ({address}: {strerror})"),
+}
+_ERRNOS[errno.EPERM] = _ERRNOS[errno.EACCES]
+_SFTP_FAILURE = "{where}: the server refused to {step} ({detail}); disk full, quota or read-only filesystem?"
+
+
 def translate(where: str, ep: Endpoint, step: str, path: str | None, exc: BaseException) -> TargetError:
-    """The one-line TargetError for a third-party exception; network trouble is retryable."""
-    address = f"{ep.hostname}:{ep.port}"
-    if isinstance(exc, paramiko.PasswordRequiredException):
-        return TargetError(f"{where}: the private key is encrypted; load it with ssh-add", retryable=False)
-    if isinstance(exc, paramiko.AuthenticationException):
-        return TargetError(
-            f"{where}: authentication failed as user '{ep.user}' at {address} ({exc}); check user and "
-            f"key_file, or that the key is in ssh-agent and in the server's authorized_keys",
-            retryable=False,
-        )
-    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError | ConnectionRefusedError):
-        return TargetError(
-            f"{where}: unreachable during {step}: {address} refused the connection; is sshd "
-            "running and the port right?",
-            retryable=True,
-        )
-    if isinstance(exc, socket.gaierror):
-        return TargetError(
-            f"{where}: unknown host name {ep.hostname!r} ({exc.strerror}); check hosts", retryable=True
-        )
-    if isinstance(exc, TimeoutError):
-        return TargetError(f"{where}: timed out during {step} ({address}); is it reachable?", retryable=True)
-    closed = isinstance(exc, OSError) and str(exc) == "Socket is closed"  # paramiko: channel gone
-    if closed or isinstance(exc, EOFError | paramiko.SSHException | ConnectionError):
-        return TargetError(
-            f"{where}: connection dropped during {step} ({exc or type(exc).__name__}); "
-            "the live release is unchanged, run the deploy again",
-            retryable=True,
-        )
-    if isinstance(exc, OSError):
-        return _os_error(where, address, step, path, exc)
-    return TargetError(f"{where}: {step} failed: {type(exc).__name__}: {exc}", retryable=True)
-
-
-def _os_error(where: str, address: str, step: str, path: str | None, exc: OSError) -> TargetError:
-    if exc.errno in _DENIED:
-        return TargetError(
-            f"{where}: permission denied on {path or exc.filename} during {step}; "
-            "check the owner and mode of path on the server",
-            retryable=False,
-        )
-    if exc.errno == errno.ENOSPC:
-        return TargetError(
-            f"{where}: disk full during {step}; free some space on the server", retryable=False
-        )
-    if exc.errno in _NOT_FOUND:
-        return TargetError(f"{where}: {path or exc.filename} does not exist ({step})", retryable=False)
-    if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN):
-        return TargetError(f"{where}: unreachable ({address}: {exc.strerror})", retryable=True)
-    if str(exc) == "Failure" or exc.errno is None:  # SFTP's generic failure: OpenSSH maps ENOSPC here
-        return TargetError(
-            f"{where}: the server refused to {step} ({exc}); disk full, quota or read-only filesystem?",
-            retryable=True,
-        )
-    return TargetError(f"{where}: {step} failed ({exc.strerror or exc})", retryable=True)
+    """The one-line TargetError for a paramiko, socket or SFTP exception (see the tables)."""
+    facts = {
+        "where": where,
+        "step": step,
+        "address": f"{ep.hostname}:{ep.port}",
+        "hostname": ep.hostname,
+        "user": ep.user,
+        "detail": str(exc) or type(exc).__name__,
+        "strerror": getattr(exc, "strerror", None) or exc,
+        "path": path or getattr(exc, "filename", None),
+    }
+    if isinstance(exc, OSError) and str(exc) == "Socket is closed":  # paramiko: the channel is gone
+        return Unreachable(_DROPPED.format(**facts))
+    for types, cls, message in _TYPES:
+        if isinstance(exc, types):
+            return cls(message.format(**facts))
+    if isinstance(exc, OSError) and exc.errno in _ERRNOS:
+        cls, message = _ERRNOS[exc.errno]
+        return cls(message.format(**facts))
+    if isinstance(exc, OSError) and (str(exc) == "Failure" or exc.errno is None):
+        return ServerError(_SFTP_FAILURE.format(**facts))  # OpenSSH's sftp-server maps ENOSPC here
+    # An OSError of no known kind: most often the network, so the agent tries again.
+    return TargetError(f"{where}: {step} failed ({facts['strerror']})", retryable=True)
 
 
 def _command_failed(where: str, step: str, status: int, stderr: str) -> RemoteCommandError:
     said = " ".join(stderr.strip().splitlines()[-1:])[:300] or f"exit status {status}"
-    if "No space left" in stderr:
-        return RemoteCommandError(
-            f"{where}: disk full during {step} ({said}); free some space", retryable=False
-        )
+    if "No space left" in stderr or "Disk quota exceeded" in stderr:
+        return RemoteNoSpace(f"{where}: disk full during {step} ({said}); free some space")
     if "Permission denied" in stderr or "Operation not permitted" in stderr:
-        return RemoteCommandError(
-            f"{where}: permission denied during {step} ({said}); check the "
-            "owner and mode of path on the server",
-            retryable=False,
+        return RemotePermissionDenied(
+            f"{where}: permission denied during {step} ({said}); "
+            "check the owner and mode of path on the server"
         )
     if status == -1:
-        return RemoteCommandError(
-            f"{where}: connection dropped during {step}; run the deploy again", retryable=True
-        )
+        return RemoteDropped(f"{where}: connection dropped during {step}; run the deploy again")
     return RemoteCommandError(f"{where}: {step} failed on the server: {said}", retryable=True)
 
 
