@@ -31,6 +31,7 @@ table knows is a bug: it propagates, and the CLI reports it as an internal error
     │   ├── NoSpace                  disk or quota full on the server
     │   ├── ServerError          ↻   the server failed (S3 500/503, throttling, SFTP failure)
     │   ├── Misconfigured            a local file the target reads is wrong (ssh_config)
+    │   ├── StateDamaged             a state file on the target (control.json, …) is unreadable
     │   └── HostKeyError             an SSH host key is unknown, changed, revoked or unreadable
     └── RollbackError                there is nothing to roll back to, or the release is unknown
 
@@ -183,6 +184,10 @@ class ServerError(TargetError):
 
 class Misconfigured(TargetError):
     """A local file the target reads (``ssh_config``) is wrong; names the file and line."""
+
+
+class StateDamaged(TargetError):
+    """A state file on the target was truncated or edited into something unreadable."""
 
 
 class HostKeyError(TargetError):

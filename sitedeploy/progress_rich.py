@@ -1,4 +1,5 @@
-"""Progress for people: a rich progress bar on a terminal, plain lines otherwise."""
+"""Progress for people: a rich progress bar on a terminal, plain lines otherwise. Step messages
+carry file names from the content repo: scrubbed and escaped like everything else printed."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .errors import clean
 
 
 class TerminalProgress:
@@ -15,7 +19,7 @@ class TerminalProgress:
         self.console = console
 
     def step(self, message: str) -> None:
-        self.console.print(f"[dim]·[/dim] {message}", highlight=False)
+        self.console.print(f"[dim]·[/dim] {escape(clean(message))}", highlight=False)
 
     @contextmanager
     def bar(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
@@ -29,7 +33,7 @@ class LineProgress:
     """For logs and pipes: one line per step, no bars."""
 
     def step(self, message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
+        print(clean(message), file=sys.stderr, flush=True)
 
     @contextmanager
     def bar(self, description: str, total: int) -> Iterator[Callable[[int], None]]:

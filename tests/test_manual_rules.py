@@ -101,3 +101,14 @@ def test_the_lock_timeout_flag_is_accepted_by_every_command_that_locks(deploy_to
         assert "No such option" not in result.output, (args, result.output)
     bad = sd(deploy_toml, "deploy", "--lock-timeout", "-1")
     assert bad.exit_code == 2 and "'--lock-timeout': -1.0 is not in the range" in bad.stderr
+
+
+def test_a_damaged_control_file_is_one_clear_line_not_a_traceback(deploy_toml: Path) -> None:
+    assert sd(deploy_toml, "deploy").exit_code == 0
+    control = deploy_toml.parent / "public" / ".sitedeploy" / "control.json"
+    for damage in ('{"pin": 5}', "{not json", '{"bad_commits": {"abc": {"by": 1, "when": 2}}}'):
+        control.write_text(damage)
+        for args in (["status"], ["deploy"], ["suspend"]):
+            assert_one_line_error(sd(deploy_toml, *args), ".sitedeploy/control.json", "is damaged")
+    control.unlink()
+    assert sd(deploy_toml, "status").exit_code == 0

@@ -20,10 +20,13 @@ import json
 import os
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
+from ..errors import StateDamaged
 from .manifest import Manifest
 
 HISTORY_LIMIT = 1000
@@ -127,9 +130,20 @@ def release_id(commit: str, when: float | None = None) -> str:
     return f"{stamp}.{int(when * 1000) % 1000:03d}Z-{commit[:8]}"
 
 
+@contextmanager
+def _parsing(name: str, advice: str) -> Iterator[None]:
+    """A state file someone truncated or edited by hand: one line naming it, never a traceback."""
+    try:
+        yield
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise StateDamaged(f".sitedeploy/{name} on the target is damaged ({exc}); {advice}") from None
+
+
 def read_release(store: MetaStore, rid: str) -> ReleaseRecord | None:
-    raw = load(store.read_meta(f"releases/{rid}.json"))
-    return ReleaseRecord(**raw) if raw else None
+    name = f"releases/{rid}.json"
+    with _parsing(name, "remove it with the release folder, or deploy again"):
+        raw = load(store.read_meta(name))
+        return ReleaseRecord(**raw) if raw else None
 
 
 def write_release(store: MetaStore, record: ReleaseRecord, manifest: Manifest) -> None:
@@ -138,8 +152,10 @@ def write_release(store: MetaStore, record: ReleaseRecord, manifest: Manifest) -
 
 
 def read_manifest(store: MetaStore, rid: str) -> Manifest | None:
-    data = store.read_meta(f"manifests/{rid}.json")
-    return Manifest.from_json(data) if data else None
+    name = f"manifests/{rid}.json"
+    with _parsing(name, "deploy again: a new release gets a new manifest"):
+        data = store.read_meta(name)
+        return Manifest.from_json(data) if data else None
 
 
 def forget_release(store: MetaStore, rid: str) -> None:
@@ -149,7 +165,8 @@ def forget_release(store: MetaStore, rid: str) -> None:
 
 def read_history(store: MetaStore) -> list[HistoryEntry]:
     """Oldest first."""
-    return [HistoryEntry(**e) for e in load(store.read_meta("history.json")) or []]
+    with _parsing("history.json", "restore it from a backup, or move it away to start a new history"):
+        return [HistoryEntry(**e) for e in load(store.read_meta("history.json")) or []]
 
 
 def append_history(store: MetaStore, entry: HistoryEntry) -> None:
@@ -163,13 +180,14 @@ def history_with(store: MetaStore, entry: HistoryEntry) -> list[dict[str, Any]]:
 
 
 def read_control(store: MetaStore) -> Control:
-    raw = load(store.read_meta("control.json")) or {}
-    return Control(
-        pin=Mark(**raw["pin"]) if raw.get("pin") else None,
-        bad_commits={c: Mark(**m) for c, m in raw.get("bad_commits", {}).items()},
-        suspended=Mark(**raw["suspended"]) if raw.get("suspended") else None,
-        agent=raw.get("agent", {}),
-    )
+    with _parsing("control.json", "fix it, or delete it (pins, freezes and bad marks are then lost)"):
+        raw = load(store.read_meta("control.json")) or {}
+        return Control(
+            pin=Mark(**raw["pin"]) if raw.get("pin") else None,
+            bad_commits={c: Mark(**m) for c, m in raw.get("bad_commits", {}).items()},
+            suspended=Mark(**raw["suspended"]) if raw.get("suspended") else None,
+            agent=dict(raw.get("agent", {})),
+        )
 
 
 def write_control(store: MetaStore, control: Control) -> None:
