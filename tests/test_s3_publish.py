@@ -40,7 +40,7 @@ def test_full_deploy_then_one_page_change_writes_only_that_page_and_the_state(
     log = RequestLog().attach(target.s3)
     first = publish_dir(target, cfg, write_tree(tmp_path / "v1", site("v1")))
     assert first.outcome == "deployed"
-    assert log.counts["PutObject"] == 12 + 4  # every file; lock, manifest, record, state with history
+    assert log.counts["PutObject"] == 12 + 3  # every file; lock, release (record + manifest), state
     assert log.counts["CopyObject"] == 0
     assert "ListObjectsV2" in log.counts  # only .sitedeploy/releases/, never the site itself
     assert all("prefix=.sitedeploy" in url for op, url in log.keys if op == "ListObjectsV2")
@@ -60,7 +60,7 @@ def test_full_deploy_then_one_page_change_writes_only_that_page_and_the_state(
     copies = [url for op, url in log.keys if op == "CopyObject"]
     assert len(copies) == 1 and "/.sitedeploy/objects/" in copies[0]
     meta_puts = log.counts["PutObject"] - 1
-    assert meta_puts == 4  # lock, manifest, record, state (the commit, with the history entry)
+    assert meta_puts == 3  # lock, the release (record + manifest), the state (commit + history entry)
     # what is written only under the lock is read once per deploy; the release list, once; the
     # live state and record once more before the build (is this build live already?), unlocked
     assert log.counts["ListObjectsV2"] == 1 and log.counts["GetObject"] <= 9, log.counts
@@ -168,3 +168,43 @@ def test_under_the_lock_only_files_written_under_it_are_answered_from_memory(
         assert state.read_control(target).suspended is not None and log.counts["GetObject"] == 1
     log.clear()
     assert target.live_release() is None and log.counts["GetObject"] == 1  # not locked: asked again
+
+
+def test_a_bucket_in_the_older_layout_is_read_and_then_rolled_forward(
+    tmp_path: Path, s3_config: ConfigFactory, s3_server: S3Server, s3_bucket: str
+) -> None:
+    """Buckets written by an earlier sitedeploy keep a separate manifest per release and the
+    history in its own object; they are read as they are and moved on by the next deploy."""
+    cfg = s3_config()
+    first = publish_dir(S3Target("s3", cfg), cfg, write_tree(tmp_path / "v1", site("v1")))
+    client = s3_server.client()
+    meta = ".sitedeploy/"
+
+    def get(key: str) -> dict[str, object]:
+        body: dict[str, object] = json.loads(
+            client.get_object(Bucket=s3_bucket, Key=meta + key)["Body"].read()
+        )
+        return body
+
+    def put(key: str, value: object) -> None:
+        client.put_object(Bucket=s3_bucket, Key=meta + key, Body=json.dumps(value).encode())
+
+    both = get(f"releases/{first.release}.json")
+    put(f"releases/{first.release}.json", both["record"])
+    put(f"manifests/{first.release}.json", both["manifest"])
+    live = get("live.json")
+    put("history.json", live.pop("history"))
+    put("live.json", live)
+
+    old = S3Target("s3", cfg)
+    assert old.live_release() == first.release
+    record, manifest = (
+        state.read_release(old, first.release or ""),
+        state.read_manifest(old, first.release or ""),
+    )
+    assert record is not None and manifest is not None and len(manifest) == len(site("v1"))
+    assert [e.release for e in state.read_history(old)] == [first.release]
+    second = publish_dir(old, cfg, write_tree(tmp_path / "v2", site("v2")))
+    assert [e.release for e in state.read_history(old)] == [first.release, second.release]
+    assert "history" in get("live.json")  # moved into the state object
+    assert state.read_manifest(S3Target("s3", cfg), rid) == manifest

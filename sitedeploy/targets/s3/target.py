@@ -4,7 +4,8 @@ Layout, under the target's ``prefix``::
 
     <prefix><path>                       the live site, served as is (website endpoint or CDN)
     <prefix>.sitedeploy/live.json        the state object: live release + what each key holds
-    <prefix>.sitedeploy/releases/ manifests/ history.json control.json lock.json   (see state)
+    <prefix>.sitedeploy/releases/<id>.json  a release's record and manifest, one object (.releases)
+    <prefix>.sitedeploy/control.json lock.json                                  (see records)
     <prefix>.sitedeploy/objects/<sha256> bodies kept for rollback, by content
 
 How a release goes live. S3 has no rename, so a switch rewrites the keys that differ, and
@@ -65,6 +66,7 @@ from .client import Clients, error_code, translated
 from .headers import HeaderRules
 from .live import LiveState, Stored, Switch, Touch, plan_switch, touched_by
 from .meta import MetaFiles
+from .releases import ReleaseFiles
 from .transfer import Bucket, write_touch
 
 if TYPE_CHECKING:
@@ -76,7 +78,7 @@ R = TypeVar("R")
 STATE = "live.json"
 HISTORY = "history.json"
 RULES = "sitedeploy-header-rules"
-"""User metadata of ``manifests/<id>.json``: the header rules the release was switched with."""
+"""User metadata of ``releases/<id>.json``: the header rules the release was switched with."""
 _MISSING = ("NoSuchKey", "404", "NotFound")
 
 
@@ -126,7 +128,9 @@ class S3Target(Closing):
         self._bucket: Bucket | None = None
         self.meta = MetaFiles(self.clients, cfg.bucket, self.meta_prefix, self._errors)
         tag = self.rules.tag()
-        self._rules_tag = {RULES: tag} if len(tag) <= 1800 else {}  # S3 allows 2 KB of metadata
+        # A release object carries the header rules of its switch, for the run after a crash.
+        rules_tag = {RULES: tag} if len(tag) <= 1800 else {}  # S3 allows 2 KB of metadata
+        self.releases = ReleaseFiles(self.meta, rules_tag)
         self._kept: set[str] = set()
         self._manifests: dict[str, Manifest | None] = {}
         self._parsed: tuple[bytes, LiveState] | None = None
@@ -156,7 +160,8 @@ class S3Target(Closing):
             history = self.read_state().history
             if history is not None:
                 return dump(history)
-        return self.meta.read(name)  # (a bucket last written before history moved into the state)
+        handled, data = self.releases.read(name)
+        return data if handled else self.meta.read(name)
 
     def write_meta(self, name: str, data: bytes) -> None:
         if name == HISTORY:  # history lives in the state object (see the module docstring)
@@ -164,8 +169,8 @@ class S3Target(Closing):
             state.history = json.loads(data)
             self._write_state(state)
             return
-        # A manifest carries the header rules of its switch, for the run after a crash.
-        self.meta.write(name, data, self._rules_tag if name.startswith("manifests/") else None)
+        if not self.releases.write(name, data):  # a release's manifest and record: one object
+            self.meta.write(name, data)
 
     def create_meta(self, name: str, data: bytes) -> bool:
         return self.meta.create(name, data)
@@ -204,7 +209,7 @@ class S3Target(Closing):
         dead = set(self.list_releases()) - state.known - self.meta.written
         clean = state.copy()
         for rid in sorted(dead):
-            found = self.meta.read_with_metadata(f"manifests/{rid}.json")
+            found = self.releases.read_with_rules(rid)
             if found is None:  # no manifest: cannot tell what it wrote, so suspect every key
                 state.dirty |= set(state.objects)
             else:
@@ -356,7 +361,6 @@ class S3Target(Closing):
         if rid not in self._manifests:
             data = self.read_meta(f"manifests/{rid}.json")
             self._manifests[rid] = Manifest.from_json(data) if data else None
-            self.meta.forget(f"manifests/{rid}.json")  # immutable: keep it parsed only
         return self._manifests[rid]
 
     # --- drift ----------------------------------------------------------------------------

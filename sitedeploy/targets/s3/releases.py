@@ -1,0 +1,75 @@
+"""A release's record and manifest on S3: one object, ``releases/<id>.json``.
+
+The release transaction writes a manifest and then its record (``records.write_release``); on
+S3 each object written is a request, and the record alone is worth nothing without its
+manifest, so the manifest is held back and both go up together as
+``{"record": …, "manifest": …}``, carrying the header rules of the switch in its metadata (for
+the run after a crash). Reads of ``manifests/<id>.json`` and ``releases/<id>.json`` are
+answered from that object; buckets written before this layout keep their two objects, which
+are still read.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .meta import MetaFiles
+
+RECORD, MANIFEST = "releases/", "manifests/"
+
+
+def release_id(name: str, folder: str) -> str | None:
+    """``abc`` for ``<folder>abc.json``; None for any other name."""
+    if name.startswith(folder) and name.endswith(".json"):
+        return name[len(folder) : -len(".json")]
+    return None
+
+
+class ReleaseFiles:
+    def __init__(self, meta: MetaFiles, rules: dict[str, str]) -> None:
+        self.meta = meta
+        self.rules = rules
+        self._held: dict[str, bytes] = {}
+        """Manifests written but not sent yet, by release id: they go up with the record."""
+
+    def write(self, name: str, data: bytes) -> bool:
+        """Handle a write of a manifest or a record; False for any other file."""
+        rid = release_id(name, MANIFEST)
+        if rid is not None:
+            self._held[rid] = data
+            return True
+        rid = release_id(name, RECORD)
+        if rid is None or rid not in self._held:
+            return False
+        both = {"record": json.loads(data), "manifest": json.loads(self._held.pop(rid))}
+        self.meta.write(name, json.dumps(both, separators=(",", ":")).encode(), self.rules)
+        return True
+
+    def read(self, name: str) -> tuple[bool, bytes | None]:
+        """(handled, bytes) for a manifest or a record; (False, None) for any other file."""
+        rid = release_id(name, RECORD)
+        if rid is not None:
+            raw = self.meta.read(name)
+            both = self._combined(raw)
+            return True, json.dumps(both["record"]).encode() if both else raw
+        rid = release_id(name, MANIFEST)
+        if rid is not None:
+            both = self._combined(self.meta.read(f"{RECORD}{rid}.json"))
+            return True, json.dumps(both["manifest"]).encode() if both else self.meta.read(name)
+        return False, None
+
+    def read_with_rules(self, rid: str) -> tuple[bytes, dict[str, str]] | None:
+        """A release's manifest and the metadata it was switched with (after a crash)."""
+        found = self.meta.read_with_metadata(f"{RECORD}{rid}.json")
+        both = self._combined(found[0]) if found else None
+        if found is not None and both is not None:
+            return json.dumps(both["manifest"]).encode(), found[1]
+        return self.meta.read_with_metadata(f"{MANIFEST}{rid}.json")  # the older two-object layout
+
+    @staticmethod
+    def _combined(data: bytes | None) -> dict[str, Any] | None:
+        if not data:
+            return None
+        body = json.loads(data)
+        return body if isinstance(body, dict) and "manifest" in body and "record" in body else None
