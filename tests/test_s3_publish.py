@@ -198,10 +198,8 @@ def test_a_bucket_in_the_older_layout_is_read_and_then_rolled_forward(
 
     old = S3Target("s3", cfg)
     assert old.live_release() == first.release
-    record, manifest = (
-        state.read_release(old, first.release or ""),
-        state.read_manifest(old, first.release or ""),
-    )
+    rid = first.release or ""
+    record, manifest = state.read_release(old, rid), state.read_manifest(old, rid)
     assert record is not None and manifest is not None and len(manifest) == len(site("v1"))
     assert [e.release for e in state.read_history(old)] == [first.release]
     second = publish_dir(old, cfg, write_tree(tmp_path / "v2", site("v2")))
