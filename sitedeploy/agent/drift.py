@@ -9,18 +9,31 @@ Suspended targets are left alone: someone is working on them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .. import commands
+from ..config import Config, TargetConfig
 from ..errors import SitedeployError
 from ..release import records as state
-from .notify import Notice
+from ..targets import Target
+from .log import EventLog
+from .metrics import Metrics
+from .notify import Notice, Notifier
 
-if TYPE_CHECKING:
-    from .loop import Agent
+
+class DriftWatcher(Protocol):
+    """What the drift pass needs of the agent (the agent is one; this module never imports it)."""
+
+    config: Config
+    targets: dict[str, TargetConfig]
+    log: EventLog
+    metrics: Metrics
+    notifier: Notifier
+
+    def opened(self, name: str, cfg: TargetConfig) -> Target: ...
 
 
-def drift_pass(agent: Agent) -> None:
+def drift_pass(agent: DriftWatcher) -> None:
     for name, cfg in agent.targets.items():
         if cfg.drift == "off":
             continue
@@ -35,7 +48,7 @@ def drift_pass(agent: Agent) -> None:
         _report(agent, name, result)
 
 
-def _report(agent: Agent, name: str, result: commands.VerifyResult) -> None:
+def _report(agent: DriftWatcher, name: str, result: commands.VerifyResult) -> None:
     files = sum(len(d.missing) + len(d.changed) + len(d.extra) for d in result.drift)
     summary = "; ".join(f"{d.where}: {d.summary()}" for d in result.drift if not d.clean)
     agent.metrics.drifted(name, 0 if result.repaired else files)

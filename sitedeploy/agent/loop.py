@@ -31,6 +31,7 @@ from ..release import records as state
 from ..release.control import hold_reason, update_control, with_agent_facts
 from ..source import Commit, Source
 from ..targets import Target, open_target
+from .drift import drift_pass
 from .log import EventLog
 from .memory import Memory, TargetMemory
 from .metrics import Metrics
@@ -123,8 +124,6 @@ class Agent:
         for name, cfg in self.targets.items():
             self._target_tick(name, cfg, refs, full or drift_due, lazies, report)
         if drift_due:
-            from .drift import drift_pass
-
             drift_pass(self)
         self.memory.save()
         if self._links is not None and self._links_dirty:  # after publishing, off the critical path
