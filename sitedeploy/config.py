@@ -70,6 +70,14 @@ class SiteConfig:
     strict: bool = False
     """Turn MkDocs warnings (and broken images) into a failed build."""
     images: ImagesConfig = field(default_factory=ImagesConfig)
+    builder: Literal["mkdocs", "zensical", "static"] | None = None
+    """Default: zensical.toml -> zensical, mkdocs.yml -> mkdocs, else static (copied as is)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildConfig:
+    sandbox: Literal["bwrap", "off"] = "bwrap"
+    """Run builders and ``pip install`` in bubblewrap; "off" runs them unconfined (warned on every build)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -224,6 +232,7 @@ class Config:
     targets: dict[str, TargetConfig]
     agent: AgentConfig
     state_dir: Path
+    build: BuildConfig = field(default_factory=BuildConfig)
 
     @property
     def base_dir(self) -> Path:
@@ -268,11 +277,12 @@ def from_dict(raw: dict[str, Any], path: Path, state_dir: Path | None = None) ->
     sites = _parse_sites(raw.get("sites"), images, problems)
     targets = _parse_targets(raw.get("targets"), problems)
     agent = parse_table(AgentConfig, raw.get("agent", {}), "agent", problems)
+    build = parse_table(BuildConfig, raw.get("build", {}), "build", problems)
     _check_source(source, problems)
     if problems:
         raise ConfigError(f"{path}: {problems[0]}" + _more(problems), [f"{path}: {p}" for p in problems])
     state = state_dir or path.parent / ".sitedeploy"
-    return Config(path, source, sites, images, targets, agent, state.resolve())
+    return Config(path, source, sites, images, targets, agent, state.resolve(), build)
 
 
 def _more(problems: list[str]) -> str:
@@ -280,7 +290,7 @@ def _more(problems: list[str]) -> str:
 
 
 def _check_top_level(raw: dict[str, Any], problems: list[str]) -> None:
-    known = ("source", "sites", "images", "targets", "agent")
+    known = ("source", "sites", "images", "targets", "agent", "build")
     for key in raw:
         if key not in known:
             secret = " (secrets never go in deploy.toml: use the AWS credential chain or ssh-agent)"
@@ -405,6 +415,7 @@ def _parse_target(
 
 __all__ = [
     "AgentConfig",
+    "BuildConfig",
     "Config",
     "ImagesConfig",
     "LocalTargetConfig",
