@@ -102,7 +102,8 @@ def bwrap_argv(
         argv += ["--ro-bind", str(path), str(path)]
     for path in _dedupe(writable):
         argv += ["--bind", str(path), str(path)]
-    argv += ["--chdir", str(cwd), "--clearenv"]
+    # The root itself (a tmpfs holding the mount points) read-only: nothing to write but the binds.
+    argv += ["--remount-ro", "/", "--chdir", str(cwd), "--clearenv"]
     for key, value in sorted(env.items()):
         argv += ["--setenv", key, value]
     return [*argv, "--", *command]
