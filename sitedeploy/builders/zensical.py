@@ -37,6 +37,7 @@ def build(job: Job) -> Warnings:
     log = run_tool(job, "zensical build", step, python)
     if not site_dir.is_dir():
         raise BuildError(f"site '{job.site}' ({job.label}): zensical build wrote no {site_dir.name}/ folder")
+    job.out.parent.mkdir(parents=True, exist_ok=True)
     os.replace(site_dir, job.out)
     return warnings(log)
 

@@ -72,21 +72,28 @@ def read_json(path: Path) -> dict[str, object]:
     return data
 
 
-def commit_raw_paths(repo: ContentRepo, files: dict[bytes, bytes], message: str) -> str:
-    """Add files under raw byte paths (any bytes git accepts) without touching the disk."""
-    for path, content in files.items():
-        oid = subprocess.run(
-            ["git", "hash-object", "-w", "--stdin"],
-            cwd=repo.path,
-            input=content,
-            capture_output=True,
-            check=True,
-        ).stdout.strip()
-        subprocess.run(
-            ["git", "update-index", "--add", "-z", "--index-info"],
-            cwd=repo.path,
-            input=b"100644 " + oid + b"\t" + path + b"\0",
-            check=True,
-        )
-    repo.git("commit", "-q", "-m", message)
-    return repo.git("rev-parse", "HEAD")
+def commit_site_tree(repo: ContentRepo, entries: list[tuple[str, bytes, bytes]], message: str) -> str:
+    """Commit a repo whose only site is ``sites/x``, made of raw (mode, name, content) entries.
+
+    Built with ``git mktree``, so names git's index refuses (``..``) can be tested too: a
+    hostile remote can push such trees.
+    """
+    lines = b""
+    for mode, name, content in entries:
+        oid = _git(repo, ["hash-object", "-w", "--stdin"], content)
+        lines += mode.encode() + b" blob " + oid + b"\t" + name + b"\0"
+    site = _git(repo, ["mktree", "-z"], lines)
+    sites = _git(repo, ["mktree", "-z"], b"040000 tree " + site + b"\tx\0")
+    root = _git(repo, ["mktree", "-z"], b"040000 tree " + sites + b"\tsites\0")
+    head = _git(repo, ["rev-parse", "HEAD"], b"")
+    commit = _git(repo, ["commit-tree", root.decode(), "-p", head.decode(), "-m", message], b"")
+    _git(repo, ["update-ref", "refs/heads/main", commit.decode()], b"")
+    return commit.decode()
+
+
+def _git(repo: ContentRepo, args: list[str], stdin: bytes) -> bytes:
+    from tests.fixtures.git import GIT_ENV
+
+    env = {**os.environ, **GIT_ENV}
+    out = subprocess.run(["git", *args], cwd=repo.path, input=stdin, env=env, capture_output=True, check=True)
+    return out.stdout.strip()
