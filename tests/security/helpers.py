@@ -73,22 +73,36 @@ def read_json(path: Path) -> dict[str, object]:
 
 
 def commit_site_tree(repo: ContentRepo, entries: list[tuple[str, bytes, bytes]], message: str) -> str:
-    """Commit a repo whose only site is ``sites/x``, made of raw (mode, name, content) entries.
+    """Commit a repo whose only site is ``sites/x``, made of raw (mode, path, content) entries.
 
     Built with ``git mktree``, so names git's index refuses (``..``) can be tested too: a
-    hostile remote can push such trees.
+    hostile remote can push such trees. ``/`` in a path makes folders.
     """
-    lines = b""
-    for mode, name, content in entries:
-        oid = _git(repo, ["hash-object", "-w", "--stdin"], content)
-        lines += mode.encode() + b" blob " + oid + b"\t" + name + b"\0"
-    site = _git(repo, ["mktree", "-z"], lines)
+    blobs: dict[bytes, bytes] = {}
+    for _, _, content in entries:
+        if content not in blobs:
+            blobs[content] = _git(repo, ["hash-object", "-w", "--stdin"], content)
+    site = _mktree(repo, [(mode, path, blobs[content]) for mode, path, content in entries])
     sites = _git(repo, ["mktree", "-z"], b"040000 tree " + site + b"\tx\0")
     root = _git(repo, ["mktree", "-z"], b"040000 tree " + sites + b"\tsites\0")
     head = _git(repo, ["rev-parse", "HEAD"], b"")
     commit = _git(repo, ["commit-tree", root.decode(), "-p", head.decode(), "-m", message], b"")
     _git(repo, ["update-ref", "refs/heads/main", commit.decode()], b"")
     return commit.decode()
+
+
+def _mktree(repo: ContentRepo, entries: list[tuple[str, bytes, bytes]]) -> bytes:
+    folders: dict[bytes, list[tuple[str, bytes, bytes]]] = {}
+    lines = b""
+    for mode, path, oid in entries:
+        head, sep, rest = path.partition(b"/")
+        if sep and head not in (b"..",):
+            folders.setdefault(head, []).append((mode, rest, oid))
+        else:
+            lines += mode.encode() + b" blob " + oid + b"\t" + path + b"\0"
+    for name, inner in folders.items():
+        lines += b"040000 tree " + _mktree(repo, inner) + b"\t" + name + b"\0"
+    return _git(repo, ["mktree", "-z"], lines)
 
 
 def _git(repo: ContentRepo, args: list[str], stdin: bytes) -> bytes:
