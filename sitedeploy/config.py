@@ -293,7 +293,7 @@ def _check_top_level(raw: dict[str, Any], problems: list[str]) -> None:
     known = ("source", "sites", "images", "targets", "agent", "build")
     for key in raw:
         if key not in known:
-            secret = " (secrets never go in deploy.toml: use the AWS credential chain or ssh-agent)"
+            secret = " (secrets never go in deploy.toml: use the AWS credential chain or ssh-agent)"  # nosec B105
             hint = secret if _SECRET_WORDS.search(key) else did_you_mean(key, known)
             problems.append(f"{key}: unknown key{hint}")
 

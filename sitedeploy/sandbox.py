@@ -97,7 +97,7 @@ def bwrap_argv(
     argv += [] if network else ["--unshare-net"]
     argv += ["--hostname", "sitedeploy-build", *_system_binds(network)]
     # /tmp first: binds below /tmp (a state folder there) are then mounted on top of it.
-    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp"]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp"]  # nosec B108
     for path in _dedupe(read_only):
         argv += ["--ro-bind", str(path), str(path)]
     for path in _dedupe(writable):
