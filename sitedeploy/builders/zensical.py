@@ -58,8 +58,8 @@ def _read_config(job: Job, config: Path) -> dict[str, Any]:
     try:
         if config.suffix == ".toml":
             data = tomllib.loads(config.read_text(encoding="utf-8")).get("project", {})
-        else:  # safe loading; tags like !ENV or !!python/name read as null, never run
-            data = yaml.load(config.read_text(encoding="utf-8"), Loader=_LenientSafeLoader)  # a SafeLoader subclass
+        else:  # a SafeLoader: tags like !ENV or !!python/name read as null, never run
+            data = yaml.load(config.read_text(encoding="utf-8"), Loader=_LenientSafeLoader)
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise BuildError(f"site '{job.site}' ({job.label}/{config.name}): cannot read: {exc}") from None
     return data if isinstance(data, dict) else {}
