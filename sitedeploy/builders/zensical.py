@@ -59,7 +59,8 @@ def _read_config(job: Job, config: Path) -> dict[str, Any]:
         if config.suffix == ".toml":
             data = tomllib.loads(config.read_text(encoding="utf-8")).get("project", {})
         else:  # a SafeLoader: tags like !ENV or !!python/name read as null, never run
-            data = yaml.load(config.read_text(encoding="utf-8"), Loader=_LenientSafeLoader)
+            text = config.read_text(encoding="utf-8")
+            data = yaml.load(text, Loader=_LenientSafeLoader)  # nosec B506: a SafeLoader subclass
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise BuildError(f"site '{job.site}' ({job.label}/{config.name}): cannot read: {exc}") from None
     return data if isinstance(data, dict) else {}
