@@ -32,7 +32,7 @@ from . import __version__, builders, sandbox
 from .config import Config, ImagesConfig, SiteConfig, normalize_mount
 from .errors import BuildError, ConfigError
 from .progress import SILENT, Progress
-from .release.manifest import FileEntry, Manifest, scan, walk
+from .release.manifest import FileEntry, Manifest, hash_file, scan, walk
 from .source import Commit, Source
 
 MKDOCS_FILES = builders.MKDOCS_FILES
@@ -188,11 +188,20 @@ def _intact(entry: Path, site: SitePlan, progress: Progress) -> bool:
     """Whether a cached build still holds exactly what its manifest recorded.
 
     Anything that could write the cache (a crash, a disk error, code that escaped a build)
-    would otherwise be published, and ``verify --repair`` would copy the damage back. A
-    mismatch throws the entry away so the site is rebuilt.
+    would otherwise be published, and ``verify --repair`` would copy the damage back. A file
+    whose (inode, size, mtime) still match what was recorded when the build finished is
+    taken as unchanged (a stat, not a read, keeps a reuse cheap); any other file is hashed
+    against the manifest. A mismatch throws the entry away so the site is rebuilt.
     """
     recorded = Manifest.from_json((entry / "manifest.json").read_bytes())
-    if dict(scan(entry / "out")) == dict(recorded):
+    stats = _read_stats(entry)
+    out = entry / "out"
+    present = dict(walk(out))
+    changed = set(present) != set(recorded) or any(
+        _stat_key(full) != stats.get(rel) and hash_file(full) != recorded[rel].sha256
+        for rel, full in present.items()
+    )
+    if not changed:
         return True
     message = f"cached build of site '{site.config.name}' differs from its manifest; rebuilding it"
     progress.step(f"warning: {message}")
@@ -201,11 +210,25 @@ def _intact(entry: Path, site: SitePlan, progress: Progress) -> bool:
     return False
 
 
+def _stat_key(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def _read_stats(entry: Path) -> dict[str, list[int]]:
+    try:
+        stats = json.loads((entry / "stats.json").read_bytes())
+        return stats if isinstance(stats, dict) else {}
+    except (OSError, ValueError):
+        return {}  # every file gets hashed
+
+
 def _build_site(
     config: Config, source: Source, commit: Commit, site: SitePlan, entry: Path, progress: Progress
 ) -> None:
     entry.parent.mkdir(parents=True, exist_ok=True)
-    sandbox.require_bwrap(config.build.sandbox)  # refuse before anything runs
+    if site.kind != "static":  # a copy runs no repo code: it needs no sandbox
+        sandbox.require_bwrap(config.build.sandbox)  # refuse before anything runs
     site_src = config.state_dir / "workspaces" / site.config.name
     source.checkout(commit.sha, site.config.path.strip("/"), site_src)
     with tempfile.TemporaryDirectory(prefix=f".{site.config.name}-", dir=entry.parent) as tmp:
@@ -228,6 +251,8 @@ def _build_site(
         for line in image_warnings:
             found.add(line)
         (work / "entry" / "manifest.json").write_bytes(scan(out).to_json())
+        stats = {rel: _stat_key(full) for rel, full in walk(out)}
+        (work / "entry" / "stats.json").write_text(json.dumps(stats, separators=(",", ":")))
         (work / "entry" / "summary.txt").write_text(summary)
         (work / "entry" / "warnings.json").write_text(
             json.dumps({"count": found.count, "first": found.first})

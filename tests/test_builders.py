@@ -116,6 +116,8 @@ def test_without_bwrap_the_build_refuses_unless_the_sandbox_is_off(
     assert "install bubblewrap" in caught.value.message and 'sandbox = "off"' in caught.value.message
     built = _build(tmp_path, content_repo, extra='\n[build]\nsandbox = "off"\n')
     assert 'sandbox = "off"' in built.warnings[0]
+    static = _build(tmp_path, content_repo, '[[sites]]\nname = "landing"\npath = "sites/landing"\n')
+    assert static.warnings == []  # a plain copy runs no repo code, so needs no sandbox
 
 
 def test_a_tampered_cached_build_is_rebuilt_not_published(tmp_path: Path, content_repo: ContentRepo) -> None:
