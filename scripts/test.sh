@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Set up everything the tests need on a fresh Debian machine, then run lint, types and tests.
-# Installs system packages with apt-get when run as root (sshd, nginx, chromium, rsync, git).
+# Installs system packages with apt-get when run as root (sshd, nginx, chromium, rsync, git,
+# bubblewrap: builds run in its sandbox).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pair in sshd:openssh-server nginx:nginx-light chromium:chromium rsync:rsync git:git ssh-keygen:openssh-client; do
+for pair in sshd:openssh-server nginx:nginx-light chromium:chromium rsync:rsync git:git ssh-keygen:openssh-client bwrap:bubblewrap; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -23,4 +24,6 @@ python3 -m venv .venv
 
 .venv/bin/ruff check sitedeploy tests benchmarks
 .venv/bin/mypy sitedeploy
+# Security lint; skips and per-line "# nosec" reasons are in pyproject.toml and the code.
+.venv/bin/bandit -c pyproject.toml -q -r sitedeploy
 .venv/bin/python -m pytest -q "$@"

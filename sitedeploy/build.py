@@ -4,19 +4,22 @@ Each site is built on its own into a cache keyed by its inputs (the git tree of 
 its settings, the build tool), so a site whose folder did not change is reused, not rebuilt.
 The release tree is then assembled from the cached site outputs with hard links.
 
-MkDocs runs code the content repo controls (hooks, plugins, ``!!python/name`` tags), so it
-runs in a subprocess with a scrubbed environment: no AWS_*, no SSH_AUTH_SOCK, a throwaway
-HOME, nothing of sitedeploy's own. ``SOURCE_DATE_EPOCH`` is the time of the last commit that
-touched the site, which makes a build a pure function of the site's tree.
+Each site is built by its builder (:mod:`.builders`: MkDocs, Zensical, or a plain copy).
+MkDocs and Zensical run code the content repo controls (hooks, plugins, ``!!python/name``
+tags), so they run in the sandbox (:mod:`.sandbox`): no credentials, no HOME, no other
+site's builds. ``SOURCE_DATE_EPOCH`` is the time of the last commit that touched the site,
+which makes a build a pure function of the site's tree. A cached build is checked against
+its recorded manifest before it is reused, so a damaged or tampered cache is rebuilt, never
+published.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -26,24 +29,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, builders, sandbox
 from .config import Config, ImagesConfig, SiteConfig, normalize_mount
 from .errors import BuildError, ConfigError
 from .mounts import SiteFiles, check_outputs
 from .progress import SILENT, Progress
-from .release.manifest import FileEntry, Manifest, scan
+from .release.manifest import FileEntry, Manifest, hash_file, scan, walk
 from .source import Commit, Source, git_path
-from .venvs import python_for
 
-MKDOCS_FILES = ("mkdocs.yml", "mkdocs.yaml")
+MKDOCS_FILES = builders.MKDOCS_FILES
 ROOT_SITE_FILES = (*MKDOCS_FILES, "zensical.toml")
 """A repository with one of these at its root and no [[sites]] is one site at ``/``."""
 ROOT_SITE_NAME = "docs"
 MARKER = ".well-known/sitedeploy.json"
 KEEP_BUILDS_PER_SITE = 3
-LOG_TAIL_LINES = 30
-# Passed through to the build: what a build tool needs to run, and nothing that grants access.
-_ENV_ALLOW = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class SitePlan:
     """A site as it will be built from one commit."""
 
     config: SiteConfig
-    kind: str  # "mkdocs" or "static"
+    kind: str  # "mkdocs", "zensical" or "static"
     tree: str
     """Git object id of the site's folder: changes whenever any input file changes."""
     epoch: int
@@ -69,6 +69,10 @@ class SiteResult:
     mount: str
     reused: bool
     summary: str
+    warnings: list[str] = field(default_factory=list)
+    """The first lines of the builder's (and the image stage's) warnings."""
+    warning_count: int = 0
+    """All warnings, including those not in ``warnings``."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,15 @@ class Built:
     build_config: dict[str, Any] = field(default_factory=dict)
     """The build settings this release was made with and where they came from
     (``origin`` and ``tables``): stored in the release record, applied again to rebuild it."""
+
+    @property
+    def warnings(self) -> list[str]:
+        """Every site's shown warnings, each prefixed with its site."""
+        return [f"site '{site.name}': {line}" for site in self.sites for line in site.warnings]
+
+    @property
+    def warning_count(self) -> int:
+        return sum(site.warning_count for site in self.sites)
 
 
 def plan_sites(config: Config, source: Source, commit: Commit, only: str | None = None) -> list[SitePlan]:
@@ -132,7 +145,7 @@ def _plan_site(site: SiteConfig, source: Source, commit: Commit) -> SitePlan:
             f"site '{site.name}': {shown} has no mkdocs.yml and no files in commit {commit.short}; "
             "fix the site's path or add content"
         )
-    kind = "mkdocs" if any(name in entries for name in MKDOCS_FILES) else "static"
+    kind = site.builder or builders.detect(entries)
     return SitePlan(site, kind, tree, source.last_change(commit.sha, path))
 
 
@@ -169,42 +182,129 @@ def _site_output(
     config: Config, source: Source, commit: Commit, site: SitePlan, cache: Path, progress: Progress
 ) -> tuple[Path, Manifest, SiteResult]:
     entry = cache / site.config.name / site.key
-    reused = (entry / "manifest.json").exists()
+    reused = (entry / "manifest.json").exists() and _intact(entry, site, progress)
     if reused:
         os.utime(entry)  # most recently used builds survive eviction
-        summary = (entry / "summary.txt").read_text()
     else:
         progress.step(f"building site '{site.config.name}' ({site.kind})")
         with _evicting(entry.parent, keep=KEEP_BUILDS_PER_SITE - 1):
-            summary = _build_site(config, source, commit, site, entry, progress)
+            _build_site(config, source, commit, site, entry, progress)
     manifest = Manifest.from_json((entry / "manifest.json").read_bytes())
-    return entry / "out", manifest, SiteResult(site.config.name, site.config.mount, reused, summary)
+    summary = (entry / "summary.txt").read_text()
+    shown, count = _read_warnings(entry)
+    if not reused and site.kind != "static" and config.build.sandbox == "off":
+        shown, count = [sandbox.OFF_WARNING, *shown], count + 1  # every build, never cached
+        progress.step(f"warning: {sandbox.OFF_WARNING}")
+        _log.warning(sandbox.OFF_WARNING)
+    return (
+        entry / "out",
+        manifest,
+        SiteResult(site.config.name, site.config.mount, reused, summary, shown, count),
+    )
+
+
+def _intact(entry: Path, site: SitePlan, progress: Progress) -> bool:
+    """Whether a cached build still holds exactly what its manifest recorded.
+
+    Anything that could write the cache (a crash, a disk error, code that escaped a build)
+    would otherwise be published, and ``verify --repair`` would copy the damage back. A file
+    whose (inode, size, mtime) still match what was recorded when the build finished is
+    taken as unchanged (a stat, not a read, keeps a reuse cheap); any other file is hashed
+    against the manifest. A mismatch throws the entry away so the site is rebuilt.
+    """
+    recorded = Manifest.from_json((entry / "manifest.json").read_bytes())
+    stats = _read_stats(entry)
+    out = entry / "out"
+    present = dict(walk(out))
+    changed = set(present) != set(recorded) or any(
+        _stat_key(full) != stats.get(rel) and hash_file(full) != recorded[rel].sha256
+        for rel, full in present.items()
+    )
+    if not changed:
+        return True
+    message = f"cached build of site '{site.config.name}' differs from its manifest; rebuilding it"
+    progress.step(f"warning: {message}")
+    _log.warning(message)
+    shutil.rmtree(entry, ignore_errors=True)
+    return False
+
+
+def _stat_key(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def _read_stats(entry: Path) -> dict[str, list[int]]:
+    try:
+        stats = json.loads((entry / "stats.json").read_bytes())
+        return stats if isinstance(stats, dict) else {}
+    except (OSError, ValueError):
+        return {}  # every file gets hashed
 
 
 def _build_site(
     config: Config, source: Source, commit: Commit, site: SitePlan, entry: Path, progress: Progress
-) -> str:
+) -> None:
     entry.parent.mkdir(parents=True, exist_ok=True)
+    if site.kind != "static":  # a copy runs no repo code: it needs no sandbox
+        sandbox.require_bwrap(config.build.sandbox)  # refuse before anything runs
     site_src = config.state_dir / "workspaces" / site.config.name
     source.checkout(commit.sha, site.config.path.strip("/"), site_src)
     with tempfile.TemporaryDirectory(prefix=f".{site.config.name}-", dir=entry.parent) as tmp:
         work = Path(tmp)
         out = work / "entry" / "out"
-        if site.kind == "mkdocs":
-            _run_mkdocs(config, site, site_src, out, work)
-        else:
-            shutil.copytree(site_src, out, symlinks=False)
-        summary = _optimize_images(config, site, out, progress)
+        job = builders.Job(
+            site=site.config.name,
+            label=site.config.path.strip("/") or ".",
+            src=site_src,
+            out=out,
+            work=work / "build",
+            epoch=site.epoch,
+            strict=site.config.strict,
+            sandbox=config.build.sandbox,
+            venvs=config.state_dir / "venvs" / site.config.name,
+        )
+        found = builders.build(site.kind, job)
+        _check_output_names(out, job)
+        summary, image_warnings = _optimize_images(config, site, out, progress)
+        for line in image_warnings:
+            found.add(line)
         (work / "entry" / "manifest.json").write_bytes(scan(out).to_json())
+        stats = {rel: _stat_key(full) for rel, full in walk(out)}
+        (work / "entry" / "stats.json").write_text(json.dumps(stats, separators=(",", ":")))
         (work / "entry" / "summary.txt").write_text(summary)
+        (work / "entry" / "warnings.json").write_text(
+            json.dumps({"count": found.count, "first": found.first})
+        )
         _publish_dir(work / "entry", entry)  # the cache entry appears complete or not at all
-    return summary
 
 
-def _optimize_images(config: Config, site: SitePlan, out: Path, progress: Progress) -> str:
+def _read_warnings(entry: Path) -> tuple[list[str], int]:
+    try:
+        data = json.loads((entry / "warnings.json").read_text())
+        return [str(line) for line in data["first"]], int(data["count"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return [], 0
+
+
+def _check_output_names(out: Path, job: builders.Job) -> None:
+    """A file name a target cannot store (a hook may write anything) fails the build here,
+    naming the file, instead of failing mid-upload with an encoding error."""
+    for rel, _ in walk(out):
+        bad = any(ord(c) < 32 or ord(c) == 127 or 0xDC80 <= ord(c) <= 0xDCFF for c in rel)
+        if bad:
+            shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown)
+            raise BuildError(
+                f"site '{job.site}' ({job.label}): the build wrote {shown!r}, a file name that is not "
+                "UTF-8 or contains control characters; rename the file it comes from"
+            )
+
+
+def _optimize_images(config: Config, site: SitePlan, out: Path, progress: Progress) -> tuple[str, list[str]]:
     settings: ImagesConfig = site.config.images
     if not settings.enabled:
-        return "built"
+        return "built", []
     from .images import process_site  # Pillow is imported only when a site is built
 
     report = process_site(
@@ -217,61 +317,7 @@ def _optimize_images(config: Config, site: SitePlan, out: Path, progress: Progre
     )
     for warning in report.warnings:
         progress.step(f"warning: {warning}")
-    return f"built; images: {report.summary()}"
-
-
-def _run_mkdocs(config: Config, site: SitePlan, src: Path, out: Path, work: Path) -> None:
-    mkdocs_yml = next(src / name for name in MKDOCS_FILES if (src / name).exists())
-    python = python_for(src / "requirements.txt", config.state_dir / "venvs")
-    cmd = [
-        str(python),
-        "-m",
-        "mkdocs",
-        "build",
-        "--clean",
-        "--config-file",
-        str(mkdocs_yml),
-        "--site-dir",
-        str(out),
-    ]
-    if site.config.strict:
-        cmd.append("--strict")
-    home = work / "home"
-    home.mkdir()
-    try:
-        proc = subprocess.run(
-            cmd, cwd=src, env=_build_env(site.epoch, home), capture_output=True, text=True, timeout=3600
-        )
-    except subprocess.TimeoutExpired:
-        raise BuildError(f"site '{site.config.name}': mkdocs build took over an hour; stopped") from None
-    if proc.returncode != 0:
-        log = (proc.stdout + proc.stderr).strip().splitlines()
-        raise BuildError(
-            f"site '{site.config.name}' ({site.config.path}/{mkdocs_yml.name}): mkdocs build failed: "
-            f"{_first_problem(log)}",
-            log_tail="\n".join(log[-LOG_TAIL_LINES:]),
-        )
-
-
-def _build_env(epoch: int, home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k in _ENV_ALLOW}
-    env.update(
-        SOURCE_DATE_EPOCH=str(epoch),
-        HOME=str(home),
-        PYTHONHASHSEED="0",
-        PYTHONDONTWRITEBYTECODE="1",
-        PATH=env.get("PATH", os.defpath),
-    )
-    return env
-
-
-def _first_problem(log: list[str]) -> str:
-    """The line a user needs: the first ERROR, else the first WARNING, else the last line."""
-    for level in ("ERROR", "Error", "WARNING"):
-        for line in log:
-            if line.lstrip().startswith(level) or f" {level} " in line:
-                return line.strip()
-    return log[-1].strip() if log else "no output"
+    return f"built; images: {report.summary()}", list(report.warnings)
 
 
 @contextmanager
@@ -315,10 +361,27 @@ def _assemble(
     facts = {"commit": commit.sha, "committed_at": commit.committed_iso, "sites": mounts}
     marker = json.dumps(facts).encode() + b"\n"
     files[MARKER] = FileEntry(hashlib.sha256(marker).hexdigest(), len(marker), "application/json")
+    if root.exists() and not _linked_from(root, outputs, marker):
+        shutil.rmtree(root)  # not made of the verified builds any more: assemble it again
     if not root.exists():
         with _evicting(releases, keep=KEEP_BUILDS_PER_SITE - 1):
             _link_tree(releases, root, outputs, marker)
     return root, Manifest(files)
+
+
+def _linked_from(root: Path, outputs: list[tuple[SitePlan, Path, Manifest]], marker: bytes) -> bool:
+    """Whether an existing release tree still is hard links to the (verified) site builds:
+    the same inodes, so the same bytes, checked with a stat per file instead of a hash."""
+    try:
+        for site, out, manifest in outputs:
+            base = root / site.config.mount.lstrip("/")
+            for path in manifest:
+                mine, cached = os.stat(base / path), os.stat(out / path)
+                if (mine.st_dev, mine.st_ino) != (cached.st_dev, cached.st_ino):
+                    return False
+        return (root / MARKER).read_bytes() == marker
+    except OSError:
+        return False
 
 
 def _link_tree(

@@ -24,8 +24,9 @@ from .schema import did_you_mean, is_valid, parse_table, parse_value, required, 
 DEFAULT_TARGET_PATH = "public"
 BUILD_TABLES = ("sites", "images")
 """What decides the bytes of a release: read from the deploy.toml of the commit deployed."""
-MACHINE_TABLES = ("source", "targets", "agent")
-"""Where a release goes and how this machine runs: read from the file sitedeploy is run with."""
+MACHINE_TABLES = ("source", "targets", "agent", "build")
+"""Where a release goes and how this machine runs (the build sandbox included: a content repo
+must not turn its own sandbox off): read from the file sitedeploy is run with."""
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SECRET_WORDS = re.compile(r"secret|password|passphrase|token|access_key|private_key", re.I)
 
@@ -75,6 +76,14 @@ class SiteConfig:
     strict: bool = False
     """Turn MkDocs warnings (and broken images) into a failed build."""
     images: ImagesConfig = field(default_factory=ImagesConfig)
+    builder: Literal["mkdocs", "zensical", "static"] | None = None
+    """Default: zensical.toml -> zensical, mkdocs.yml -> mkdocs, else static (copied as is)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildConfig:
+    sandbox: Literal["bwrap", "off"] = "bwrap"
+    """Run builders and ``pip install`` in bubblewrap; "off" runs them unconfined (warned on every build)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -225,6 +234,7 @@ class Config:
     targets: dict[str, TargetConfig]
     agent: AgentConfig
     state_dir: Path
+    build: BuildConfig = field(default_factory=BuildConfig)
     build_tables: dict[str, Any] = field(default_factory=dict)
     """The tables that decide a release's bytes (``BUILD_TABLES``), as written in the file they
     came from: recorded with a release, and compared with the commit's own deploy.toml."""
@@ -289,12 +299,13 @@ def from_dict(raw: dict[str, Any], path: Path, state_dir: Path | None = None) ->
     images, sites = parse_build_tables(raw, problems)
     targets = _parse_targets(raw.get("targets"), problems)
     agent = parse_table(AgentConfig, raw.get("agent", {}), "agent", problems)
+    build = parse_table(BuildConfig, raw.get("build", {}), "build", problems)
     _check_source(source, problems)
     if problems:
         raise ConfigError(f"{path}: {problems[0]}" + _more(problems), [f"{path}: {p}" for p in problems])
     state = state_dir or path.parent / ".sitedeploy"
     tables = {k: raw[k] for k in BUILD_TABLES if k in raw}
-    return Config(path, source, sites, images, targets, agent, state.resolve(), tables, str(path))
+    return Config(path, source, sites, images, targets, agent, state.resolve(), build, tables, str(path))
 
 
 def parse_build_tables(
@@ -315,7 +326,7 @@ def check_top_level(raw: dict[str, Any], problems: list[str]) -> None:
     known = (*BUILD_TABLES, *MACHINE_TABLES)
     for key in raw:
         if key not in known:
-            secret = " (secrets never go in deploy.toml: use the AWS credential chain or ssh-agent)"
+            secret = " (secrets never go in deploy.toml: use the AWS credential chain or ssh-agent)"  # nosec B105
             hint = secret if _SECRET_WORDS.search(key) else did_you_mean(key, known)
             problems.append(f"{key}: unknown key{hint}")
 
@@ -439,6 +450,7 @@ def _parse_target(
 
 __all__ = [
     "AgentConfig",
+    "BuildConfig",
     "Config",
     "ImagesConfig",
     "LocalTargetConfig",

@@ -211,19 +211,19 @@ class Source:
         return work
 
     def _refuse_escaping_links(self, tree: str, path: str) -> None:
-        listing = _run(["git", f"--git-dir={self.mirror_dir}", "ls-tree", "-r", "-z", tree], dict(os.environ))
-        for entry in listing.split(b"\0"):
-            if not entry.startswith(b"120000 "):
-                continue
-            meta, name = entry.decode(errors="replace").split("\t", 1)
-            blob = meta.split()[2]
-            target = str(self.repo.git.cat_file("blob", blob))
-            inside = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
-            if target.startswith("/") or inside == ".." or inside.startswith("../"):
-                raise SourceError(
-                    f"{path}/{name} -> {target}: symlink points outside {path}/; link to a file "
-                    "inside the site folder, or commit the file itself"
-                )
+        # Names and links are checked on the tree, before anything is written: links are
+        # resolved against the tree itself (see tree_check), not by normalising their text.
+        from . import tree_check
+
+        git_dir, env = [f"--git-dir={self.mirror_dir}"], dict(os.environ)
+        listing = _run(["git", *git_dir, "ls-tree", "-r", "-t", "-z", tree], env)
+        entries = tree_check.parse_listing(listing, path)
+        links = [e for e in entries if e.kind == "link"]
+        if links:
+            wanted = "".join(f"{e.oid}\n" for e in links).encode()
+            contents = tree_check.parse_batch(_run(["git", *git_dir, "cat-file", "--batch"], env, wanted))
+            targets = {e.path: c for e, c in zip(links, contents, strict=True)}
+            tree_check.check_links(entries, targets, path)
 
     @contextmanager
     def _workspace_lock(self, workspace: Path) -> Iterator[None]:

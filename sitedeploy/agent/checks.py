@@ -74,8 +74,10 @@ def _get(url: str, timeout: float) -> tuple[int, bytes]:
     request = urllib.request.Request(
         url, headers={"Cache-Control": "no-cache", "User-Agent": "sitedeploy-agent"}
     )
+    if not url.lower().startswith(("http://", "https://")):
+        return 0, b""  # never file:// or a custom scheme, whatever the config says
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # nosec B310: scheme checked
             return int(response.status), bytes(response.read(1024 * 1024))
     except urllib.error.HTTPError as exc:
         return exc.code, b""

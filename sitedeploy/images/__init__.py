@@ -132,11 +132,9 @@ class _Scan:
     def page_url(self, path: Path) -> str:
         return discover.page_url(self.site_dir, path, self.mount)
 
-    def _escaped(self, page: Path) -> Callable[[str], None]:
+    def _escaped(self, page: Path) -> Callable[[str, str], None]:
         where = page.relative_to(self.site_dir).as_posix()
-        return lambda src: self.warnings.append(
-            f"{where}: image {src!r} points outside the site; left unchanged"
-        )
+        return lambda src, reason: self.warnings.append(f"{where}: image {src!r} {reason}; left unchanged")
 
     def users(self, source: Path) -> list[str]:
         return [

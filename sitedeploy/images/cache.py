@@ -32,13 +32,29 @@ from .variants import EXTENSIONS, Outcome, Rendered, RenderSpec, Variant
 SCHEMA = "images-v1"
 _OUTCOME = "outcome.json"
 _STALE_TMP_SECONDS = 3600
+_CHUNK = 1024 * 1024
 
 
 def cache_key(data: bytes, spec: RenderSpec) -> str:
     """Content address of a source under a spec; the Pillow version is part of it."""
+    digest = _key_hash(spec)
+    digest.update(data)
+    return digest.hexdigest()
+
+
+def file_cache_key(path: Path, spec: RenderSpec) -> str:
+    """:func:`cache_key` of a file's bytes, read in chunks: memory stays flat whatever its size."""
+    digest = _key_hash(spec)
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _key_hash(spec: RenderSpec) -> hashlib._Hash:
     settings = dataclasses.replace(spec, avif_threads=0)  # threads never change the bytes
     header = json.dumps([SCHEMA, PIL.__version__, dataclasses.asdict(settings)], sort_keys=True)
-    return hashlib.sha256(header.encode() + b"\0" + data).hexdigest()
+    return hashlib.sha256(header.encode() + b"\0")
 
 
 class VariantCache:

@@ -30,7 +30,17 @@ class Resolved:
 
 
 class Escapes(Exception):
-    """An image URL that resolves outside ``site_dir`` (refused, reported as a warning)."""
+    """An image URL that resolves outside ``site_dir`` or names no possible file (refused,
+    reported as a warning naming the page)."""
+
+    def __init__(self, reason: str = "points outside the site") -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+MAX_PAGE_BYTES = 64 * 1024**2
+"""Larger "pages" are not parsed (left as they are): no docs page is that big, and reading one
+whole would cost its size in memory."""
 
 
 def html_pages(site_dir: Path) -> Iterator[tuple[Path, bytes]]:
@@ -40,6 +50,8 @@ def html_pages(site_dir: Path) -> Iterator[tuple[Path, bytes]]:
         for name in sorted(files):
             if name.endswith((".html", ".htm")):
                 path = Path(root, name)
+                if path.is_symlink() or path.stat().st_size > MAX_PAGE_BYTES:
+                    continue
                 data = path.read_bytes()
                 if _HAS_IMG.search(data):
                     yield path, data
@@ -61,6 +73,8 @@ def resolve(src: str, page: str, mount: str, site_dir: Path) -> Resolved | None:
     if posixpath.splitext(parts.path)[1].lower() not in RASTER_SUFFIXES:
         return None  # SVG and everything else
     url = posixpath.normpath(posixpath.join(posixpath.dirname(page), unquote(parts.path)))
+    if any(ord(c) < 32 for c in url):  # %00 and friends: no file has that name
+        raise Escapes("contains a NUL or control character")
     if not url.startswith(mount):
         return None  # another site's mount (or outside every mount)
     path = _inside(site_dir, url[len(mount) :])
@@ -75,5 +89,5 @@ def _inside(site_dir: Path, relative: str) -> Path:
     after checking that what it really points at is inside the site."""
     path = site_dir / relative
     if not path.resolve().is_relative_to(site_dir.resolve()):
-        raise Escapes(relative)
+        raise Escapes()
     return path

@@ -30,7 +30,7 @@ class PageImage:
 
 
 def page_images(
-    text: str, page_url: str, mount: str, site_dir: Path, on_escape: Callable[[str], None]
+    text: str, page_url: str, mount: str, site_dir: Path, on_escape: Callable[[str, str], None]
 ) -> list[PageImage]:
     """The ``<img>`` tags of one page that the stage should rewrite, with their files.
 
@@ -46,8 +46,8 @@ def page_images(
             resolved = discover.resolve(src, page_url, mount, site_dir)
             href = img.link.get("href") if img.link else None
             link = discover.resolve(href, page_url, mount, site_dir) if href else None
-        except discover.Escapes:
-            on_escape(src)
+        except discover.Escapes as refused:
+            on_escape(src, refused.reason)
             continue
         if resolved is not None:
             found.append(PageImage(img, resolved, link if link and link.path == resolved.path else None))

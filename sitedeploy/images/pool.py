@@ -14,8 +14,11 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .cache import VariantCache, cache_key
-from .variants import Outcome, Rendered, RenderSpec, render
+from .cache import VariantCache, file_cache_key
+from .variants import MAX_SOURCE_BYTES, Outcome, Rendered, RenderSpec, render_file, too_large
+
+WORKER_OVERHEAD = 64 * 1024**2
+"""A worker's memory besides the decoded pixels: Python, Pillow, codecs, encode buffers."""
 
 
 @dataclass(frozen=True)
@@ -52,9 +55,14 @@ def render_all(
     jobs: list[Job] = []
     for source in sources:
         try:
-            key = cache_key(source.read_bytes(), spec)
+            size = source.stat().st_size
+            key = file_cache_key(source, spec) if size <= MAX_SOURCE_BYTES else ""
         except OSError as exc:  # unreadable: warn like any broken image; never cached
             results.outcomes[source] = ("", Outcome("error", reason=f"cannot read ({exc.strerror})"))
+            advance(1)
+            continue
+        if not key:  # too big to read at all: never hashed, decoded or cached
+            results.outcomes[source] = ("", Outcome("error", reason=too_large(size)))
             advance(1)
             continue
         cached = cache.get(key)
@@ -75,7 +83,7 @@ def render_all(
 def _run(
     jobs: list[Job], spec: RenderSpec, cache: VariantCache, advance: Callable[[int], None]
 ) -> list[tuple[Job, Rendered]]:
-    workers = min(cpu_count(), len(jobs))
+    workers = min(cpu_count(), len(jobs), workers_for_memory(spec))
     if workers <= 1:  # not worth a process start-up
         done = []
         for job in jobs:
@@ -95,6 +103,23 @@ def _run(
     return sorted(finished, key=lambda item: str(item[0].source))
 
 
+def worker_bytes(spec: RenderSpec) -> int:
+    """What one worker may need at most: ``max_pixels`` decoded at 4 bytes a pixel (Pillow
+    keeps RGB as RGBX), a third more for the first resize, plus the interpreter itself."""
+    return spec.max_pixels * 4 * 4 // 3 + WORKER_OVERHEAD
+
+
+def workers_for_memory(spec: RenderSpec) -> int:
+    """As many workers as the memory available now can hold at their worst, at least one."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            fields = dict(line.split(":", 1) for line in f)
+        available = int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return cpu_count()
+    return max(1, available // worker_bytes(spec))
+
+
 def _worker_context() -> multiprocessing.context.BaseContext:
     """Workers come from a fork server, not a fork of this process.
 
@@ -109,11 +134,9 @@ def _worker_context() -> multiprocessing.context.BaseContext:
 
 def render_and_store(job: Job, spec: RenderSpec, cache: VariantCache) -> Rendered:
     """Runs in a worker: render one source, store it, return the outcome without its bytes."""
-    try:
-        data = job.source.read_bytes()
-    except OSError as exc:  # not the image's fault, so not cached
-        return Rendered(Outcome("error", reason=f"cannot read ({exc.strerror})"))
-    rendered = render(data, spec)
+    rendered = render_file(job.source, spec)
+    if rendered.outcome.reason.startswith("cannot read"):  # not the image's fault, so not cached
+        return rendered
     if cache.put(job.key, rendered):
         rendered.blobs = {}
     return rendered

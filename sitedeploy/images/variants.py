@@ -25,8 +25,10 @@ import math
 import struct
 import warnings
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from pathlib import Path
+from typing import IO, Literal
 
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
@@ -57,6 +59,9 @@ _DECODE_ERRORS = (
 _ANIMATED_FORMATS = {"GIF", "PNG", "WEBP", "AVIF"}
 """Formats whose extra frames are animation; an MPO's second frame is a depth map or preview."""
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+MAX_SOURCE_BYTES = 64 * 1024**2
+"""Larger sources are published unchanged without being read: no photo on a docs page needs
+more, and a 400 MB file must not cost 400 MB of memory per worker."""
 
 
 @dataclass(frozen=True)
@@ -115,12 +120,35 @@ class Rendered:
 
 def render(data: bytes, spec: RenderSpec) -> Rendered:
     """All variants of one image, or the reason there are none. Never raises for bad input."""
+    return _guarded(lambda: _render(io.BytesIO(data), len(data), spec), spec)
+
+
+def render_file(path: Path, spec: RenderSpec) -> Rendered:
+    """:func:`render` straight from a file: Pillow reads the header first and decodes from
+    disk, so only the pixels (bounded by ``max_pixels``) are ever in memory, not the file."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_SOURCE_BYTES:
+            return Rendered(Outcome("error", reason=too_large(size)))
+        with path.open("rb") as f:
+            return _guarded(lambda: _render(f, size, spec), spec)
+    except OSError as exc:
+        return Rendered(Outcome("error", reason=f"cannot read ({exc.strerror})"))
+
+
+def too_large(size: int) -> str:
+    return f"{size / 1024**2:.0f} MB is more than the {MAX_SOURCE_BYTES // 1024**2} MB an image may have"
+
+
+def _guarded(work: Callable[[], Rendered], spec: RenderSpec) -> Rendered:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return _render(data, spec)
+            return work()
     except _DECODE_ERRORS as exc:
         return Rendered(Outcome("error", reason=_describe(exc, spec)))
+    except MemoryError:
+        return Rendered(Outcome("error", reason="not enough memory to decode"))
     except Exception as exc:  # a codec bug must cost one image, not the whole build
         return Rendered(Outcome("error", reason=f"cannot process ({type(exc).__name__}: {exc})"))
 
@@ -133,22 +161,22 @@ def _describe(exc: BaseException, spec: RenderSpec) -> str:
     return f"cannot decode ({exc or type(exc).__name__})"
 
 
-def _render(data: bytes, spec: RenderSpec) -> Rendered:
-    if not data:
+def _render(fp: IO[bytes], size: int, spec: RenderSpec) -> Rendered:
+    if not size:
         return Rendered(Outcome("error", reason="empty file"))
     previous_limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = spec.max_pixels
     try:
-        im = Image.open(io.BytesIO(data))
+        im = Image.open(fp)  # reads the header only: size and mode, no pixels yet
     finally:
         Image.MAX_IMAGE_PIXELS = previous_limit
     if im.format not in FALLBACK_FORMAT:
         return Rendered(Outcome("skip", reason=f"{im.format} is not a raster format we resize"))
     if im.format in _ANIMATED_FORMATS and getattr(im, "n_frames", 1) > 1:
         return Rendered(Outcome("skip", reason="animated"))
-    if im.width * im.height > spec.max_pixels:
+    if im.width * im.height > spec.max_pixels:  # counted from the header, before decoding
         return Rendered(Outcome("error", reason=f"more than max_pixels = {spec.max_pixels} pixels"))
-    return _render_frame(im, len(data), spec)
+    return _render_frame(im, size, spec)
 
 
 def _render_frame(im: Image.Image, original_size: int, spec: RenderSpec) -> Rendered:

@@ -1,0 +1,134 @@
+"""Builders: turn a site's checked-out folder into its output folder.
+
+``builder = "mkdocs" | "zensical" | "static"`` per site; when the key is absent the folder
+decides (``zensical.toml`` -> Zensical, ``mkdocs.yml`` -> MkDocs, anything else is copied).
+MkDocs and Zensical run the content repo's code (hooks, plugins, Markdown extensions), so
+they run through :mod:`sitedeploy.sandbox`, each exactly as a user's ``mkdocs build`` or
+``zensical build`` would: the tool's console entry point, nothing of the site folder on
+``sys.path`` unless the tool puts it there itself.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import sandbox
+from ..errors import BuildError
+from ..sandbox import Mode
+
+KINDS = ("mkdocs", "zensical", "static")
+MKDOCS_FILES = ("mkdocs.yml", "mkdocs.yaml")
+ZENSICAL_FILES = ("zensical.toml",)
+SHOWN_WARNINGS = 10
+"""Warning lines kept for the deploy output; the count covers all of them."""
+LOG_TAIL_LINES = 30
+TIMEOUT = 3600.0
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
+
+
+def detect(names: Iterable[str]) -> str:
+    """The builder a folder with these top-level ``names`` gets when ``builder`` is not set."""
+    present = set(names)
+    if present.intersection(ZENSICAL_FILES):
+        return "zensical"
+    if present.intersection(MKDOCS_FILES):
+        return "mkdocs"
+    return "static"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One site to build: where its input is, where its output goes, how to confine it."""
+
+    site: str
+    label: str
+    """The site's folder in the repo (``sites/docs``), for messages."""
+    src: Path
+    """The checked-out input; the builder only reads it."""
+    out: Path
+    """The output folder to create."""
+    work: Path
+    """A private, writable folder for this build only (HOME, /tmp, logs, copies)."""
+    epoch: int
+    strict: bool
+    sandbox: Mode
+    venvs: Path
+    """This site's own virtual environments (requirements.txt), never shared with another site."""
+
+
+@dataclass
+class Warnings:
+    """The builder's warnings: how many, and the first few lines for the deploy output."""
+
+    count: int = 0
+    first: list[str] = field(default_factory=list)
+
+    def add(self, line: str) -> None:
+        self.count += 1
+        if len(self.first) < SHOWN_WARNINGS:
+            self.first.append(line[:500])
+
+
+def build(kind: str, job: Job) -> Warnings:
+    """Build ``job`` with the builder ``kind``; raises BuildError with the tool's log tail."""
+    return _builders()[kind](job)
+
+
+def _builders() -> dict[str, Callable[[Job], Warnings]]:
+    from . import mkdocs, static, zensical  # each imports what it needs only when used
+
+    return {"mkdocs": mkdocs.build, "zensical": zensical.build, "static": static.build}
+
+
+def find_config(job: Job, names: tuple[str, ...]) -> Path:
+    for name in names:
+        if (job.src / name).is_file():
+            return job.src / name
+    raise BuildError(
+        f"site '{job.site}': {job.label}/ has no {' or '.join(names)}; add one, or set builder = \"static\""
+    )
+
+
+def run_tool(job: Job, tool: str, step: sandbox.Step, python: Path) -> Path:
+    """Run one builder step confined; its log on success, a BuildError naming the site otherwise."""
+    try:
+        code, log = sandbox.run(step, job.sandbox, python, TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise BuildError(f"site '{job.site}' ({job.label}): {tool} took over an hour; stopped") from None
+    if code != 0:
+        raise failure(job, tool, log)
+    return log
+
+
+def log_lines(log: Path) -> Iterable[str]:
+    """The tool's output, line by line, colours stripped; read from disk, never all at once."""
+    with log.open("rb") as f:
+        for raw in f:
+            yield _ANSI.sub("", raw.decode("utf-8", "replace")).rstrip()
+
+
+def failure(job: Job, tool: str, log: Path) -> BuildError:
+    """A BuildError naming the site and the line a user needs (the first error, else the first
+    warning, else the last line), with the log's tail."""
+    tail: list[str] = []
+    firsts: dict[str, str] = {}
+    for line in log_lines(log):
+        level = _level(line)
+        if level:
+            firsts.setdefault(level, line.strip())
+        tail = [*tail[-(LOG_TAIL_LINES - 1) :], line]
+    reason = firsts.get("error") or firsts.get("warning") or (tail[-1].strip() if tail else "no output")
+    return BuildError(f"site '{job.site}' ({job.label}): {tool} failed: {reason}", log_tail="\n".join(tail))
+
+
+def _level(line: str) -> str | None:
+    stripped = line.lstrip()
+    if stripped.startswith(("ERROR", "Error", "error:")) or " ERROR " in line:
+        return "error"
+    if stripped.startswith(("WARNING", "Warning")):
+        return "warning"
+    return None
