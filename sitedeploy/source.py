@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import git
-
 from .errors import NotARepository, RefNotFound, SourceError, scrub
 from .gitrun import Git
 
@@ -60,16 +58,6 @@ class Source:
         self.url = url
         self.mirror_dir = mirror_dir
         self.git = Git(mirror_dir, remote=url)
-        self._repo: git.Repo | None = None
-
-    @property
-    def repo(self) -> git.Repo:
-        """GitPython's view of the mirror, still used by ``_refuse_escaping_links`` (rewritten on
-        another branch); everything else runs through :attr:`git`."""
-        if self._repo is None:
-            self._require_mirror()
-            self._repo = git.Repo(self.mirror_dir)
-        return self._repo
 
     def sync(self) -> None:
         """Create the mirror, or fetch every branch and tag into it (pruning deleted ones).

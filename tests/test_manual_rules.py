@@ -112,3 +112,22 @@ def test_a_damaged_control_file_is_one_clear_line_not_a_traceback(deploy_toml: P
             assert_one_line_error(sd(deploy_toml, *args), ".sitedeploy/control.json", "is damaged")
     control.unlink()
     assert sd(deploy_toml, "status").exit_code == 0
+
+
+def test_build_warnings_are_shown_and_the_link_gate_guards_manual_deploys(
+    deploy_toml: Path, content_repo: ContentRepo
+) -> None:
+    assert sd(deploy_toml, "deploy").exit_code == 0
+    live = current_target(deploy_toml)
+    content_repo.write("sites/docs/docs/index.md", "# Home\n\nSee the [missing page](nowhere.md).\n")
+    content_repo.commit("a broken link")
+
+    refused = sd(deploy_toml, "deploy")
+    assert_one_line_error(refused, "nowhere.md", "--no-link-check")
+    assert current_target(deploy_toml) == live
+
+    shown = sd(deploy_toml, "deploy", "--no-link-check")
+    assert shown.exit_code == 0, shown.output
+    assert "build warning(s)" in shown.stdout and "nowhere.md" in shown.stdout
+    deployed = json.loads(sd(deploy_toml, "--json", "deploy", "--ref", "HEAD~1").stdout)[0]
+    assert deployed["warning_count"] == 0 and deployed["outcome"] == "deployed"

@@ -125,11 +125,16 @@ def _deploy_json(r: DeployResult) -> dict[str, Any]:
         "uploads": [dataclasses.asdict(u) for u in plan.uploads] if plan else [],
         "deletes": list(plan.deletes) if plan else [],
         "stats": dataclasses.asdict(r.stats) if r.stats else None,
+        "warning_count": r.warning_count,
+        "warnings": list(r.warnings),
     }
 
 
 def _deploy_text(config: Any, r: DeployResult, opts: Options) -> str:
     lines = [r.summary()]
+    if r.warning_count:
+        lines.append(f"  {r.warning_count} build warning(s); the first:")
+        lines += [f"    {w}" for w in r.warnings[:5]]
     if r.outcome == "dry-run" and r.plan:
         lines += [f"  {line}" for line in r.plan.lines()]
     elif r.stats:

@@ -30,6 +30,9 @@ class DeployResult:
     release: str | None
     plan: Plan | None = None
     stats: TransferStats | None = None
+    warnings: tuple[str, ...] = ()
+    """The first lines of the builders' warnings (``site 'docs': …``)."""
+    warning_count: int = 0
 
     def summary(self) -> str:
         if self.outcome == "unchanged":

@@ -108,7 +108,9 @@ def publish(
         if pin and tx.live_record is not None:
             tx.control_change = pinned_after_rollback(tx.live_record, record)
     outcome: Outcome = "dry-run" if dry_run else ("deployed" if action == "deploy" else "rolled back")
-    return DeployResult(t.name, lazy.commit, outcome, record.id, tx.plan, tx.stats)
+    return DeployResult(
+        t.name, lazy.commit, outcome, record.id, tx.plan, tx.stats, tuple(built.warnings), built.warning_count
+    )
 
 
 def _live_record(t: Target) -> ReleaseRecord | None:
