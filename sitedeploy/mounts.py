@@ -31,6 +31,10 @@ class SiteFiles:
     """Paths relative to the site's own output folder."""
 
 
+STATE_PREFIX = ".sitedeploy/"
+"""Where targets keep their state (on S3, beside the site's keys): no site may write there."""
+
+
 def check_outputs(sites: list[SiteFiles], reserved: tuple[str, ...] = ()) -> None:
     """Raise ConfigError naming both sites and the path when two outputs collide."""
     owner: dict[str, SiteFiles] = {}
@@ -38,10 +42,10 @@ def check_outputs(sites: list[SiteFiles], reserved: tuple[str, ...] = ()) -> Non
         prefix = site.mount.lstrip("/")
         for path in site.paths:
             full = prefix + path
-            if full in reserved:
+            if full in reserved or full.startswith(STATE_PREFIX):
                 raise ConfigError(
-                    f"site '{site.name}' writes {full}, which sitedeploy keeps for its release "
-                    "marker; remove or rename that file"
+                    f"site '{site.name}' writes {full}, a path sitedeploy keeps for its own state "
+                    "and release marker on every target; remove or rename that file"
                 )
             other = owner.setdefault(full, site)
             if other is not site:

@@ -103,8 +103,20 @@ class Manifest(Mapping[str, FileEntry]):
 
     @classmethod
     def from_json(cls, data: bytes) -> Manifest:
+        """A manifest read back from a target: every path is checked before anyone uses it to
+        delete or write a file, because whoever can write the target can write this file."""
         body = json.loads(data)
-        return cls({path: FileEntry.from_json(v) for path, v in body["files"].items()})
+        return cls({safe_path(path): FileEntry.from_json(v) for path, v in body["files"].items()})
+
+
+def safe_path(path: object) -> str:
+    """``path`` if it is a plain relative POSIX path inside a release, else ValueError."""
+    if not isinstance(path, str) or not path or path.startswith("/"):
+        raise ValueError(f"unsafe path in a manifest: {path!r}")
+    parts = path.split("/")
+    if any(part in ("", ".", "..") for part in parts) or any(ord(c) < 32 or c == "\x7f" for c in path):
+        raise ValueError(f"unsafe path in a manifest: {path!r}")
+    return path
 
 
 def hash_file(path: Path) -> str:

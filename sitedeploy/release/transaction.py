@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from ..targets.base import Drift, Prepared, Target, TransferStats
 
 log = logging.getLogger(__name__)
+STATE_PREFIX = ".sitedeploy/"
 
 
 @dataclass(frozen=True)
@@ -267,6 +268,12 @@ def check_hold(name: str, control: Control, commit: str, *, force: bool) -> str 
 
 def check_plan(name: str, rules: Rules, plan: Plan, manifest: Manifest) -> None:
     """Refuse plans that are almost certainly mistakes, before anything is written."""
+    reserved = next((p for p in manifest if p.startswith(STATE_PREFIX)), None)
+    if reserved is not None:
+        raise PlanRefused(
+            f"target '{name}': the build writes {reserved}; {STATE_PREFIX} is where targets keep "
+            "their own state (locks, records, history), so no content may go there"
+        )
     pages = [p for p in manifest if p.endswith(".html")]
     if not pages:
         raise PlanRefused(

@@ -210,11 +210,12 @@ class S3Target(Closing):
         clean = state.copy()
         for rid in sorted(dead):
             found = self.releases.read_with_rules(rid)
-            if found is None:  # no manifest: cannot tell what it wrote, so suspect every key
+            manifest = _parsed(found[0]) if found else None
+            if found is None or manifest is None:  # cannot tell what it wrote: suspect every key
                 state.dirty |= set(state.objects)
             else:
                 rules = HeaderRules.from_tag(found[1].get(RULES))
-                state.dirty |= touched_by(clean, Manifest.from_json(found[0]), rules)
+                state.dirty |= touched_by(clean, manifest, rules)
             state.pending = state.pending or rid
         return state
 
@@ -360,7 +361,7 @@ class S3Target(Closing):
     def _manifest(self, rid: str) -> Manifest | None:
         if rid not in self._manifests:
             data = self.read_meta(f"manifests/{rid}.json")
-            self._manifests[rid] = Manifest.from_json(data) if data else None
+            self._manifests[rid] = _parsed(data) if data else None  # None: keep every body
         return self._manifests[rid]
 
     # --- drift ----------------------------------------------------------------------------
@@ -463,3 +464,11 @@ class S3Target(Closing):
     def _errors(self, operation: str) -> Iterator[None]:
         with translated(self.name, self.describe(), operation):
             yield
+
+
+def _parsed(data: bytes) -> Manifest | None:
+    """A manifest read back from the bucket, or None if it is damaged (or unsafe)."""
+    try:
+        return Manifest.from_json(data)
+    except (ValueError, KeyError, TypeError):
+        return None
