@@ -181,6 +181,10 @@ def _status_text(s: TargetStatus) -> str:
         lines.append(f"  waiting:  {s.waiting}")
     if s.agent:
         lines += _agent_lines(s.agent)
+    if s.versions:
+        from .versions import family_status_lines
+
+        lines += family_status_lines(s.versions)
     if s.hosts:
         for host, rel in s.hosts.items():
             lines.append(f"  host {host}: {rel}{'  <- differs' if rel != s.release else ''}")

@@ -177,3 +177,12 @@ def _root_out(opts: Options, result: Any, what: str) -> None:
         data,
         lambda: f"{what} ({'root release ' + str(result.release) if result.changed else 'nothing changed'})",
     )
+
+
+def family_status_lines(data: dict[str, Any]) -> list[str]:
+    """``status`` of a versioned target: one line per version, with its aliases and commit."""
+    lines = [f"  default:  {data.get('default') or '-'}"]
+    for v in data.get("versions", []):
+        aliases = f" [{', '.join(v['aliases'])}]" if v["aliases"] else ""
+        lines.append(f"  version   {v['version']:<10} {(v['commit'] or '-')[:12]}  {v['ref']}{aliases}")
+    return lines

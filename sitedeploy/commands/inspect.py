@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from ..build import build_release
 from ..config import Config, TargetConfig
 from ..errors import RollbackError
@@ -21,6 +23,10 @@ def status(config: Config, *, target: str | None = None) -> list[TargetStatus]:
     for name, cfg in config.target(target).items():
         with open_target(name, cfg, config) as t:
             out.append(_status_one(t))
+        if cfg.versions:  # a versioned target: its versions, aliases and what each serves
+            from ..versions.api import versions_status
+
+            out[-1] = dataclasses.replace(out[-1], versions=versions_status(config, name))
     return out
 
 

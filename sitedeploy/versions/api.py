@@ -369,3 +369,8 @@ def _one(config: Config, target: str | None) -> Family:
             f"several targets serve versions ({', '.join(f.target for f in found)}); pass --target"
         )
     return found[0]
+
+
+def versions_status(config: Config, target: str) -> dict[str, Any]:
+    """What ``status`` shows of a versioned target (plain data, for --json and text)."""
+    return dataclasses.asdict(family_info(Family.of(config, target, "versions")))

@@ -19,6 +19,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 RESERVED = frozenset({"index.html", "versions.json", "robots.txt", "404.html", "sitemap.xml"})
 """Files of a family's root: no version, alias or preview may take their name."""
 RULES = ("newest", "newest-stable")
+_NUMBERED = ("major", "minor", "patch", "prerelease")
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ def versions_from_refs(refs: Refs, spec: str, name_format: str, title_format: st
         if not full.startswith(prefix) or not fnmatch.fnmatchcase(short, pattern):
             continue
         fields = tag_fields(short)
+        if _TAG.match(short) is None and any(f"{{{k}" in name_format for k in _NUMBERED):
+            continue  # ``v*`` also matches ``vintage``, which has no major or minor number
         name = name_format.format(**fields, version=short)
         if not _NAME.match(name) or name in RESERVED:
             continue  # a tag the format cannot name (``v*`` matching ``vintage``) is not a version
