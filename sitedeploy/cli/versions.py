@@ -55,7 +55,7 @@ def versions_deploy(
         ),
     )
     _show(opts, [dataclasses.asdict(r) for r in results], lambda: "\n".join(r.summary() for r in results))
-    if any(r.outcome == "held" for r in results):
+    if any(r.outcome in ("held", "failed") for r in results):
         raise SystemExit(1)
 
 
@@ -186,3 +186,72 @@ def family_status_lines(data: dict[str, Any]) -> list[str]:
         aliases = f" [{', '.join(v['aliases'])}]" if v["aliases"] else ""
         lines.append(f"  version   {v['version']:<10} {(v['commit'] or '-')[:12]}  {v['ref']}{aliases}")
     return lines
+
+
+@cli.group()
+def previews() -> None:
+    """Preview deploys: every matching branch served at its own URL, never indexed."""
+
+
+@previews.command("deploy")
+@target_option
+@json_option
+@pass_options
+def previews_deploy(opts: Options, target: str | None, as_json: bool) -> None:
+    """Deploy new and moved branches; remove previews of deleted or expired branches."""
+    from ..versions import previews as pv
+
+    opts = _opts(opts, as_json)
+    results = run(opts, lambda: pv.deploy_previews(opts.load(), target=target, progress=opts.progress()))
+    _show(opts, [dataclasses.asdict(r) for r in results], lambda: "\n".join(r.summary() for r in results))
+    if any(r.outcome in ("held", "failed") for r in results):
+        raise SystemExit(1)
+
+
+@previews.command("list")
+@target_option
+@json_option
+@pass_options
+def previews_list(opts: Options, target: str | None, as_json: bool) -> None:
+    """Previews, the branch and commit each serves, and their URLs."""
+    from ..versions import api
+    from ..versions.layout import Family
+
+    opts = _opts(opts, as_json)
+    config = run(opts, opts.load)
+    infos = run(opts, lambda: api.list_versions(config, target=target, kind="previews"))
+    rows = [
+        {
+            "target": i.target,
+            "slug": v.version,
+            "branch": v.ref,
+            "commit": v.commit,
+            "deployed_at": v.deployed_at,
+            "url": Family.of(config, i.target, "previews").url(v.version),
+        }
+        for i in infos
+        for v in i.versions
+    ]
+    _show(
+        opts,
+        rows,
+        lambda: (
+            "\n".join(
+                f"{r['target']}: {r['slug']:<24} {(r['commit'] or '-')[:8]}  {r['branch']}  {r['url'] or ''}"
+                for r in rows
+            )
+            or "no previews"
+        ),
+    )
+
+
+@previews.command("delete")
+@click.argument("slug")
+@target_option
+@pass_options
+def previews_delete(opts: Options, slug: str, target: str | None) -> None:
+    """Remove the preview SLUG now (it comes back when its branch moves)."""
+    from ..versions import previews as pv
+
+    run(opts, lambda: pv.delete_preview(opts.load(), target, slug))
+    _show(opts, {"deleted": slug}, lambda: f"preview {slug} deleted")

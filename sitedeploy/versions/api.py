@@ -15,7 +15,7 @@ from typing import Any
 
 from ..commands import DeployResult, switch_back, synced_source
 from ..config import Config
-from ..errors import ConfigError, PlanRefused, RollbackError
+from ..errors import ConfigError, PlanRefused, RollbackError, SitedeployError
 from ..progress import SILENT, Progress
 from ..release.records import now_iso, read_control, read_history, read_release
 from ..source import Source
@@ -109,9 +109,12 @@ def sync_versions(
     results = [
         publish_version(family, source, v, rebuild=rebuild, force=force, progress=progress) for v in versions
     ]
-    ok = {r.name for r in results if r.outcome in ("deployed", "unchanged")}
     state = live_state(family)
-    lines = [_line(v, state.line(v.name)) for v in versions if v.name in ok]
+    # Link what was deployed, and a version whose line is live but not linked (a run that
+    # died between the two transactions); leave every other version's entry as it is.
+    fresh = {r.name for r in results if r.outcome == "deployed"}
+    fresh |= {r.name for r in results if r.outcome == "unchanged" and state.line(r.name) is None}
+    lines = [_line(v, state.line(v.name)) for v in versions if v.name in fresh]
     if lines or family.cfg.aliases:
         change = then(*[_adding(line) for line in lines], follow_rules(family))
         update_root(family, change, note=_note(lines), rules=rules_of(family, force=force), progress=progress)
@@ -141,6 +144,8 @@ def publish_version(
         result = publish_line(family, version.name, lazy, rules_of(family, force=force or rebuild))
     except PlanRefused as exc:
         return dataclasses.replace(base, outcome="held", detail=exc.message)
+    except SitedeployError as exc:  # one version's failure must not hold back the others
+        return dataclasses.replace(base, outcome="failed", detail=exc.message)
     return _result(base, result)
 
 
