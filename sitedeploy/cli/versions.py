@@ -255,3 +255,23 @@ def previews_delete(opts: Options, slug: str, target: str | None) -> None:
 
     run(opts, lambda: pv.delete_preview(opts.load(), target, slug))
     _show(opts, {"deleted": slug}, lambda: f"preview {slug} deleted")
+
+
+@cli.command("import-mike")
+@target_option
+@click.option("--branch", default="gh-pages", show_default=True, help="mike's branch in the source repo.")
+@click.option("--prefix", default="", help="mike's --deploy-prefix, if it used one.")
+@json_option
+@pass_options
+def import_mike(opts: Options, target: str | None, branch: str, prefix: str, as_json: bool) -> None:
+    """Publish the versions of a mike gh-pages branch as they are, without rebuilding."""
+    from ..versions.mike import import_mike as run_import
+
+    opts = _opts(opts, as_json)
+    results = run(
+        opts,
+        lambda: run_import(
+            opts.load(), target=target, branch=branch, prefix=prefix, progress=opts.progress()
+        ),
+    )
+    _show(opts, [dataclasses.asdict(r) for r in results], lambda: "\n".join(r.summary() for r in results))
