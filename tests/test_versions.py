@@ -156,7 +156,7 @@ def test_rollback_of_one_version_leaves_the_others(versioned: Path, repo: Conten
     ok(sd(versioned, "versions", "deploy"))
     assert "Home v1.4.1" in page(versioned, "1.4")
     latest = page(versioned, "latest")
-    rolled = ok(sd(versioned, "versions", "rollback", "1.4"))
+    rolled = ok(sd(versioned, "rollback", "--version", "1.4"))
     assert "pinned" in rolled.stdout
     assert "Home v1.4.0" in page(versioned, "1.4")
     assert page(versioned, "latest") == latest

@@ -234,12 +234,25 @@ def _history_line(name: str, e: HistoryEntry) -> str:
 @target_option
 @click.option("--to", "to", help="A release id or commit [default: the release before the live one].")
 @click.option("--force", is_flag=True, help="Roll back to a release whose commit is marked bad.")
+@click.option("--version", "version", help="A versioned target: roll back this version only.")
 @lock_timeout_option
 @pass_options
+@click.pass_context
 def rollback(
-    opts: Options, target: str | None, to: str | None, force: bool, lock_timeout: float | None
+    ctx: click.Context,
+    opts: Options,
+    target: str | None,
+    to: str | None,
+    force: bool,
+    version: str | None,
+    lock_timeout: float | None,
 ) -> None:
     """Put an earlier release back, without a rebuild when it is still kept. Pins the target."""
+    if version is not None:  # one version's own line (sitedeploy.versions)
+        from .versions import versions_rollback
+
+        ctx.invoke(versions_rollback, version=version, target=target, to=to, force=force, as_json=False)
+        return
     results: list[DeployResult] = run(
         opts,
         lambda: commands.rollback(
