@@ -64,33 +64,36 @@ def update_root(
     family: Family, change: Change, *, note: str, rules: Rules, progress: Progress = SILENT
 ) -> RootResult:
     """Publish a root release for ``change(live state)``; nothing when it serves the same."""
-    with family.root() as root, Transaction(root, rules, "deploy", note=note, progress=progress) as tx:
+    # The folder outlives the transaction: S3 sends the files at the switch, on leaving it.
+    with (
+        tempfile.TemporaryDirectory(prefix="sitedeploy-root-") as folder,
+        family.root() as root,
+        Transaction(root, rules, "deploy", note=note, progress=progress) as tx,
+    ):
         live = tx.live_record.id if tx.live_record else None
         new = change(read_state(root, live, family.kind))
-        if tx.live_record is not None and tx.live_record.build_key == new.key:
-            return RootResult(new, False, live)
-        if not family.links:
+        if not family.links:  # S3: each alias prefix serves its version's live release first
             from .s3 import sync_alias_copies
 
             sync_alias_copies(family, new, rules, progress)
-        _publish_root(root, tx, new, note)
+        if tx.live_record is not None and tx.live_record.build_key == new.key:
+            return RootResult(new, False, live)
+        _publish_root(root, tx, new, note, Path(folder))
         assert tx.record is not None
         return RootResult(new, True, tx.record.id)
 
 
-def _publish_root(root: Target, tx: Transaction, state: FamilyState, note: str) -> None:
-    with tempfile.TemporaryDirectory(prefix="sitedeploy-root-") as tmp:
-        folder = Path(tmp)
-        for rel, data in root_files(state).items():
-            (folder / rel).write_bytes(data)
-        manifest = scan(folder)
-        record = root_record(root, state, note, manifest.total_bytes, len(manifest))
-        write_state(root, record.id, state)  # before prepare: the local root links from it
-        try:
-            tx.publish(record, manifest, folder)
-        except BaseException:
-            forget_state(root, record.id)
-            raise
+def _publish_root(root: Target, tx: Transaction, state: FamilyState, note: str, folder: Path) -> None:
+    for rel, data in root_files(state).items():
+        (folder / rel).write_bytes(data)
+    manifest = scan(folder)
+    record = root_record(root, state, note, manifest.total_bytes, len(manifest))
+    write_state(root, record.id, state)  # before prepare: the local root links from it
+    try:
+        tx.publish(record, manifest, folder)
+    except BaseException:
+        forget_state(root, record.id)
+        raise
 
 
 def root_record(root: Target, state: FamilyState, note: str, size: int, files: int) -> ReleaseRecord:
