@@ -104,19 +104,15 @@ class Family:
         if isinstance(cfg, LocalTargetConfig):
             return LinkedRoot(self.name, self.config.resolve(cfg.path), self.kind)
         if isinstance(cfg, SSHTargetConfig):
-            raise ConfigError(
-                f"target '{self.target}': {self.kind} on SSH targets are not supported yet; "
-                "use a local or S3 target"
-            )
+            from .ssh import LinkedSSHRoot
+
+            return LinkedSSHRoot(self.name, cfg, self.kind)
         return open_target(self.name, cfg, self.config)
 
     def line(self, name: str) -> Target:
         """The release line of one version, preview or (S3) alias."""
         parts = (LINES, name) if self.links else (name,)
-        cfg = self._cfg_at(*parts)
-        if isinstance(cfg, SSHTargetConfig):
-            self.root()  # raises the "not supported" error
-        return open_target(f"{self.name}/{name}", cfg, self.config)
+        return open_target(f"{self.name}/{name}", self._cfg_at(*parts), self.config)
 
     def remove_line(self, name: str) -> None:
         """Delete a line that the live root no longer serves, under the line's own lock."""
@@ -127,6 +123,12 @@ class Family:
                         if child.name != ".sitedeploy":
                             _remove(child)
                 shutil.rmtree(t.root)
+            elif isinstance(self.cfg, SSHTargetConfig):
+                from ..targets.ssh.target import SSHTarget
+                from .ssh import remove_ssh_line
+
+                assert isinstance(t, SSHTarget)
+                remove_ssh_line(t)
             else:
                 from .s3 import remove_s3_line
 
