@@ -3,6 +3,7 @@ alias holds copies, moved by a deploy to its prefix while readers keep getting w
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,8 @@ def test_versions_and_aliases_on_s3_and_an_alias_moved_under_readers(
     assert "page v1.1.0" in get(s3, s3_bucket, "stable/page/index.html")
     assert '"aliases": [\n      "stable"' in get(s3, s3_bucket, "versions.json")
     assert "url=latest/" in get(s3, s3_bucket, "index.html")
+    verified = json.loads(sd(s3_toml, "--json", "verify").stdout)[0]  # the lines are not drift
+    assert all(not (d["extra"] or d["missing"] or d["changed"]) for d in verified["drift"]), verified
 
     sd(s3_toml, "versions", "alias", "lts", "1.0")
     stop, errors = threading.Event(), []

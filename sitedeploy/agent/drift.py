@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 def drift_pass(agent: Agent) -> None:
     for name, cfg in agent.targets.items():
-        if cfg.drift == "off":
+        if cfg.drift == "off" or cfg.versions:  # a versioned root has no commit to rebuild
             continue
         try:
             with agent.opened(name, cfg) as t:

@@ -120,6 +120,10 @@ def _verify_one(
     if live is None or manifest is None:
         return VerifyResult(t.name, None, [])
     drift = t.verify(live, manifest)
+    if cfg.versions or cfg.previews:  # other release lines share the place (sitedeploy.versions)
+        from ..versions.layout import own_drift
+
+        drift, repair = own_drift(cfg, drift), repair and not cfg.versions
     if not repair or all(d.clean for d in drift):
         return VerifyResult(t.name, live, drift)
     record = state.read_release(t, live)

@@ -42,7 +42,7 @@ from ..release.diff import Plan
 from ..release.lock import locked
 from ..release.manifest import Manifest
 from ..release.records import ReleaseRecord
-from ..targets import Target, open_target
+from ..targets import Drift, Target, open_target
 from ..targets.local import LocalPrepared, LocalTarget
 from .state import FamilyState, forget_state, read_state
 
@@ -188,6 +188,15 @@ class LinkedRoot(LocalTarget):
     def remove_release(self, release_id: str) -> None:
         super().remove_release(release_id)
         forget_state(self, release_id)
+
+
+def own_drift(cfg: TargetConfig, drift: list[Drift]) -> list[Drift]:
+    """``verify`` of a target that also holds lines (S3 lists them under its prefix): the
+    lines' own files are not the target's drift, and must never be "repaired" away."""
+    if cfg.versions:  # the root serves top-level files only; every folder is a line or alias
+        return [dataclasses.replace(d, extra=[p for p in d.extra if "/" not in p]) for d in drift]
+    folder = cfg.preview_path.strip("/") + "/"
+    return [dataclasses.replace(d, extra=[p for p in d.extra if not p.startswith(folder)]) for d in drift]
 
 
 def missing_line(family: Family, name: str) -> TargetError:
