@@ -242,3 +242,16 @@ def test_alias_moves_under_concurrent_readers_without_errors_or_mixed_pages(
     assert errors == []
     assert {"v1.4.0", "v2.0.1"} <= set(seen)
     assert "Home v1.4.0" in page(toml, "latest") and "Version v1.4.0" in page(toml, "latest/guide")
+
+
+def test_versions_commands_on_an_unversioned_config_give_one_line(deploy_toml: Path) -> None:
+    result = sd(deploy_toml, "versions", "list")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.strip() == (
+        "error: deploy.toml: no target has a versions key; "
+        'add versions = "tag:v*" to a [targets.<name>] table'
+    )
+    bad = deploy_toml.read_text() + 'versions = "v*"\n'
+    deploy_toml.write_text(bad)
+    result = sd(deploy_toml, "versions", "list")
+    assert result.exit_code == 2 and 'versions must look like "tag:<pattern>"' in result.stderr

@@ -48,9 +48,9 @@ class LineResult:
 def families(config: Config, target: str | None, kind: str = "versions") -> list[Family]:
     names = [n for n, cfg in config.target(target).items() if getattr(cfg, kind)]
     if not names:
-        where = f"target '{target}'" if target else "no target"
+        where = f"target '{target}' has no {kind} key" if target else f"no target has a {kind} key"
         raise ConfigError(
-            f"{config.path.name}: {where} has a {kind} key; add "
+            f"{config.path.name}: {where}; add "
             + ('versions = "tag:v*"' if kind == "versions" else 'previews = "branch:*"')
             + " to a [targets.<name>] table"
         )
@@ -141,7 +141,7 @@ def publish_version(
         lazy = LineBuild(
             family.config, source, source.commit(version.commit), progress, site=family.cfg.version_site
         )
-        result = publish_line(family, version.name, lazy, rules_of(family, force=force or rebuild))
+        result = publish_line(family, version.name, lazy, rules_of(family, force=force))
     except PlanRefused as exc:
         return dataclasses.replace(base, outcome="held", detail=exc.message)
     except SitedeployError as exc:  # one version's failure must not hold back the others
