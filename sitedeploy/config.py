@@ -105,9 +105,57 @@ class TargetConfig:
     """Where the live deploy marker is served; default: /.well-known/sitedeploy.json on the
     host of the first check_url."""
 
+    # --- versions and previews (sitedeploy.versions; documented in its README-section.md) ------
+    versions: str | None = None
+    """Refs served side by side, each at ``<version>/``: ``"tag:v*"`` (or ``"branch:release-*"``)."""
+    version_format: str = "{major}.{minor}"
+    """Tag → version name; ``{major}``, ``{minor}``, ``{patch}``, ``{prerelease}``, ``{tag}``,
+    ``{name}`` (the tag without a leading ``v``). Tags giving the same name: the newest wins."""
+    version_title: str = "{version}"
+    """Shown in Material's version selector; ``{version}`` and the fields above."""
+    version_site: str | None = None
+    """With several sites: the one each version holds, at the version's root."""
+    aliases: dict[str, str] = field(default_factory=lambda: {"latest": "newest"})
+    """Alias → rule: ``"newest"``, ``"newest-stable"`` (no pre-release suffix) or a version."""
+    default_version: str | None = None
+    """Where the root sends readers (a version or alias); default: ``latest``, else the newest."""
+    previews: str | None = None
+    """Branches deployed as previews, each at ``<preview_path>/<slug>/``: ``"branch:*"``."""
+    preview_path: str = "previews"
+    """Below the target's path (or prefix): the previews' own root."""
+    preview_url: str | None = None
+    """URL template printed and notified for a preview: ``https://preview.example.com/{slug}/``."""
+    preview_max_age_days: float = 14.0
+    """A preview not updated for this long is removed by the agent (0 = never)."""
+
     def __post_init__(self) -> None:
         if self.keep_releases < 2:
             raise ValueError("keep_releases must be at least 2 (the live release and one to roll back to)")
+        check_versions_keys(self)
+
+
+_VERSION_FIELDS = ("major", "minor", "patch", "prerelease", "tag", "name", "version")
+
+
+def check_versions_keys(cfg: TargetConfig) -> None:
+    """The versions/previews keys of a target (their meaning lives in ``sitedeploy.versions``)."""
+    for key, kinds in (("versions", ("tag", "branch")), ("previews", ("branch",))):
+        value = getattr(cfg, key)
+        kind, sep, pattern = (value or "").partition(":")
+        if value is not None and (not sep or kind not in kinds or not pattern):
+            raise ValueError(f'{key} must look like "{kinds[0]}:<pattern>" (for example "{kinds[0]}:v*")')
+    for key in ("version_format", "version_title"):
+        try:
+            getattr(cfg, key).format(**dict.fromkeys(_VERSION_FIELDS, "1"))
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"{key}: unknown field {exc} (use {', '.join(_VERSION_FIELDS)})") from None
+    for alias in cfg.aliases:
+        if not _NAME.match(alias):
+            raise ValueError(f"aliases: {alias!r} is not a name (letters, digits, '-', '_', '.')")
+    if cfg.versions and cfg.previews and not cfg.preview_path.strip("/"):
+        raise ValueError("preview_path must name a folder when the target also serves versions")
+    if cfg.preview_max_age_days < 0:
+        raise ValueError("preview_max_age_days must be 0 (never) or a positive number of days")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -35,7 +35,7 @@ class DriftWatcher(Protocol):
 
 def drift_pass(agent: DriftWatcher) -> None:
     for name, cfg in agent.targets.items():
-        if cfg.drift == "off":
+        if cfg.drift == "off" or cfg.versions:  # a versioned root has no commit to rebuild
             continue
         try:
             with agent.opened(name, cfg) as t:

@@ -142,6 +142,12 @@ class Agent:
         lazies: dict[str, commands.LazyBuild],
         report: TickReport,
     ) -> None:
+        if cfg.versions or cfg.previews:  # many release lines on one target: sitedeploy.versions
+            from ..versions.agent import family_tick
+
+            family_tick(self, name, cfg, refs, full, report)
+            if cfg.versions:
+                return
         mem = self.memory.target(name)
         found = resolve(self.tracked[name], refs)
         if found is None:

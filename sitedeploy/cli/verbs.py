@@ -186,6 +186,10 @@ def _status_text(s: TargetStatus) -> str:
         lines.append(f"  waiting:  {s.waiting}")
     if s.agent:
         lines += _agent_lines(s.agent)
+    if s.versions:
+        from .versions import family_status_lines
+
+        lines += family_status_lines(s.versions)
     if s.hosts:
         for host, rel in s.hosts.items():
             lines.append(f"  host {host}: {rel}{'  <- differs' if rel != s.release else ''}")
@@ -235,12 +239,25 @@ def _history_line(name: str, e: HistoryEntry) -> str:
 @target_option
 @click.option("--to", "to", help="A release id or commit [default: the release before the live one].")
 @click.option("--force", is_flag=True, help="Roll back to a release whose commit is marked bad.")
+@click.option("--version", "version", help="A versioned target: roll back this version only.")
 @lock_timeout_option
 @pass_options
+@click.pass_context
 def rollback(
-    opts: Options, target: str | None, to: str | None, force: bool, lock_timeout: float | None
+    ctx: click.Context,
+    opts: Options,
+    target: str | None,
+    to: str | None,
+    force: bool,
+    version: str | None,
+    lock_timeout: float | None,
 ) -> None:
     """Put an earlier release back, without a rebuild when it is still kept. Pins the target."""
+    if version is not None:  # one version's own line (sitedeploy.versions)
+        from .versions import versions_rollback
+
+        ctx.invoke(versions_rollback, version=version, target=target, to=to, force=force, as_json=False)
+        return
     results: list[DeployResult] = run(
         opts,
         lambda: commands.rollback(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from ..build import Built, SitePlan, build_release, plan_sites, release_key
 from ..config import Config, TargetConfig
@@ -62,6 +62,8 @@ class TargetStatus:
     agent: dict[str, object] = field(default_factory=dict)
     waiting: str | None = None
     """Why the newest commit is not live (pinned, suspended, marked bad, failed), if it is not."""
+    versions: dict[str, Any] | None = None
+    """A versioned target: default, aliases, and each version's commit (sitedeploy.versions)."""
 
     @property
     def hosts_disagree(self) -> bool:

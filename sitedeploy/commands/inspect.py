@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from ..build import build_release
 from ..config import Config, TargetConfig
 from ..errors import RollbackError
@@ -22,6 +24,10 @@ def status(config: Config, *, target: str | None = None) -> list[TargetStatus]:
     for name, cfg in config.target(target).items():
         with open_target(name, cfg, config) as t:
             out.append(_status_one(t))
+        if cfg.versions:  # a versioned target: its versions, aliases and what each serves
+            from ..versions.api import versions_status
+
+            out[-1] = dataclasses.replace(out[-1], versions=versions_status(config, name))
     return out
 
 
@@ -115,6 +121,10 @@ def _verify_one(
     if live is None or manifest is None:
         return VerifyResult(t.name, None, [])
     drift = t.verify(live, manifest)
+    if cfg.versions or cfg.previews:  # other release lines share the place (sitedeploy.versions)
+        from ..versions.layout import own_drift
+
+        drift, repair = own_drift(cfg, drift), repair and not cfg.versions
     if not repair or all(d.clean for d in drift):
         return VerifyResult(t.name, live, drift)
     record = state.read_release(t, live)

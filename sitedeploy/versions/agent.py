@@ -1,0 +1,103 @@
+"""The agent's hook for versioned targets and previews, called once per tick per target.
+
+An idle tick costs nothing more than the tick's one ``git ls-remote``: the commits of every
+version (and preview branch) are compared with what the agent remembers; only when one moved,
+appeared or disappeared is the mirror fetched and the family visited — and then a version whose
+line already serves its ref's commit is neither built nor published, so old versions are never
+rebuilt. Each deployed version or preview is notified (a preview with its URL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING
+
+from ..agent.notify import Notice
+from ..agent.refs import Refs
+from ..config import TargetConfig
+from ..errors import SitedeployError
+from .api import LineResult, sync_versions
+from .layout import Family, Kind
+from .naming import versions_from_refs
+
+if TYPE_CHECKING:
+    from ..agent.loop import Agent, TickReport
+
+
+def family_tick(
+    agent: Agent, name: str, cfg: TargetConfig, refs: Refs, full: bool, report: TickReport
+) -> None:
+    kinds: tuple[Kind, ...] = ("versions", "previews")
+    for kind in kinds:
+        if getattr(cfg, kind):
+            _tick(agent, Family(name, cfg, agent.config, kind), refs, full, report)
+
+
+def _wanted(family: Family, refs: Refs) -> dict[str, str]:
+    cfg = family.cfg
+    if family.kind == "versions":
+        assert cfg.versions is not None
+        found = versions_from_refs(refs, cfg.versions, cfg.version_format, cfg.version_title)
+        return {v.name: v.commit for v in found.values()}
+    from .previews import branches
+
+    assert cfg.previews is not None
+    return {s: sha for s, (_, sha) in branches(refs, cfg.previews).items()}
+
+
+def _tick(agent: Agent, family: Family, refs: Refs, full: bool, report: TickReport) -> None:
+    mem = agent.memory.target(f"{family.target}#{family.kind}")
+    wanted = _wanted(family, refs)
+    digest = hashlib.sha256(json.dumps(wanted, sort_keys=True).encode()).hexdigest()
+    if digest == mem.applied and not full:
+        return
+    report.visited.append(family.name)
+    try:
+        results = _sync(agent, family, refs)
+    except SitedeployError as exc:
+        report.failed.append(family.name)
+        agent.log.error("failed", target=family.name, error=exc.message, retry=exc.retryable)
+        return
+    for result in results:
+        _tell(agent, family, result, report)
+    if not any(r.outcome == "failed" and _retryable(r) for r in results):
+        mem.applied = digest  # a failed build waits for its ref to move, as for any target
+
+
+def _sync(agent: Agent, family: Family, refs: Refs) -> list[LineResult]:
+    source = agent._synced_source()  # fetched once per tick, shared with plain targets
+    if family.kind == "versions":
+        cfg = family.cfg
+        assert cfg.versions is not None
+        found = versions_from_refs(refs, cfg.versions, cfg.version_format, cfg.version_title)
+        from .publish import live_state
+
+        deleted = live_state(family).extra.get("deleted", {})
+        picked = [v for v in found.values() if deleted.get(v.name) != v.commit]
+        return sync_versions(family, source, picked)
+    from .previews import sync_previews
+
+    return sync_previews(family, source, refs, now=agent.clock())
+
+
+def _tell(agent: Agent, family: Family, r: LineResult, report: TickReport) -> None:
+    if r.outcome == "unchanged":
+        return
+    what = "version" if family.kind == "versions" else "preview"
+    event = {"deployed": "deployed", "removed": "deployed", "failed": "failed"}.get(r.outcome, "held")
+    agent.log.event(f"{what}-{r.outcome}", target=family.target, line=r.name, commit=r.commit[:12], url=r.url)
+    if r.outcome == "deployed":
+        report.deployed.append(f"{family.target}/{r.name}")
+    elif r.outcome == "failed":
+        report.failed.append(f"{family.target}/{r.name}")
+    at = f" at {r.url}" if r.url else ""
+    message = f"{family.target}: {what} {r.name} {r.outcome} ({r.ref} {r.commit[:8]}){at}"
+    if r.detail:
+        message += f": {r.detail}"
+    key = f"{r.name}:{r.commit}:{r.outcome}"
+    agent.notifier.notify(Notice(event, f"{family.target}/{r.name}", message, r.commit or None, key=key))
+
+
+def _retryable(r: LineResult) -> bool:
+    return "locked by" in r.detail

@@ -1,0 +1,104 @@
+"""The build of one version or preview: the commit's sites, optionally one site re-rooted, and
+for previews every page marked ``noindex``.
+
+It is a :class:`~sitedeploy.commands.common.LazyBuild` (built at most once, only when a line
+needs it), so :func:`sitedeploy.commands.publish` — the transaction, the "unchanged" check —
+publishes it like any deploy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from ..build import Built, SitePlan, plan_sites, release_key
+from ..commands.common import LazyBuild
+from ..config import Config
+from ..progress import Progress
+from ..release.manifest import FileEntry, Manifest, content_type
+from ..source import Commit, Source
+
+NOINDEX = b'<meta name="robots" content="noindex, nofollow">'
+_HEAD = re.compile(rb"<head[^>]*>", re.IGNORECASE)
+
+
+class LineBuild(LazyBuild):
+    """``site``: only that site, placed at the line's root; ``noindex``: a preview's build."""
+
+    def __init__(
+        self,
+        config: Config,
+        source: Source,
+        commit: Commit,
+        progress: Progress,
+        *,
+        site: str | None = None,
+        noindex: bool = False,
+    ) -> None:
+        self.config, self.source, self.commit, self.progress = config, source, commit, progress
+        plans = plan_sites(config, source, commit, only=site)
+        if site is not None:
+            plans = [_at_root(p) for p in plans]
+        self.plans: list[SitePlan] = plans
+        self.noindex = noindex
+        self.key = release_key(commit, plans) + ("-noindex" if noindex else "")
+        self._built: Built | None = None
+
+    def get(self) -> Built:
+        if self._built is None:
+            built = super().get()
+            self._built = _noindexed(built, self.config.state_dir / "noindex") if self.noindex else built
+        return self._built
+
+
+def _at_root(plan: SitePlan) -> SitePlan:
+    return dataclasses.replace(plan, config=dataclasses.replace(plan.config, mount="/"))
+
+
+def _noindexed(built: Built, cache: Path) -> Built:
+    """A copy of the build whose HTML pages carry a robots ``noindex`` meta tag.
+
+    Other files are hard links; pages are new files (the build cache is never written through).
+    """
+    final = cache / built.build_key
+    files = {p: e for p, e in built.manifest.items()}
+    pages = [p for p in files if p.endswith((".html", ".htm"))]
+    if not final.is_dir():
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".noindex-", dir=cache))
+        for path in files:
+            (tmp / path).parent.mkdir(parents=True, exist_ok=True)
+            if path in pages:
+                (tmp / path).write_bytes(with_noindex((built.root / path).read_bytes()))
+            else:
+                os.link(built.root / path, tmp / path)
+        _evict(cache, keep=4)
+        try:
+            os.replace(tmp, final)
+        except OSError:  # another process made the same (identical) folder first
+            shutil.rmtree(tmp, ignore_errors=True)
+    for path in pages:
+        data = (final / path).read_bytes()
+        files[path] = FileEntry(hashlib.sha256(data).hexdigest(), len(data), content_type(path))
+    return Built(built.commit, final, Manifest(files), built.build_key, built.sites)
+
+
+def with_noindex(page: bytes) -> bytes:
+    if b'name="robots"' in page:
+        return page
+    match = _HEAD.search(page)
+    at = match.end() if match else 0
+    return page[:at] + NOINDEX + page[at:]
+
+
+def _evict(cache: Path, keep: int) -> None:
+    entries = sorted(
+        (p for p in cache.iterdir() if not p.name.startswith(".")), key=lambda p: p.stat().st_mtime
+    )
+    for old in entries[:-keep] if len(entries) > keep else []:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,158 @@
+"""Preview deploys: every branch matching ``previews`` served at ``<preview_path>/<slug>/``.
+
+A preview is a line of the target's preview family (see :mod:`.layout`), built like a version
+but with every page marked ``<meta name="robots" content="noindex, nofollow">`` and a
+``robots.txt`` at the previews' root that keeps crawlers out. Its URL comes from
+``preview_url`` (``{slug}``). A preview is removed when its branch is deleted, when it was not
+updated for ``preview_max_age_days``, or by ``sitedeploy previews delete``; a preview removed
+for its age or by hand comes back only when its branch moves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import time
+from datetime import UTC, datetime
+
+from ..commands import synced_source
+from ..config import Config
+from ..errors import PlanRefused, SitedeployError
+from ..progress import SILENT, Progress
+from ..release.records import now_iso
+from ..source import Source
+from .api import LineResult, families, mirror_refs
+from .building import LineBuild
+from .layout import Family, missing_line
+from .naming import slug
+from .publish import live_state, publish_line, rules_of, update_root
+from .state import FamilyState, Line
+
+DAY = 86400.0
+
+
+def branches(refs: dict[str, str], spec: str) -> dict[str, tuple[str, str]]:
+    """slug → (branch, commit) for every branch the pattern matches, slugs made unique."""
+    pattern = spec.partition(":")[2]
+    names = sorted(
+        n[11:] for n in refs if n.startswith("refs/heads/") and fnmatch.fnmatchcase(n[11:], pattern)
+    )
+    found: dict[str, tuple[str, str]] = {}
+    for name in names:
+        found[slug(name, set(found))] = (name, refs[f"refs/heads/{name}"])
+    return found
+
+
+def deploy_previews(
+    config: Config, *, target: str | None = None, progress: Progress = SILENT, now: float | None = None
+) -> list[LineResult]:
+    source = synced_source(config)
+    refs = mirror_refs(source)
+    results: list[LineResult] = []
+    for family in families(config, target, "previews"):
+        results += sync_previews(family, source, refs, progress=progress, now=now)
+    return results
+
+
+def sync_previews(
+    family: Family,
+    source: Source,
+    refs: dict[str, str],
+    *,
+    progress: Progress = SILENT,
+    now: float | None = None,
+) -> list[LineResult]:
+    """Deploy new and moved branches, remove the deleted and the expired, one root release."""
+    assert family.cfg.previews is not None
+    wanted = branches(refs, family.cfg.previews)
+    state = live_state(family)
+    skipped = state.extra.get("removed", {})
+    results = [
+        _publish(family, source, name, branch, sha, progress)
+        for name, (branch, sha) in wanted.items()
+        if skipped.get(name) != sha
+    ]
+    doomed = _expired(family, state, wanted, now if now is not None else time.time())
+    removed_by_age = {name: wanted[name][1] for name in doomed if name in wanted}
+    fresh = [
+        r for r in results if r.outcome == "deployed" or (r.outcome == "unchanged" and not state.line(r.name))
+    ]
+
+    def change(s: FamilyState) -> FamilyState:
+        for r in fresh:
+            s = s.with_line(Line(r.name, r.ref, r.ref, _added(s, r.name), now_iso()))
+        for name in doomed:
+            s = s.without_line(name)
+        kept = {k: v for k, v in s.extra.get("removed", {}).items() if k in wanted and wanted[k][1] == v}
+        return dataclasses.replace(s, extra={**s.extra, "removed": {**kept, **removed_by_age}})
+
+    note = f"previews: +{len(fresh)} -{len(doomed)}"
+    update_root(family, change, note=note, rules=rules_of(family), progress=progress)
+    for name in doomed:
+        family.remove_line(name)
+        results.append(LineResult(family.target, name, "", "", "removed", url=family.url(name)))
+    return results
+
+
+def _publish(
+    family: Family, source: Source, name: str, branch: str, sha: str, progress: Progress
+) -> LineResult:
+    base = LineResult(family.target, name, branch, sha, "unchanged", url=family.url(name))
+    try:
+        lazy = LineBuild(
+            family.config, source, source.commit(sha), progress, site=family.cfg.version_site, noindex=True
+        )
+        result = publish_line(family, name, lazy, rules_of(family))
+    except PlanRefused as exc:
+        return dataclasses.replace(base, outcome="held", detail=exc.message)
+    except SitedeployError as exc:
+        return dataclasses.replace(base, outcome="failed", detail=exc.message)
+    stats = dataclasses.asdict(result.stats) if result.stats else {}
+    return dataclasses.replace(base, outcome=result.outcome, release=result.release, stats=stats)
+
+
+def _added(state: FamilyState, name: str) -> str:
+    old = state.line(name)
+    return old.added_at if old else now_iso()
+
+
+def _expired(family: Family, state: FamilyState, wanted: dict[str, tuple[str, str]], now: float) -> list[str]:
+    """Previews whose branch is gone, and those not updated for ``preview_max_age_days``."""
+    max_age = family.cfg.preview_max_age_days * DAY
+    doomed = []
+    for line in state.lines:
+        gone = line.name not in wanted
+        old = bool(max_age) and now - _seconds(line.updated_at) > max_age
+        if gone or old:
+            doomed.append(line.name)
+    return doomed
+
+
+def _seconds(iso: str) -> float:
+    try:
+        return datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def delete_preview(config: Config, target: str | None, name: str) -> None:
+    """Remove one preview now; it comes back only when its branch moves."""
+    family = (
+        families(config, target, "previews")[0] if target is None else Family.of(config, target, "previews")
+    )
+    state = live_state(family)
+    line = state.line(name)
+    if line is None:
+        raise missing_line(family, name)
+    with family.line(name) as t:
+        from ..release.records import read_release
+
+        live = t.live_release()
+        record = read_release(t, live) if live else None
+
+    def change(s: FamilyState) -> FamilyState:
+        removed = {**s.extra.get("removed", {}), name: record.commit if record else ""}
+        return dataclasses.replace(s.without_line(name), extra={**s.extra, "removed": removed})
+
+    update_root(family, change, note=f"delete preview {name}", rules=rules_of(family))
+    family.remove_line(name)

@@ -1,0 +1,94 @@
+"""S3 has no symlinks: an alias is a line of its own holding copies of its version's files.
+
+Before the root release that names an alias's new version goes live, the alias's prefix is
+made to serve that version's live release: a normal deploy (the S3 target's ordering: new
+assets, then pages, stale keys deleted only after ``retain_releases`` switches, so a deep link
+or an open page never breaks). Only the files that differ from what the alias serves are
+fetched from the version's prefix and sent; an alias already serving that release costs one
+read of its record. Removing a line deletes every key under its prefix, state included.
+"""
+
+from __future__ import annotations
+
+import gzip
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..build import Built
+from ..commands import publish
+from ..commands.common import LazyBuild, commit_of
+from ..errors import TargetError
+from ..progress import Progress
+from ..release.diff import diff
+from ..release.lock import locked
+from ..release.manifest import Manifest
+from ..release.records import ReleaseRecord, read_manifest, read_release
+from ..release.transaction import Rules
+from ..targets import Target
+
+if TYPE_CHECKING:
+    from .layout import Family
+    from .state import FamilyState
+
+
+class Copied(LazyBuild):
+    """A version's live release, fetched (only the files the alias lacks) into ``root``."""
+
+    def __init__(
+        self, record: ReleaseRecord, manifest: Manifest, root: Path, key: str, progress: Progress
+    ) -> None:
+        self.commit, self.progress, self.key, self.plans = commit_of(record), progress, key, []
+        self._built: Built | None = Built(self.commit, root, manifest, key, ())
+
+
+def sync_alias_copies(family: Family, state: FamilyState, rules: Rules, progress: Progress) -> None:
+    for alias in state.aliases:
+        with family.line(alias.version) as version, family.line(alias.name) as copy:
+            _sync_one(version, copy, alias.version, rules, progress)
+
+
+def _sync_one(version: Target, copy: Target, name: str, rules: Rules, progress: Progress) -> None:
+    live = version.live_release()
+    record = read_release(version, live) if live else None
+    manifest = read_manifest(version, live) if live else None
+    if record is None or manifest is None:
+        raise TargetError(f"target '{version.name}': version {name} has no live release to alias")
+    key = f"alias-of-{name}-{live}"
+    copy_live = copy.live_release()
+    copy_record = read_release(copy, copy_live) if copy_live else None
+    if copy_record is not None and copy_record.build_key == key:
+        return
+    have = read_manifest(copy, copy_live) if copy_live else None
+    needed = [u.path for u in diff(manifest, have).uploads]
+    with tempfile.TemporaryDirectory(prefix="sitedeploy-alias-") as tmp:
+        _fetch(version, needed, Path(tmp))
+        progress.step(f"{copy.name}: serving {name} ({len(needed)} files to copy)")
+        publish(copy, rules, Copied(record, manifest, Path(tmp), key, progress), key)
+
+
+def _fetch(t: Any, paths: list[str], into: Path) -> None:
+    """Download ``paths`` of an S3 line's live site (gunzipping what was stored gzipped)."""
+    from ..targets.s3.client import translated
+
+    def one(path: str) -> None:
+        answer = t.s3.get_object(Bucket=t.cfg.bucket, Key=t.prefix + path)
+        body = answer["Body"].read()
+        if answer.get("ContentEncoding") == "gzip":
+            body = gzip.decompress(body)
+        (into / path).parent.mkdir(parents=True, exist_ok=True)
+        (into / path).write_bytes(body)
+
+    with translated(t.name, t.describe(), "read the version's files"):
+        t._run_all(one, paths)
+
+
+def remove_s3_line(t: Any) -> None:
+    """Delete every key under the line's prefix: its site and its state (the lock last)."""
+    from ..targets.s3.client import translated
+
+    with locked(t, t.name, purpose="delete"), translated(t.name, t.describe(), "delete the line"):
+        keys = [k for k in t._list(t.prefix) if k != f"{t.meta_prefix}lock.json"]
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[start : start + 1000]]
+            t.s3.delete_objects(Bucket=t.cfg.bucket, Delete={"Objects": batch, "Quiet": True})
