@@ -255,3 +255,13 @@ def test_versions_commands_on_an_unversioned_config_give_one_line(deploy_toml: P
     deploy_toml.write_text(bad)
     result = sd(deploy_toml, "versions", "list")
     assert result.exit_code == 2 and 'versions must look like "tag:<pattern>"' in result.stderr
+
+
+def test_a_plain_deploy_never_publishes_one_commit_over_a_versioned_root(versioned: Path) -> None:
+    ok(sd(versioned, "versions", "deploy"))
+    before = (served(versioned) / "versions.json").read_text()
+    refused = sd(versioned, "deploy", "--target", "local")
+    assert refused.exit_code == 1 and "serves versions" in refused.stderr and "versions deploy" in refused.stderr
+    skipped = sd(versioned, "deploy")
+    assert skipped.exit_code == 0, skipped.output
+    assert (served(versioned) / "versions.json").read_text() == before

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..build import Built, build_release, plan_sites
-from ..config import Config
-from ..errors import GateError, SignatureError
+from ..config import Config, TargetConfig
+from ..errors import GateError, PlanRefused, SignatureError
 from ..gitconfig import build_config_at
 from ..progress import SILENT, Progress
 from ..release.control import pinned_after_rollback
@@ -57,8 +57,13 @@ def deploy(
     lock_timeout: float | None = None,
     progress: Progress = SILENT,
 ) -> list[DeployResult]:
-    """Build ``ref`` (default: the tip of the source branch) and publish it to the targets."""
-    targets = config.target(target)
+    """Build ``ref`` (default: the tip of the source branch) and publish it to the targets.
+
+    A target that serves versions (``versions = "tag:…"``) is published by ``sitedeploy
+    versions deploy``, never by a plain deploy of one commit over its root: named, it is
+    refused; among all targets, it is skipped with a note.
+    """
+    targets = _plain_targets(config, target, progress)
     source = synced_source(config)
     commit = source.resolve(ref, config.source.branch)
     notes = [note for note in (_signature(config, source, commit, force),) if note]
@@ -73,6 +78,19 @@ def deploy(
                 publish(t, rules, lazy, lazy.key_for(cfg), dry_run=dry_run, gate=gate, notes=notes)
             )
     return results
+
+
+def _plain_targets(config: Config, target: str | None, progress: Progress) -> dict[str, TargetConfig]:
+    chosen = config.target(target)
+    versioned = [name for name, cfg in chosen.items() if cfg.versions]
+    if versioned and target is not None:
+        raise PlanRefused(
+            f"target '{target}' serves versions (versions = \"{chosen[target].versions}\"); "
+            "publish it with 'sitedeploy versions deploy'"
+        )
+    for name in versioned:
+        progress.step(f"{name}: serves versions; skipped (use 'sitedeploy versions deploy')")
+    return {name: cfg for name, cfg in chosen.items() if not cfg.versions}
 
 
 def publish(

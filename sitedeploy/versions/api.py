@@ -61,7 +61,7 @@ def mirror_refs(source: Source) -> dict[str, str]:
     """Branches and tags of the (just synced) mirror, annotated tags peeled to commits."""
     from ..agent.refs import parse_ls_remote
 
-    return parse_ls_remote(str(source.repo.git.ls_remote(str(source.mirror_dir))))
+    return parse_ls_remote(source.git.text("ls-remote", str(source.mirror_dir), doing="list the refs"))
 
 
 # --- deploy -------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from pathlib import Path
 from ..build import Built, SitePlan, plan_sites, release_key
 from ..commands.common import LazyBuild
 from ..config import Config
+from ..gitconfig import build_config_at
 from ..progress import Progress
 from ..release.manifest import FileEntry, Manifest, content_type
 from ..source import Commit, Source
@@ -40,6 +41,7 @@ class LineBuild(LazyBuild):
         site: str | None = None,
         noindex: bool = False,
     ) -> None:
+        config = build_config_at(config, source, commit, warn=progress.step)  # each version: its commit's
         self.config, self.source, self.commit, self.progress = config, source, commit, progress
         plans = plan_sites(config, source, commit, only=site)
         if site is not None:

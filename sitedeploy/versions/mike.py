@@ -89,21 +89,21 @@ def import_mike(
 
 def _versions_json(source: Source, commit: Commit, base: str, branch: str) -> list[dict[str, Any]]:
     path = f"{base}/versions.json".strip("/")
+    text = source.read_text(commit.sha, path)
     try:
-        raw = json.loads(str(source.repo.git.show(f"{commit.sha}:{path}")))
-    except Exception as exc:  # GitCommandError (no such file) or bad JSON: one line either way
-        raise SourceError(
-            f"{branch}:{path}: not a mike branch ({type(exc).__name__}); pass --branch or --prefix"
-        ) from None
+        raw = json.loads(text) if text is not None else None
+    except ValueError as exc:
+        raise SourceError(f"{branch}:{path}: not valid JSON ({exc}); is this a mike branch?") from None
+    if raw is None:
+        raise SourceError(f"{branch}:{path}: no such file, so not a mike branch; pass --branch or --prefix")
     if not isinstance(raw, list) or not all(isinstance(e, dict) and "version" in e for e in raw):
         raise ConfigError(f"{branch}:{path}: expected mike's list of {{version, title, aliases}}")
     return raw
 
 
 def _default(source: Source, commit: Commit, base: str) -> str | None:
-    try:
-        page = str(source.repo.git.show(f"{commit.sha}:{base + '/' if base else ''}index.html"))
-    except Exception:  # no redirect page: mike's set-default was never run
+    page = source.read_text(commit.sha, f"{base + '/' if base else ''}index.html")
+    if page is None:  # no redirect page: mike's set-default was never run
         return None
     match = _REDIRECT.search(page)
     return match.group(1).strip("./") if match else None
