@@ -146,14 +146,16 @@ ESCAPE_NAME = "evil\x1b]0;pwned\x07.html"
 
 
 def test_a_file_name_with_an_escape_sequence_is_printed_escaped(tmp_path: Path) -> None:
+    """Such a name is refused at build (tests/security/test_links_and_names.py); the refusal that
+    names it must not carry the escape sequence to the operator's terminal either."""
     repo = ContentRepo(tmp_path / "content")
     repo.add_static_site()
     repo.write(f"sites/landing/{ESCAPE_NAME}", "<p>x</p>\n")
     repo.commit("a hostile file name")
     config = write_config(tmp_path, repo.path, sites='[[sites]]\nname = "landing"\npath = "sites/landing"\n')
     result = sd(config, "deploy", "--dry-run")
-    assert result.exit_code == 0, result.output
-    assert "evil\\x1b]0;pwned\\x07.html" in result.stdout
+    assert result.exit_code == 1, result.output
+    assert "evil\\x1b]0;pwned\\x07.html" in result.stderr
     assert "\x1b" not in result.output and "\x07" not in result.output
 
 
