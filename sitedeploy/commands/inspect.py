@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..build import build_release
 from ..config import Config, TargetConfig
-from ..errors import RollbackError
+from ..errors import RollbackError, TargetError
 from ..progress import SILENT, Progress
 from ..release import records as state
 from ..release.control import hold_reason
@@ -111,8 +111,13 @@ def _verify_one(
 ) -> VerifyResult:
     live = t.live_release()
     manifest = state.read_manifest(t, live) if live else None
-    if live is None or manifest is None:
+    if live is None:
         return VerifyResult(t.name, None, [])
+    if manifest is None:  # a state file deleted on the target: nothing to compare with
+        raise TargetError(
+            f"target '{t.name}': the live release {live} has no manifest (.sitedeploy/manifests/"
+            f"{live}.json is gone); deploy again to publish and record a new release"
+        )
     drift = t.verify(live, manifest)
     if not repair or all(d.clean for d in drift):
         return VerifyResult(t.name, live, drift)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
+from ..errors import TargetError
 from .manifest import Manifest
 
 HISTORY_LIMIT = 1000
@@ -110,6 +111,33 @@ def load(data: bytes | None) -> Any:
     return json.loads(data) if data else None
 
 
+_ADVICE = {
+    "history.json": "the next run starts a new history with the live release",
+    "control.json": "pins, suspensions and bad marks are then forgotten",
+}
+
+
+def load_meta(store: MetaStore, name: str) -> Any:
+    """A state file parsed, or a one-line TargetError naming it (truncated, hand-edited)."""
+    data = store.read_meta(name)
+    try:
+        return load(data)
+    except ValueError as exc:
+        raise damaged(store, name, exc) from None
+
+
+def damaged(store: MetaStore, name: str, exc: Exception) -> TargetError:
+    where = f"target '{getattr(store, 'name', '?')}'"
+    if hasattr(store, "describe"):
+        where += f" ({store.describe()})"
+    advice = _ADVICE.get(name, "that release can no longer be rolled back to")
+    return TargetError(
+        f"{where}: state file .sitedeploy/{name} is damaged ({type(exc).__name__}: {exc}); move it "
+        f"aside and run again ({advice})",
+        retryable=False,
+    )
+
+
 def dump(value: Any) -> bytes:
     return json.dumps(value, indent=1, sort_keys=True).encode() + b"\n"
 
@@ -125,7 +153,7 @@ def release_id(commit: str, when: float | None = None) -> str:
 
 
 def read_release(store: MetaStore, rid: str) -> ReleaseRecord | None:
-    raw = load(store.read_meta(f"releases/{rid}.json"))
+    raw = load_meta(store, f"releases/{rid}.json")
     return ReleaseRecord(**raw) if raw else None
 
 
@@ -136,7 +164,10 @@ def write_release(store: MetaStore, record: ReleaseRecord, manifest: Manifest) -
 
 def read_manifest(store: MetaStore, rid: str) -> Manifest | None:
     data = store.read_meta(f"manifests/{rid}.json")
-    return Manifest.from_json(data) if data else None
+    try:
+        return Manifest.from_json(data) if data else None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise damaged(store, f"manifests/{rid}.json", exc) from None
 
 
 def forget_release(store: MetaStore, rid: str) -> None:
@@ -146,7 +177,7 @@ def forget_release(store: MetaStore, rid: str) -> None:
 
 def read_history(store: MetaStore) -> list[HistoryEntry]:
     """Oldest first."""
-    return [HistoryEntry(**e) for e in load(store.read_meta("history.json")) or []]
+    return [HistoryEntry(**e) for e in load_meta(store, "history.json") or []]
 
 
 def append_history(store: MetaStore, entry: HistoryEntry) -> None:
@@ -155,7 +186,7 @@ def append_history(store: MetaStore, entry: HistoryEntry) -> None:
 
 
 def read_control(store: MetaStore) -> Control:
-    raw = load(store.read_meta("control.json")) or {}
+    raw = load_meta(store, "control.json") or {}
     return Control(
         pin=Mark(**raw["pin"]) if raw.get("pin") else None,
         bad_commits={c: Mark(**m) for c, m in raw.get("bad_commits", {}).items()},
