@@ -34,7 +34,8 @@ KILLS = 20
 DEPLOY_STEPS = ["prepare", "record", "switch", "history", "prune"]
 ROLLBACK_STEPS = ["prepare", "switch", "history", "prune"]  # a rollback writes no new record
 
-report.table("crash", f"{'target':6} {'#':>2} {'action':8} {'point':18} {'killed':6} {'served':6} next run   last progress line")
+HEADER = f"{'target':6} {'#':>2} {'action':8} {'point':18} {'killed':6} {'served':6} next run   last progress line"
+report.table("crash", HEADER)
 
 
 @dataclass
