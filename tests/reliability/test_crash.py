@@ -34,8 +34,8 @@ KILLS = 20
 DEPLOY_STEPS = ["prepare", "record", "switch", "history", "prune"]
 ROLLBACK_STEPS = ["prepare", "switch", "history", "prune"]  # a rollback writes no new record
 
-HEADER = f"{'target':6} {'#':>2} {'action':8} {'point':18} {'killed':6} {'served':6} next run   last progress line"
-report.table("crash", HEADER)
+HEADER = f"{'target':6} {'#':>2} {'action':8} {'point':18} {'killed':6} {'served':6} next run   "
+report.table("crash", HEADER + "last progress line")
 
 
 @dataclass
