@@ -29,3 +29,8 @@ def render() -> str:
         out.extend(rows)
         out.append("")
     return "\n".join(out)
+
+
+def readers(name: str, switches: int, requests: int, failures: int, note: str = "") -> None:
+    """One row of the readers table (tests/test_ssh_nginx.py reports through it too)."""
+    row("readers", f"{name:16} {switches:>8} {requests:>9} {failures:>8}{note}")

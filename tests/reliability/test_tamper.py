@@ -146,6 +146,4 @@ def test_s3_overwritten_deleted_and_added_keys_are_reported_and_repaired(
         client.put_object(Bucket=s3_bucket, Key=".sitedeploy/live.json", Body=b'{"version": 1, "rel')
         with pytest.raises(TargetError, match=r"live\.json is damaged"):
             t.live_release()
-    report.row(
-        "tamper", "s3: overwritten, deleted, added keys repaired; live.json cut -> one line"
-    )
+    report.row("tamper", "s3: overwritten, deleted, added keys repaired; live.json cut -> one line")
