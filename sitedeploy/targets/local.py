@@ -32,7 +32,7 @@ from pathlib import Path
 from ..errors import TargetError
 from ..progress import Progress
 from ..release.diff import Plan
-from ..release.manifest import Manifest, hash_file, walk
+from ..release.manifest import Manifest, hash_file
 from ..release.records import ReleaseRecord, read_manifest
 from .base import Closing, Drift, TransferStats
 
@@ -187,12 +187,12 @@ class LocalTarget(Closing):
         drift = Drift(where=str(root))
         same_size: list[tuple[str, Path]] = []
         seen = set()
-        for rel, full in walk(root):
+        for rel, full, size in _files(root):
             seen.add(rel)
             entry = manifest.get(rel)
             if entry is None:
                 drift.extra.append(rel)
-            elif full.stat().st_size != entry.size:
+            elif size != entry.size:
                 drift.changed.append(rel)
             else:
                 same_size.append((rel, full))
@@ -298,6 +298,21 @@ def _link(source: Path, dest: Path) -> bool:
         if exc.errno in (errno.EXDEV, errno.EMLINK, errno.EPERM, errno.ENOTSUP):
             return False
         raise
+
+
+def _files(root: Path, prefix: str = "") -> Iterator[tuple[str, Path, int]]:
+    """(relative path, path, size) of every regular file below ``root``, one ``lstat`` each
+    (``walk`` costs three: verifying 5,000 files is bound by them, not by hashing)."""
+    try:
+        entries = list(os.scandir(root))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        rel = f"{prefix}{entry.name}"
+        if entry.is_dir(follow_symlinks=False):
+            yield from _files(Path(entry.path), f"{rel}/")
+        elif entry.is_file(follow_symlinks=False):
+            yield rel, Path(entry.path), entry.stat(follow_symlinks=False).st_size
 
 
 def make_read_only(path: Path) -> None:

@@ -55,7 +55,7 @@ def points(seed: int) -> Iterator[Point]:
     i = 0
     while True:
         action = "rollback" if i % 3 == 2 else "deploy"
-        yield Point(action, next(steps[action], None), rng.uniform(0.05, 0.9))
+        yield Point(action, next(steps[action], None), rng.uniform(0.3, 0.97))
         i += 1
 
 
