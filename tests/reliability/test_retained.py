@@ -121,8 +121,13 @@ def test_ssh_release_is_read_only_and_a_damaged_one_is_refused_on_the_host_that_
     target.repair(second.id, manifest, build, drift)
     assert all(d.clean for d in target.verify(second.id, manifest))
     assert stat.S_IMODE((releases / second.id / "a" / "style.css").stat().st_mode) & 0o222 == 0
+    rollback_to(target, first.id)  # the retained release sharing the inode was repaired too
+    assert set(target.live_by_host().values()) == {first.id}
     target.close()
-    report.row("retained", "ssh: read-only files; a damaged retained release refused, naming its host")
+    report.row(
+        "retained",
+        "ssh: read-only files; damaged retained release refused (naming host), then repaired with the live one",
+    )
 
 
 def test_s3_rollback_refuses_a_release_whose_kept_bodies_are_gone(

@@ -45,7 +45,7 @@ from ...release.records import ReleaseRecord
 from ..base import Closing, Drift, TransferStats
 from .delta import SSHTransferStats
 from .host import SSHHost, temp_name
-from .release import repair_host, stage_host, verify_host
+from .release import nul_list, repair_host, stage_host, verify_host
 
 T = TypeVar("T")
 
@@ -322,16 +322,40 @@ class SSHTarget(Closing):
         dirty = [h for h in self.hosts if h.label in by_label and not by_label[h.label].clean]
 
         def repair_on(host: SSHHost) -> None:
+            changed = by_label[host.label].changed
+            sharing = self._sharing_inode(host, release_id, changed) if changed else []
             repair_host(host, self.root, release_id, build_dir, by_label[host.label])
+            if sharing:  # link the repaired files into the retained releases that shared them
+                host.sh("repair retained releases", RELINK, f"{self.root}/releases", release_id,
+                        stdin=nul_list(sharing))  # fmt: skip
             self._make_read_only(host, release_id)
 
         self._each(repair_on, dirty)
+
+    def _sharing_inode(self, host: SSHHost, release_id: str, paths: list[str]) -> list[str]:
+        """``<release>/<path>`` of other releases holding the same inode as a damaged live file:
+        an in-place edit changed them too, and they recorded the same bytes (that is why they
+        were linked), so the repaired file goes there as well."""
+        out = host.sh("find releases sharing files", SHARING, f"{self.root}/releases", release_id,
+                      stdin=nul_list(paths))  # fmt: skip
+        return [p for p in out.split("\0") if p]
 
     def close(self) -> None:
         self._each_outcome(lambda h: h.close())
         self._pool.shutdown(wait=True)
 
 
+# Paths reach the shell only as xargs arguments (never parsed); $1 releases folder, $2 live id.
+SHARING = """cd -- "$1" || exit 0
+xargs -0 sh -c 'live="$1"; shift; for p in "$@"; do for r in */; do r="${r%/}"
+  if [ "$r" != "$live" ] && [ "$r/$p" -ef "$live/$p" ]; then printf "%s\\0" "$r/$p"; fi
+done; done' sitedeploy "$2"
+"""
+RELINK = """cd -- "$1" || exit 1
+xargs -0 sh -c 'live="$1"; shift; for rp in "$@"; do t="$(dirname -- "$rp")/.sitedeploy-relink.$$"
+  ln -f -- "$live/${rp#*/}" "$t" && mv -f -- "$t" "$rp" || exit 1
+done' sitedeploy "$2"
+"""
 READ_ONLY = 'find "$1" -type f -perm /222 -exec chmod a-w -- {} +'
 LIST = 'cd -- "$1" 2>/dev/null || exit 0; for d in *; do if [ -d "$d" ]; then echo "$d"; fi; done'
 
