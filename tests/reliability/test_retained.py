@@ -126,7 +126,7 @@ def test_ssh_release_is_read_only_and_a_damaged_one_is_refused_on_the_host_that_
     target.close()
     report.row(
         "retained",
-        "ssh: read-only files; damaged retained release refused (naming host), then repaired with the live one",
+        "ssh: read-only; damaged retained release refused (naming host), repaired with the live one",
     )
 
 
