@@ -43,9 +43,23 @@ class Point:
     action: str
     step: str | None
     fraction: float
+    window: str = "run"
+    """Random delays of a deploy alternate between its "build" part (sync, MkDocs, images,
+    manifest: up to the transaction's prepare step) and its "publish" part (transfer, record,
+    switch, history, prune), both measured by calibration runs."""
 
     def label(self, seconds: float) -> str:
-        return f"step {self.step}" if self.step else f"after {seconds:.2f}s"
+        return f"step {self.step}" if self.step else f"{self.window} {seconds:.2f}s"
+
+    def delay(self, seconds: dict[str, float]) -> float | None:
+        if self.step:
+            return None
+        lo, hi = {
+            "build": (0.3 * seconds["prepare"], seconds["prepare"]),
+            "publish": (seconds["prepare"], seconds["deploy"]),
+            "run": (0.3 * seconds["rollback"], seconds["rollback"]),
+        }[self.window]
+        return lo + self.fraction * (hi - lo)
 
 
 def points(seed: int) -> Iterator[Point]:
@@ -55,7 +69,8 @@ def points(seed: int) -> Iterator[Point]:
     i = 0
     while True:
         action = "rollback" if i % 3 == 2 else "deploy"
-        yield Point(action, next(steps[action], None), rng.uniform(0.3, 0.97))
+        window = "run" if action == "rollback" else ("publish", "build")[i % 2]
+        yield Point(action, next(steps[action], None), rng.uniform(0.0, 0.97), window)
         i += 1
 
 
@@ -140,7 +155,7 @@ def check_converged(sc: Scenario) -> None:
 def run_point(sc: Scenario, i: int, point: Point, seconds: dict[str, float]) -> bool:
     live_before, manifest_before = sc.live()
     old = digests(manifest_before) if manifest_before else {}
-    kill_after = None if point.step else point.fraction * seconds[point.action]
+    kill_after = point.delay(seconds)
     if point.action == "deploy":
         head = sc.next_commit()
         run = sc.cli("deploy", crash_at=point.step, kill_after=kill_after)
@@ -163,6 +178,8 @@ def run_point(sc: Scenario, i: int, point: Point, seconds: dict[str, float]) -> 
         commands.resume(cfg)
     served = classify(sc.kind, snapshot, old, digests(sc.live()[1] or {}))
     check_converged(sc)
+    if not run.killed:  # it finished before its kill: runs got faster, aim earlier from now on
+        adapt(seconds, point.action, run.seconds)
     killed = "yes" if run.killed else "no"
     label = point.label(run.seconds)
     phase = run.last_step() if run.killed else "(finished first)"
@@ -170,6 +187,12 @@ def run_point(sc: Scenario, i: int, point: Point, seconds: dict[str, float]) -> 
         "crash", f"{sc.kind:6} {i:2} {point.action:8} {label:18} {killed:6} {served:6} converged  {phase}"
     )
     return run.killed
+
+
+def adapt(seconds: dict[str, float], action: str, took: float) -> None:
+    if action == "deploy":
+        seconds["prepare"] *= min(1.0, took / seconds["deploy"])
+    seconds[action] = min(seconds[action], took)
 
 
 def crash_suite(sc: Scenario, seed: int) -> None:
@@ -184,12 +207,16 @@ def crash_suite(sc: Scenario, seed: int) -> None:
     timed_back = sc.cli("rollback", "--to", back)
     assert timed_back.returncode == 0, timed_back.stderr
     commands.resume(sc.config)
-    seconds = {"deploy": timed.seconds, "rollback": timed_back.seconds}
+    sc.next_commit()
+    until_prepare = sc.cli("deploy", crash_at="prepare")  # how long the build part takes
+    assert until_prepare.killed, until_prepare.stderr
+    commands.deploy(sc.config)
+    seconds = {"deploy": timed.seconds, "rollback": timed_back.seconds, "prepare": until_prepare.seconds}
     kills = 0
     for i, point in enumerate(points(seed)):
         if kills >= KILLS:
             break
-        assert i < KILLS + 8, "too many random points finished before their kill"
+        assert i < KILLS + 15, "too many random points finished before their kill"
         kills += run_point(sc, i, point, seconds)
 
 
