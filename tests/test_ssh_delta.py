@@ -47,7 +47,7 @@ def deploy_edit(ssh_env: SSHEnv, tmp_path: Path, old: bytes, new: bytes) -> tupl
 
 def assert_published(stats: Any, old_copy: Path, new_copy: Path, inode: int, old: bytes, new: bytes) -> None:
     assert new_copy.read_bytes() == new
-    assert oct(new_copy.stat().st_mode & 0o777) == "0o644"
+    assert oct(new_copy.stat().st_mode & 0o777) == "0o444"  # file_mode 0o644, write bits off once staged
     assert (old_copy.stat().st_ino, old_copy.read_bytes()) == (inode, old)  # never written through
     assert new_copy.stat().st_ino != inode
     assert stats.files_sent == 1

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tests.fixtures.nginx import Nginx
 from tests.fixtures.sshd import SSHEnv, SSHServer, deploy_folder, make_site, open_ssh_target, rollback_to
+from tests.reliability.report import readers as report_readers
 
 PAGES = ("/", "/guide/", "/guide/install/")
 
@@ -101,6 +102,7 @@ def test_fifty_deploys_and_rollbacks_under_readers_never_mix_versions(
         for t in threads:
             t.join(30)
     problems = [p for r in readers for p in r.problems]
+    report_readers("ssh x2 + nginx", len(releases) - 1, 3 * sum(r.pages for r in readers), len(problems))
     assert problems == [], problems[:5]
     print(f"{sum(r.pages for r in readers)} pages read during {len(releases) - 1} switches")
     assert sum(r.pages for r in readers) > 200  # the readers really were reading throughout

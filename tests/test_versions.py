@@ -261,7 +261,9 @@ def test_a_plain_deploy_never_publishes_one_commit_over_a_versioned_root(version
     ok(sd(versioned, "versions", "deploy"))
     before = (served(versioned) / "versions.json").read_text()
     refused = sd(versioned, "deploy", "--target", "local")
-    assert refused.exit_code == 1 and "serves versions" in refused.stderr and "versions deploy" in refused.stderr
+    assert (
+        refused.exit_code == 1 and "serves versions" in refused.stderr and "versions deploy" in refused.stderr
+    )
     skipped = sd(versioned, "deploy")
     assert skipped.exit_code == 0, skipped.output
     assert (served(versioned) / "versions.json").read_text() == before

@@ -16,7 +16,7 @@ from ..errors import GateError, PlanRefused, SignatureError
 from ..gitconfig import build_config_at
 from ..progress import SILENT, Progress
 from ..release.control import pinned_after_rollback
-from ..release.records import Action, ReleaseRecord, read_control, read_release
+from ..release.records import Action, ReleaseRecord, read_control, read_history, read_release
 from ..release.transaction import Rules, Transaction, check_hold
 from ..source import Commit, Source
 from ..targets import Target, open_target
@@ -112,13 +112,14 @@ def publish(
     """
     target: Target = DryRun(t) if dry_run else t
     redo = _hosts_disagree(t)
-    if action == "deploy" and _serves(_live_record(target), key) and not redo:
+    if action == "deploy" and _serves(_live_record(target), key) and not redo and _recorded(target):
         return DeployResult(t.name, lazy.commit, "unchanged", target.live_release())
     built = lazy.get()
     if gate is not None:
         gate(built)
     with Transaction(target, rules, action, note="; ".join(notes or []), progress=lazy.progress) as tx:
-        if action == "deploy" and _serves(tx.live_record, key) and not redo:
+        whole = tx.live_manifest is not None  # a deleted manifest: publish a new, recorded release
+        if action == "deploy" and _serves(tx.live_record, key) and not redo and whole:
             assert tx.live_record is not None
             return DeployResult(t.name, lazy.commit, "unchanged", tx.live_record.id)
         record = new_record(target, built, key)
@@ -134,6 +135,17 @@ def publish(
 def _live_record(t: Target) -> ReleaseRecord | None:
     live = t.live_release()
     return read_release(t, live) if live else None
+
+
+def _recorded(t: Target) -> bool:
+    """False after a run died between the switch and its history entry (the transaction,
+    entered below, records the live release), or when the live manifest was deleted."""
+    history, live = read_history(t), t.live_release()
+    return bool(history) and history[-1].release == live and read_meta_exists(t, live)
+
+
+def read_meta_exists(t: Target, live: str | None) -> bool:
+    return live is not None and t.read_meta(f"manifests/{live}.json") is not None
 
 
 def _serves(record: ReleaseRecord | None, key: str) -> bool:

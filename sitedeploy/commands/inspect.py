@@ -6,7 +6,7 @@ import dataclasses
 
 from ..build import build_release
 from ..config import Config, TargetConfig
-from ..errors import RollbackError
+from ..errors import RollbackError, TargetError
 from ..gitconfig import build_config_at
 from ..progress import SILENT, Progress
 from ..release import records as state
@@ -118,8 +118,13 @@ def _verify_one(
 ) -> VerifyResult:
     live = t.live_release()
     manifest = state.read_manifest(t, live) if live else None
-    if live is None or manifest is None:
+    if live is None:
         return VerifyResult(t.name, None, [])
+    if manifest is None:  # a state file deleted on the target: nothing to compare with
+        raise TargetError(
+            f"target '{t.name}': the live release {live} has no manifest (.sitedeploy/manifests/"
+            f"{live}.json is gone); deploy again to publish and record a new release"
+        )
     drift = t.verify(live, manifest)
     if cfg.versions or cfg.previews:  # other release lines share the place (sitedeploy.versions)
         from ..versions.layout import own_drift

@@ -131,17 +131,22 @@ def release_id(commit: str, when: float | None = None) -> str:
 
 
 @contextmanager
-def _parsing(name: str, advice: str) -> Iterator[None]:
+def _parsing(store: MetaStore, name: str, advice: str) -> Iterator[None]:
     """A state file someone truncated or edited by hand: one line naming it, never a traceback."""
     try:
         yield
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise StateDamaged(f".sitedeploy/{name} on the target is damaged ({exc}); {advice}") from None
+        where = f"target '{getattr(store, 'name', '?')}'"
+        if hasattr(store, "describe"):
+            where += f" ({store.describe()})"
+        raise StateDamaged(
+            f"{where}: .sitedeploy/{name} on the target is damaged ({type(exc).__name__}: {exc}); {advice}"
+        ) from None
 
 
 def read_release(store: MetaStore, rid: str) -> ReleaseRecord | None:
     name = f"releases/{rid}.json"
-    with _parsing(name, "remove it with the release folder, or deploy again"):
+    with _parsing(store, name, "remove it with the release folder, or deploy again"):
         raw = load(store.read_meta(name))
         return ReleaseRecord(**raw) if raw else None
 
@@ -153,7 +158,7 @@ def write_release(store: MetaStore, record: ReleaseRecord, manifest: Manifest) -
 
 def read_manifest(store: MetaStore, rid: str) -> Manifest | None:
     name = f"manifests/{rid}.json"
-    with _parsing(name, "deploy again: a new release gets a new manifest"):
+    with _parsing(store, name, "deploy again: a new release gets a new manifest"):
         data = store.read_meta(name)
         return Manifest.from_json(data) if data else None
 
@@ -165,7 +170,11 @@ def forget_release(store: MetaStore, rid: str) -> None:
 
 def read_history(store: MetaStore) -> list[HistoryEntry]:
     """Oldest first."""
-    with _parsing("history.json", "restore it from a backup, or move it away to start a new history"):
+    with _parsing(
+        store,
+        "history.json",
+        "move it aside and run again: the next run starts a new history with the live release",
+    ):
         return [HistoryEntry(**e) for e in load(store.read_meta("history.json")) or []]
 
 
@@ -180,7 +189,7 @@ def history_with(store: MetaStore, entry: HistoryEntry) -> list[dict[str, Any]]:
 
 
 def read_control(store: MetaStore) -> Control:
-    with _parsing("control.json", "fix it, or delete it (pins, freezes and bad marks are then lost)"):
+    with _parsing(store, "control.json", "fix it, or delete it (pins, freezes and bad marks are then lost)"):
         raw = load(store.read_meta("control.json")) or {}
         return Control(
             pin=Mark(**raw["pin"]) if raw.get("pin") else None,

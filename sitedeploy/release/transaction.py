@@ -152,9 +152,17 @@ class Transaction:
                 f"target '{self.target.name}': release {release_id} serves commit {record.commit[:8]}, "
                 f"which is marked bad; 'sitedeploy unmark {record.commit[:8]}' or --force"
             )
+        self._check_intact(record, manifest)
         plan = diff(manifest, self.live_manifest)
         self._prepare(_Change(record, manifest, plan, new=False), None)
         return plan
+
+    def _check_intact(self, record: ReleaseRecord, manifest: Manifest) -> None:
+        """Never switch to a release that no longer matches its manifest (a file edited in
+        place through a hard link, deleted, or added on the target since it was recorded)."""
+        damaged = [d for d in self.target.verify(record.id, manifest) if not d.clean]
+        if damaged:
+            raise RollbackError(damaged_message(self.target.name, record, damaged))
 
     def repair(self, release_id: str, manifest: Manifest, build_dir: Path, drift: list[Drift]) -> None:
         """Make the live release's files match its manifest again, when the block ends cleanly."""
@@ -285,6 +293,19 @@ def check_plan(name: str, rules: Rules, plan: Plan, manifest: Manifest) -> None:
             f"target '{name}' would delete {len(plan.deletes)} files (max_delete = {rules.max_delete}); "
             "raise max_delete or pass --force-delete"
         )
+
+
+def damaged_message(name: str, record: ReleaseRecord, damaged: list[Drift]) -> str:
+    """One line: which release, where, which files, and the way out (a rebuild is a new release)."""
+    files = sorted({p for d in damaged for p in d.changed + d.missing + d.extra})
+    where = ", ".join(d.where for d in damaged)
+    shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    return (
+        f"target '{name}': release {record.id} was changed on the target since it was recorded "
+        f"({'; '.join(d.summary() for d in damaged)} at {where}: {shown}); refusing to switch to it. "
+        f"Rebuild its commit as a new release with 'sitedeploy deploy --ref {record.commit[:12]}', "
+        "or roll back to another release with --to"
+    )
 
 
 def history_entry(action: Action, record: ReleaseRecord, plan: Plan | None, note: str = "") -> HistoryEntry:

@@ -74,7 +74,7 @@ def test_a_path_leaving_the_release_in_a_hosts_manifest_is_refused_not_deleted(
     first_host_manifest = first_host.home / "site/.sitedeploy/manifests" / f"{first.id}.json"
     first_host_manifest.write_text(json.dumps(body))
 
-    with pytest.raises(StateDamaged, match=r"manifests/.*is damaged \(unsafe path in a manifest"):
+    with pytest.raises(StateDamaged, match=r"manifests/.*is damaged \(ValueError: unsafe path in a manifest"):
         deploy_folder(target, make_site(tmp_path / "v2", {"index.html": "v2"}))
     assert all(victim.read_text() == "not sitedeploy's" for victim in victims)
     target.close()

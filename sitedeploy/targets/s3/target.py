@@ -369,8 +369,10 @@ class S3Target(Closing):
     def verify(self, release_id: str, manifest: Manifest) -> list[Drift]:
         """List the bucket (the one operation that does) and compare with the state object."""
         state = self.base_state()
-        known = state.objects if state.release == release_id else {}
         listed = self._listing()
+        if state.release != release_id:
+            return [self._verify_retained(manifest, state, listed)]
+        known = state.objects
         drift = Drift(where=self.describe())
         for path, entry in manifest.items():
             got = listed.get(path)
@@ -383,6 +385,22 @@ class S3Target(Closing):
                 drift.changed.append(path)
         drift.extra = sorted(p for p in listed if p not in manifest and p not in state.stale)
         return [drift]
+
+    def _verify_retained(
+        self, manifest: Manifest, state: LiveState, listed: dict[str, tuple[int, str]]
+    ) -> Drift:
+        """A retained release is whole when every body it needs is stored: in ``objects/``, or
+        at a live key that still holds exactly what sitedeploy wrote there (a rollback copies
+        from those). A body found nowhere is reported ``missing``: the switch would fail."""
+        kept = {k[len(self.objects_prefix) :] for k in self._list(self.objects_prefix)}
+        homes = {
+            s.sha256
+            for path, s in state.objects.items()
+            if path not in state.dirty and listed.get(path) == (s.size, s.etag)
+        }
+        drift = Drift(where=f"{self.describe()} (retained)")
+        drift.missing = [p for p, e in manifest.items() if e.sha256 not in kept and e.sha256 not in homes]
+        return drift
 
     def repair(self, release_id: str, manifest: Manifest, build_dir: Path, drift: list[Drift]) -> None:
         state = self.base_state()

@@ -216,6 +216,7 @@ class SSHHost:
         with sftp.open(path, "wb") as f:
             f.set_pipelined(True)
             f.write(data)
+            check_writes(f)
             f.chmod(mode)
 
     def _send(self, sftp: paramiko.SFTPClient, source: Path, path: str, mode: int, how: str) -> None:
@@ -223,6 +224,7 @@ class SSHHost:
             f.set_pipelined(True)
             while chunk := src.read(CHUNK):
                 f.write(chunk)
+            check_writes(f)
             f.chmod(mode)
 
     def readlink(self, path: str) -> str | None:
@@ -254,6 +256,16 @@ class SSHHost:
             raise
         except MAPPED as exc:
             raise translate(self.where, self.endpoint, step, path, exc) from exc
+
+
+def check_writes(f: paramiko.SFTPFile) -> None:
+    """Raise the first failed pipelined write (a full disk): paramiko reads their answers for
+    no one and drops the errors, so a truncated file went live. Read them here, before any
+    other request on the session (which would consume and drop them)."""
+    f.flush()
+    pending = getattr(f, "_reqs", None)
+    while pending:
+        f.sftp._read_response(pending.popleft())  # type: ignore[attr-defined]  # raises OSError
 
 
 MAPPED = (paramiko.SSHException, OSError, EOFError)

@@ -16,7 +16,14 @@ switched back to what they served before, and the error names the failed host.
 
 The lock (``create_meta``) is taken on every host in a fixed order, each with an atomic
 ``mkdir``-like step: a complete temp folder holding the file is renamed to ``<name>.d/``,
-which fails when the folder exists. If any host refuses, the ones taken are released.
+which fails when the folder exists. If any host refuses, the ones taken are released. A host
+that refuses because it already holds *this very* lock (our random token) shares its folder
+with a host taken before it (two names for one machine, a shared NFS web root): that is an
+error, never a wait, since the two would stage and switch over each other.
+
+Retained releases stay as recorded: every file of a finished release is made read-only
+(``chmod a-w``; unchanged files are hard links shared with older releases), repairs replace
+files by rename, and a release left staged by a dead run is verified before it is reused.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from ...release.records import HistoryEntry, ReleaseRecord
 from ..base import Closing, Drift, TransferStats
 from .delta import SSHTransferStats
 from .host import SSHHost, temp_name
-from .release import repair_host, stage_host, verify_host
+from .release import nul_list, repair_host, stage_host, verify_host
 
 T = TypeVar("T")
 
@@ -122,6 +129,8 @@ class SSHTarget(Closing):
         try:
             for host in sorted(self.hosts, key=lambda h: h.label):
                 if not self._create_on(host, name, data):
+                    if taken and self._read_created(host, name) == data:
+                        raise self._shared_folder(taken, host, name)
                     self._each(lambda h: self._delete_on(h, name), taken)
                     return False
                 taken.append(host)
@@ -143,6 +152,19 @@ class SSHTarget(Closing):
             except OSError:
                 host.sh("clean up", 'rm -rf -- "$1"', staging)
                 return False
+
+    def _read_created(self, host: SSHHost, name: str) -> bytes | None:
+        return host.read_file(f"{self.meta_dir}/{name}.d/{posixpath.basename(name)}")
+
+    def _shared_folder(self, taken: list[SSHHost], host: SSHHost, name: str) -> TargetError:
+        # ``data`` carries a random token: seeing it through a second host means one folder.
+        return TargetError(
+            f"target '{self.name}': hosts {', '.join(h.label for h in taken)} and {host.label} share "
+            f"one folder ({self.root}): the {name} just written through the first is seen through "
+            f"{host.label}; list each machine once in hosts (two names for one machine, or a shared "
+            "NFS web root, must not be separate hosts)",
+            retryable=False,
+        )
 
     def _delete_on(self, host: SSHHost, name: str) -> None:
         folder = f"{self.meta_dir}/{name}.d"
@@ -199,12 +221,35 @@ class SSHTarget(Closing):
                 with lock:
                     bar(n)
 
-            per_host = self._each(
-                lambda h: stage_host(h, self.root, record, build_dir, manifest, plan, base, advance)
-            )
+            per_host = self._each(lambda h: self._stage(h, record, build_dir, manifest, plan, base, advance))
         for stats in per_host.values():
             total.add(stats)
         return SSHPrepared(self, record.id, created=True, stats=total)
+
+    def _stage(
+        self,
+        host: SSHHost,
+        record: ReleaseRecord,
+        build_dir: Path,
+        manifest: Manifest,
+        plan: Plan,
+        base: str | None,
+        advance: Callable[[int], None],
+    ) -> SSHTransferStats:
+        """Stage on one host; a release a dead run left staged is reused only if intact."""
+        stats = stage_host(host, self.root, record, build_dir, manifest, plan, base, advance)
+        reused = stats.files_sent == 0 and stats.files_linked == 0 and len(manifest) > 0
+        if reused and not verify_host(host, self.root, record.id, manifest).clean:
+            self._remove_on(host, record.id)
+            stats = stage_host(host, self.root, record, build_dir, manifest, plan, base, advance)
+        self._make_read_only(host, record.id)
+        return stats
+
+    def _make_read_only(self, host: SSHHost, release_id: str) -> None:
+        host.sh("make the release read-only", READ_ONLY, f"{self.root}/releases/{release_id}")
+
+    def _remove_on(self, host: SSHHost, release_id: str) -> None:
+        host.sh(f"remove release {release_id}", 'rm -rf -- "$1"', f"{self.root}/releases/{release_id}")
 
     def _require_release(self, host: SSHHost, release_id: str) -> None:
         if not host.is_dir(f"{self.root}/releases/{release_id}"):
@@ -265,11 +310,7 @@ class SSHTarget(Closing):
             raise TargetError(
                 f"target '{self.name}': refusing to remove release {release_id}, live on {holders}"
             )
-        self._each(
-            lambda h: h.sh(
-                f"remove release {release_id}", 'rm -rf -- "$1"', f"{self.root}/releases/{release_id}"
-            )
-        )
+        self._each(lambda h: self._remove_on(h, release_id))
 
     # --- drift ----------------------------------------------------------------------------
 
@@ -282,13 +323,43 @@ class SSHTarget(Closing):
         _check_id(release_id)
         by_label = {d.host: d for d in drift}
         dirty = [h for h in self.hosts if h.label in by_label and not by_label[h.label].clean]
-        self._each(lambda h: repair_host(h, self.root, release_id, build_dir, by_label[h.label]), dirty)
+
+        def repair_on(host: SSHHost) -> None:
+            changed = by_label[host.label].changed
+            sharing = self._sharing_inode(host, release_id, changed) if changed else []
+            repair_host(host, self.root, release_id, build_dir, by_label[host.label])
+            if sharing:  # link the repaired files into the retained releases that shared them
+                host.sh("repair retained releases", RELINK, f"{self.root}/releases", release_id,
+                        stdin=nul_list(sharing))  # fmt: skip
+            self._make_read_only(host, release_id)
+
+        self._each(repair_on, dirty)
+
+    def _sharing_inode(self, host: SSHHost, release_id: str, paths: list[str]) -> list[str]:
+        """``<release>/<path>`` of other releases holding the same inode as a damaged live file:
+        an in-place edit changed them too, and they recorded the same bytes (that is why they
+        were linked), so the repaired file goes there as well."""
+        out = host.sh("find releases sharing files", SHARING, f"{self.root}/releases", release_id,
+                      stdin=nul_list(paths))  # fmt: skip
+        return [p for p in out.split("\0") if p]
 
     def close(self) -> None:
         self._each_outcome(lambda h: h.close())
         self._pool.shutdown(wait=True)
 
 
+# Paths reach the shell only as xargs arguments (never parsed); $1 releases folder, $2 live id.
+SHARING = """cd -- "$1" || exit 0
+xargs -0 sh -c 'live="$1"; shift; for p in "$@"; do for r in */; do r="${r%/}"
+  if [ "$r" != "$live" ] && [ "$r/$p" -ef "$live/$p" ]; then printf "%s\\0" "$r/$p"; fi
+done; done' sitedeploy "$2"
+"""
+RELINK = """cd -- "$1" || exit 1
+xargs -0 sh -c 'live="$1"; shift; for rp in "$@"; do t="$(dirname -- "$rp")/.sitedeploy-relink.$$"
+  ln -f -- "$live/${rp#*/}" "$t" && mv -f -- "$t" "$rp" || exit 1
+done' sitedeploy "$2"
+"""
+READ_ONLY = 'find "$1" -type f -perm /222 -exec chmod a-w -- {} +'
 LIST = 'cd -- "$1" 2>/dev/null || exit 0; for d in *; do if [ -d "$d" ]; then echo "$d"; fi; done'
 
 
