@@ -80,6 +80,8 @@ HISTORY = "history.json"
 RULES = "sitedeploy-header-rules"
 """User metadata of ``releases/<id>.json``: the header rules the release was switched with."""
 _MISSING = ("NoSuchKey", "404", "NotFound")
+STATE_DIR = ".sitedeploy/"
+"""Where the target keeps its own objects, under the prefix: never site content."""
 
 
 @dataclass
@@ -120,7 +122,7 @@ class S3Target(Closing):
         self.name = name
         self.cfg = cfg
         self.prefix = normalize_prefix(cfg.prefix)
-        self.meta_prefix = f"{self.prefix}.sitedeploy/"
+        self.meta_prefix = f"{self.prefix}{STATE_DIR}"
         self.objects_prefix = f"{self.meta_prefix}objects/"
         self.rules = HeaderRules(cfg.cache_control, cfg.gzip)
         self.clients = Clients(cfg)
@@ -367,24 +369,58 @@ class S3Target(Closing):
     # --- drift ----------------------------------------------------------------------------
 
     def verify(self, release_id: str, manifest: Manifest) -> list[Drift]:
-        """List the bucket (the one operation that does) and compare with the state object."""
+        """Compare the bucket with the release's manifest: the listing finds missing and extra
+        keys, then every other key's body is read (one GET each, on the pool) and its sha256,
+        gunzipped if stored compressed, compared with the manifest's.
+
+        Why no GET is skipped for a key whose ETag still matches what sitedeploy recorded: a
+        single-part ETag is the body's MD5, and MD5 collisions are cheap to make, so whoever
+        can write the bucket can change a key's content and keep its ETag (and its headers).
+        Only the manifest's sha256 tells content apart; deploys and rollbacks still trust the
+        ETags (no GET there): a verify is the one place that pays for reading the site."""
         state = self.base_state()
         listed = self._listing()
         if state.release != release_id:
             return [self._verify_retained(manifest, state, listed)]
-        known = state.objects
         drift = Drift(where=self.describe())
+        suspect: list[str] = []
         for path, entry in manifest.items():
-            got = listed.get(path)
-            stored = known.get(path)
+            if path.startswith(STATE_DIR):  # never site content: never checked nor repaired
+                continue
+            got, stored = listed.get(path), state.objects.get(path)
+            recorded = (stored.size, stored.etag) if stored else (entry.size, got[1] if got else "")
             if got is None:
                 drift.missing.append(path)
-            elif path in state.dirty or got != (
-                (stored.size, stored.etag) if stored else (entry.size, got[1])
-            ):
-                drift.changed.append(path)
+            elif path in state.dirty or got != recorded:
+                drift.changed.append(path)  # cheap: the listing already tells
+            else:
+                suspect.append(path)
+        for path, verdict in self._run_all(lambda p: (p, self._content_drift(p, manifest, state)), suspect):
+            if verdict is not None:
+                getattr(drift, verdict).append(path)
+        drift.missing.sort()
+        drift.changed.sort()
         drift.extra = sorted(p for p in listed if p not in manifest and p not in state.stale)
         return [drift]
+
+    def _content_drift(self, path: str, manifest: Manifest, state: LiveState) -> str | None:
+        """``"changed"`` if what readers get at ``path`` is not the manifest's bytes with the
+        headers sitedeploy wrote (an encoding a browser would decode differently counts),
+        ``"missing"`` if the key went away since the listing, None if it is intact."""
+        entry, stored = manifest[path], state.objects.get(path)
+        want = stored.headers if stored else self.rules.headers_for(path, entry.content_type)
+        with self._errors(f"read {self.prefix}{path}"):
+            try:
+                got = self.bucket.fetch(self.prefix + path, entry.size)
+            except Exception as exc:
+                if error_code(exc) in _MISSING:
+                    return "missing"
+                raise
+        if got.sha256 != entry.sha256 or got.headers.content_encoding != want.content_encoding:
+            return "changed"
+        if stored is not None and got.headers != stored.headers:
+            return "changed"  # e.g. a Content-Type that makes a text file run as a page
+        return None
 
     def _verify_retained(
         self, manifest: Manifest, state: LiveState, listed: dict[str, tuple[int, str]]

@@ -1,8 +1,9 @@
 """Writing single objects for the S3 target: uploads, server-side copies, header rewrites.
 
 Every function here is called from the target's thread pool with the one shared client and
-returns what now sits at the key (:class:`Stored`), taken from the server's answer, so that
-``verify`` can compare ETags later. Bodies are streamed from disk; files at or above the
+returns what now sits at the key (:class:`Stored`), taken from the server's answer (the ETag
+lets deploys and ``verify`` spot a rewritten key without reading it; ``verify`` then reads every
+body it trusts and hashes it: :meth:`Bucket.fetch`). Bodies are streamed from disk; files at or above the
 multipart threshold go through boto3's managed transfer (parts sent in parallel), and a
 gzip-compressed body is built in a spooled temporary file, never whole in memory.
 """
@@ -10,12 +11,14 @@ gzip-compressed body is built in a spooled temporary file, never whole in memory
 from __future__ import annotations
 
 import gzip
+import hashlib
 import shutil
 import tempfile
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from boto3.s3.transfer import TransferConfig
 
@@ -28,6 +31,16 @@ if TYPE_CHECKING:
 COPY_LIMIT = 5 * 1024**3
 """CopyObject's limit; bigger objects are copied in parts by the managed transfer."""
 SPOOL = 8 * 1024 * 1024
+CHUNK = 1024 * 1024
+"""Bytes read (and decompressed) at a time when ``verify`` hashes a live object."""
+
+
+class Fetched(NamedTuple):
+    """What a reader gets from one live key: the sha256 of its decoded body, and its headers.
+    ``sha256`` is None when the body cannot be decoded or decodes to more than was expected."""
+
+    sha256: str | None
+    headers: ObjectHeaders
 
 
 class Bucket:
@@ -75,6 +88,21 @@ class Bucket:
         response = self.client.head_object(Bucket=self.name, Key=key)
         return response["ContentLength"], response.get("ContentEncoding")
 
+    def fetch(self, key: str, limit: int) -> Fetched:
+        """GET ``key`` and hash what a browser would see (a gzip body decoded), chunk by chunk:
+        memory stays bounded whatever the object's size, and a body that decodes to more than
+        ``limit`` bytes stops there (a decompression bomb costs at most ``limit`` of work)."""
+        response = self.client.get_object(Bucket=self.name, Key=key)
+        headers = ObjectHeaders(
+            response.get("ContentType", ""), response.get("CacheControl", ""), response.get("ContentEncoding")
+        )
+        body = response["Body"]
+        try:
+            sha = decoded_sha256(body.iter_chunks(CHUNK), headers.content_encoding == "gzip", limit)
+        finally:
+            body.close()
+        return Fetched(sha, headers)
+
     def delete(self, keys: list[str]) -> list[str]:
         """Delete keys in batches of 1,000; return the keys the server refused to delete."""
         failed: list[str] = []
@@ -96,6 +124,39 @@ def compressed(file: Path) -> Iterator[IO[bytes]]:
         with file.open("rb") as src, gzip.GzipFile(filename="", fileobj=spool, mode="wb", mtime=0) as gz:
             shutil.copyfileobj(src, gz, 1024 * 1024)
         yield spool
+
+
+def decoded_sha256(chunks: Iterable[bytes], gzipped: bool, limit: int) -> str | None:
+    """sha256 of the bytes in ``chunks``, gunzipped first if ``gzipped``; None if they are not
+    one whole gzip stream or come to more than ``limit`` bytes."""
+    digest = hashlib.sha256()
+    inflate = zlib.decompressobj(wbits=31) if gzipped else None  # 31: gzip header and trailer
+    try:
+        return _digest(chunks, digest, inflate, limit)
+    except zlib.error:  # not a gzip stream
+        return None
+
+
+def _digest(
+    chunks: Iterable[bytes], digest: hashlib._Hash, inflate: zlib._Decompress | None, limit: int
+) -> str | None:
+    total = 0
+    for chunk in chunks:
+        pending = True
+        while pending:
+            if inflate is None:
+                out, pending = chunk, False
+            else:  # at most CHUNK bytes out per call: the rest waits in unconsumed_tail
+                out = inflate.decompress(chunk, CHUNK)
+                chunk = inflate.unconsumed_tail
+                pending = bool(chunk) or len(out) == CHUNK
+            total += len(out)
+            if total > limit:
+                return None
+            digest.update(out)
+    if inflate is not None and not (inflate.eof and not inflate.unused_data):
+        return None  # truncated, or bytes after the stream: not what sitedeploy wrote
+    return str(digest.hexdigest())
 
 
 def write_touch(bucket: Bucket, touch: Touch, key: str, source_key: str, build_dir: Path | None) -> Stored:
