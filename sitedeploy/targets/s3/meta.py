@@ -17,6 +17,8 @@ from typing import Any
 
 from .client import Clients, error_code
 
+STATE_DIR = ".sitedeploy/"
+"""Below the target's prefix: sitedeploy's own files; never site content."""
 LOCK = "lock.json"
 _UNDER_LOCK = ("live.json", "history.json", "releases/", "manifests/")
 _MISSING = ("NoSuchKey", "404", "NotFound")

@@ -58,14 +58,14 @@ from ...config import S3TargetConfig
 from ...errors import TargetError
 from ...progress import Progress
 from ...release.diff import Plan
-from ...release.manifest import Manifest, hash_file
+from ...release.manifest import Manifest
 from ...release.records import HistoryEntry, ReleaseRecord, dump, history_with
 from ..base import Closing, Drift, TransferStats
-from . import cdn
+from . import cdn, drift
 from .client import Clients, error_code, translated
 from .headers import HeaderRules
 from .live import LiveState, Stored, Switch, Touch, plan_switch, touched_by
-from .meta import MetaFiles
+from .meta import STATE_DIR, MetaFiles
 from .releases import ReleaseFiles
 from .transfer import Bucket, write_touch
 
@@ -80,7 +80,6 @@ HISTORY = "history.json"
 RULES = "sitedeploy-header-rules"
 """User metadata of ``releases/<id>.json``: the header rules the release was switched with."""
 _MISSING = ("NoSuchKey", "404", "NotFound")
-STATE_DIR = ".sitedeploy/"
 """Where the target keeps its own objects, under the prefix: never site content."""
 
 
@@ -128,7 +127,7 @@ class S3Target(Closing):
         self.clients = Clients(cfg)
         self._pool: ThreadPoolExecutor | None = None
         self._bucket: Bucket | None = None
-        self.meta = MetaFiles(self.clients, cfg.bucket, self.meta_prefix, self._errors)
+        self.meta = MetaFiles(self.clients, cfg.bucket, self.meta_prefix, self.errors)
         tag = self.rules.tag()
         # A release object carries the header rules of its switch, for the run after a crash.
         rules_tag = {RULES: tag} if len(tag) <= 1800 else {}  # S3 allows 2 KB of metadata
@@ -169,7 +168,7 @@ class S3Target(Closing):
         if name == HISTORY:  # history lives in the state object (see the module docstring)
             state = self.read_state()
             state.history = json.loads(data)
-            self._write_state(state)
+            self.write_state(state)
             return
         if not self.releases.write(name, data):  # a release's manifest and record: one object
             self.meta.write(name, data)
@@ -196,7 +195,7 @@ class S3Target(Closing):
                 "the bucket's versions or remove it and deploy again (every key is then rewritten)"
             ) from None
 
-    def _write_state(self, state: LiveState) -> None:
+    def write_state(self, state: LiveState) -> None:
         data = state.to_json()
         self.write_meta(STATE, data)
         self._parsed = (data, state.copy())  # the next read is answered from memory: no parse
@@ -228,7 +227,7 @@ class S3Target(Closing):
         folder = f"{self.meta_prefix}releases/"
 
         def listing() -> list[str]:
-            return sorted(k[len(folder) : -5] for k in self._list(folder) if k.endswith(".json"))
+            return sorted(k[len(folder) : -5] for k in self.list_keys(folder) if k.endswith(".json"))
 
         return self.meta.releases(listing)
 
@@ -263,15 +262,15 @@ class S3Target(Closing):
                 # from here until the commit these keys are in flux.
                 state.pending = record.id
                 state.dirty |= {t.path for t in switch.touches}
-                self._write_state(state)
+                self.write_state(state)
             bar = prepared.progress.bar(f"{self.name}: writing {self.describe()}", len(switch.touches))
             with bar as advance:
                 for group in switch.groups:
-                    objects.update(self._write_group(group, prepared.build_dir, stats, advance))
-            self._invalidate([t.path for t in switch.touches], record.id)
+                    objects.update(self.write_group(group, prepared.build_dir, stats, advance))
+            self.invalidate([t.path for t in switch.touches], record.id)
         known = {*self.list_releases(), record.id}  # every dead run's keys were rewritten above
         history = history_with(self, entry)
-        self._write_state(LiveState(record.id, objects, switch.stale, known=known, history=history))
+        self.write_state(LiveState(record.id, objects, switch.stale, known=known, history=history))
         self._delete_now(switch.deletes)
 
     @property
@@ -283,18 +282,18 @@ class S3Target(Closing):
 
         def keep(item: tuple[str, str]) -> None:
             sha, path = item
-            with self._errors(f"keep {path} for rollback"):
+            with self.errors(f"keep {path} for rollback"):
                 self.bucket.keep_copy(self.prefix + path, self.objects_prefix + sha)
             self._kept.add(sha)
 
-        self._run_all(keep, todo)
+        self.run_all(keep, todo)
 
-    def _write_group(
+    def write_group(
         self, group: list[Touch], build_dir: Path | None, stats: TransferStats, advance: Callable[[int], None]
     ) -> dict[str, Stored]:
         def write(touch: Touch) -> tuple[str, Stored]:
             source = self.prefix + touch.source if touch.source else self.objects_prefix + touch.sha256
-            with self._errors(f"write {self.prefix}{touch.path}"):
+            with self.errors(f"write {self.prefix}{touch.path}"):
                 try:
                     stored = write_touch(self.bucket, touch, self.prefix + touch.path, source, build_dir)
                 except Exception as exc:
@@ -304,7 +303,7 @@ class S3Target(Closing):
             advance(1)
             return touch.path, stored
 
-        written = dict(self._run_all(write, group))
+        written = dict(self.run_all(write, group))
         for touch in group:  # counted here, not in the workers: += on shared ints is not atomic
             if touch.kind == "put":
                 stats.files_sent += 1
@@ -319,7 +318,7 @@ class S3Target(Closing):
             f"longer stored in {self.describe()}; deploy that release's commit instead"
         )
 
-    def _invalidate(self, paths: list[str], reference: str) -> None:
+    def invalidate(self, paths: list[str], reference: str) -> None:
         distribution = self.cfg.cloudfront_distribution_id
         urls = cdn.invalidation_paths(paths, self.cfg.invalidation_budget)
         if not distribution or not urls:
@@ -332,7 +331,7 @@ class S3Target(Closing):
         if not paths:
             return
         try:
-            with self._errors("delete stale keys"):
+            with self.errors("delete stale keys"):
                 failed = self.bucket.delete([self.prefix + p for p in paths])
             if failed:
                 log.warning(
@@ -354,9 +353,9 @@ class S3Target(Closing):
                 return  # cannot tell what it needs: keep everything
             referenced.update(entry.sha256 for entry in manifest.values())
         doomed = [
-            k for k in self._list(self.objects_prefix) if k[len(self.objects_prefix) :] not in referenced
+            k for k in self.list_keys(self.objects_prefix) if k[len(self.objects_prefix) :] not in referenced
         ]
-        with self._errors(f"remove bodies of release {release_id}"):
+        with self.errors(f"remove bodies of release {release_id}"):
             self.bucket.delete(doomed)
         self._manifests.pop(release_id, None)
 
@@ -366,109 +365,13 @@ class S3Target(Closing):
             self._manifests[rid] = _parsed(data) if data else None  # None: keep every body
         return self._manifests[rid]
 
-    # --- drift ----------------------------------------------------------------------------
+    # --- drift (see .drift) ------------------------------------------------------------------
 
     def verify(self, release_id: str, manifest: Manifest) -> list[Drift]:
-        """Compare the bucket with the release's manifest: the listing finds missing and extra
-        keys, then every other key's body is read (one GET each, on the pool) and its sha256,
-        gunzipped if stored compressed, compared with the manifest's.
+        return drift.verify(self, release_id, manifest)
 
-        Why no GET is skipped for a key whose ETag still matches what sitedeploy recorded: a
-        single-part ETag is the body's MD5, and MD5 collisions are cheap to make, so whoever
-        can write the bucket can change a key's content and keep its ETag (and its headers).
-        Only the manifest's sha256 tells content apart; deploys and rollbacks still trust the
-        ETags (no GET there): a verify is the one place that pays for reading the site."""
-        state = self.base_state()
-        listed = self._listing()
-        if state.release != release_id:
-            return [self._verify_retained(manifest, state, listed)]
-        drift = Drift(where=self.describe())
-        suspect: list[str] = []
-        for path, entry in manifest.items():
-            if path.startswith(STATE_DIR):  # never site content: never checked nor repaired
-                continue
-            got, stored = listed.get(path), state.objects.get(path)
-            recorded = (stored.size, stored.etag) if stored else (entry.size, got[1] if got else "")
-            if got is None:
-                drift.missing.append(path)
-            elif path in state.dirty or got != recorded:
-                drift.changed.append(path)  # cheap: the listing already tells
-            else:
-                suspect.append(path)
-        for path, verdict in self._run_all(lambda p: (p, self._content_drift(p, manifest, state)), suspect):
-            if verdict is not None:
-                getattr(drift, verdict).append(path)
-        drift.missing.sort()
-        drift.changed.sort()
-        drift.extra = sorted(p for p in listed if p not in manifest and p not in state.stale)
-        return [drift]
-
-    def _content_drift(self, path: str, manifest: Manifest, state: LiveState) -> str | None:
-        """``"changed"`` if what readers get at ``path`` is not the manifest's bytes with the
-        headers sitedeploy wrote (an encoding a browser would decode differently counts),
-        ``"missing"`` if the key went away since the listing, None if it is intact."""
-        entry, stored = manifest[path], state.objects.get(path)
-        want = stored.headers if stored else self.rules.headers_for(path, entry.content_type)
-        with self._errors(f"read {self.prefix}{path}"):
-            try:
-                got = self.bucket.fetch(self.prefix + path, entry.size)
-            except Exception as exc:
-                if error_code(exc) in _MISSING:
-                    return "missing"
-                raise
-        if got.sha256 != entry.sha256 or got.headers.content_encoding != want.content_encoding:
-            return "changed"
-        if stored is not None and got.headers != stored.headers:
-            return "changed"  # e.g. a Content-Type that makes a text file run as a page
-        return None
-
-    def _verify_retained(
-        self, manifest: Manifest, state: LiveState, listed: dict[str, tuple[int, str]]
-    ) -> Drift:
-        """A retained release is whole when every body it needs is stored: in ``objects/``, or
-        at a live key that still holds exactly what sitedeploy wrote there (a rollback copies
-        from those). A body found nowhere is reported ``missing``: the switch would fail."""
-        kept = {k[len(self.objects_prefix) :] for k in self._list(self.objects_prefix)}
-        homes = {
-            s.sha256
-            for path, s in state.objects.items()
-            if path not in state.dirty and listed.get(path) == (s.size, s.etag)
-        }
-        drift = Drift(where=f"{self.describe()} (retained)")
-        drift.missing = [p for p, e in manifest.items() if e.sha256 not in kept and e.sha256 not in homes]
-        return drift
-
-    def repair(self, release_id: str, manifest: Manifest, build_dir: Path, drift: list[Drift]) -> None:
-        state = self.base_state()
-        if state.release != release_id:
-            raise TargetError(f"target '{self.name}': {release_id} is no longer live; verify again")
-        fix = sorted({p for d in drift for p in d.missing + d.changed})
-        for path in fix:
-            if hash_file(build_dir / path) != manifest[path].sha256:
-                raise TargetError(
-                    f"target '{self.name}': the rebuilt {path} differs from the release; not repaired"
-                )
-        touches = [
-            Touch(
-                p,
-                "put",
-                manifest[p].sha256,
-                manifest[p].size,
-                self.rules.headers_for(p, manifest[p].content_type),
-            )
-            for p in fix
-        ]
-        stats = TransferStats()
-        state.objects.update(self._write_group(touches, build_dir, stats, lambda n: None))
-        extra = sorted({p for d in drift for p in d.extra})
-        with self._errors("delete extra keys"):
-            self.bucket.delete([self.prefix + p for p in extra])
-        state.dirty -= {*fix, *extra}
-        state.pending = state.pending if state.dirty else None
-        if not state.dirty and state.known is not None:  # every suspect key is repaired
-            state.known = set(self.list_releases())
-        self._write_state(state)
-        self._invalidate(fix + extra, f"repair-{release_id}")
+    def repair(self, release_id: str, manifest: Manifest, build_dir: Path, found: list[Drift]) -> None:
+        drift.repair(self, release_id, manifest, build_dir, found)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -479,10 +382,10 @@ class S3Target(Closing):
 
     # --- helpers --------------------------------------------------------------------------
 
-    def _listing(self) -> dict[str, tuple[int, str]]:
+    def listing(self) -> dict[str, tuple[int, str]]:
         """Every key of the site (not ``.sitedeploy/``): path -> (size, ETag)."""
         out: dict[str, tuple[int, str]] = {}
-        with self._errors("list the bucket"):
+        with self.errors("list the bucket"):
             pages = self.s3.get_paginator("list_objects_v2").paginate(
                 Bucket=self.cfg.bucket, Prefix=self.prefix
             )
@@ -493,12 +396,12 @@ class S3Target(Closing):
                         out[key[len(self.prefix) :]] = (obj["Size"], obj["ETag"])
         return out
 
-    def _list(self, prefix: str) -> list[str]:
-        with self._errors(f"list {prefix}"):
+    def list_keys(self, prefix: str) -> list[str]:
+        with self.errors(f"list {prefix}"):
             pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.cfg.bucket, Prefix=prefix)
             return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
 
-    def _run_all(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    def run_all(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
         """``fn`` over ``items`` on the shared pool; the first failure cancels the rest."""
         items = list(items)
         if len(items) <= 1:  # no thread for a single request
@@ -515,7 +418,7 @@ class S3Target(Closing):
             raise
 
     @contextmanager
-    def _errors(self, operation: str) -> Iterator[None]:
+    def errors(self, operation: str) -> Iterator[None]:
         with translated(self.name, self.describe(), operation):
             yield
 
