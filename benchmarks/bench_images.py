@@ -3,8 +3,9 @@
 
     .venv/bin/python benchmarks/bench_images.py [--cache DIR] [--jobs 2] [--size small|large]
 
-Uses the shared corpus (``/work/shared/bench/make_corpus.py``, generated once into the cache
-folder and reused), builds it with MkDocs, then measures on its images:
+Uses the benchmark corpus (``benchmarks/corpus.py``, generated once under
+``/tmp/sitedeploy-bench`` and reused), builds it with MkDocs into ``--cache``, then measures on
+its images:
 
 * naive Pillow: open, LANCZOS-resize the full image to each width, save each format; one process;
 * sitedeploy cold: ``process_site`` on a fresh copy of the built site with an empty cache;
@@ -14,7 +15,8 @@ folder and reused), builds it with MkDocs, then measures on its images:
 
 Every contender makes the same widths (never upscaled), the same formats (AVIF and WebP plus
 the original format) at the same quality numbers. Prints images/second, output bytes, ratios.
-Needs numpy (for the corpus) and ``npm install`` in ``benchmarks/images``.
+Needs the ``bench`` extra and Node.js; sharp is installed (``npm install`` in
+``benchmarks/images``) on first use.
 """
 
 from __future__ import annotations
@@ -36,13 +38,14 @@ from pathlib import Path
 
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _corpus import SIZES, corpus
+
 from sitedeploy.config import ImagesConfig
 from sitedeploy.images import process_site
 from sitedeploy.images.variants import AVIF_SPEED, EXTENSIONS, FALLBACK_FORMAT, target_widths
 
 HERE = Path(__file__).resolve().parent
-MAKE_CORPUS = Path("/work/shared/bench/make_corpus.py")
-SIZES = {"small": ("--pages", "200", "--images", "40"), "large": ("--pages", "5000", "--images", "300")}
 SETTINGS = ImagesConfig()
 SAVE_NAMES = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "avif": "AVIF"}
 
@@ -75,7 +78,7 @@ def main() -> None:
     args = _parse_args()
     cache = args.cache.resolve()
     site = _built_site(cache, args.size)
-    images = sorted((cache / f"corpus-{args.size}" / "docs" / "img").iterdir())
+    images = sorted((corpus(*SIZES[args.size]) / "docs" / "img").iterdir())
     print(
         f"corpus: {len(images)} images, {sum(p.stat().st_size for p in images) / 1e6:.1f} MB "
         f"({args.size}, seed 1); widths {SETTINGS.widths}, formats {SETTINGS.formats} + original, "
@@ -118,11 +121,7 @@ def _parse_args() -> argparse.Namespace:
 
 def _built_site(cache: Path, size: str) -> Path:
     """The corpus built with MkDocs, generated on first use and reused afterwards."""
-    corpus, site = cache / f"corpus-{size}", cache / f"site-{size}"
-    if not (corpus / "mkdocs.yml").exists():
-        subprocess.run(
-            [sys.executable, str(MAKE_CORPUS), str(corpus), *SIZES[size], "--seed", "1"], check=True
-        )
+    source, site = corpus(*SIZES[size]), cache / f"site-{size}"
     if not (site / "index.html").exists():
         subprocess.run(
             [
@@ -132,7 +131,7 @@ def _built_site(cache: Path, size: str) -> Path:
                 "build",
                 "-q",
                 "-f",
-                str(corpus / "mkdocs.yml"),
+                str(source / "mkdocs.yml"),
                 "-d",
                 str(site),
             ],

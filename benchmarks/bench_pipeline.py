@@ -3,7 +3,7 @@ no-op deploy and the rollback?
 
     python benchmarks/bench_pipeline.py [--pages 5000] [--images 300] [--runs 3]
 
-In one run, on the shared corpus committed to a fresh git repo as sites/docs:
+In one run, on the benchmark corpus (benchmarks/corpus.py) committed to a fresh git repo as sites/docs:
   plain `mkdocs build`                      (the peer: what users run today)
   sitedeploy cold deploy                    (mirror, build, images, manifest, publish)
   sitedeploy deploy after a one-page edit   target: <= 1.2x plain mkdocs build

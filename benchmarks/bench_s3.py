@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/bench_s3.py [--pages 5000 --images 300] [--repeat 3] [--aws PATH]
 
-One moto server (a separate process, so neither client shares its CPU with it) and the shared
-corpus (../shared/bench/make_corpus.py), built with MkDocs twice: as generated, and after a
+One moto server (a separate process, so neither client shares its CPU with it) and the
+corpus (benchmarks/corpus.py), built with MkDocs twice: as generated, and after a
 one-page edit. The builds are timed apart. Then, each into its own bucket:
 
     aws s3 sync     full upload, then the rebuilt site (it compares size and mtime)
@@ -14,8 +14,7 @@ touched first, as a rebuild would), and medians are reported. For each step: obj
 (PUT/COPY of site files, from the server's request log), every request, and wall time. For
 sitedeploy the time is its *publishing step* (``commands.publish``: lock, plan, keep bodies,
 upload, commit the state, history, prune, unlock); hashing the build into a manifest belongs
-to its build stage and is timed apart. awscli comes from PyPI; it pins its own botocore, so it
-lives in its own venv (default: /tmp/sitedeploy-bench/awscli-venv, created on first use).
+to its build stage and is timed apart. awscli and moto come with the ``bench`` extra.
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ from pathlib import Path
 import boto3
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _corpus import corpus  # the shared corpus, generated once under a lock
+from _corpus import corpus  # generated once under a lock
 
 from sitedeploy import commands
 from sitedeploy.build import Built
@@ -78,14 +77,12 @@ def edited_copy(src: Path, dest: Path) -> Path:
     return dest
 
 
-def aws_cli(path: str | None, cache: Path) -> str:
-    if path:
-        return path
-    venv = cache / "awscli-venv"
-    if not (venv / "bin/aws").exists():
-        run([sys.executable, "-m", "venv", str(venv)])
-        run([str(venv / "bin/pip"), "install", "-q", "awscli"])
-    return str(venv / "bin/aws")
+def aws_cli(path: str | None) -> str:
+    """The ``aws`` command: --aws, else the one the ``bench`` extra installed beside this Python."""
+    found = path or shutil.which("aws", path=str(Path(sys.executable).parent)) or shutil.which("aws")
+    if not found:
+        sys.exit("aws not found: pip install -e '.[bench]' (or pass --aws PATH)")
+    return found
 
 
 class Server:
@@ -242,13 +239,13 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="one-page steps to run (medians are reported)")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/sitedeploy-bench"))
     ap.add_argument("--reuse-build", action="store_true", help="reuse the first build from an earlier run")
-    ap.add_argument("--aws", help="the aws executable (default: awscli from PyPI in a venv under --cache)")
+    ap.add_argument("--aws", help="the aws executable (default: the one installed by the bench extra)")
     args = ap.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     os.environ.update(
         AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
     )
-    aws = aws_cli(args.aws, args.cache)
+    aws = aws_cli(args.aws)
 
     src = corpus(args.pages, args.images, args.seed)
     work = args.cache / f"work-{args.pages}-{args.images}"

@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/bench_ssh.py [--pages 200 --images 40 --rounds 5]
 
-Real OpenSSH servers on 127.0.0.1 (the test fixture's, tests/fixtures/sshd.py) and the shared
-corpus (../shared/bench/make_corpus.py), built with MkDocs twice: as generated, and after a
+Real OpenSSH servers on 127.0.0.1 (the test fixture's, tests/fixtures/sshd.py) and the
+corpus (benchmarks/corpus.py), built with MkDocs twice: as generated, and after a
 one-page edit (builds cached under /tmp/sitedeploy-bench/). Then, for one host:
 
     rsync -a                          --delete --link-dest=../r1 into releases/r2 + symlink swap
