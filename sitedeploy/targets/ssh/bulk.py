@@ -31,9 +31,11 @@ A host without GNU tar (BusyBox) gets the files over SFTP as before; the staging
 from __future__ import annotations
 
 import os
+import queue
 import shlex
 import tarfile
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import paramiko
@@ -76,52 +78,85 @@ def header(path: str, size: int, mode: int, mtime: int) -> bytes:
     return info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")
 
 
-class StreamWriter:
-    """Gathers tar bytes and hands them to a channel about a megabyte at a time."""
+class Archive:
+    """The tar stream of some files of a build folder, in pieces of about ``FLUSH`` bytes."""
 
-    def __init__(self, send: Callable[[bytes | memoryview], None]) -> None:
-        self._send = send
-        self._parts: list[bytes] = []
-        self._size = 0
-        self.total = 0
+    def __init__(self, build_dir: Path, paths: list[str], mode: int, advance: Advance) -> None:
+        self.build_dir, self.paths, self.mode, self.advance = build_dir, sorted(paths), mode, advance
+        self.payload = 0
+        """File bytes in the pieces made so far."""
 
-    def write(self, data: bytes) -> None:
-        self._parts.append(data)
-        self._size += len(data)
-        if self._size >= FLUSH:
-            self.flush()
+    def pieces(self) -> Iterator[bytes]:
+        parts: list[bytes] = []
+        size = 0
+        for member in self._members():
+            parts.append(member)
+            size += len(member)
+            if size >= FLUSH:
+                yield b"".join(parts)
+                parts, size = [], 0
+        yield b"".join([*parts, b"\0" * (2 * BLOCK)])  # two empty blocks end the archive
 
-    def flush(self) -> None:
-        if self._size:
-            data = b"".join(self._parts)
-            self._parts, self._size = [], 0
-            self._send(memoryview(data))
-            self.total += len(data)
-
-
-def write_archive(
-    out: StreamWriter, build_dir: Path, paths: Iterable[str], mode: int, advance: Advance
-) -> int:
-    """Every file of ``paths`` as a tar member into ``out``; the file bytes written."""
-    payload = 0
-    for path in paths:
-        source = build_dir / path
-        with source.open("rb") as f:
-            stat = os.fstat(f.fileno())
-            size = stat.st_size
-            out.write(header(path, size, mode, int(stat.st_mtime)))
-            left = size
-            while left > 0 and (chunk := f.read(min(READ, left))):
-                out.write(chunk)
-                left -= len(chunk)
+    def _members(self) -> Iterator[bytes]:
+        """Each file's header, its data in reads of ``READ`` bytes, and its padding."""
+        for path in self.paths:
+            source = self.build_dir / path
+            with source.open("rb") as f:
+                stat = os.fstat(f.fileno())
+                yield header(path, stat.st_size, self.mode, int(stat.st_mtime))
+                left = stat.st_size
+                while left > 0 and (chunk := f.read(min(READ, left))):
+                    yield chunk
+                    left -= len(chunk)
             if left:  # the file shrank while being read: the archive would be misaligned
                 raise TargetError(f"{source} changed while it was being sent; build again")
-        out.write(b"\0" * (-size % BLOCK))
-        payload += size
-        advance(1)
-    out.write(b"\0" * (2 * BLOCK))  # end of archive
-    out.flush()
-    return payload
+            yield b"\0" * (-stat.st_size % BLOCK)
+            self.payload += stat.st_size
+            self.advance(1)
+
+
+class ReadAhead:
+    """Runs a generator in a thread, up to ``depth`` items ahead of the consumer.
+
+    Reading the build folder (the disk, on a cold cache) then overlaps with encrypting and
+    sending, which happen in the consumer's thread; both release the GIL while they wait.
+    """
+
+    _END = object()
+
+    def __init__(self, items: Iterator[bytes], depth: int = 8) -> None:
+        self._queue: queue.Queue[object] = queue.Queue(depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(items,), name="tar-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _run(self, items: Iterator[bytes]) -> None:
+        try:
+            for item in items:
+                if not self._put(item):
+                    return
+            self._put(self._END)
+        except BaseException as exc:  # handed to the consumer, raised in its thread
+            self._put(exc)
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Iterator[bytes]:
+        while (item := self._queue.get()) is not self._END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def send_tar(host: SSHHost, build_dir: Path, dest: str, paths: list[str], advance: Advance) -> TransferStats:
@@ -135,7 +170,8 @@ def send_tar(host: SSHHost, build_dir: Path, dest: str, paths: list[str], advanc
         channel.settimeout(host.io_timeout)
         try:
             channel.exec_command(_command(dest))
-            payload, cut = _stream(channel, build_dir, paths, host.cfg.file_mode, advance)
+            archive = Archive(build_dir, paths, host.cfg.file_mode, advance)
+            cut = _stream(channel, archive)
             err = _read_all(channel.recv_stderr)
             status = channel.recv_exit_status()
         finally:
@@ -144,7 +180,7 @@ def send_tar(host: SSHHost, build_dir: Path, dest: str, paths: list[str], advanc
         raise _command_failed(host.where, step, status, err.decode(errors="replace"))
     if cut is not None:  # tar exited 0 but did not read everything: treat as a dropped stream
         raise translate(host.where, host.endpoint, step, None, cut)
-    stats.files_sent, stats.bytes_sent, stats.requests = len(paths), payload, 1
+    stats.files_sent, stats.bytes_sent, stats.requests = len(paths), archive.payload, 1
     return stats
 
 
@@ -152,22 +188,22 @@ def _command(dest: str) -> str:
     return shlex.join(["sh", "-c", UNPACK, "sitedeploy", dest])
 
 
-def _stream(
-    channel: paramiko.Channel, build_dir: Path, paths: list[str], mode: int, advance: Advance
-) -> tuple[int, BaseException | None]:
-    """Write the archive into ``channel``; (payload bytes, the send error if the host hung up).
+def _stream(channel: paramiko.Channel, archive: Archive) -> BaseException | None:
+    """Send the archive into ``channel``; the send error if the host hung up.
 
     A send that fails because the remote tar stopped reading (disk full, say) is not the
     error to report: tar's exit status and stderr say why, so they are read first.
     """
-    out = StreamWriter(channel.sendall)  # type: ignore[arg-type]  # a memoryview is sliced without copies
+    pieces = ReadAhead(archive.pieces())
     try:
-        payload = write_archive(out, build_dir, sorted(paths), mode, advance)
+        for piece in pieces:
+            channel.sendall(memoryview(piece))  # type: ignore[arg-type]  # sliced without copies
     except (OSError, EOFError, paramiko.SSHException) as exc:
         if isinstance(exc, FileNotFoundError | PermissionError) and exc.filename:
             raise  # a local file: translated by the caller's step
-        return 0, exc
+        return exc
     finally:
+        pieces.close()
         if not channel.closed:
             channel.shutdown_write()
-    return payload, None
+    return None
