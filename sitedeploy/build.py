@@ -172,7 +172,11 @@ def _build_site(
         work = Path(tmp)
         out = work / "entry" / "out"
         if site.kind == "mkdocs":
-            _run_mkdocs(config, site, site_src, out, work)
+            from .images.prefetch import prefetching  # Pillow only when a site is built
+
+            # The site's images are encoded into the variant cache while MkDocs runs (one core).
+            with prefetching(site_src, site.config.images, config.state_dir / "image-cache"):
+                _run_mkdocs(config, site, site_src, out, work)
         else:
             shutil.copytree(site_src, out, symlinks=False)
         summary = _optimize_images(config, site, out, progress)
