@@ -9,7 +9,7 @@ import pytest
 
 from sitedeploy.errors import TargetError
 from sitedeploy.release.manifest import scan
-from sitedeploy.targets.ssh.bulk import member_name
+from sitedeploy.targets.ssh.bulk import STREAMS, member_name, split
 from tests.fixtures.sshd import SSHEnv, SSHServer, deploy_folder, make_site, open_ssh_target
 
 LONG = "/".join(["a-rather-long-folder-name-for-tar"] * 4) + "/and-a-page-whose-name-is-long-too.html"
@@ -45,6 +45,21 @@ def test_a_whole_site_is_one_request_with_names_tar_cannot_store_plainly(
         sum(p.stat().st_size for p in build.rglob("*.*")),
     )
     assert stats.requests == 3  # prepare, the tar stream, finish: not one request per file
+    assert scan(server.home / "site/releases" / record.id) == scan(build)
+    target.close()
+
+
+def test_a_large_send_is_split_into_parallel_streams_of_equal_bytes(ssh_env: SSHEnv, tmp_path: Path) -> None:
+    server = ssh_env.server()
+    target = open_ssh_target("prod", ssh_env.target_table(Path("site")))
+    files = {f"s{i // 10}/p{i:03d}.bin": bytes([i]) * (40_000 + 3_000 * i) for i in range(80)}
+    build = make_site(tmp_path / "build", files)
+    shares = split(build, sorted(files), STREAMS)
+    assert len(shares) == STREAMS == 2 and sorted(files) == [p for share in shares for p in share]
+    sizes = [sum(len(files[p]) for p in share) for share in shares]
+    assert abs(sizes[0] - sizes[1]) < max(len(b) for b in files.values())
+    record, stats = deploy_folder(target, build)
+    assert (stats.files_sent, stats.requests) == (80, 2 + STREAMS)
     assert scan(server.home / "site/releases" / record.id) == scan(build)
     target.close()
 

@@ -36,6 +36,7 @@ import shlex
 import tarfile
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import paramiko
@@ -55,6 +56,12 @@ FLUSH = 1024 * 1024
 """Bytes gathered before a hand-over to the channel: large enough that the per-call cost
 vanishes, small enough to keep memory flat and the host busy."""
 READ = 256 * 1024
+STREAMS = 2
+"""Parallel ``tar -x`` per host for a large send: unpacking (a folder and a file created per
+page) is the slow end of the pipe, and one tar process is one core's worth of it."""
+SPLIT_FILES = 64
+SPLIT_BYTES = 8 * 1024 * 1024
+"""Below either, one stream: a second channel and process are not worth it."""
 
 Advance = Callable[[int], None]
 
@@ -160,7 +167,44 @@ class ReadAhead:
 
 
 def send_tar(host: SSHHost, build_dir: Path, dest: str, paths: list[str], advance: Advance) -> TransferStats:
-    """Unpack ``paths`` of ``build_dir`` into the host folder ``dest`` with one ``tar -x``."""
+    """Unpack ``paths`` of ``build_dir`` into the host folder ``dest``: one ``tar -x`` per share."""
+    shares = split(build_dir, sorted(paths), STREAMS)
+    if len(shares) <= 1:
+        return _send_share(host, build_dir, dest, paths, advance)
+    stats = TransferStats()
+    with ThreadPoolExecutor(len(shares), thread_name_prefix="tar-stream") as pool:
+        futures = [pool.submit(_send_share, host, build_dir, dest, share, advance) for share in shares]
+    for future in futures:
+        share_stats = future.result()  # the first share's error first
+        stats.files_sent += share_stats.files_sent
+        stats.bytes_sent += share_stats.bytes_sent
+        stats.requests += share_stats.requests
+    return stats
+
+
+def split(build_dir: Path, paths: list[str], parts: int) -> list[list[str]]:
+    """``paths`` (sorted) cut into up to ``parts`` runs of about equal bytes; small sends stay whole.
+
+    Runs of neighbouring paths share few folders, so the unpacking processes seldom race to
+    create the same one (GNU tar takes a folder made meanwhile by another as it is).
+    """
+    sizes = [(build_dir / p).stat().st_size for p in paths]
+    total = sum(sizes)
+    if len(paths) < SPLIT_FILES or total < SPLIT_BYTES:
+        return [paths] if paths else []
+    shares: list[list[str]] = [[]]
+    done = 0
+    for path, size in zip(paths, sizes, strict=True):
+        if done >= total * len(shares) / parts and len(shares) < parts:
+            shares.append([])
+        shares[-1].append(path)
+        done += size
+    return [share for share in shares if share]
+
+
+def _send_share(
+    host: SSHHost, build_dir: Path, dest: str, paths: list[str], advance: Advance
+) -> TransferStats:
     stats = TransferStats()
     if not paths:
         return stats
