@@ -1,12 +1,14 @@
-"""Many files to one SSH host as one tar stream over one exec channel.
+"""Many files to one SSH host as a tar stream over an exec channel (two for a large send).
 
 Sending a file over SFTP costs several requests (open, write, chmod, close, maybe rename) that
 wait on one another; a full deploy of 5,000 pages is thousands of such exchanges. Instead the
 files go as one uncompressed tar stream into one remote ``tar -x`` reading its stdin, unpacked
 into the staging folder ``releases/.<id>.tmp``. The stream is written here, member by member,
-straight from the build folder (never whole in memory), and handed to the channel in pieces
-of about a megabyte (paramiko slices what it is given into SSH packets; a ``memoryview`` keeps
-that slicing free of copies).
+straight from the build folder (never whole in memory) by a thread that reads one step ahead,
+and handed to the channel in pieces of about a megabyte (paramiko slices what it is given into
+SSH packets; a ``memoryview`` keeps that slicing free of copies). Unpacking -- a folder and a
+file created per page -- is the slow end of the pipe, so a large send is cut into ``STREAMS``
+runs of neighbouring paths with about equal bytes, each its own channel and ``tar -x``.
 
 What the host runs (``UNPACK``), GNU tar as shipped by Debian and Ubuntu (``tar`` is an
 Essential package there)::
