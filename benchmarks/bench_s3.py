@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import socket
 import statistics
@@ -119,6 +120,11 @@ class Server:
         meta = sum(1 for key in puts if ".sitedeploy/" in key) - kept
         return len(puts) - kept - meta, kept, meta, len(hits)
 
+    def cpu(self) -> float:
+        """CPU seconds the server process has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait()
@@ -155,18 +161,25 @@ class Row:
     hashing: float = 0.0
     """sitedeploy only: hashing the build into a manifest (its build stage, timed apart)."""
     stats: TransferStats | None = None
+    client_cpu: float = 0.0
+    """CPU seconds of the client: the aws process, or this process during the publishing step."""
+    server_cpu: float = 0.0
+    """CPU seconds of the S3 server (moto) during the step: the same work for both tools."""
 
 
-def sitedeploy_publish(cfg: S3TargetConfig, root: Path, n: int) -> tuple[float, float, TransferStats | None]:
-    """(seconds of the publishing step, seconds hashing the build before it, transfer stats)."""
+def sitedeploy_publish(
+    cfg: S3TargetConfig, root: Path, n: int
+) -> tuple[float, float, TransferStats | None, float]:
+    """(seconds of the publishing step, seconds hashing the build before it, transfer stats,
+    CPU seconds of the publishing step)."""
     lazy = _Lazy(root, n)  # hashes the build: sitedeploy's build stage, not the publishing step
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     target = S3Target("bench", cfg)
     try:
         result = commands.publish(target, cfg, lazy)  # type: ignore[arg-type]
     finally:
         target.close()
-    return time.perf_counter() - start, lazy.scan_seconds, result.stats
+    return time.perf_counter() - start, lazy.scan_seconds, result.stats, time.process_time() - cpu
 
 
 def touch_all(site: Path) -> None:
@@ -189,29 +202,42 @@ def sync(aws: str, server: Server, site: Path, label: str) -> Row:
         str(site),
         "s3://bench-sync/",
     ]
+    before, server_before = resource.getrusage(resource.RUSAGE_CHILDREN), server.cpu()
     seconds = run(cmd)
-    return Row("aws s3 sync", label, seconds, *server.requests_since(mark, "bench-sync"))
+    after, server_after = resource.getrusage(resource.RUSAGE_CHILDREN), server.cpu()
+    row = Row("aws s3 sync", label, seconds, *server.requests_since(mark, "bench-sync"))
+    row.client_cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    row.server_cpu = server_after - server_before
+    return row
 
 
 def deploy(cfg: S3TargetConfig, server: Server, site: Path, label: str, n: int) -> Row:
     mark = server.mark()
-    seconds, hashing, stats = sitedeploy_publish(cfg, site, n)
-    return Row("sitedeploy", label, seconds, *server.requests_since(mark, cfg.bucket), hashing, stats)
+    server_before = server.cpu()
+    seconds, hashing, stats, cpu = sitedeploy_publish(cfg, site, n)
+    row = Row("sitedeploy", label, seconds, *server.requests_since(mark, cfg.bucket), hashing, stats)
+    row.client_cpu, row.server_cpu = cpu, server.cpu() - server_before
+    return row
 
 
 def print_rows(rows: list[Row]) -> None:
-    head = ("tool", "step", "site objects", "kept", "state", "requests", "wall s")
-    print("\n{:<12} {:<11} {:>12} {:>5} {:>6} {:>9} {:>8}".format(*head))
+    head = ("tool", "step", "site objects", "kept", "state", "requests", "wall s", "client", "server")
+    print("\n{:<12} {:<11} {:>12} {:>5} {:>6} {:>9} {:>8} {:>7} {:>7}".format(*head))
     for r in rows:
         note = ""
         if r.stats is not None:
             sent = r.stats.files_sent
             note = f"   publishing step ({sent} bodies sent); hashing the build before it: {r.hashing:.2f}s"
-        cells = (r.tool, r.step, r.writes, r.kept, r.meta, r.requests, f"{r.seconds:.2f}")
-        print("{:<12} {:<11} {:>12} {:>5} {:>6} {:>9} {:>8}".format(*cells) + note)
+        cpu = (f"{r.client_cpu:.2f}", f"{r.server_cpu:.2f}")
+        cells = (r.tool, r.step, r.writes, r.kept, r.meta, r.requests, f"{r.seconds:.2f}", *cpu)
+        print("{:<12} {:<11} {:>12} {:>5} {:>6} {:>9} {:>8} {:>7} {:>7}".format(*cells) + note)
     print("site objects: PUT/COPY of live keys; kept: bodies copied server-side for rollback;")
     print("state: .sitedeploy/ files written (lock, manifest, release record, state object, history);")
     print("requests: every request to the bucket (conditional GETs, 404s, LIST and DELETE included)")
+    print("client, server: CPU seconds of the tool and of the S3 server (moto) during the step")
+
+
+TARGETS = {"full": ">= 2x", "one page": ">= 50x"}
 
 
 def summary(rows: list[Row]) -> None:
@@ -227,7 +253,16 @@ def summary(rows: list[Row]) -> None:
         print(
             f"{label} ({n}): publishing step {sync_s / step:.1f}x as fast as aws s3 sync "
             f"({step:.2f}s vs {sync_s:.2f}s); with hashing the build too {sync_s / (step + hashing):.1f}x "
-            f"({step + hashing:.2f}s)"
+            f"({step + hashing:.2f}s); target {TARGETS[label]}"
+        )
+        aws_cpu = statistics.median(
+            r.client_cpu for r in rows if r.tool == "aws s3 sync" and r.step.startswith(label)
+        )
+        my_cpu = statistics.median(r.client_cpu for r in mine)
+        server = statistics.median(r.server_cpu for r in mine)
+        print(
+            f"  client CPU {my_cpu:.2f}s vs aws {aws_cpu:.2f}s ({aws_cpu / max(my_cpu, 0.01):.1f}x less); "
+            f"the server's CPU for sitedeploy's requests: {server:.2f}s (a floor for any client)"
         )
 
 
