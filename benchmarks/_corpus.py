@@ -1,6 +1,7 @@
-"""The shared benchmark corpus (../shared/bench/make_corpus.py), generated once and cached.
+"""The benchmark corpus (``benchmarks/corpus.py``), generated once per size and cached.
 
-Several benchmarks may ask at once: a file lock makes one generate while the others wait.
+The cache folder is ``$SITEDEPLOY_BENCH_DIR`` or ``/tmp/sitedeploy-bench``. Several benchmarks
+may ask at once: a file lock makes one generate while the others wait.
 """
 
 from __future__ import annotations
@@ -8,12 +9,14 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import corpus as generator
+
 CACHE = Path(os.environ.get("SITEDEPLOY_BENCH_DIR", "/tmp/sitedeploy-bench"))
-GENERATOR = Path(__file__).resolve().parents[2] / "shared" / "bench" / "make_corpus.py"
+SIZES = generator.SIZES
 
 
 def corpus(pages: int, images: int, seed: int = 1) -> Path:
@@ -24,21 +27,8 @@ def corpus(pages: int, images: int, seed: int = 1) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (out / ".complete").exists():
             shutil.rmtree(out, ignore_errors=True)
-            if not GENERATOR.exists():
-                sys.exit(f"corpus generator not found at {GENERATOR}; run from a checkout beside shared/")
-            cmd = [
-                sys.executable,
-                str(GENERATOR),
-                str(out),
-                "--pages",
-                str(pages),
-                "--images",
-                str(images),
-                "--seed",
-                str(seed),
-            ]
-            print(f"generating corpus: {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
-            subprocess.run(cmd, check=True)
+            print(f"generating the corpus: {pages} pages, {images} images, seed {seed}", file=sys.stderr)
+            print(generator.generate(out, pages, images, seed), file=sys.stderr, flush=True)
             (out / ".complete").touch()
     return out
 

@@ -11,7 +11,7 @@ Measures, against a bare repo on this machine and a local target:
   watchdog trigger and with a 10 s interval; next to the build time of that commit.
 
 Targets: idle tick < 20 ms CPU, 1 ref query, 0 target requests; --once < 0.5 s;
-watchdog push-to-live <= build + 1 s. The corpus (../shared/bench/make_corpus.py) is cached
+watchdog push-to-live <= build + 1 s. The corpus (benchmarks/corpus.py) is cached
 under /tmp/sitedeploy-bench/ (or $SITEDEPLOY_BENCH_DIR); MkDocs builds it, images are off.
 """
 
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _corpus import corpus  # the shared corpus, generated once under a lock
+from _corpus import corpus  # generated once under a lock
 
 from sitedeploy import config as config_mod
 from sitedeploy.agent import loop as agent_loop

@@ -3,18 +3,21 @@
 
     .venv/bin/python benchmarks/bench_images.py [--cache DIR] [--jobs 2] [--size small|large]
 
-Uses the shared corpus (``/work/shared/bench/make_corpus.py``, generated once into the cache
-folder and reused), builds it with MkDocs, then measures on its images:
+Uses the benchmark corpus (``benchmarks/corpus.py``, generated once under
+``/tmp/sitedeploy-bench`` and reused), builds it with MkDocs into ``--cache``, then measures on
+its images:
 
 * naive Pillow: open, LANCZOS-resize the full image to each width, save each format; one process;
 * sitedeploy cold: ``process_site`` on a fresh copy of the built site with an empty cache;
 * sitedeploy warm: the same on another fresh copy, with the cache the cold run filled;
-* sharp: ``benchmarks/images/sharp_variants.mjs`` with ``--jobs`` images in flight, at sharp's
-  default AVIF effort (4) and at the effort matching our libaom speed (9 - speed).
+* sharp: ``benchmarks/images/sharp_variants.mjs`` with ``--jobs`` images in flight, at the
+  efforts matching ours (AVIF: 9 - our libaom speed; WebP: our method) and at sharp's defaults
+  (AVIF and WebP effort 4).
 
 Every contender makes the same widths (never upscaled), the same formats (AVIF and WebP plus
 the original format) at the same quality numbers. Prints images/second, output bytes, ratios.
-Needs numpy (for the corpus) and ``npm install`` in ``benchmarks/images``.
+Needs the ``bench`` extra and Node.js; sharp is installed (``npm install`` in
+``benchmarks/images``) on first use.
 """
 
 from __future__ import annotations
@@ -36,13 +39,14 @@ from pathlib import Path
 
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _corpus import SIZES, corpus
+
 from sitedeploy.config import ImagesConfig
 from sitedeploy.images import process_site
-from sitedeploy.images.variants import AVIF_SPEED, EXTENSIONS, FALLBACK_FORMAT, target_widths
+from sitedeploy.images.variants import AVIF_SPEED, EXTENSIONS, FALLBACK_FORMAT, WEBP_METHOD, target_widths
 
 HERE = Path(__file__).resolve().parent
-MAKE_CORPUS = Path("/work/shared/bench/make_corpus.py")
-SIZES = {"small": ("--pages", "200", "--images", "40"), "large": ("--pages", "5000", "--images", "300")}
 SETTINGS = ImagesConfig()
 SAVE_NAMES = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "avif": "AVIF"}
 
@@ -75,18 +79,18 @@ def main() -> None:
     args = _parse_args()
     cache = args.cache.resolve()
     site = _built_site(cache, args.size)
-    images = sorted((cache / f"corpus-{args.size}" / "docs" / "img").iterdir())
+    images = sorted((corpus(*SIZES[args.size]) / "docs" / "img").iterdir())
     print(
         f"corpus: {len(images)} images, {sum(p.stat().st_size for p in images) / 1e6:.1f} MB "
         f"({args.size}, seed 1); widths {SETTINGS.widths}, formats {SETTINGS.formats} + original, "
         f"quality {SETTINGS.quality}, {args.jobs} in flight; "
         f"load average at the start: {os.getloadavg()[0]:.1f}"
     )
-    matched = f"sharp (avif effort {9 - AVIF_SPEED}, = our speed)"
+    matched = f"sharp (avif {9 - AVIF_SPEED}, webp {WEBP_METHOD}: ours)"
     contenders: dict[str, Callable[[], Result]] = {
         "naive Pillow (1 process)": lambda: _naive_pillow(images),
         "sitedeploy cold": lambda: _sitedeploy(site, cache / "variant-cache", cold=True),
-        matched: lambda: _sharp(images, args.jobs, 9 - AVIF_SPEED),
+        matched: lambda: _sharp(images, args.jobs, 9 - AVIF_SPEED, WEBP_METHOD),
     }
     # Interleaved rounds, best of each: on a shared machine the least-disturbed run is the
     # closest to the truth, and interleaving exposes every contender to the same noise.
@@ -97,7 +101,7 @@ def main() -> None:
     results = {name: min(timings) for name, timings in runs.items()}
     results["sitedeploy warm"] = _sitedeploy(site, cache / "variant-cache", cold=False)
     if not args.skip_default_sharp:
-        results["sharp (avif effort 4, default)"] = _sharp(images, args.jobs, 4)
+        results["sharp (avif 4, webp 4: defaults)"] = _sharp(images, args.jobs, 4, 4)
     _print_table(len(images), results)
     print(f"load average at the end: {os.getloadavg()[0]:.1f} (1 min) on {os.cpu_count()} cores")
 
@@ -111,18 +115,14 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--size", choices=SIZES, default="small")
     parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds; the best of each counts")
     parser.add_argument(
-        "--skip-default-sharp", action="store_true", help="skip sharp at AVIF effort 4 (slow)"
+        "--skip-default-sharp", action="store_true", help="skip sharp at its default efforts (slow)"
     )
     return parser.parse_args()
 
 
 def _built_site(cache: Path, size: str) -> Path:
     """The corpus built with MkDocs, generated on first use and reused afterwards."""
-    corpus, site = cache / f"corpus-{size}", cache / f"site-{size}"
-    if not (corpus / "mkdocs.yml").exists():
-        subprocess.run(
-            [sys.executable, str(MAKE_CORPUS), str(corpus), *SIZES[size], "--seed", "1"], check=True
-        )
+    source, site = corpus(*SIZES[size]), cache / f"site-{size}"
     if not (site / "index.html").exists():
         subprocess.run(
             [
@@ -132,7 +132,7 @@ def _built_site(cache: Path, size: str) -> Path:
                 "build",
                 "-q",
                 "-f",
-                str(corpus / "mkdocs.yml"),
+                str(source / "mkdocs.yml"),
                 "-d",
                 str(site),
             ],
@@ -194,7 +194,7 @@ def _sitedeploy(site: Path, variant_cache: Path, *, cold: bool) -> Result:
     return Result(statistics.median(timings), written)
 
 
-def _sharp(images: list[Path], jobs: int, effort: int) -> Result:
+def _sharp(images: list[Path], jobs: int, effort: int, webp_effort: int) -> Result:
     """sharp's time (measured inside node, start-up excluded) and the bytes it wrote."""
     if not (HERE / "images" / "node_modules" / "sharp").exists():
         subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=HERE / "images", check=True)
@@ -207,6 +207,7 @@ def _sharp(images: list[Path], jobs: int, effort: int) -> Result:
             "quality": SETTINGS.quality,
             "inFlight": jobs,
             "avifEffort": effort,
+            "webpEffort": webp_effort,
         }
         (Path(tmp) / "config.json").write_text(json.dumps(config))
         run = subprocess.run(

@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/bench_s3.py [--pages 5000 --images 300] [--repeat 3] [--aws PATH]
 
-One moto server (a separate process, so neither client shares its CPU with it) and the shared
-corpus (../shared/bench/make_corpus.py), built with MkDocs twice: as generated, and after a
+One moto server (a separate process, so neither client shares its CPU with it) and the
+corpus (benchmarks/corpus.py), built with MkDocs twice: as generated, and after a
 one-page edit. The builds are timed apart. Then, each into its own bucket:
 
     aws s3 sync     full upload, then the rebuilt site (it compares size and mtime)
@@ -14,8 +14,7 @@ touched first, as a rebuild would), and medians are reported. For each step: obj
 (PUT/COPY of site files, from the server's request log), every request, and wall time. For
 sitedeploy the time is its *publishing step* (``commands.publish``: lock, plan, keep bodies,
 upload, commit the state, history, prune, unlock); hashing the build into a manifest belongs
-to its build stage and is timed apart. awscli comes from PyPI; it pins its own botocore, so it
-lives in its own venv (default: /tmp/sitedeploy-bench/awscli-venv, created on first use).
+to its build stage and is timed apart. awscli and moto come with the ``bench`` extra.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import socket
 import statistics
@@ -35,7 +35,7 @@ from pathlib import Path
 import boto3
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _corpus import corpus  # the shared corpus, generated once under a lock
+from _corpus import corpus  # generated once under a lock
 
 from sitedeploy import commands
 from sitedeploy.build import Built
@@ -78,14 +78,12 @@ def edited_copy(src: Path, dest: Path) -> Path:
     return dest
 
 
-def aws_cli(path: str | None, cache: Path) -> str:
-    if path:
-        return path
-    venv = cache / "awscli-venv"
-    if not (venv / "bin/aws").exists():
-        run([sys.executable, "-m", "venv", str(venv)])
-        run([str(venv / "bin/pip"), "install", "-q", "awscli"])
-    return str(venv / "bin/aws")
+def aws_cli(path: str | None) -> str:
+    """The ``aws`` command: --aws, else the one the ``bench`` extra installed beside this Python."""
+    found = path or shutil.which("aws", path=str(Path(sys.executable).parent)) or shutil.which("aws")
+    if not found:
+        sys.exit("aws not found: pip install -e '.[bench]' (or pass --aws PATH)")
+    return found
 
 
 class Server:
@@ -121,6 +119,11 @@ class Server:
         kept = sum(1 for key in puts if ".sitedeploy/objects/" in key)
         meta = sum(1 for key in puts if ".sitedeploy/" in key) - kept
         return len(puts) - kept - meta, kept, meta, len(hits)
+
+    def cpu(self) -> float:
+        """CPU seconds the server process has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -158,18 +161,25 @@ class Row:
     hashing: float = 0.0
     """sitedeploy only: hashing the build into a manifest (its build stage, timed apart)."""
     stats: TransferStats | None = None
+    client_cpu: float = 0.0
+    """CPU seconds of the client: the aws process, or this process during the publishing step."""
+    server_cpu: float = 0.0
+    """CPU seconds of the S3 server (moto) during the step: the same work for both tools."""
 
 
-def sitedeploy_publish(cfg: S3TargetConfig, root: Path, n: int) -> tuple[float, float, TransferStats | None]:
-    """(seconds of the publishing step, seconds hashing the build before it, transfer stats)."""
+def sitedeploy_publish(
+    cfg: S3TargetConfig, root: Path, n: int
+) -> tuple[float, float, TransferStats | None, float]:
+    """(seconds of the publishing step, seconds hashing the build before it, transfer stats,
+    CPU seconds of the publishing step)."""
     lazy = _Lazy(root, n)  # hashes the build: sitedeploy's build stage, not the publishing step
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     target = S3Target("bench", cfg)
     try:
         result = commands.publish(target, commands.rules_for(cfg), lazy, lazy.key_for(cfg))  # type: ignore[arg-type]
     finally:
         target.close()
-    return time.perf_counter() - start, lazy.scan_seconds, result.stats
+    return time.perf_counter() - start, lazy.scan_seconds, result.stats, time.process_time() - cpu
 
 
 def touch_all(site: Path) -> None:
@@ -192,29 +202,42 @@ def sync(aws: str, server: Server, site: Path, label: str) -> Row:
         str(site),
         "s3://bench-sync/",
     ]
+    before, server_before = resource.getrusage(resource.RUSAGE_CHILDREN), server.cpu()
     seconds = run(cmd)
-    return Row("aws s3 sync", label, seconds, *server.requests_since(mark, "bench-sync"))
+    after, server_after = resource.getrusage(resource.RUSAGE_CHILDREN), server.cpu()
+    row = Row("aws s3 sync", label, seconds, *server.requests_since(mark, "bench-sync"))
+    row.client_cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    row.server_cpu = server_after - server_before
+    return row
 
 
 def deploy(cfg: S3TargetConfig, server: Server, site: Path, label: str, n: int) -> Row:
     mark = server.mark()
-    seconds, hashing, stats = sitedeploy_publish(cfg, site, n)
-    return Row("sitedeploy", label, seconds, *server.requests_since(mark, cfg.bucket), hashing, stats)
+    server_before = server.cpu()
+    seconds, hashing, stats, cpu = sitedeploy_publish(cfg, site, n)
+    row = Row("sitedeploy", label, seconds, *server.requests_since(mark, cfg.bucket), hashing, stats)
+    row.client_cpu, row.server_cpu = cpu, server.cpu() - server_before
+    return row
 
 
 def print_rows(rows: list[Row]) -> None:
-    head = ("tool", "step", "site objects", "kept", "state", "requests", "wall s")
-    print("\n{:<12} {:<11} {:>12} {:>5} {:>6} {:>9} {:>8}".format(*head))
+    head = ("tool", "step", "site objects", "kept", "state", "requests", "wall s", "client", "server")
+    print("\n{:<12} {:<11} {:>12} {:>5} {:>6} {:>9} {:>8} {:>7} {:>7}".format(*head))
     for r in rows:
         note = ""
         if r.stats is not None:
             sent = r.stats.files_sent
             note = f"   publishing step ({sent} bodies sent); hashing the build before it: {r.hashing:.2f}s"
-        cells = (r.tool, r.step, r.writes, r.kept, r.meta, r.requests, f"{r.seconds:.2f}")
-        print("{:<12} {:<11} {:>12} {:>5} {:>6} {:>9} {:>8}".format(*cells) + note)
+        cpu = (f"{r.client_cpu:.2f}", f"{r.server_cpu:.2f}")
+        cells = (r.tool, r.step, r.writes, r.kept, r.meta, r.requests, f"{r.seconds:.2f}", *cpu)
+        print("{:<12} {:<11} {:>12} {:>5} {:>6} {:>9} {:>8} {:>7} {:>7}".format(*cells) + note)
     print("site objects: PUT/COPY of live keys; kept: bodies copied server-side for rollback;")
     print("state: .sitedeploy/ files written (lock, manifest, release record, state object, history);")
     print("requests: every request to the bucket (conditional GETs, 404s, LIST and DELETE included)")
+    print("client, server: CPU seconds of the tool and of the S3 server (moto) during the step")
+
+
+TARGETS = {"full": ">= 2x", "one page": ">= 50x"}
 
 
 def summary(rows: list[Row]) -> None:
@@ -230,7 +253,16 @@ def summary(rows: list[Row]) -> None:
         print(
             f"{label} ({n}): publishing step {sync_s / step:.1f}x as fast as aws s3 sync "
             f"({step:.2f}s vs {sync_s:.2f}s); with hashing the build too {sync_s / (step + hashing):.1f}x "
-            f"({step + hashing:.2f}s)"
+            f"({step + hashing:.2f}s); target {TARGETS[label]}"
+        )
+        aws_cpu = statistics.median(
+            r.client_cpu for r in rows if r.tool == "aws s3 sync" and r.step.startswith(label)
+        )
+        my_cpu = statistics.median(r.client_cpu for r in mine)
+        server = statistics.median(r.server_cpu for r in mine)
+        print(
+            f"  client CPU {my_cpu:.2f}s vs aws {aws_cpu:.2f}s ({aws_cpu / max(my_cpu, 0.01):.1f}x less); "
+            f"the server's CPU for sitedeploy's requests: {server:.2f}s (a floor for any client)"
         )
 
 
@@ -242,13 +274,13 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="one-page steps to run (medians are reported)")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/sitedeploy-bench"))
     ap.add_argument("--reuse-build", action="store_true", help="reuse the first build from an earlier run")
-    ap.add_argument("--aws", help="the aws executable (default: awscli from PyPI in a venv under --cache)")
+    ap.add_argument("--aws", help="the aws executable (default: the one installed by the bench extra)")
     args = ap.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     os.environ.update(
         AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
     )
-    aws = aws_cli(args.aws, args.cache)
+    aws = aws_cli(args.aws)
 
     src = corpus(args.pages, args.images, args.seed)
     work = args.cache / f"work-{args.pages}-{args.images}"

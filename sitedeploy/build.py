@@ -264,7 +264,14 @@ def _build_site(
             sandbox=config.build.sandbox,
             venvs=config.state_dir / "venvs" / site.config.name,
         )
-        found = builders.build(site.kind, job)
+        if site.kind == "mkdocs" and site.config.images.enabled:
+            from .images.prefetch import prefetching  # Pillow only when a site is built
+
+            # The site's images are encoded into the variant cache while the builder runs.
+            with prefetching(site_src, site.config.images, config.state_dir / "image-cache"):
+                found = builders.build(site.kind, job)
+        else:
+            found = builders.build(site.kind, job)
         _check_output_names(out, job)
         summary, image_warnings = _optimize_images(config, site, out, progress)
         for line in image_warnings:

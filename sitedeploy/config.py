@@ -55,8 +55,12 @@ class ImagesConfig:
     max_pixels: int = setting(50_000_000, greater_than(0))
     """Images with more pixels are treated as decompression bombs and left untouched."""
     cache_max_bytes: int = setting(2 * 1024**3, at_least(0))
+    avif_speed: int = 9
+    """libaom speed, 0 (smallest files, slowest) to 10; see sitedeploy.images.variants.AVIF_SPEED."""
 
     def __post_init__(self) -> None:
+        if not 0 <= self.avif_speed <= 10:
+            raise ValueError("avif_speed goes from 0 (smallest files) to 10 (fastest)")
         unknown = [f for f in self.formats if f.lower() not in ("avif", "webp", "jpeg", "png")]
         if unknown:
             raise ValueError(f"unknown image format {unknown[0]!r}; use avif, webp, jpeg or png")

@@ -4,7 +4,7 @@
 //   node sharp_variants.mjs CONFIG.json
 //
 // CONFIG: {inputs: [...], out: dir, widths: [..], formats: [..], quality: {..},
-//          inFlight: 2, avifEffort: 4}
+//          inFlight: 2, avifEffort: 4, webpEffort: 4}
 // Prints one JSON line: {seconds, images, bytes}.
 import fs from "node:fs/promises";
 import path from "node:path";
@@ -25,7 +25,7 @@ function encoder(pipeline, format) {
   switch (format) {
     case "jpeg": return pipeline.jpeg({ quality: q.jpeg, progressive: true, chromaSubsampling: "4:2:0" });
     case "png": return pipeline.png({ compressionLevel: 6 });  // zlib 6, as sitedeploy
-    case "webp": return pipeline.webp({ quality: q.webp, effort: 4 });
+    case "webp": return pipeline.webp({ quality: q.webp, effort: config.webpEffort ?? 4 });
     case "avif": return pipeline.avif({ quality: q.avif, effort: config.avifEffort, chromaSubsampling: "4:2:0" });
   }
   throw new Error(`unknown format ${format}`);

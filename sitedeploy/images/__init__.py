@@ -78,6 +78,7 @@ def spec_from(settings: ImagesConfig) -> RenderSpec:
         # A partial table (``quality = {avif = 60}``) keeps the defaults for the other formats.
         quality=tuple(sorted({**_DEFAULT_QUALITY, **settings.quality}.items())),
         max_pixels=settings.max_pixels,
+        avif_speed=settings.avif_speed,
     )
 
 

@@ -3,9 +3,18 @@
 Every function here is called from the target's thread pool with the one shared client and
 returns what now sits at the key (:class:`Stored`), taken from the server's answer (the ETag
 lets deploys and ``verify`` spot a rewritten key without reading it; ``verify`` then reads every
-body it trusts and hashes it: :meth:`Bucket.fetch`). Bodies are streamed from disk; files at or above the
-multipart threshold go through boto3's managed transfer (parts sent in parallel), and a
-gzip-compressed body is built in a spooled temporary file, never whole in memory.
+body it trusts and hashes it: :meth:`Bucket.fetch`).
+
+A site is mostly small files, so the cost of a full deploy is the cost per request, not per
+byte. A body below ``SMALL`` is read into memory and sent in one PutObject *without*
+``Expect: 100-continue``: botocore asks for that interim answer on every file-like body, which
+costs a round trip to the server per object (and, in botocore, a byte-at-a-time read of the
+interim status line). Larger bodies keep it -- a refused request then does not send megabytes
+for nothing -- and are streamed from disk; files at or above the multipart threshold go
+through boto3's managed transfer (parts sent in parallel). A gzip-compressed body is built in
+a spooled temporary file, never whole in memory. Requests reuse the client's pooled
+connections (``max_pool_connections`` is the target's ``max_concurrency`` plus a few, so every
+worker of the target's pool keeps its own connection).
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from boto3.s3.transfer import TransferConfig
+from botocore.utils import determine_content_length
 
 from .headers import ObjectHeaders
 from .live import Stored, Touch
@@ -31,16 +41,20 @@ if TYPE_CHECKING:
 COPY_LIMIT = 5 * 1024**3
 """CopyObject's limit; bigger objects are copied in parts by the managed transfer."""
 SPOOL = 8 * 1024 * 1024
-CHUNK = 1024 * 1024
-"""Bytes read (and decompressed) at a time when ``verify`` hashes a live object."""
+returns what now sits at the key (:class:`Stored`), taken from the server's answer (the ETag
+lets deploys and ``verify`` spot a rewritten key without reading it; ``verify`` then reads every
+body it trusts and hashes it: :meth:`Bucket.fetch`).
 
-
-class Fetched(NamedTuple):
-    """What a reader gets from one live key: the sha256 of its decoded body, and its headers.
-    ``sha256`` is None when the body cannot be decoded or decodes to more than was expected."""
-
-    sha256: str | None
-    headers: ObjectHeaders
+A site is mostly small files, so the cost of a full deploy is the cost per request, not per
+byte. A body below ``SMALL`` is read into memory and sent in one PutObject *without*
+``Expect: 100-continue``: botocore asks for that interim answer on every file-like body, which
+costs a round trip to the server per object (and, in botocore, a byte-at-a-time read of the
+interim status line). Larger bodies keep it -- a refused request then does not send megabytes
+for nothing -- and are streamed from disk; files at or above the multipart threshold go
+through boto3's managed transfer (parts sent in parallel). A gzip-compressed body is built in
+a spooled temporary file, never whole in memory. Requests reuse the client's pooled
+connections (``max_pool_connections`` is the target's ``max_concurrency`` plus a few, so every
+worker of the target's pool keeps its own connection).
 
 
 class Bucket:
@@ -50,16 +64,28 @@ class Bucket:
         self.client = client
         self.name = name
         self.transfer = transfer
+        # unique_id: a second Bucket over the same client does not add the handler twice
+        client.meta.events.register_last("before-call.s3", no_continue_for_small, unique_id=_NO_CONTINUE)
 
     def put_file(self, key: str, file: Path, sha256: str, headers: ObjectHeaders) -> Stored:
         if headers.content_encoding == "gzip":
             with compressed(file) as body:
                 return self.put_stream(key, body, body.tell(), sha256, headers)
+        size = file.stat().st_size
+        if size < min(SMALL, self.transfer.multipart_threshold):
+            return self.put_bytes(key, file.read_bytes(), sha256, headers)
         with file.open("rb") as body:
-            return self.put_stream(key, body, file.stat().st_size, sha256, headers)
+            return self.put_stream(key, body, size, sha256, headers)
+
+    def put_bytes(self, key: str, data: bytes, sha256: str, headers: ObjectHeaders) -> Stored:
+        """One PutObject from memory (a small body: no ``Expect: 100-continue``)."""
+        response = self.client.put_object(Bucket=self.name, Key=key, Body=data, **headers.put_args())  # type: ignore[arg-type]
+        return Stored(sha256, response["ETag"], len(data), headers)
 
     def put_stream(self, key: str, body: IO[bytes], size: int, sha256: str, headers: ObjectHeaders) -> Stored:
         body.seek(0)
+        if size < min(SMALL, self.transfer.multipart_threshold):
+            return self.put_bytes(key, body.read(), sha256, headers)
         if size >= self.transfer.multipart_threshold:
             self.client.upload_fileobj(
                 body, self.name, key, ExtraArgs=headers.put_args(), Config=self.transfer
@@ -115,6 +141,19 @@ class Bucket:
     def _stored(self, key: str, sha256: str, headers: ObjectHeaders) -> Stored:
         response = self.client.head_object(Bucket=self.name, Key=key)
         return Stored(sha256, response["ETag"], response["ContentLength"], headers)
+
+
+_NO_CONTINUE = "sitedeploy-no-continue-for-small-bodies"
+
+
+def no_continue_for_small(params: dict[str, Any], model: Any, **_: Any) -> None:
+    """botocore event handler (after its own ``add_expect_header``): drop ``Expect:
+    100-continue`` from a PutObject or UploadPart whose body is smaller than ``SMALL``."""
+    if model.name not in ("PutObject", "UploadPart"):
+        return
+    size = determine_content_length(params.get("body"))
+    if size is not None and size < SMALL:
+        params["headers"].pop("Expect", None)
 
 
 @contextmanager

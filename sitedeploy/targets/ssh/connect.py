@@ -135,6 +135,16 @@ class RefuseUnknownKey(paramiko.RejectPolicy):
         )
 
 
+class AEADFirstTransport(paramiko.Transport):
+    """paramiko's transport offering AES-GCM first: an AEAD cipher needs no separate HMAC pass
+    over every packet, about a tenth of this side's CPU in a bulk upload. A server without it
+    agrees on the next cipher offered (aes-ctr)."""
+
+    _preferred_ciphers = tuple(
+        sorted(paramiko.Transport._preferred_ciphers, key=lambda c: "-gcm@" not in c)  # type: ignore[attr-defined]
+    )
+
+
 def connect(where: str, ep: Endpoint, cfg: SSHTargetConfig) -> paramiko.SSHClient:
     """A connected, authenticated client. Raises HostKeyError (unknown, changed or revoked key,
     unreadable known_hosts) itself; paramiko and socket errors are left to ``SSHHost.step``."""
@@ -159,6 +169,7 @@ def connect(where: str, ep: Endpoint, cfg: SSHTargetConfig) -> paramiko.SSHClien
             banner_timeout=cfg.connect_timeout,
             auth_timeout=cfg.connect_timeout,
             sock=sock,
+            transport_factory=AEADFirstTransport,  # type: ignore[arg-type]  # the stubs lag paramiko
         )
     except BaseException as exc:
         client.close()

@@ -1,25 +1,30 @@
 """Building, checking and repairing a release folder on one SSH host.
 
-Staging a release on a host, in four round trips plus the uploads:
+Staging a release on a host, in three round trips plus the transfer:
 
 1. ``PREPARE`` (one remote command): remove ``releases/.*.tmp`` (and another run's
    ``.*.delta``) left by a crashed run, then ``cp -al`` the base release (the live one the
    plan was computed against) to ``releases/.<id>.tmp`` -- every file a hard link, every folder
-   new -- and unlink the plan's stale paths from the copy (read NUL-separated from stdin).
-   Without the base on this host (first deploy, a new host) the folder starts empty and every
-   file is sent. Meanwhile a second thread runs the hash rounds of :mod:`.ssh_delta` for large
-   changed files against the base release and sends their changed middles.
-2. ``MKDIRS``: folders the new files need (stdin again).
-3. SFTP uploads of the other new and changed files, several sessions in parallel, while one
-   command puts the delta files together. A path that exists in the copy is a hard link shared
-   with older releases: it is written under a temp name and renamed over, never opened for
-   writing. New paths are created with ``O_EXCL``. A delta that failed is then sent whole.
-4. ``FINISH``: ``chmod`` the folders to ``dir_mode``, rename ``.tmp`` to ``<id>``.
+   new -- and unlink the plan's stale paths from the copy (read NUL-separated from stdin); it
+   also says whether the host has GNU tar. Without the base on this host (first deploy, a new
+   host) the folder starts empty and every file is sent. Meanwhile a second thread runs the
+   hash rounds of :mod:`.delta` for large changed files against the base release and sends
+   their changed middles.
+2. The new and changed files (all but the deltas) go as one tar stream into one ``tar -x``
+   (:mod:`.bulk`), while one command puts the delta files together. A path that exists in the
+   copy is a hard link shared with older releases: tar unlinks it and creates the file anew
+   (``--unlink-first``), never writing through it. A delta that failed is then sent whole.
+   Without GNU tar the files go over SFTP instead (``MKDIRS`` first, several sessions in
+   parallel; an existing path is written under a temp name and renamed over, a new one is
+   created with ``O_EXCL``).
+3. ``FINISH``: ``chmod`` the folders to ``dir_mode``, rename ``.tmp`` to ``<id>``.
 
 A crash or a dropped connection at any point leaves at most a ``.tmp`` folder that nobody
-serves and the next stage removes. Needs ``cp -al``, ``find`` and ``xargs -0`` on the host
-(GNU coreutils/findutils or BusyBox) and ``sha256sum`` for :func:`verify_host`; deltas also
-``split --filter`` (GNU), else those files go whole.
+serves and the next stage removes. Host tools, all in a stock Debian/Ubuntu install: ``sh``,
+``cp -al``, ``rm``, ``mkdir``, ``mv``, ``find``, ``xargs -0``, ``chmod`` (coreutils/findutils or
+BusyBox), GNU ``tar`` for the bulk transfer (else SFTP), ``sha256sum`` for :func:`verify_host`;
+deltas also ``split --filter``, ``head``, ``tail``, ``cat``, ``cut``, ``wc`` (GNU coreutils),
+else those files go whole.
 """
 
 from __future__ import annotations
@@ -34,15 +39,17 @@ from ...release.diff import Plan
 from ...release.manifest import Manifest
 from ...release.records import ReleaseRecord
 from ..base import Drift, TransferStats
+from .bulk import PROBE, send_tar
 from .delta import SSHTransferStats, candidates, place_deltas, prepare_deltas
 from .host import SSHHost
 
 UPLOAD_SESSIONS = 4
-"""SFTP sessions per host for uploads: hides the per-file round trips of small files."""
+"""SFTP sessions per host for uploads without GNU tar: hides the per-file round trips."""
 
 PREPARE = """set -e
 mkdir -p -- "$1"
 cd -- "$1"
+@PROBE@
 if [ -d "$2" ]; then cat >/dev/null; echo staged; exit 0; fi
 for old in .*.tmp .*.delta; do
   if [ -d "$old" ] && [ "$old" != ".$2.delta" ]; then rm -rf -- "$old"; fi
@@ -58,7 +65,7 @@ else
   mkdir -- ".$2.tmp"
   echo empty
 fi
-"""
+""".replace("@PROBE@", PROBE)
 
 MKDIRS = 'cd -- "$1" && xargs -0 mkdir -p --'
 
@@ -103,7 +110,7 @@ def stage_host(
     large = candidates(plan, manifest)
     with ThreadPoolExecutor(1) as pool:  # the hash rounds read the base release while it is copied
         hashing = pool.submit(prepare_deltas, host, build_dir, releases, base, record.id, large)
-        how = host.sh(
+        answer = host.sh(
             "prepare the release folder",
             PREPARE,
             releases,
@@ -111,32 +118,52 @@ def stage_host(
             base or "",
             "prune" if plan.deletes else "",
             stdin=nul_list(plan.deletes),
-        ).strip()
+        ).split()
         prepared = hashing.result()
-    if how == "staged":
+    if "staged" in answer:
         return SSHTransferStats()  # staged by an earlier run that stopped before the switch
-    linked = how == "linked"
+    linked = "linked" in answer
     sends = [u.path for u in plan.uploads] if linked else list(manifest)
-    replace = {u.path for u in plan.uploads if u.reason != "new"} if linked else set()
-    present = set(plan.unchanged) | replace if linked else set()
     tmp = f"{releases}/.{record.id}.tmp"
-    new_dirs = sorted(parents(sends) - parents(present))
-    if new_dirs:
-        host.sh("create folders", MKDIRS, tmp, stdin=nul_list(new_dirs))
-    stats = SSHTransferStats(files_linked=len(manifest) - len(sends), requests=3 + bool(new_dirs))
+    send = _sender(host, build_dir, tmp, plan if linked else None, use_tar="tar" in answer)
+    stats = SSHTransferStats(files_linked=len(manifest) - len(sends), requests=2)
     if not linked:
         prepared.deltas.clear()
     held = {d.path for d in prepared.deltas}
-    with ThreadPoolExecutor(1) as pool:  # the deltas are put together while the rest uploads
+    with ThreadPoolExecutor(1) as pool:  # the deltas are put together while the rest is sent
         placing = pool.submit(place_deltas, host, releases, record.id, prepared, manifest)
-        stats.add(upload_files(host, build_dir, tmp, [p for p in sends if p not in held], replace, advance))
+        stats.add(send([p for p in sends if p not in held], advance))
         delta_stats, placed = placing.result()
     advance(len(placed))
     stats.add(delta_stats)
     if held - placed:  # a delta failed its check: send the whole file
-        stats.add(upload_files(host, build_dir, tmp, sorted(held - placed), replace, advance))
+        stats.add(send(sorted(held - placed), advance))
     host.sh("finish the release", FINISH, releases, record.id, format(host.cfg.dir_mode, "o"))
     return stats
+
+
+Send = Callable[[list[str], Advance], TransferStats]
+
+
+def _sender(host: SSHHost, build_dir: Path, tmp: str, plan: Plan | None, *, use_tar: bool) -> Send:
+    """How files reach the staging folder ``tmp``: one tar stream, or SFTP without GNU tar.
+
+    ``plan`` is None when the folder started empty (no base release on the host).
+    """
+    if use_tar:
+        return lambda paths, advance: send_tar(host, build_dir, tmp, paths, advance)
+    replace = {u.path for u in plan.uploads if u.reason != "new"} if plan else set()
+    present = set(plan.unchanged) | replace if plan else set()
+
+    def over_sftp(paths: list[str], advance: Advance) -> TransferStats:
+        new_dirs = sorted(parents(paths) - parents(present))
+        if new_dirs:
+            host.sh("create folders", MKDIRS, tmp, stdin=nul_list(new_dirs))
+        stats = upload_files(host, build_dir, tmp, paths, replace, advance)
+        stats.requests += bool(new_dirs)
+        return stats
+
+    return over_sftp
 
 
 def upload_files(
