@@ -41,20 +41,18 @@ if TYPE_CHECKING:
 COPY_LIMIT = 5 * 1024**3
 """CopyObject's limit; bigger objects are copied in parts by the managed transfer."""
 SPOOL = 8 * 1024 * 1024
-returns what now sits at the key (:class:`Stored`), taken from the server's answer (the ETag
-lets deploys and ``verify`` spot a rewritten key without reading it; ``verify`` then reads every
-body it trusts and hashes it: :meth:`Bucket.fetch`).
+SMALL = 8 * 1024 * 1024
+"""Bodies below this are sent from memory without waiting for ``100 Continue``."""
+CHUNK = 1024 * 1024
+"""Bytes read (and decompressed) at a time when ``verify`` hashes a live object."""
 
-A site is mostly small files, so the cost of a full deploy is the cost per request, not per
-byte. A body below ``SMALL`` is read into memory and sent in one PutObject *without*
-``Expect: 100-continue``: botocore asks for that interim answer on every file-like body, which
-costs a round trip to the server per object (and, in botocore, a byte-at-a-time read of the
-interim status line). Larger bodies keep it -- a refused request then does not send megabytes
-for nothing -- and are streamed from disk; files at or above the multipart threshold go
-through boto3's managed transfer (parts sent in parallel). A gzip-compressed body is built in
-a spooled temporary file, never whole in memory. Requests reuse the client's pooled
-connections (``max_pool_connections`` is the target's ``max_concurrency`` plus a few, so every
-worker of the target's pool keeps its own connection).
+
+class Fetched(NamedTuple):
+    """What a reader gets from one live key: the sha256 of its decoded body, and its headers.
+    ``sha256`` is None when the body cannot be decoded or decodes to more than was expected."""
+
+    sha256: str | None
+    headers: ObjectHeaders
 
 
 class Bucket:
