@@ -52,7 +52,11 @@ def test_a_whole_site_is_one_request_with_names_tar_cannot_store_plainly(
 def test_a_large_send_is_split_into_parallel_streams_of_equal_bytes(ssh_env: SSHEnv, tmp_path: Path) -> None:
     server = ssh_env.server()
     target = open_ssh_target("prod", ssh_env.target_table(Path("site")))
-    files = {f"s{i // 10}/p{i:03d}.bin": bytes([i]) * (40_000 + 3_000 * i) for i in range(80)}
+    # one page among them: a release without any page is refused before anything is sent
+    files = {
+        f"s{i // 10}/p{i:03d}.{'html' if i == 0 else 'bin'}": bytes([i]) * (40_000 + 3_000 * i)
+        for i in range(80)
+    }
     build = make_site(tmp_path / "build", files)
     shares = split(build, sorted(files), STREAMS)
     assert len(shares) == STREAMS == 2 and sorted(files) == [p for share in shares for p in share]
