@@ -1,0 +1,1 @@
+"""Site builders: code that runs inside a site's build environment (next to MkDocs)."""
