@@ -35,7 +35,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -183,7 +183,7 @@ class _Run:
         rows = self._check_files(files)
         files_key = digest(rows)
         for file in files.documentation_pages(inclusion=InclusionLevel.is_included):
-            if file.page is None and file.inclusion.is_not_in_nav():
+            if file.page is None and file.inclusion.is_not_in_nav():  # type: ignore[no-untyped-call]
                 Page(None, file, config)
             assert file.page is not None
             self._populate(file.page, files, files_key)
@@ -235,7 +235,7 @@ class _Run:
 
     # ------------------------------------------------------------------ templates
 
-    def _templates(self, files: Files, doc_files: list[File], nav: Navigation, env: Any) -> None:
+    def _templates(self, files: Files, doc_files: Sequence[File], nav: Navigation, env: Any) -> None:
         nav_key = nav_digest(nav)
         pages = [f.page for f in doc_files if f.page is not None]
         every_page = digest([[p.file.src_uri, self.records[p.file.src_uri].rkey, p.title] for p in pages])
@@ -270,7 +270,7 @@ class _Run:
         record: PageRecord,
         base: str,
         inputs: tuple[str, str],
-        doc_files: list[File],
+        doc_files: Sequence[File],
         nav: Navigation,
         env: Any,
         search: _SearchEntries,

@@ -22,8 +22,8 @@ plain full build and caches nothing.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import functools
+import hashlib
 import json
 import os
 import sys
@@ -36,6 +36,7 @@ import mkdocs
 from mkdocs.config.base import Config
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.plugins import PluginCollection
+from mkdocs.structure import StructureItem
 from mkdocs.structure.files import Files
 from mkdocs.structure.nav import Link, Navigation, Section
 from mkdocs.structure.pages import Page
@@ -52,8 +53,11 @@ SAFE_PLUGINS = frozenset(
 )
 # Python-Markdown's own extensions: each turns one page's text into HTML, reading nothing else.
 _MARKDOWN_BUILTINS = frozenset(
-    "abbr admonition attr_list codehilite def_list extra fenced_code footnotes legacy_attrs "
-    "legacy_em md_in_html meta nl2br sane_lists smarty tables toc wikilinks".split()
+    {
+        *("abbr", "admonition", "attr_list", "codehilite", "def_list", "extra", "fenced_code"),
+        *("footnotes", "legacy_attrs", "legacy_em", "md_in_html", "meta", "nl2br", "sane_lists"),
+        *("smarty", "tables", "toc", "wikilinks"),
+    }
 )
 _PURE_EXTENSION_PACKAGES = ("markdown.extensions.", "pymdownx.", "material.extensions.")
 # These pull other files into a page, which the render key does not cover.
@@ -128,7 +132,9 @@ def stable(value: Any, where: str) -> Any:
     if isinstance(value, PluginCollection):  # a dict of plugin objects: key each one's config
         return [[k, _qualname(type(p)), stable(p.config, f"{where}.{k}")] for k, p in value.items()]
     if isinstance(value, (Config, Mapping)):
-        return {str(k): stable(v, f"{where}.{k}") for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+        return {
+            str(k): stable(v, f"{where}.{k}") for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))
+        }
     if isinstance(value, (list, tuple)):
         return [stable(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, (set, frozenset)):
@@ -217,10 +223,7 @@ def changed_code(recorded: Mapping[str, str]) -> str | None:
 
 def file_rows(files: Files) -> list[list[str]]:
     """Every file links can resolve to, as the page renders see it."""
-    return [
-        [f.src_uri, f.dest_uri, f.url, f.inclusion.name, str(f.generated_by or "")]
-        for f in files
-    ]
+    return [[f.src_uri, f.dest_uri, f.url, f.inclusion.name, str(f.generated_by or "")] for f in files]
 
 
 def describe_file_change(old: Iterable[list[str]], new: Iterable[list[str]]) -> str:
@@ -247,11 +250,12 @@ def nav_digest(nav: Navigation) -> str:
     return digest([_nav_item(item) for item in nav.items])
 
 
-def _nav_item(item: Page | Section | Link) -> list[Any]:
+def _nav_item(item: StructureItem) -> list[Any]:
     if isinstance(item, Section):
         return ["section", item.title, [_nav_item(child) for child in item.children]]
     if isinstance(item, Link):
         return ["link", item.title, item.url]
+    assert isinstance(item, Page), f"unknown navigation item {item!r}"
     return [
         "page",
         item.file.src_uri,
