@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ class PageRecord:
     render_logs: list[list[Any]]
     tkey: str = ""
     html: str = ""  # store name of the HTML file; "" if the template wrote nothing
+    stored: bool = False  # the template's output (or its absence) is in the cache
     reads_others: bool = False
     reads_date: bool = False
     search: list[Any] = field(default_factory=list)
@@ -65,6 +67,7 @@ class Cache:
         self.content = root / "content"
         self.html = root / "html"
         self._made: set[str] = set()
+        self._janitor: threading.Thread | None = None
 
     def load(self) -> State | None:
         try:
@@ -81,8 +84,22 @@ class Cache:
             "files": state.files,
             "pages": {uri: vars(rec) for uri, rec in state.pages.items()},
         }
+        self.root.mkdir(parents=True, exist_ok=True)
         _write_atomic(self.root / STATE, json.dumps(data, separators=(",", ":")).encode())
         self._prune(state)
+        if self._janitor is not None:
+            self._janitor.join()
+
+    def start_fresh(self) -> None:
+        """Nothing of the old cache will be reused: move it aside and delete it in a thread
+        while pages render (thousands of unlinks cost no wall time there)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        trash = Path(tempfile.mkdtemp(prefix=".trash-", dir=self.root))
+        for folder in (self.content, self.html):
+            if folder.is_dir():
+                folder.rename(trash / folder.name)
+        self._janitor = threading.Thread(target=shutil.rmtree, args=(trash, True), name="cache-janitor")
+        self._janitor.start()
 
     def clear(self) -> None:
         """Forget everything (a build that cannot be cached must not leave one to reuse)."""
@@ -92,7 +109,7 @@ class Cache:
 
     def _prune(self, state: State) -> None:
         keep_content = {f"{rec.rkey}.json" for rec in state.pages.values()}
-        keep_html = {rec.html for rec in state.pages.values() if rec.html}
+        keep_html = {rec.html for rec in state.pages.values() if rec.html and rec.stored}
         for folder, keep in ((self.content, keep_content), (self.html, keep_html)):
             if folder.is_dir():
                 for entry in os.scandir(folder):
@@ -106,6 +123,9 @@ class Cache:
 
     def put_content(self, rkey: str, page: Page) -> None:
         path = self.content / f"{rkey}.json"
+        if str(self.content) not in self._made:
+            self.content.mkdir(parents=True, exist_ok=True)
+            self._made.add(str(self.content))
         if not path.exists():
             body = {"content": page.content, "toc": [_toc_row(a) for a in page.toc]}
             _write_atomic(path, json.dumps(body, separators=(",", ":")).encode())
@@ -122,8 +142,10 @@ class Cache:
 
     def put_html(self, name: str, built: str) -> None:
         path = self.html / name
-        if not path.exists():
+        if str(self.html) not in self._made:
             self.html.mkdir(parents=True, exist_ok=True)
+            self._made.add(str(self.html))
+        if not path.exists():
             _link_or_copy(built, path)
 
     def place_html(self, name: str, dest: str) -> None:
@@ -136,6 +158,7 @@ class Cache:
         _link_or_copy(str(self.html / name), Path(dest))
 
     def write_report(self, report: dict[str, Any]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
         _write_atomic(self.root / LAST_BUILD, (json.dumps(report, indent=2) + "\n").encode())
 
 
@@ -175,10 +198,9 @@ def _toc_item(row: list[Any]) -> AnchorLink:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
+    """Write under a temporary name, then rename: a reader sees the whole file or none."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
     os.replace(tmp, path)
 
 

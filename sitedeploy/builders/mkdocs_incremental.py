@@ -118,6 +118,8 @@ def _build(config: MkDocsConfig, cache: Cache, full: bool) -> Outcome:
         return Outcome("full", str(e))
     state = None if full else cache.load()
     reason = "--full" if full else _stale_reason(state, site)
+    if reason:
+        cache.start_fresh()
     run = _Run(config, cache, site, None if reason else state)
     run.build()
     if run.files_reason and not reason:
@@ -207,6 +209,7 @@ class _Run:
         if self.old is not None and self.old.files != rows:
             self.files_reason = describe_file_change(self.old.files, rows)
             self.old = None  # every link may resolve differently: render everything
+            self.cache.start_fresh()
         return rows
 
     # ------------------------------------------------------------------ Markdown
@@ -253,7 +256,7 @@ class _Run:
 
     def _reusable(self, old: PageRecord, base: str, epoch: str, every_page: str) -> bool:
         key = _full_key(base, old.reads_date, old.reads_others, epoch, every_page)
-        return old.tkey == key and (not old.html or self.cache.has_html(old.html))
+        return old.stored and old.tkey == key and (not old.html or self.cache.has_html(old.html))
 
     def _reuse(self, page: Page, old: PageRecord, record: PageRecord, search: _SearchEntries) -> None:
         if old.html:
@@ -285,7 +288,11 @@ class _Run:
         record.reads_date, record.reads_others = reads.date, bool(reads.others)
         record.tkey = _full_key(base, reads.date, record.reads_others, *inputs)
         record.html = f"{record.tkey}.html" if os.path.isfile(page.file.abs_dest_path) else ""
-        if record.html:
+        # A page showing the build date changes with every commit (SOURCE_DATE_EPOCH is the
+        # last commit's time): storing it would cost two file operations per page per build
+        # for a copy that a later build could use only for the very same commit.
+        record.stored = not reads.date
+        if record.html and record.stored:
             self.cache.put_html(record.html, page.file.abs_dest_path)
         record.search, record.search_key = search.since(mark), search_key
         record.content_after = None if page.content == before else page.content
@@ -298,6 +305,7 @@ def _full_key(base: str, reads_date: bool, reads_others: bool, epoch: str, every
 
 def _copy_template_fields(old: PageRecord, new: PageRecord) -> None:
     new.tkey, new.html, new.search, new.search_key = old.tkey, old.html, old.search, old.search_key
+    new.stored = old.stored
     new.reads_date, new.reads_others = old.reads_date, old.reads_others
     new.content_after, new.template_logs = old.content_after, old.template_logs
 

@@ -43,6 +43,9 @@ from mkdocs.structure.pages import Page
 from mkdocs.theme import Theme
 
 FORMAT = 1
+# MkDocs versions whose build steps were read for what a page render and a template can see
+# (1.6: a render resolves links against the file set only). Others build in full.
+VERIFIED_MKDOCS = ("1.6.",)
 
 # Plugins whose every event we have read: both only index the current page for search.
 SAFE_PLUGINS = frozenset(
@@ -87,6 +90,8 @@ def _typed_str(value: object) -> str:
 
 def check_supported(config: MkDocsConfig) -> None:
     """Raise NotIncremental for hooks, unknown plugins and unknown Markdown extensions."""
+    if not mkdocs.__version__.startswith(VERIFIED_MKDOCS):
+        raise NotIncremental(f"MkDocs {mkdocs.__version__} is not verified for incremental builds")
     if config.hooks:
         raise NotIncremental("hooks in mkdocs.yml run code that may read other pages")
     for name, plugin in config.plugins.items():

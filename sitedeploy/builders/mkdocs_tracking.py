@@ -51,8 +51,12 @@ NAV_SAFE = frozenset(
         "previous_page",
         "next_page",
         "ancestors",
+        "_Page__active",
     }
 )
+# The subset read in hot loops (every nav item of every page) whose getters read nothing but
+# names in this set: answered at once, without the bookkeeping for nested reads.
+_NAV_FAST = NAV_SAFE - {"title", "meta"}
 # Attributes of any file covered by the file rows (:func:`.mkdocs_keys.file_rows`).
 FILE_SAFE = frozenset(
     {
@@ -102,31 +106,48 @@ def _page_getattribute(self: Page, name: str) -> Any:
         reads.date = True
     if self is reads.current:
         return object.__getattribute__(self, name)
-    if name not in NAV_SAFE or id(self) not in reads.nav_pages:
-        reads.others.add(f"page.{name}")
     reads.depth += 1  # what an allowed attribute reads to compute itself is keyed with it
     try:
-        return object.__getattribute__(self, name)
+        value = object.__getattribute__(self, name)
     finally:
         reads.depth -= 1
+    # Reached only if the attribute exists: themes probe for attributes that other plugins
+    # may set (Material asks every nav item for `typeset` and `pages`); which attributes a
+    # page has is decided by code and config, both in the site key.
+    if name not in NAV_SAFE or id(self) not in reads.nav_pages:
+        reads.others.add(f"page.{name}")
+    return value
+
+
+def _nav_page_getattribute(self: Page, name: str) -> Any:
+    if name in _NAV_FAST:
+        return object.__getattribute__(self, name)
+    return _page_getattribute(self, name)
 
 
 def _file_getattribute(self: File, name: str) -> Any:
     reads = _READS
     if reads.current is None or reads.depth or name.startswith("__"):
         return object.__getattribute__(self, name)
+    value = object.__getattribute__(self, name)
     if name not in FILE_SAFE and self is not object.__getattribute__(reads.current, "file"):
         reads.others.add(f"file.{name}")
-    return object.__getattribute__(self, name)
+    return value
 
 
-_SUBCLASSES: dict[type, type] = {}
+_SUBCLASSES: dict[tuple[type, Any], type] = {}
+
+
+def _hook_for(obj: object) -> Any:
+    if not isinstance(obj, Page):
+        return _file_getattribute
+    return _nav_page_getattribute if id(obj) in _READS.nav_pages else _page_getattribute
 
 
 def _watched(cls: type, hook: Any) -> type:
-    if cls not in _SUBCLASSES:
-        _SUBCLASSES[cls] = type(f"Watched{cls.__name__}", (cls,), {"__getattribute__": hook})
-    return _SUBCLASSES[cls]
+    if (cls, hook) not in _SUBCLASSES:
+        _SUBCLASSES[cls, hook] = type(f"Watched{cls.__name__}", (cls,), {"__getattribute__": hook})
+    return _SUBCLASSES[cls, hook]
 
 
 class _DateContext(jinja2.runtime.Context):
@@ -144,8 +165,7 @@ def watching(env: jinja2.Environment, files: list[File], nav_pages: list[Page]) 
     _READS.nav_pages = {id(p) for p in nav_pages}
     try:
         for obj, cls in originals:
-            hook = _page_getattribute if isinstance(obj, Page) else _file_getattribute
-            obj.__class__ = _watched(cls, hook)
+            obj.__class__ = _watched(cls, _hook_for(obj))
         yield _READS
     finally:
         for obj, cls in originals:
