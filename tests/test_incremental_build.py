@@ -75,7 +75,7 @@ class Site:
         lines.append("nav:")
         lines += [f"  - {t}: {p}" if t else f"  - {p}" for t, p in self.nav]
         lines += ["plugins:"] + [f"  - {p}" for p in self.plugins] + ["markdown_extensions:"]
-        lines += ["  - toc:\n      permalink: true"] + [f"  - {e}" for e in self.extensions if e != "toc"]
+        lines += [("  - toc:\n      permalink: true" if e == "toc" else f"  - {e}") for e in self.extensions]
         lines += ["validation:", "  omitted_files: ignore", "  anchors: warn"]
         if self.hook:
             lines += ["hooks:", "  - hooks.py"]
@@ -115,7 +115,7 @@ def make_site(root: Path, seed: int, pages: int = 40, **settings: object) -> Sit
     site.write_page("index.md", "Home page")
     for i in range(1, pages):
         site.write_page(f"part-{i % 4}/{'deep/' if i % 7 == 0 else ''}page-{i:02d}.md", f"Page {i}")
-    nav_pages = ["index.md", *site.rng.sample(site.pages()[1:], 8)]
+    nav_pages = ["index.md", *site.rng.sample(site.pages()[1:], min(8, pages // 2))]
     site.nav = [(f"Nav {i}" if i % 2 else None, p) for i, p in enumerate(nav_pages)]
     site.write_config()
     return site
@@ -407,3 +407,25 @@ def test_warnings_of_reused_pages_are_logged_again(
     assert outcome.rendered == 1
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any("no-such-page.md" in w and "index.md" in w for w in warnings), warnings
+
+
+@pytest.mark.parametrize(
+    ("extension", "reason"),
+    [
+        (
+            "pymdownx.snippets",
+            "full: markdown extension 'pymdownx.snippets' is not known to read only its page",
+        ),
+        (
+            "toc:\n      slugify: !!python/name:posixpath.join",
+            "full: config value 'mdx_configs.toc.slugify' refers to code 'posixpath.join'",
+        ),
+    ],
+)
+def test_unkeyable_markdown_builds_in_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extension: str, reason: str
+) -> None:
+    site = make_site(tmp_path / "site", 9, pages=6, extensions=("tables", extension))
+    for n in range(2):
+        outcome = build_both(site, tmp_path, n, monkeypatch)
+        assert outcome.summary.startswith(reason), outcome.summary

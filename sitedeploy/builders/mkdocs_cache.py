@@ -16,11 +16,14 @@ point leaves a state whose every reference exists (and one that is missing is re
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,10 +93,19 @@ class Cache:
         if self._janitor is not None:
             self._janitor.join()
 
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """One build per cache at a time (an agent and a person may build the same site)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / ".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
     def start_fresh(self) -> None:
         """Nothing of the old cache will be reused: move it aside and delete it in a thread
         while pages render (thousands of unlinks cost no wall time there)."""
         self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / STATE).unlink(missing_ok=True)  # if this build fails, nothing points there
         trash = Path(tempfile.mkdtemp(prefix=".trash-", dir=self.root))
         for folder in (self.content, self.html):
             if folder.is_dir():

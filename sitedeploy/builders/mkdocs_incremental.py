@@ -98,13 +98,15 @@ def build_site(
     config = load_config(
         config_file=str(config_file), site_dir=str(site_dir.absolute()), strict=True if strict else None
     )
+    cache = Cache(cache_dir)
     config.plugins.on_startup(command="build", dirty=False)
     try:
-        outcome = _build(config, Cache(cache_dir), full)
+        with cache.locked():
+            outcome = _build(config, cache, full)
+            outcome = replace(outcome, seconds=round(time.monotonic() - start, 3))
+            cache.write_report({"summary": outcome.summary, **outcome.__dict__})
     finally:
         config.plugins.on_shutdown()
-    outcome = replace(outcome, seconds=round(time.monotonic() - start, 3))
-    Cache(cache_dir).write_report({"summary": outcome.summary, **outcome.__dict__})
     return outcome
 
 
