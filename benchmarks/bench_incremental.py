@@ -90,6 +90,7 @@ class Bench:
         shutil.rmtree(self.cache, ignore_errors=True)
         self.epoch = 1_700_000_000
         self.times: dict[str, list[float]] = {}
+        self.ratios: dict[str, list[float]] = {}
         self.paths: dict[str, str] = {}
 
     def run(self, name: str, edits: list[str], *, compare: bool, full: bool = False) -> None:
@@ -102,9 +103,12 @@ class Bench:
         self.paths[name] = line.removeprefix("sitedeploy-build: ")
         print(f"{name:<16} {seconds:7.2f} s  {self.paths[name]}  {' '.join(edits)}", flush=True)
         if compare:
-            self._plain_and_compare(out)
+            plain = self._plain_and_compare(out)
+            # The machine is shared: a ratio to the plain build run right after is steadier
+            # than a ratio of medians taken minutes apart.
+            self.ratios.setdefault(name, []).append(seconds / plain)
 
-    def _plain_and_compare(self, built: Path) -> None:
+    def _plain_and_compare(self, built: Path) -> float:
         out = self.workdir / "out-plain"
         cmd = [sys.executable, "-m", "mkdocs", "build", "-q", "-f", "mkdocs.yml", "-d", str(out)]
         seconds, _ = self._timed(cmd, out)
@@ -114,6 +118,7 @@ class Bench:
         print(f"{'plain':<16} {seconds:7.2f} s  output {status}", flush=True)
         if differences:
             sys.exit("incremental output differs from mkdocs build")
+        return seconds
 
     def _timed(self, cmd: list[str], out: Path) -> tuple[float, str]:
         shutil.rmtree(out, ignore_errors=True)
@@ -127,12 +132,16 @@ class Bench:
 
     def report(self) -> None:
         plain = statistics.median(self.times["plain"])
-        print(f"\n{'step':<16} {'median s':>9} {'x plain':>8}  runs  path")
+        print(f"\n{'step':<16} {'median s':>9} {'x plain':>8} {'x paired':>9}  runs  path")
         for name, values in self.times.items():
             median = statistics.median(values)
+            paired = statistics.median(self.ratios[name]) if name in self.ratios else float("nan")
             print(
-                f"{name:<16} {median:9.2f} {median / plain:8.2f}  {len(values):4}  {self.paths.get(name, '')}"
+                f"{name:<16} {median:9.2f} {median / plain:8.2f} {paired:9.2f}  {len(values):4}"
+                f"  {self.paths.get(name, '')}"
             )
+        print("x plain: median / median of all plain builds; x paired: median of each run / the plain")
+        print("build of the same tree right after it (steadier on a shared machine)")
 
 
 def _differences(a: Path, b: Path) -> list[str]:

@@ -20,8 +20,8 @@ import fcntl
 import json
 import os
 import shutil
+import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,6 +34,7 @@ from mkdocs.structure.toc import AnchorLink, TableOfContents
 
 STATE = "state.json"
 LAST_BUILD = "last-build.json"
+TRASH = ".trash-"
 
 
 @dataclass
@@ -70,7 +71,6 @@ class Cache:
         self.content = root / "content"
         self.html = root / "html"
         self._made: set[str] = set()
-        self._janitor: threading.Thread | None = None
 
     def load(self) -> State | None:
         try:
@@ -90,8 +90,6 @@ class Cache:
         self.root.mkdir(parents=True, exist_ok=True)
         _write_atomic(self.root / STATE, json.dumps(data, separators=(",", ":")).encode())
         self._prune(state)
-        if self._janitor is not None:
-            self._janitor.join()
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -102,16 +100,24 @@ class Cache:
             yield
 
     def start_fresh(self) -> None:
-        """Nothing of the old cache will be reused: move it aside and delete it in a thread
-        while pages render (thousands of unlinks cost no wall time there)."""
+        """Nothing of the old cache will be reused: move it aside, to be deleted by a detached
+        ``rm`` (thousands of unlinks would otherwise add seconds to a full build)."""
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / STATE).unlink(missing_ok=True)  # if this build fails, nothing points there
-        trash = Path(tempfile.mkdtemp(prefix=".trash-", dir=self.root))
+        trash = Path(tempfile.mkdtemp(prefix=TRASH, dir=self.root))
         for folder in (self.content, self.html):
             if folder.is_dir():
                 folder.rename(trash / folder.name)
-        self._janitor = threading.Thread(target=shutil.rmtree, args=(trash, True), name="cache-janitor")
-        self._janitor.start()
+        self.sweep()
+
+    def sweep(self) -> None:
+        """Delete moved-aside caches (also those a killed build left) in the background."""
+        trash = sorted(str(p) for p in self.root.glob(f"{TRASH}*")) if self.root.is_dir() else []
+        if trash:
+            # The shell starts `rm` in the background and exits at once: nothing to wait for,
+            # no zombie; `rm` finishes on its own after this build has returned.
+            script = 'rm -rf -- "$@" </dev/null >/dev/null 2>&1 &'
+            subprocess.run(["sh", "-c", script, "sh", *trash], check=False)
 
     def clear(self) -> None:
         """Forget everything (a build that cannot be cached must not leave one to reuse)."""

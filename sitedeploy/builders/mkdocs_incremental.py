@@ -373,6 +373,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:  # an unwritable cache or site folder: a user-fixable problem
         print(f"ERROR    -  {e.filename or args.cache}: {e.strerror}", file=sys.stderr)
         return 1
+    except Exception as e:  # content code (an extension, a theme) failed: MkDocs logged where
+        print(f"ERROR    -  {args.config_file}: build failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
     print(PREFIX + outcome.summary, flush=True)
     return 0
 
