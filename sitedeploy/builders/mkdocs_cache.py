@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,8 @@ class Cache:
         self.content = root / "content"
         self.html = root / "html"
         self._made: set[str] = set()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cache-writer")
+        self._pending: list[Future[None]] = []
 
     def load(self) -> State | None:
         try:
@@ -88,6 +91,7 @@ class Cache:
             "pages": {uri: vars(rec) for uri, rec in state.pages.items()},
         }
         self.root.mkdir(parents=True, exist_ok=True)
+        self.flush()
         _write_atomic(self.root / STATE, json.dumps(data, separators=(",", ":")).encode())
         self._prune(state)
 
@@ -97,7 +101,10 @@ class Cache:
         self.root.mkdir(parents=True, exist_ok=True)
         with (self.root / ".lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
+            try:
+                yield
+            finally:
+                self._writer.shutdown(wait=True)
 
     def start_fresh(self) -> None:
         """Nothing of the old cache will be reused: move it aside, to be deleted by a detached
@@ -145,8 +152,15 @@ class Cache:
             self.content.mkdir(parents=True, exist_ok=True)
             self._made.add(str(self.content))
         if not path.exists():
+            # Written by a thread: the file system calls overlap with rendering the next page.
             body = {"content": page.content, "toc": [_toc_row(a) for a in page.toc]}
-            _write_atomic(path, json.dumps(body, separators=(",", ":")).encode())
+            self._pending.append(self._writer.submit(_write_json, path, body))
+
+    def flush(self) -> None:
+        """Wait for the content writes (before ``state.json`` may point at them)."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
 
     def restore_content(self, rkey: str, page: Page) -> None:
         body = json.loads((self.content / f"{rkey}.json").read_text(encoding="utf-8"))
@@ -213,6 +227,10 @@ def _toc_item(row: list[Any]) -> AnchorLink:
     item = AnchorLink(row[0], row[1], row[2])
     item.children = [_toc_item(child) for child in row[3]]
     return item
+
+
+def _write_json(path: Path, body: dict[str, Any]) -> None:
+    _write_atomic(path, json.dumps(body, separators=(",", ":")).encode())
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
