@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import resource
 import shutil
 import statistics
 import subprocess
@@ -91,6 +92,8 @@ class Bench:
         self.epoch = 1_700_000_000
         self.times: dict[str, list[float]] = {}
         self.ratios: dict[str, list[float]] = {}
+        self.cpu_ratios: dict[str, list[float]] = {}
+        self.last_cpu = 0.0
         self.paths: dict[str, str] = {}
 
     def run(self, name: str, edits: list[str], *, compare: bool, full: bool = False) -> None:
@@ -98,6 +101,7 @@ class Bench:
         out = self.workdir / "out-builder"
         cmd = [sys.executable, "-m", BUILDER, "-f", "mkdocs.yml", "-d", str(out), "--cache", str(self.cache)]
         seconds, stdout = self._timed(cmd + (["--full"] if full else []), out)
+        cpu = self.last_cpu
         line = next(x for x in stdout.splitlines() if x.startswith("sitedeploy-build: "))
         self.times.setdefault(name, []).append(seconds)
         self.paths[name] = line.removeprefix("sitedeploy-build: ")
@@ -105,8 +109,9 @@ class Bench:
         if compare:
             plain = self._plain_and_compare(out)
             # The machine is shared: a ratio to the plain build run right after is steadier
-            # than a ratio of medians taken minutes apart.
+            # than a ratio of medians taken minutes apart; CPU seconds are steadier still.
             self.ratios.setdefault(name, []).append(seconds / plain)
+            self.cpu_ratios.setdefault(name, []).append(cpu / self.last_cpu)
 
     def _plain_and_compare(self, built: Path) -> float:
         out = self.workdir / "out-plain"
@@ -123,25 +128,32 @@ class Bench:
     def _timed(self, cmd: list[str], out: Path) -> tuple[float, str]:
         shutil.rmtree(out, ignore_errors=True)
         env = {"PATH": "/usr/bin:/bin", "SOURCE_DATE_EPOCH": str(self.epoch), "PYTHONHASHSEED": "0"}
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _children_cpu()
         proc = subprocess.run(cmd, cwd=self.tree, env=env, capture_output=True, text=True, check=False)
         seconds = time.perf_counter() - start
+        self.last_cpu = _children_cpu() - cpu
         if proc.returncode != 0:
             sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
         return seconds, proc.stdout
 
     def report(self) -> None:
         plain = statistics.median(self.times["plain"])
-        print(f"\n{'step':<16} {'median s':>9} {'x plain':>8} {'x paired':>9}  runs  path")
+        print(f"\n{'step':<16} {'median s':>9} {'x plain':>8} {'x paired':>9} {'x cpu':>6}  runs  path")
         for name, values in self.times.items():
             median = statistics.median(values)
             paired = statistics.median(self.ratios[name]) if name in self.ratios else float("nan")
+            cpu = statistics.median(self.cpu_ratios[name]) if name in self.cpu_ratios else float("nan")
             print(
-                f"{name:<16} {median:9.2f} {median / plain:8.2f} {paired:9.2f}  {len(values):4}"
+                f"{name:<16} {median:9.2f} {median / plain:8.2f} {paired:9.2f} {cpu:6.2f}  {len(values):4}"
                 f"  {self.paths.get(name, '')}"
             )
         print("x plain: median / median of all plain builds; x paired: median of each run / the plain")
-        print("build of the same tree right after it (steadier on a shared machine)")
+        print("build of the same tree right after it; x cpu: the same with user+system CPU seconds")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _differences(a: Path, b: Path) -> list[str]:
