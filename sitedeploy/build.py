@@ -192,6 +192,9 @@ def _site_output(
     manifest = Manifest.from_json((entry / "manifest.json").read_bytes())
     summary = (entry / "summary.txt").read_text()
     shown, count = _read_warnings(entry)
+    way = _read_path(entry)
+    if not reused and way:
+        progress.step(f"built site '{site.config.name}' ({way})")
     if not reused and site.kind != "static" and config.build.sandbox == "off":
         shown, count = [sandbox.OFF_WARNING, *shown], count + 1  # every build, never cached
         progress.step(f"warning: {sandbox.OFF_WARNING}")
@@ -263,6 +266,7 @@ def _build_site(
             strict=site.config.strict,
             sandbox=config.build.sandbox,
             venvs=config.state_dir / "venvs" / site.config.name,
+            cache=config.state_dir / "mkdocs-cache" / site.config.name if config.build.incremental else None,
         )
         if site.kind == "mkdocs" and site.config.images.enabled:
             from .images.prefetch import prefetching  # Pillow only when a site is built
@@ -280,10 +284,19 @@ def _build_site(
         stats = {rel: _stat_key(full) for rel, full in walk(out)}
         (work / "entry" / "stats.json").write_text(json.dumps(stats, separators=(",", ":")))
         (work / "entry" / "summary.txt").write_text(summary)
+        (work / "entry" / "path.txt").write_text(found.path)
         (work / "entry" / "warnings.json").write_text(
             json.dumps({"count": found.count, "first": found.first})
         )
         _publish_dir(work / "entry", entry)  # the cache entry appears complete or not at all
+
+
+def _read_path(entry: Path) -> str:
+    """Which way the builder went (incremental or full, and why), if it said."""
+    try:
+        return (entry / "path.txt").read_text().strip()
+    except OSError:
+        return ""
 
 
 def _read_warnings(entry: Path) -> tuple[list[str], int]:

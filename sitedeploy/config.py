@@ -88,6 +88,8 @@ class SiteConfig:
 class BuildConfig:
     sandbox: Literal["bwrap", "off"] = "bwrap"
     """Run builders and ``pip install`` in bubblewrap; "off" runs them unconfined (warned on every build)."""
+    incremental: bool = True
+    """MkDocs sites re-render only what an edit can change (``--full-build`` turns it off once)."""
 
 
 @dataclass(frozen=True, kw_only=True)

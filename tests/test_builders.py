@@ -4,6 +4,8 @@ the sandbox required unless turned off; cached builds checked before they are re
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import filecmp
 import os
 import shutil
@@ -11,6 +13,7 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -130,3 +133,38 @@ def test_a_tampered_cached_build_is_rebuilt_not_published(tmp_path: Path, conten
     second = _build(tmp_path, content_repo)
     assert not second.sites[0].reused
     assert (second.root / "guide" / "index.html").read_bytes() == original
+
+
+def test_a_one_page_edit_is_built_incrementally_in_the_sandbox_like_a_full_build(
+    tmp_path: Path, content_repo: ContentRepo
+) -> None:
+    for n in range(12):
+        content_repo.write(f"sites/docs/docs/page{n}.md", f"# Page {n}\n\nText of page {n}.\n")
+    content_repo.commit("twelve pages")
+    steps: list[str] = []
+
+    class Steps:
+        def step(self, message: str) -> None:
+            steps.append(message)
+
+        def bar(self, description: str, total: int) -> Any:
+            return contextlib.nullcontext(lambda n: None)
+
+    ops = tmp_path / "ops"
+    ops.mkdir()
+    cfg = config_mod.load(write_config(ops, content_repo.path, sites=DOCS))
+    commands.build(cfg, progress=Steps())  # type: ignore[arg-type]
+    assert any("(full: " in s for s in steps), steps  # the first build fills the cache
+    content_repo.write("sites/docs/docs/page3.md", "# Page 3\n\nEdited text of page 3.\n")
+    content_repo.commit("edit one page")
+    steps.clear()
+    incremental = commands.build(cfg, progress=Steps())  # type: ignore[arg-type]
+    assert any("(incremental: markdown 1/" in s for s in steps), steps
+    plain = _plain_build(content_repo, "sites/docs", [str(BIN / "mkdocs"), "build"], "site", tmp_path)
+    _same_tree(incremental.root / "", plain)
+    full = dataclasses.replace(cfg, build=dataclasses.replace(cfg.build, incremental=False))
+    content_repo.write("sites/docs/docs/page4.md", "# Page 4\n\nEdited too.\n")
+    content_repo.commit("edit another")
+    steps.clear()
+    commands.build(full, progress=Steps())  # type: ignore[arg-type]
+    assert not any("incremental" in s for s in steps), steps  # --full-build: a plain mkdocs build

@@ -58,6 +58,8 @@ class Job:
     sandbox: Mode
     venvs: Path
     """This site's own virtual environments (requirements.txt), never shared with another site."""
+    cache: Path | None = None
+    """The site's incremental-build cache (MkDocs); None builds in full without one."""
 
 
 @dataclass
@@ -66,6 +68,8 @@ class Warnings:
 
     count: int = 0
     first: list[str] = field(default_factory=list)
+    path: str = ""
+    """Which way the build went, when the builder says (``incremental: 1 page, search index``)."""
 
     def add(self, line: str) -> None:
         self.count += 1

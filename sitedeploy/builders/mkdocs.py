@@ -11,11 +11,16 @@ loads hooks; that is the tool's own behaviour and kept.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .. import sandbox, venvs
 from . import MKDOCS_FILES, Job, Warnings, find_config, log_lines, run_tool
 
+INCREMENTAL = "sitedeploy_mkdocs"
+INCREMENTAL_MODULES = ("mkdocs_incremental.py", "mkdocs_cache.py", "mkdocs_keys.py", "mkdocs_tracking.py")
+PATH_PREFIX = "sitedeploy-build: "
+"""The incremental builder's last line: which way the build went and why."""
 # Calls the console-script entry point the way the generated script does.
 _LAUNCH = (
     "import sys; from importlib.metadata import entry_points; "
@@ -27,14 +32,54 @@ _LAUNCH = (
 def build(job: Job) -> Warnings:
     config = find_config(job, MKDOCS_FILES)
     python = venvs.python_for(job, "mkdocs")
-    command = [*entry_point(python, "mkdocs"), "build", "--clean", "--config-file", str(config)]
-    command += ["--site-dir", str(job.out), *(["--strict"] if job.strict else [])]
     job.out.mkdir(parents=True, exist_ok=True)
+    env = {"SOURCE_DATE_EPOCH": str(job.epoch)}
+    read_only, writable = [job.src], [job.out]
+    if job.cache is None:
+        command = [*entry_point(python, "mkdocs"), "build", "--clean"]
+    else:
+        lib = _incremental_lib(job.cache.parent / ".lib")  # a stable path: part of the cache key
+        job.cache.mkdir(parents=True, exist_ok=True)
+        command = [str(python), "-P", "-m", f"{INCREMENTAL}.mkdocs_incremental", "--cache", str(job.cache)]
+        env["PYTHONPATH"] = str(lib)
+        read_only, writable = [*read_only, lib], [*writable, job.cache]
+    command += [
+        "--config-file",
+        str(config),
+        "--site-dir",
+        str(job.out),
+        *(["--strict"] if job.strict else []),
+    ]
     step = sandbox.Step(
-        command, job.work / "run", cwd=job.src, read_only=[job.src], writable=[job.out],
-        env={"SOURCE_DATE_EPOCH": str(job.epoch)},
-    )  # fmt: skip
+        command, job.work / "run", cwd=job.src, read_only=read_only, writable=writable, env=env
+    )
     return warnings(run_tool(job, "mkdocs build", step, python))
+
+
+def _incremental_lib(lib: Path) -> Path:
+    """The incremental builder as a package of its own, importable by the site's interpreter.
+
+    It runs in the site's environment (its MkDocs, its plugins), which has no sitedeploy
+    installed; its modules import only each other, the standard library and MkDocs, so a copy
+    under another package name works there, and sitedeploy's own site-packages never shadow
+    the site's MkDocs.
+    """
+    package = lib / INCREMENTAL
+    package.mkdir(parents=True, exist_ok=True)
+    _install(package / "__init__.py", b'"""sitedeploy\'s incremental MkDocs builder (a copy)."""\n')
+    here = Path(__file__).parent
+    for name in INCREMENTAL_MODULES:
+        _install(package / name, (here / name).read_bytes())
+    return lib
+
+
+def _install(path: Path, data: bytes) -> None:
+    """Write ``path`` only when its bytes change (by rename: a build reading it sees old or new)."""
+    if path.exists() and path.read_bytes() == data:
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def entry_point(python: Path, name: str) -> list[str]:
@@ -50,4 +95,6 @@ def warnings(log: Path) -> Warnings:
     for line in log_lines(log):
         if line.startswith("WARNING"):
             found.add(" ".join(line.split()))
+        elif line.startswith(PATH_PREFIX):
+            found.path = line[len(PATH_PREFIX) :].strip()
     return found

@@ -10,12 +10,24 @@ import click
 
 from .. import commands
 from ..commands import DeployResult, TargetStatus, VerifyResult
-from ..config import LocalTargetConfig
+from ..config import Config, LocalTargetConfig
 from ..errors import ConfigError
 from ..release.records import HistoryEntry
 from .main import Options, cli, emit, pass_options, run
 
 target_option = click.option("--target", "-t", help="Act on this target only [default: all].")
+full_build_option = click.option(
+    "--full-build", is_flag=True, help="Build MkDocs sites in full, not incrementally ([build] incremental)."
+)
+
+
+def full(config: Config, full_build: bool) -> Config:
+    """The config with incremental MkDocs builds off for this run, when asked."""
+    if not full_build:
+        return config
+    return dataclasses.replace(config, build=dataclasses.replace(config.build, incremental=False))
+
+
 lock_timeout_option = click.option(
     "--lock-timeout",
     type=click.FloatRange(min=0),
@@ -52,10 +64,12 @@ def init(opts: Options, directory: Path) -> None:
 @cli.command()
 @click.option("--ref", help="Branch, tag or commit [default: the tip of the source branch].")
 @click.option("--site", help="Build this site only.")
+@full_build_option
 @pass_options
-def build(opts: Options, ref: str | None, site: str | None) -> None:
+def build(opts: Options, ref: str | None, site: str | None, full_build: bool) -> None:
     """Build a commit into the state folder without publishing it."""
-    built = run(opts, lambda: commands.build(opts.load(), ref=ref, site=site, progress=opts.progress()))
+    config = full(run(opts, opts.load), full_build)
+    built = run(opts, lambda: commands.build(config, ref=ref, site=site, progress=opts.progress()))
     data = {
         "commit": built.commit.sha,
         "path": str(built.root),
@@ -80,6 +94,7 @@ def build(opts: Options, ref: str | None, site: str | None) -> None:
 @force_option
 @click.option("--force-delete", is_flag=True, help="Allow more deletes than max_delete.")
 @click.option("--no-link-check", is_flag=True, help="Skip the link gate ([agent] link_check).")
+@full_build_option
 @lock_timeout_option
 @pass_options
 def deploy(
@@ -90,10 +105,11 @@ def deploy(
     force: bool,
     force_delete: bool,
     no_link_check: bool,
+    full_build: bool,
     lock_timeout: float | None,
 ) -> None:
     """Build a commit and publish it atomically to the targets."""
-    config = run(opts, opts.load)
+    config = full(run(opts, opts.load), full_build)
     results: list[DeployResult] = run(
         opts,
         lambda: commands.deploy(

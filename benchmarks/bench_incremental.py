@@ -1,0 +1,198 @@
+"""Incremental MkDocs builds against plain ``mkdocs build`` on the benchmark corpus.
+
+    python benchmarks/bench_incremental.py [--pages 5000] [--runs 3] \\
+        [--generator ../shared/bench/make_corpus.py] [--workdir /tmp/sitedeploy-bench-incremental]
+
+In one run, on a copy of the corpus (no images: they are copied the same way by both):
+- ``plain``: ``python -m mkdocs build`` (timed after every edit below, on the same tree and
+  ``SOURCE_DATE_EPOCH``, and its output compared byte for byte with the builder's);
+- ``full``: the builder with ``--full``;
+- ``text edit``: one page's paragraph changed (the common case);
+- ``title edit``: one page's H1 changed (not a navigation page);
+- ``new page``: a page added (falls back to a full build).
+
+Each edit is a new "commit": ``SOURCE_DATE_EPOCH`` moves, as sitedeploy's build stage sets it
+to the last commit's time, so every page's template (whose footer shows the build date in the
+``mkdocs`` theme) is rendered again; Markdown and search entries are what is reused.
+Prints median seconds and the ratio to plain ``mkdocs build``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_GENERATOR = Path(__file__).resolve().parents[3] / "shared" / "bench" / "make_corpus.py"
+BUILDER = "sitedeploy.builders.mkdocs_incremental"
+
+
+def main() -> None:
+    args = _parse()
+    base = _corpus(args.generator, args.workdir, args.pages)
+    tree = args.workdir / "tree"
+    shutil.rmtree(tree, ignore_errors=True)
+    shutil.copytree(base, tree)
+    bench = Bench(tree, args.workdir)
+    bench.run("full (no cache)", [], compare=False, full=False)
+    for _ in range(args.runs):
+        bench.run("full", [], compare=True, full=True)
+    for i in range(args.runs):
+        bench.run("text edit", [_text_edit(tree, i)], compare=True)
+    for i in range(args.runs):
+        bench.run("title edit", [_title_edit(tree, i)], compare=True)
+    bench.run("new page", [_new_page(tree)], compare=True)
+    bench.report()
+
+
+def _parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--pages", type=int, default=5000)
+    parser.add_argument("--runs", type=int, default=3, help="runs per edit kind (median)")
+    parser.add_argument("--generator", type=Path, default=DEFAULT_GENERATOR)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/sitedeploy-bench-incremental"))
+    return parser.parse_args()
+
+
+def _corpus(generator: Path, workdir: Path, pages: int) -> Path:
+    out = workdir / f"corpus-p{pages}"
+    if not (out / ".complete").exists():
+        if not generator.is_file():
+            sys.exit(f"corpus generator not found at {generator}; pass --generator PATH/make_corpus.py")
+        shutil.rmtree(out, ignore_errors=True)
+        cmd = [
+            sys.executable,
+            str(generator),
+            str(out),
+            "--pages",
+            str(pages),
+            "--images",
+            "0",
+            "--seed",
+            "1",
+        ]
+        subprocess.run(cmd, check=True)
+        (out / ".complete").touch()
+    return out
+
+
+class Bench:
+    def __init__(self, tree: Path, workdir: Path) -> None:
+        self.tree, self.workdir = tree, workdir
+        self.cache = workdir / "cache"
+        shutil.rmtree(self.cache, ignore_errors=True)
+        self.epoch = 1_700_000_000
+        self.times: dict[str, list[float]] = {}
+        self.ratios: dict[str, list[float]] = {}
+        self.cpu_ratios: dict[str, list[float]] = {}
+        self.last_cpu = 0.0
+        self.paths: dict[str, str] = {}
+
+    def run(self, name: str, edits: list[str], *, compare: bool, full: bool = False) -> None:
+        self.epoch += 60  # every edit is a new commit
+        out = self.workdir / "out-builder"
+        cmd = [sys.executable, "-m", BUILDER, "-f", "mkdocs.yml", "-d", str(out), "--cache", str(self.cache)]
+        seconds, stdout = self._timed(cmd + (["--full"] if full else []), out)
+        cpu = self.last_cpu
+        line = next(x for x in stdout.splitlines() if x.startswith("sitedeploy-build: "))
+        self.times.setdefault(name, []).append(seconds)
+        self.paths[name] = line.removeprefix("sitedeploy-build: ")
+        print(f"{name:<16} {seconds:7.2f} s  {self.paths[name]}  {' '.join(edits)}", flush=True)
+        if compare:
+            plain = self._plain_and_compare(out)
+            # The machine is shared: a ratio to the plain build run right after is steadier
+            # than a ratio of medians taken minutes apart; CPU seconds are steadier still.
+            self.ratios.setdefault(name, []).append(seconds / plain)
+            self.cpu_ratios.setdefault(name, []).append(cpu / self.last_cpu)
+
+    def _plain_and_compare(self, built: Path) -> float:
+        out = self.workdir / "out-plain"
+        cmd = [sys.executable, "-m", "mkdocs", "build", "-q", "-f", "mkdocs.yml", "-d", str(out)]
+        seconds, _ = self._timed(cmd, out)
+        self.times.setdefault("plain", []).append(seconds)
+        differences = _differences(out, built)
+        status = "identical" if not differences else f"DIFFERENT: {differences[:5]}"
+        print(f"{'plain':<16} {seconds:7.2f} s  output {status}", flush=True)
+        if differences:
+            sys.exit("incremental output differs from mkdocs build")
+        return seconds
+
+    def _timed(self, cmd: list[str], out: Path) -> tuple[float, str]:
+        shutil.rmtree(out, ignore_errors=True)
+        env = {"PATH": "/usr/bin:/bin", "SOURCE_DATE_EPOCH": str(self.epoch), "PYTHONHASHSEED": "0"}
+        start, cpu = time.perf_counter(), _children_cpu()
+        proc = subprocess.run(cmd, cwd=self.tree, env=env, capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - start
+        self.last_cpu = _children_cpu() - cpu
+        if proc.returncode != 0:
+            sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+        return seconds, proc.stdout
+
+    def report(self) -> None:
+        plain = statistics.median(self.times["plain"])
+        print(f"\n{'step':<16} {'median s':>9} {'x plain':>8} {'x paired':>9} {'x cpu':>6}  runs  path")
+        for name, values in self.times.items():
+            median = statistics.median(values)
+            paired = statistics.median(self.ratios[name]) if name in self.ratios else float("nan")
+            cpu = statistics.median(self.cpu_ratios[name]) if name in self.cpu_ratios else float("nan")
+            print(
+                f"{name:<16} {median:9.2f} {median / plain:8.2f} {paired:9.2f} {cpu:6.2f}  {len(values):4}"
+                f"  {self.paths.get(name, '')}"
+            )
+        print("x plain: median / median of all plain builds; x paired: median of each run / the plain")
+        print("build of the same tree right after it; x cpu: the same with user+system CPU seconds")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _differences(a: Path, b: Path) -> list[str]:
+    found: list[str] = []
+    _walk(filecmp.dircmp(a, b), "", found)
+    return found
+
+
+def _walk(cmp: filecmp.dircmp[str], prefix: str, found: list[str]) -> None:
+    found += [f"{prefix}{n} (only one side)" for n in cmp.left_only + cmp.right_only]
+    _, mismatch, errors = filecmp.cmpfiles(cmp.left, cmp.right, cmp.common_files, shallow=False)
+    found += [prefix + n for n in mismatch + errors]
+    for name, sub in cmp.subdirs.items():
+        _walk(sub, f"{prefix}{name}/", found)
+
+
+def _pages(tree: Path) -> list[Path]:
+    return sorted(p for p in (tree / "docs").rglob("*.md") if p.name != "index.md")
+
+
+def _text_edit(tree: Path, i: int) -> str:
+    page = _pages(tree)[100 + i]
+    page.write_text(page.read_text() + f"\nAn edited paragraph, revision {i}.\n")
+    return f"(+1 paragraph in {page.relative_to(tree)})"
+
+
+def _title_edit(tree: Path, i: int) -> str:
+    page = _pages(tree)[200 + i]
+    lines = page.read_text().split("\n")
+    lines[0] = f"# Retitled page {i}"
+    page.write_text("\n".join(lines))
+    return f"(H1 of {page.relative_to(tree)})"
+
+
+def _new_page(tree: Path) -> str:
+    page = tree / "docs" / "section-00" / "brand-new-page.md"
+    page.write_text("# A new page\n\nSome text.\n")
+    return f"({page.relative_to(tree)})"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,392 @@
+"""A safe incremental ``mkdocs build``: re-render only what can differ, reuse the rest.
+
+Run it where ``mkdocs build`` would run (the site's own environment)::
+
+    python -m sitedeploy.builders.mkdocs_incremental --config-file mkdocs.yml \\
+        --site-dir OUT --cache DIR [--full] [--strict]
+
+It is MkDocs' own build (``mkdocs.commands.build.build``) step by step — config loading,
+plugin events, theme, Jinja templates, ``_populate_page``/``_build_page`` — with two steps
+able to take a cached result instead of running:
+
+1. a page's Markdown render, if its *render key* is unchanged (its source, the file set its
+   links resolve against, the whole site key); the page object then holds exactly what a
+   render would have set (content, toc, title, anchors) and the logs it emitted are replayed;
+2. a page's template render, if its *template key* is unchanged (its render, title, metadata,
+   the navigation with all titles) plus whatever else the template was seen to read (the
+   build date, other pages' bodies: :mod:`.mkdocs_tracking`); its HTML file is then
+   hard-linked from the cache and its search entries are added in its place.
+
+Static files, theme and extra templates (sitemap, 404), anchor validation and the search index
+run as in a full build, from the (restored) page objects. Keys: :mod:`.mkdocs_keys`.
+
+A full build is made — and said why — on ``--full``, without a usable cache, when a site-key
+component changed (``mkdocs.yml``, installed packages, theme overrides, MkDocs), or when a
+file was added, removed or renamed. A site with hooks, a plugin or Markdown extension that is
+not allow-listed, or config values that are arbitrary code gets a plain ``mkdocs build`` and no
+cache. The last stdout line is ``sitedeploy-build: incremental: …`` or ``… full: <reason>``;
+``DIR/last-build.json`` says the same as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from mkdocs import utils
+from mkdocs.commands import build as mkdocs_build
+from mkdocs.config import load_config
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.exceptions import Abort, BuildError, ConfigurationError
+from mkdocs.structure.files import File, Files, InclusionLevel, get_files, set_exclusions
+from mkdocs.structure.nav import Navigation, get_navigation
+from mkdocs.structure.pages import Page
+
+from .mkdocs_cache import Cache, PageRecord, State, record_render, restore_render
+from .mkdocs_keys import (
+    COMPONENT_REASONS,
+    NotIncremental,
+    changed_code,
+    check_supported,
+    describe_file_change,
+    digest,
+    file_rows,
+    local_code,
+    nav_digest,
+    render_key,
+    site_components,
+    template_key,
+)
+from .mkdocs_tracking import capturing, rendering, replay, watching
+
+log = logging.getLogger("mkdocs.commands.build")
+PREFIX = "sitedeploy-build: "
+
+
+@dataclass(frozen=True)
+class Outcome:
+    mode: str  # "incremental" or "full"
+    reason: str
+    pages: int = 0
+    rendered: int = 0
+    templated: int = 0
+    seconds: float = 0.0
+
+    @property
+    def summary(self) -> str:
+        if self.mode == "full":
+            return f"full: {self.reason}"
+        return (
+            f"incremental: markdown {self.rendered}/{self.pages} pages, "
+            f"templates {self.templated}/{self.pages}, search index"
+        )
+
+
+def build_site(
+    config_file: Path, site_dir: Path, cache_dir: Path, *, full: bool = False, strict: bool = False
+) -> Outcome:
+    """Build the site of ``config_file`` into ``site_dir``, reusing ``cache_dir`` where safe."""
+    start = time.monotonic()
+    config = load_config(
+        config_file=str(config_file), site_dir=str(site_dir.absolute()), strict=True if strict else None
+    )
+    cache = Cache(cache_dir)
+    config.plugins.on_startup(command="build", dirty=False)
+    try:
+        with cache.locked():
+            outcome = _build(config, cache, full)
+            outcome = replace(outcome, seconds=round(time.monotonic() - start, 3))
+            cache.write_report({"summary": outcome.summary, **outcome.__dict__})
+    finally:
+        config.plugins.on_shutdown()
+    return outcome
+
+
+def _build(config: MkDocsConfig, cache: Cache, full: bool) -> Outcome:
+    try:
+        check_supported(config)
+        site = site_components(config)
+    except NotIncremental as e:
+        cache.clear()  # nothing built now may be reused later
+        mkdocs_build.build(config)
+        return Outcome("full", str(e))
+    state = None if full else cache.load()
+    reason = "--full" if full else _stale_reason(state, site)
+    if reason:
+        cache.start_fresh()
+    run = _Run(config, cache, site, None if reason else state)
+    run.build()
+    if run.files_reason and not reason:
+        reason = run.files_reason
+    if reason:
+        return Outcome("full", reason, run.pages, run.rendered, run.templated)
+    return Outcome("incremental", "", run.pages, run.rendered, run.templated)
+
+
+def _stale_reason(state: State | None, site: dict[str, str]) -> str:
+    if state is None:
+        return "no previous build in the cache"
+    for component, value in site.items():
+        if state.site.get(component) != value:
+            return COMPONENT_REASONS[component]
+    path = changed_code(state.local_code)
+    return f"local module {path} changed" if path else ""
+
+
+class _Run:
+    """One build, mirroring ``mkdocs.commands.build.build`` step for step."""
+
+    def __init__(self, config: MkDocsConfig, cache: Cache, site: dict[str, str], old: State | None) -> None:
+        self.config, self.cache, self.site, self.old = config, cache, site, old
+        self.site_key = digest(site)
+        self.records: dict[str, PageRecord] = {}
+        self.files_reason = ""
+        self.pages = self.rendered = self.templated = 0
+
+    def build(self) -> None:
+        counter = utils.CountHandler()
+        counter.setLevel(logging.WARNING)
+        if self.config.strict:
+            logging.getLogger("mkdocs").addHandler(counter)
+        try:
+            self._steps()
+            if counts := counter.get_counts():
+                msg = ", ".join(f"{v} {k.lower()}s" for k, v in counts)
+                raise Abort(f"Aborted with {msg} in strict mode!")
+        except Exception as e:
+            self.config.plugins.on_build_error(error=e)
+            if isinstance(e, BuildError):
+                log.error(str(e))
+                raise Abort("Aborted with a BuildError!") from e
+            raise
+        finally:
+            logging.getLogger("mkdocs").removeHandler(counter)
+
+    def _steps(self) -> None:
+        start = time.monotonic()
+        config = self.config = self.config.plugins.on_config(self.config)
+        config.plugins.on_pre_build(config=config)
+        log.info("Cleaning site directory")
+        utils.clean_directory(config.site_dir)
+        log.info(f"Building documentation to directory: {config.site_dir}")
+        files = get_files(config)
+        env = config.theme.get_env()
+        files.add_files_from_theme(env, config)
+        files = config.plugins.on_files(files, config=config)
+        set_exclusions(files, config)
+        nav = get_navigation(files, config)
+        nav = config.plugins.on_nav(nav, config=config, files=files)
+        rows = self._check_files(files)
+        files_key = digest(rows)
+        for file in files.documentation_pages(inclusion=InclusionLevel.is_included):
+            if file.page is None and file.inclusion.is_not_in_nav():  # type: ignore[no-untyped-call]
+                Page(None, file, config)
+            assert file.page is not None
+            self._populate(file.page, files, files_key)
+        env = config.plugins.on_env(env, config=config, files=files)
+        files.copy_static_files(dirty=False, inclusion=InclusionLevel.is_included)
+        for template in config.theme.static_templates:
+            mkdocs_build._build_theme_template(template, env, files, config, nav)
+        for template in config.extra_templates:
+            mkdocs_build._build_extra_template(template, files, config, nav)
+        doc_files = files.documentation_pages(inclusion=InclusionLevel.is_included)
+        self._templates(files, doc_files, nav, env)
+        for file in doc_files:
+            assert file.page is not None
+            file.page.validate_anchor_links(files=files, log_level=config.validation.links.anchors)
+        config.plugins.on_post_build(config=config)
+        self.cache.save(State(self.site, local_code(), rows, self.records))
+        log.info(f"Documentation built in {time.monotonic() - start:.2f} seconds")
+
+    def _check_files(self, files: Files) -> list[list[str]]:
+        rows = file_rows(files)
+        if self.old is not None and self.old.files != rows:
+            self.files_reason = describe_file_change(self.old.files, rows)
+            self.old = None  # every link may resolve differently: render everything
+            self.cache.start_fresh()
+        return rows
+
+    # ------------------------------------------------------------------ Markdown
+
+    def _populate(self, page: Page, files: Files, files_key: str) -> None:
+        uri = page.file.src_uri
+        self.config._current_page = page
+        try:
+            page.read_source(self.config)
+        finally:
+            self.config._current_page = None
+        rkey = render_key(self.site_key, files_key, page)
+        old = self.old.pages.get(uri) if self.old else None
+        self.pages += 1
+        if old is not None and old.rkey == rkey and self.cache.has_content(rkey):
+            self.cache.restore_content(rkey, page)
+            restore_render(page, old, files)
+            replay(old.render_logs)
+            self.records[uri] = old
+            return
+        with capturing() as logs:
+            mkdocs_build._populate_page(page, self.config, files)
+        self.rendered += 1
+        self.cache.put_content(rkey, page)
+        self.records[uri] = record_render(page, rkey, logs)
+
+    # ------------------------------------------------------------------ templates
+
+    def _templates(self, files: Files, doc_files: Sequence[File], nav: Navigation, env: Any) -> None:
+        nav_key = nav_digest(nav)
+        pages = [f.page for f in doc_files if f.page is not None]
+        every_page = digest([[p.file.src_uri, self.records[p.file.src_uri].rkey, p.title] for p in pages])
+        epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+        search = _SearchEntries(self.config)
+        with watching(env, list(files), nav.pages):
+            for page in pages:
+                record = self.records[page.file.src_uri]
+                base = template_key(self.site_key, nav_key, record.rkey, page)
+                old = self.old.pages.get(page.file.src_uri) if self.old else None
+                if old is not None and self._reusable(old, base, epoch, every_page):
+                    self._reuse(page, old, record, search)
+                else:
+                    self._render(page, record, base, (epoch, every_page), doc_files, nav, env, search)
+
+    def _reusable(self, old: PageRecord, base: str, epoch: str, every_page: str) -> bool:
+        key = _full_key(base, old.reads_date, old.reads_others, epoch, every_page)
+        return old.stored and old.tkey == key and (not old.html or self.cache.has_html(old.html))
+
+    def _reuse(self, page: Page, old: PageRecord, record: PageRecord, search: _SearchEntries) -> None:
+        if old.html:
+            self.cache.place_html(old.html, page.file.abs_dest_path)
+        search.add(old.search)
+        if old.content_after is not None:  # what on_page_context left in page.content
+            page.content = old.content_after
+        replay(old.template_logs)
+        _copy_template_fields(old, record)
+
+    def _render(
+        self,
+        page: Page,
+        record: PageRecord,
+        base: str,
+        inputs: tuple[str, str],
+        doc_files: Sequence[File],
+        nav: Navigation,
+        env: Any,
+        search: _SearchEntries,
+    ) -> None:
+        before, mark = page.content, search.mark()
+        search_key = digest(record.rkey, page.title, page.url)
+        old = self.old.pages.get(page.file.src_uri) if self.old else None
+        cached = old.search if old is not None and old.search_key == search_key else None
+        with rendering(page) as reads, capturing() as logs, search.reusing(cached):
+            mkdocs_build._build_page(page, self.config, doc_files, nav, env)
+        self.templated += 1
+        record.reads_date, record.reads_others = reads.date, bool(reads.others)
+        record.tkey = _full_key(base, reads.date, record.reads_others, *inputs)
+        record.html = f"{record.tkey}.html" if os.path.isfile(page.file.abs_dest_path) else ""
+        # A page showing the build date changes with every commit (SOURCE_DATE_EPOCH is the
+        # last commit's time): storing it would cost two file operations per page per build
+        # for a copy that a later build could use only for the very same commit.
+        record.stored = not reads.date
+        if record.html and record.stored:
+            self.cache.put_html(record.html, page.file.abs_dest_path)
+        record.search, record.search_key = search.since(mark), search_key
+        record.content_after = None if page.content == before else page.content
+        record.template_logs = logs
+
+
+def _full_key(base: str, reads_date: bool, reads_others: bool, epoch: str, every_page: str) -> str:
+    return digest(base, epoch if reads_date else None, every_page if reads_others else None)
+
+
+def _copy_template_fields(old: PageRecord, new: PageRecord) -> None:
+    new.tkey, new.html, new.search, new.search_key = old.tkey, old.html, old.search, old.search_key
+    new.stored = old.stored
+    new.reads_date, new.reads_others = old.reads_date, old.reads_others
+    new.content_after, new.template_logs = old.content_after, old.template_logs
+
+
+class _SearchEntries:
+    """The entry lists of the (allow-listed) search plugins, which index each page in
+    ``on_page_context``: a reused page's cached entries go in where a render would put them."""
+
+    def __init__(self, config: MkDocsConfig) -> None:
+        self.indexes: list[Any] = []
+        self.lists: list[list[Any]] = []
+        for plugin in config.plugins.values():
+            index = getattr(plugin, "search_index", None)
+            fields = vars(index) if index is not None else {}
+            entries = fields.get("_entries", fields.get("entries"))
+            if isinstance(entries, list):
+                self.indexes.append(index)
+                self.lists.append(entries)
+
+    @contextmanager
+    def reusing(self, cached: list[Any] | None) -> Iterator[None]:
+        """While a page whose search entries are known renders, add those instead of parsing
+        its HTML again (entries depend on its render, title and URL, not on the template)."""
+        if cached is None:
+            yield
+            return
+        for index, entries, new in zip(self.indexes, self.lists, cached, strict=True):
+            index.add_entry_from_context = lambda page, entries=entries, new=new: entries.extend(new)
+        try:
+            yield
+        finally:
+            for index in self.indexes:
+                del index.add_entry_from_context
+
+    def mark(self) -> list[int]:
+        return [len(entries) for entries in self.lists]
+
+    def since(self, mark: list[int]) -> list[Any]:
+        return [entries[n:] for entries, n in zip(self.lists, mark, strict=True)]
+
+    def add(self, cached: list[Any]) -> None:
+        for entries, new in zip(self.lists, cached, strict=True):
+            entries.extend(new)
+
+
+# ---------------------------------------------------------------------------- command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sitedeploy.builders.mkdocs_incremental")
+    parser.add_argument("--config-file", "-f", type=Path, required=True)
+    parser.add_argument("--site-dir", "-d", type=Path, required=True)
+    parser.add_argument("--cache", type=Path, required=True, help="folder kept between builds of this site")
+    parser.add_argument("--full", action="store_true", help="render every page (and refresh the cache)")
+    parser.add_argument("--strict", action="store_true", help="fail on warnings, as mkdocs build --strict")
+    args = parser.parse_args(argv)
+    _log_like_mkdocs()
+    try:
+        outcome = build_site(args.config_file, args.site_dir, args.cache, full=args.full, strict=args.strict)
+    except (ConfigurationError, Abort) as e:
+        print(f"ERROR    -  {args.config_file}: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # an unwritable cache or site folder: a user-fixable problem
+        print(f"ERROR    -  {e.filename or args.cache}: {e.strerror}", file=sys.stderr)
+        return 1
+    except Exception as e:  # content code (an extension, a theme) failed: MkDocs logged where
+        print(f"ERROR    -  {args.config_file}: build failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    print(PREFIX + outcome.summary, flush=True)
+    return 0
+
+
+def _log_like_mkdocs() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)-8s-  %(message)s"))
+    logger = logging.getLogger("mkdocs")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

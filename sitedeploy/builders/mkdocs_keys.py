@@ -1,0 +1,276 @@
+"""What each cached piece of an incremental MkDocs build depends on, as digests.
+
+Three levels, each containing the one before:
+
+- the **site key** (one digest per component, so a change can be named): the loaded
+  ``mkdocs.yml`` (every value, after ``!ENV`` and ``INHERIT``), the installed packages and their
+  versions (MkDocs, plugins, themes, Markdown extensions, Pygments, Jinja), Python, the theme
+  override files (``custom_dir``), and this builder's own source. Any change: full build.
+- the **render key** of a page (its Markdown → HTML): site key, the file set links resolve
+  against (every file's source path, destination and URL), the page's path and its source.
+- the **template key** of a page (its HTML file): render key, the page's title and metadata, and
+  the navigation with every title, URL and metadata of the pages in it (which decides
+  prev/next, parents and the active item). A template that read the build date also depends on
+  ``SOURCE_DATE_EPOCH``; one that read another page's body also depends on every page's render
+  key. Those two are found while rendering (see :mod:`.mkdocs_tracking`).
+
+Inputs that this cannot key — a plugin or Markdown extension not known to be pure, a hook, a
+config value that is arbitrary code — raise :class:`NotIncremental`: the caller then runs a
+plain full build and caches nothing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import hashlib
+import json
+import os
+import sys
+import sysconfig
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import mkdocs
+from mkdocs.config.base import Config
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.plugins import PluginCollection
+from mkdocs.structure import StructureItem
+from mkdocs.structure.files import Files
+from mkdocs.structure.nav import Link, Navigation, Section
+from mkdocs.structure.pages import Page
+from mkdocs.theme import Theme
+
+FORMAT = 1
+# MkDocs versions whose build steps were read for what a page render and a template can see
+# (1.6: a render resolves links against the file set only). Others build in full.
+VERIFIED_MKDOCS = ("1.6.",)
+
+# Plugins whose every event we have read: both only index the current page for search.
+SAFE_PLUGINS = frozenset(
+    {
+        "mkdocs.contrib.search.SearchPlugin",
+        "material.plugins.search.plugin.SearchPlugin",
+    }
+)
+# Python-Markdown's own extensions: each turns one page's text into HTML, reading nothing else.
+_MARKDOWN_BUILTINS = frozenset(
+    {
+        *("abbr", "admonition", "attr_list", "codehilite", "def_list", "extra", "fenced_code"),
+        *("footnotes", "legacy_attrs", "legacy_em", "md_in_html", "meta", "nl2br", "sane_lists"),
+        *("smarty", "tables", "toc", "wikilinks"),
+    }
+)
+_PURE_EXTENSION_PACKAGES = ("markdown.extensions.", "pymdownx.", "material.extensions.")
+# These pull other files into a page, which the render key does not cover.
+_FILE_READING_EXTENSIONS = frozenset({"pymdownx.snippets", "pymdownx.b64"})
+# `!!python/name:` values (superfences formatters, slug functions) trusted to be pure.
+_TRUSTED_CODE = ("markdown.", "pymdownx.", "material.", "mkdocs.")
+_TRUSTED_REPR = ("babel.", "mkdocs.")
+_UNKEYED_CONFIG = frozenset({"site_dir"})  # a fresh folder per build; never in the output
+
+
+class NotIncremental(Exception):
+    """An input this builder cannot key: build in full and cache nothing."""
+
+
+def digest(*parts: object) -> str:
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=_typed_str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _typed_str(value: object) -> str:
+    # Front matter may hold dates and other YAML types; the type keeps 1 and "1" apart.
+    return f"{type(value).__name__}:{value!r}"
+
+
+# ---------------------------------------------------------------------------- site key
+
+
+def check_supported(config: MkDocsConfig) -> None:
+    """Raise NotIncremental for hooks, unknown plugins and unknown Markdown extensions."""
+    if not mkdocs.__version__.startswith(VERIFIED_MKDOCS):
+        raise NotIncremental(f"MkDocs {mkdocs.__version__} is not verified for incremental builds")
+    if config.hooks:
+        raise NotIncremental("hooks in mkdocs.yml run code that may read other pages")
+    for name, plugin in config.plugins.items():
+        if _qualname(type(plugin)) not in SAFE_PLUGINS:
+            raise NotIncremental(f"plugin '{name}' is not known to be safe to build incrementally")
+    for extension in config.markdown_extensions:
+        if not isinstance(extension, str) or not _pure_extension(extension):
+            raise NotIncremental(f"markdown extension '{extension}' is not known to read only its page")
+
+
+def _pure_extension(name: str) -> bool:
+    module = name.split(":", 1)[0]
+    if module in _FILE_READING_EXTENSIONS:
+        return False
+    return module in _MARKDOWN_BUILTINS or module.startswith(_PURE_EXTENSION_PACKAGES)
+
+
+def site_components(config: MkDocsConfig) -> dict[str, str]:
+    """The site key, one digest per component that a message can name."""
+    loaded = {k: stable(v, k) for k, v in config.items() if k not in _UNKEYED_CONFIG}
+    return {
+        "builder": digest(FORMAT, _own_source()),
+        "mkdocs": digest(mkdocs.__version__, sys.version),
+        "packages": digest(installed_packages()),
+        "config": digest(loaded),
+        "theme": digest([_tree_digest(d) for d in config.theme.dirs if not _installed(d)]),
+    }
+
+
+COMPONENT_REASONS = {
+    "builder": "the incremental builder changed",
+    "mkdocs": "MkDocs or Python version changed",
+    "packages": "installed packages changed",
+    "config": "mkdocs.yml changed",
+    "theme": "theme override files changed",
+}
+
+
+def stable(value: Any, where: str) -> Any:
+    """A JSON-able value that changes whenever ``value`` (a loaded config value) does."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, PluginCollection):  # a dict of plugin objects: key each one's config
+        return [[k, _qualname(type(p)), stable(p.config, f"{where}.{k}")] for k, p in value.items()]
+    if isinstance(value, (Config, Mapping)):
+        return {
+            str(k): stable(v, f"{where}.{k}") for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))
+        }
+    if isinstance(value, (list, tuple)):
+        return [stable(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, (set, frozenset)):
+        return sorted(json.dumps(stable(v, where), sort_keys=True) for v in value)
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, Theme):
+        return [value.name, value.dirs, sorted(value.static_templates), stable(dict(value), where)]
+    if callable(value) and hasattr(value, "__qualname__"):
+        return _code_name(value, where)
+    if type(value).__module__.startswith(_TRUSTED_REPR) and " at 0x" not in repr(value):
+        return f"{_qualname(type(value))}:{value!r}"
+    raise NotIncremental(f"config value '{where}' ({type(value).__name__}) cannot be keyed")
+
+
+def _code_name(value: Any, where: str) -> str:
+    name = f"{value.__module__}.{value.__qualname__}"
+    if not name.startswith(_TRUSTED_CODE):
+        raise NotIncremental(f"config value '{where}' refers to code '{name}' that may read other files")
+    return f"code:{name}"
+
+
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def installed_packages() -> list[str]:
+    """Every installed distribution with its version, as its metadata folder names say
+    (``mkdocs-1.6.1.dist-info``): a listing, not a metadata parse of each package."""
+    found: set[str] = set()
+    for entry in sys.path:
+        if os.path.isdir(entry):
+            found.update(n for n in os.listdir(entry) if n.endswith((".dist-info", ".egg-info")))
+    return sorted(found)
+
+
+@functools.cache
+def _install_roots() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    roots = {paths["purelib"], paths["platlib"], paths["stdlib"], paths["platstdlib"], sys.base_prefix}
+    return tuple(os.path.realpath(r) + os.sep for r in roots)
+
+
+def _installed(path: str) -> bool:
+    return (os.path.realpath(path) + os.sep).startswith(_install_roots())
+
+
+def _tree_digest(folder: str) -> str:
+    h = hashlib.sha256()
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        h.update(f"{path.relative_to(folder).as_posix()}\0{path.stat().st_size}\0".encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _own_source() -> list[str]:
+    here = Path(__file__).parent
+    return [_file_sha(p) for p in sorted(here.glob("mkdocs_*.py"))]
+
+
+def _file_sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def local_code() -> dict[str, str]:
+    """Imported modules that no installed package owns (a module beside mkdocs.yml shadowing
+    an extension, say): their bytes are inputs too. Checked again before the next build."""
+    found: dict[str, str] = {}
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if isinstance(path, str) and os.path.isfile(path) and not _installed(path):
+            found[os.path.realpath(path)] = _file_sha(Path(path))
+    return found
+
+
+def changed_code(recorded: Mapping[str, str]) -> str | None:
+    """The first recorded local module whose bytes differ now, or None."""
+    for path, sha in sorted(recorded.items()):
+        if not os.path.isfile(path) or _file_sha(Path(path)) != sha:
+            return path
+    return None
+
+
+# ---------------------------------------------------------------------------- pages and nav
+
+
+def file_rows(files: Files) -> list[list[str]]:
+    """Every file links can resolve to, as the page renders see it."""
+    return [[f.src_uri, f.dest_uri, f.url, f.inclusion.name, str(f.generated_by or "")] for f in files]
+
+
+def describe_file_change(old: Iterable[list[str]], new: Iterable[list[str]]) -> str:
+    before = {row[0]: row for row in old}
+    after = {row[0]: row for row in new}
+    added = sorted(after.keys() - before.keys())
+    removed = sorted(before.keys() - after.keys())
+    changed = sorted(k for k in before.keys() & after.keys() if before[k] != after[k])
+    parts = [f"+{p}" for p in added[:3]] + [f"-{p}" for p in removed[:3]] + [f"~{p}" for p in changed[:3]]
+    more = len(added) + len(removed) + len(changed) - len(parts)
+    return "files changed: " + " ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+def page_meta(page: Page) -> str:
+    return json.dumps(page.meta, sort_keys=True, default=_typed_str)
+
+
+def render_key(site: str, files_key: str, page: Page) -> str:
+    return digest("render", site, files_key, page.file.src_uri, page.markdown, page_meta(page))
+
+
+def nav_digest(nav: Navigation) -> str:
+    """Every navigation item as templates can see it: titles, URLs, metadata and order."""
+    return digest([_nav_item(item) for item in nav.items])
+
+
+def _nav_item(item: StructureItem) -> list[Any]:
+    if isinstance(item, Section):
+        return ["section", item.title, [_nav_item(child) for child in item.children]]
+    if isinstance(item, Link):
+        return ["link", item.title, item.url]
+    assert isinstance(item, Page), f"unknown navigation item {item!r}"
+    return [
+        "page",
+        item.file.src_uri,
+        item.title,
+        item.url,
+        page_meta(item),
+        item.canonical_url,
+        item.edit_url,
+    ]
+
+
+def template_key(site: str, nav_key: str, rkey: str, page: Page) -> str:
+    return digest("template", site, nav_key, rkey, page.file.src_uri, page.title, page_meta(page))
