@@ -20,7 +20,6 @@ import fcntl
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -107,8 +106,8 @@ class Cache:
                 self._writer.shutdown(wait=True)
 
     def start_fresh(self) -> None:
-        """Nothing of the old cache will be reused: move it aside, to be deleted by a detached
-        ``rm`` (thousands of unlinks would otherwise add seconds to a full build)."""
+        """Nothing of the old cache will be reused: move it aside, to be deleted while the
+        build renders (thousands of unlinks would otherwise add seconds to a full build)."""
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / STATE).unlink(missing_ok=True)  # if this build fails, nothing points there
         trash = Path(tempfile.mkdtemp(prefix=TRASH, dir=self.root))
@@ -118,13 +117,12 @@ class Cache:
         self.sweep()
 
     def sweep(self) -> None:
-        """Delete moved-aside caches (also those a killed build left) in the background."""
-        trash = sorted(str(p) for p in self.root.glob(f"{TRASH}*")) if self.root.is_dir() else []
-        if trash:
-            # The shell starts `rm` in the background and exits at once: nothing to wait for,
-            # no zombie; `rm` finishes on its own after this build has returned.
-            script = 'rm -rf -- "$@" </dev/null >/dev/null 2>&1 &'
-            subprocess.run(["sh", "-c", script, "sh", *trash], check=False)
+        """Delete moved-aside caches (also those a killed build left) on the writer thread,
+        which the build joins before it returns: in a sandbox every process of the build ends
+        with it, so a detached ``rm`` would never finish, and the trash would pile up."""
+        trash = sorted(self.root.glob(f"{TRASH}*")) if self.root.is_dir() else []
+        for folder in trash:
+            self._writer.submit(shutil.rmtree, folder, ignore_errors=True)
 
     def clear(self) -> None:
         """Forget everything (a build that cannot be cached must not leave one to reuse)."""

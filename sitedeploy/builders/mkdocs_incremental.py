@@ -367,7 +367,10 @@ def main(argv: list[str] | None = None) -> int:
     _log_like_mkdocs()
     try:
         outcome = build_site(args.config_file, args.site_dir, args.cache, full=args.full, strict=args.strict)
-    except (ConfigurationError, Abort) as e:
+    except Abort as e:  # as ``mkdocs build`` says it: the warnings above are the reason
+        print(f"\n{e}", file=sys.stderr)
+        return 1
+    except ConfigurationError as e:
         print(f"ERROR    -  {args.config_file}: {e}", file=sys.stderr)
         return 1
     except OSError as e:  # an unwritable cache or site folder: a user-fixable problem

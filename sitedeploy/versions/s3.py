@@ -80,7 +80,7 @@ def _fetch(t: Any, paths: list[str], into: Path) -> None:
         (into / path).write_bytes(body)
 
     with translated(t.name, t.describe(), "read the version's files"):
-        t._run_all(one, paths)
+        t.run_all(one, paths)
 
 
 def remove_s3_line(t: Any) -> None:
@@ -88,7 +88,7 @@ def remove_s3_line(t: Any) -> None:
     from ..targets.s3.client import translated
 
     with locked(t, t.name, purpose="delete"), translated(t.name, t.describe(), "delete the line"):
-        keys = [k for k in t._list(t.prefix) if k != f"{t.meta_prefix}lock.json"]
+        keys = [k for k in t.list_keys(t.prefix) if k != f"{t.meta_prefix}lock.json"]
         for start in range(0, len(keys), 1000):
             batch = [{"Key": k} for k in keys[start : start + 1000]]
             t.s3.delete_objects(Bucket=t.cfg.bucket, Delete={"Objects": batch, "Quiet": True})
