@@ -1,7 +1,7 @@
 """Incremental MkDocs builds against plain ``mkdocs build`` on the benchmark corpus.
 
     python benchmarks/bench_incremental.py [--pages 5000] [--runs 3] \\
-        [--generator ../shared/bench/make_corpus.py] [--workdir /tmp/sitedeploy-bench-incremental]
+        [--generator benchmarks/corpus.py] [--workdir /tmp/sitedeploy-bench-incremental]
 
 In one run, on a copy of the corpus (no images: they are copied the same way by both):
 - ``plain``: ``python -m mkdocs build`` (timed after every edit below, on the same tree and
@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-DEFAULT_GENERATOR = Path(__file__).resolve().parents[3] / "shared" / "bench" / "make_corpus.py"
+DEFAULT_GENERATOR = Path(__file__).resolve().parent / "corpus.py"  # the project's own generator
 BUILDER = "sitedeploy.builders.mkdocs_incremental"
 
 
@@ -66,7 +66,7 @@ def _corpus(generator: Path, workdir: Path, pages: int) -> Path:
     out = workdir / f"corpus-p{pages}"
     if not (out / ".complete").exists():
         if not generator.is_file():
-            sys.exit(f"corpus generator not found at {generator}; pass --generator PATH/make_corpus.py")
+            sys.exit(f"corpus generator not found at {generator}; pass --generator PATH/corpus.py")
         shutil.rmtree(out, ignore_errors=True)
         cmd = [
             sys.executable,
