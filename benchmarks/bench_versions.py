@@ -26,15 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-import _corpus
 from _corpus import corpus, median
-
-# A worktree sits one level deeper than a checkout: find shared/ beside any parent.
-_corpus.GENERATOR = next(
-    (p / "shared" / "bench" / "make_corpus.py" for p in Path(__file__).resolve().parents
-     if (p / "shared" / "bench" / "make_corpus.py").exists()),
-    _corpus.GENERATOR,
-)  # fmt: skip
 
 SITEDEPLOY = Path(sys.executable).with_name("sitedeploy")
 GIT_ENV = {
