@@ -100,7 +100,8 @@ def main() -> None:
     for _ in range(max(5, args.runs)):
         rollback.append(timed([str(SITEDEPLOY), "-q", "rollback"], repo))
         subprocess.run([str(SITEDEPLOY), "-q", "resume"], cwd=repo, check=True)
-        subprocess.run(deploy, cwd=repo, check=True)  # back to the tip for the next round
+        # back to the tip for the next round: the rollback marked it bad, so it needs --force
+        subprocess.run([*deploy, "--force"], cwd=repo, check=True)
 
     base = median(plain)
     rows = [

@@ -119,5 +119,5 @@ def slug(branch: str, taken: set[str] | None = None) -> str:
     """
     base = re.sub(r"[^a-z0-9]+", "-", branch.lower()).strip("-")[:48].strip("-") or "branch"
     if base in RESERVED or (taken is not None and base in taken):
-        base = f"{base}-{hashlib.sha1(branch.encode()).hexdigest()[:6]}"
+        base = f"{base}-{hashlib.sha1(branch.encode(), usedforsecurity=False).hexdigest()[:6]}"
     return base

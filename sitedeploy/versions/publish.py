@@ -98,7 +98,7 @@ def _publish_root(root: Target, tx: Transaction, state: FamilyState, note: str, 
 
 def root_record(root: Target, state: FamilyState, note: str, size: int, files: int) -> ReleaseRecord:
     """A root release has no commit of its own: its "commit" is the state's fingerprint."""
-    fingerprint = hashlib.sha1(state.key.encode()).hexdigest()
+    fingerprint = hashlib.sha1(state.key.encode(), usedforsecurity=False).hexdigest()
     rid = records.release_id(fingerprint)
     existing = set(root.list_releases())
     n = 2

@@ -215,7 +215,7 @@ def _send_share(
         channel = host.transport().open_session(timeout=host.cfg.connect_timeout)
         channel.settimeout(host.io_timeout)
         try:
-            channel.exec_command(_command(dest))
+            channel.exec_command(_command(dest))  # nosec B601: constant script, path shlex-quoted
             archive = Archive(build_dir, paths, host.cfg.file_mode, advance)
             cut = _stream(channel, archive)
             err = _read_all(channel.recv_stderr)
