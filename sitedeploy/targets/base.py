@@ -133,6 +133,37 @@ class Target(MetaStore, Protocol):
         """Close connections and pools."""
 
 
+class SwitchesFolders(Protocol):
+    """A target whose releases are folders and whose live one is a pointer (local, SSH)."""
+
+    def live_release(self) -> str | None: ...
+
+    def switch_to(self, release_id: str) -> None: ...
+
+    def remove_release(self, release_id: str) -> None: ...
+
+
+@dataclass
+class PreparedFolder:
+    """A release folder complete on a folder target, not yet pointed at."""
+
+    target: SwitchesFolders
+    release_id: str
+    created: bool
+    """This prepare made the folder (a retained or already staged one is never discarded)."""
+    stats: TransferStats = field(default_factory=TransferStats)
+
+    def switch(self, entry: HistoryEntry) -> bool:
+        self.target.switch_to(self.release_id)
+        return False  # the transaction appends the history entry
+
+    def discard(self) -> bool:
+        if not self.created or self.release_id == self.target.live_release():
+            return False
+        self.target.remove_release(self.release_id)  # refuses while any host still serves it
+        return True
+
+
 @runtime_checkable
 class MultiHost(Protocol):
     """A target made of several servers (SSH): status reports each one's live release."""

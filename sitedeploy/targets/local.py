@@ -26,35 +26,15 @@ import stat
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import TargetError
 from ..progress import Progress
 from ..release.diff import Plan
 from ..release.manifest import Manifest, hash_file
-from ..release.records import HistoryEntry, ReleaseRecord, read_manifest
+from ..release.records import ReleaseRecord, read_manifest
 from ..statedir import ignored_folder
-from .base import Closing, Drift, TransferStats
-
-
-@dataclass
-class LocalPrepared:
-    target: LocalTarget
-    release_id: str
-    created: bool
-    """This prepare wrote the folder (a retained or already staged one is never discarded)."""
-    stats: TransferStats = field(default_factory=TransferStats)
-
-    def switch(self, entry: HistoryEntry) -> bool:
-        self.target.switch_to(self.release_id)
-        return False
-
-    def discard(self) -> bool:
-        if not self.created or self.release_id == self.target.live_release():
-            return False
-        self.target.remove_release(self.release_id)
-        return True
+from .base import Closing, Drift, PreparedFolder, TransferStats
 
 
 class LocalTarget(Closing):
@@ -122,13 +102,13 @@ class LocalTarget(Closing):
         plan: Plan,
         build_dir: Path | None,
         progress: Progress,
-    ) -> LocalPrepared:
+    ) -> PreparedFolder:
         final = self.releases_dir / record.id
         if build_dir is None or final.is_dir():  # retained, or staged by a run that died before the switch
             if not final.is_dir():
                 raise TargetError(f"target '{self.name}': release {record.id} is not on the target any more")
             if build_dir is None or self._intact(record.id, manifest):
-                return LocalPrepared(self, record.id, created=False)
+                return PreparedFolder(self, record.id, created=False)
             self.remove_release(record.id)  # staged by a dead run and changed since: stage it again
         with self._errors("stage a release"):
             self._remove_partial_releases()
@@ -136,7 +116,7 @@ class LocalTarget(Closing):
             tmp.mkdir(parents=True)
             stats = self._fill(tmp, build_dir, manifest, plan, progress)
             os.rename(tmp, final)
-        return LocalPrepared(self, record.id, created=True, stats=stats)
+        return PreparedFolder(self, record.id, created=True, stats=stats)
 
     def _fill(
         self, dest: Path, build_dir: Path, manifest: Manifest, plan: Plan, progress: Progress

@@ -43,7 +43,8 @@ from ..release.lock import locked
 from ..release.manifest import Manifest
 from ..release.records import ReleaseRecord
 from ..targets import Drift, Target, open_target
-from ..targets.local import LocalPrepared, LocalTarget
+from ..targets.base import PreparedFolder
+from ..targets.local import LocalTarget
 from .state import FamilyState, forget_state, read_state
 
 Kind = Literal["versions", "previews"]
@@ -166,7 +167,7 @@ class LinkedRoot(LocalTarget):
         plan: Plan,
         build_dir: Path | None,
         progress: Progress,
-    ) -> LocalPrepared:
+    ) -> PreparedFolder:
         prepared = super().prepare(record, manifest, plan, build_dir, progress)
         state = read_state(self, record.id, self.kind)
         with self._errors(f"link the lines of release {record.id}"):

@@ -16,7 +16,8 @@ from ..release.diff import Plan
 from ..release.lock import locked
 from ..release.manifest import Manifest
 from ..release.records import ReleaseRecord
-from ..targets.ssh.target import SSHPrepared, SSHTarget
+from ..targets.base import PreparedFolder
+from ..targets.ssh.target import SSHTarget
 from .state import forget_state, read_state
 
 _LINK = r"""
@@ -39,7 +40,7 @@ class LinkedSSHRoot(SSHTarget):
         plan: Plan,
         build_dir: Path | None,
         progress: Progress,
-    ) -> SSHPrepared:
+    ) -> PreparedFolder:
         prepared = super().prepare(record, manifest, plan, build_dir, progress)
         state = read_state(self, record.id, self.kind)
         wanted = {line.name: line.name for line in state.lines}

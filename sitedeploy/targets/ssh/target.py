@@ -32,7 +32,6 @@ import posixpath
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -41,32 +40,13 @@ from ...errors import TargetError
 from ...progress import Progress
 from ...release.diff import Plan
 from ...release.manifest import Manifest
-from ...release.records import HistoryEntry, ReleaseRecord
-from ..base import Closing, Drift, TransferStats
+from ...release.records import ReleaseRecord
+from ..base import Closing, Drift, PreparedFolder
 from .delta import SSHTransferStats
 from .host import SSHHost, temp_name
 from .release import nul_list, repair_host, stage_host, verify_host
 
 T = TypeVar("T")
-
-
-@dataclass
-class SSHPrepared:
-    target: SSHTarget
-    release_id: str
-    created: bool
-    """This prepare staged the release (a retained one is never discarded)."""
-    stats: TransferStats = field(default_factory=TransferStats)
-
-    def switch(self, entry: HistoryEntry) -> bool:
-        self.target.switch_to(self.release_id)
-        return False
-
-    def discard(self) -> bool:
-        if not self.created:
-            return False
-        self.target.remove_release(self.release_id)  # refuses while any host serves it
-        return True
 
 
 class SSHTarget(Closing):
@@ -205,12 +185,12 @@ class SSHTarget(Closing):
         plan: Plan,
         build_dir: Path | None,
         progress: Progress,
-    ) -> SSHPrepared:
+    ) -> PreparedFolder:
         """Complete the release on every host (see :mod:`.release`); None: check it is there."""
         _check_id(record.id)
         if build_dir is None:
             self._each(lambda h: self._require_release(h, record.id))
-            return SSHPrepared(self, record.id, created=False)
+            return PreparedFolder(self, record.id, created=False)
         base = self.live_release()
         total = SSHTransferStats()
         lock = threading.Lock()
@@ -224,7 +204,7 @@ class SSHTarget(Closing):
             per_host = self._each(lambda h: self._stage(h, record, build_dir, manifest, plan, base, advance))
         for stats in per_host.values():
             total.add(stats)
-        return SSHPrepared(self, record.id, created=True, stats=total)
+        return PreparedFolder(self, record.id, created=True, stats=total)
 
     def _stage(
         self,
