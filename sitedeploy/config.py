@@ -125,8 +125,9 @@ class TargetConfig:
     """Alias → rule: ``"newest"``, ``"newest-stable"`` (no pre-release suffix) or a version."""
     default_version: str | None = None
     """Where the root sends readers (a version or alias); default: ``latest``, else the newest."""
-    previews: str | None = None
-    """Branches deployed as previews, each at ``<preview_path>/<slug>/``: ``"branch:*"``."""
+    previews: str | tuple[str, ...] | None = None
+    """Refs deployed as previews, each at ``<preview_path>/<slug>/``: ``"branch:*"``, and pull or
+    merge requests with ``"pull:*"`` (a list takes several: ``["branch:docs/*", "pull:*"]``)."""
     preview_path: str = "previews"
     """Below the target's path (or prefix): the previews' own root."""
     preview_url: str | None = None
@@ -143,13 +144,21 @@ class TargetConfig:
 _VERSION_FIELDS = ("major", "minor", "patch", "prerelease", "tag", "name", "version")
 
 
+def preview_specs(cfg: TargetConfig) -> tuple[str, ...]:
+    """``previews`` as a tuple of specs, whether the file gave one string or a list."""
+    value = cfg.previews
+    return (value,) if isinstance(value, str) else tuple(value or ())
+
+
 def check_versions_keys(cfg: TargetConfig) -> None:
     """The versions/previews keys of a target (their meaning lives in ``sitedeploy.versions``)."""
-    for key, kinds in (("versions", ("tag", "branch")), ("previews", ("branch",))):
-        value = getattr(cfg, key)
+    specs = [("versions", cfg.versions, ("tag", "branch"), "v*")]
+    specs += [("previews", spec, ("branch", "pull"), "*") for spec in preview_specs(cfg)]
+    for key, value, kinds, example in specs:
         kind, sep, pattern = (value or "").partition(":")
         if value is not None and (not sep or kind not in kinds or not pattern):
-            raise ValueError(f'{key} must look like "{kinds[0]}:<pattern>" (for example "{kinds[0]}:v*")')
+            shapes = " or ".join(f'"{k}:<pattern>"' for k in kinds)
+            raise ValueError(f'{key} must look like {shapes} (for example "{kinds[0]}:{example}")')
     for key in ("version_format", "version_title"):
         try:
             getattr(cfg, key).format(**dict.fromkeys(_VERSION_FIELDS, "1"))

@@ -255,6 +255,10 @@ def test_versions_commands_on_an_unversioned_config_give_one_line(deploy_toml: P
     deploy_toml.write_text(bad)
     result = sd(deploy_toml, "versions", "list")
     assert result.exit_code == 2 and 'versions must look like "tag:<pattern>"' in result.stderr
+    deploy_toml.write_text(bad.replace('versions = "v*"', 'previews = ["branch:*", "pr:12"]'))
+    result = sd(deploy_toml, "previews", "list")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert 'previews must look like "branch:<pattern>" or "pull:<pattern>"' in result.stderr
 
 
 def test_a_plain_deploy_never_publishes_one_commit_over_a_versioned_root(versioned: Path) -> None:

@@ -102,3 +102,47 @@ def test_an_old_preview_is_removed_and_comes_back_only_when_its_branch_moves(age
     back = pv.sync_previews(family, source, mirror_refs(source), now=later)
     assert [(r.name, r.outcome) for r in back] == [("draft", "deployed")]
     assert Path(env.public / "previews" / "current" / "draft" / "index.html").exists()
+
+
+def test_pull_and_merge_requests_get_previews_from_their_refs(agent_env: AgentEnv) -> None:
+    """GitHub keeps a pull request's head at ``refs/pull/N/head``, GitLab a merge request's at
+    ``refs/merge-requests/N/head``: made here on the bare remote exactly as those hosts do."""
+    env = agent_env
+    keys = 'previews = ["branch:feature/*", "pull:*"]\npreview_url = "https://pr.example.com/{slug}/"\n'
+    agent = Agent(env.config(target=keys), env.log())
+    env.remote.git("checkout", "-q", "-b", "fork-work")  # a fork's branch: not on the remote
+    env.remote.static_site("pull request twelve")
+    env.remote.commit("from a fork")
+    env.remote.push("HEAD:refs/pull/12/head")
+    env.remote.static_site("merge request three")
+    env.remote.commit("from gitlab")
+    env.remote.push("HEAD:refs/merge-requests/3/head")
+    agent.tick()
+    current = env.public / "previews" / "current"
+    assert "pull request twelve" in (current / "pr-12" / "index.html").read_text()
+    assert "merge request three" in (current / "mr-3" / "index.html").read_text()
+    assert not (current / "fork-work").exists()  # not a branch of the remote, not matched
+    sent = " ".join(n.message for n in agent.notifier.sent)
+    assert "https://pr.example.com/pr-12/" in sent and "https://pr.example.com/mr-3/" in sent
+
+    env.remote.git("push", "-q", "origin", "--delete", "refs/pull/12/head")  # as when a PR is purged
+    agent.tick()
+    assert not (current / "pr-12").exists()
+    assert (current / "mr-3" / "index.html").exists()
+
+
+def test_preview_specs_are_matched_by_kind() -> None:
+    refs = {
+        "refs/heads/feature/a": "1" * 40,
+        "refs/heads/main": "2" * 40,
+        "refs/pull/7/head": "3" * 40,
+        "refs/pull/7/merge": "4" * 40,  # GitHub's test merge: not what the author pushed
+        "refs/pull/40/head": "5" * 40,
+        "refs/merge-requests/2/head": "6" * 40,
+    }
+    assert pv.preview_refs(refs, ("pull:*",)) == {
+        "pr-7": ("pull/7", "3" * 40),
+        "pr-40": ("pull/40", "5" * 40),
+        "mr-2": ("merge-requests/2", "6" * 40),
+    }
+    assert list(pv.preview_refs(refs, ("branch:feature/*", "pull:4*"))) == ["feature-a", "pr-40"]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from ..agent.notify import Notice
 from ..agent.refs import Refs
-from ..config import TargetConfig
+from ..config import TargetConfig, preview_specs
 from ..errors import SitedeployError
 from .api import LineResult, sync_versions
 from .layout import Family, Kind
@@ -40,10 +40,9 @@ def _wanted(family: Family, refs: Refs) -> dict[str, str]:
         assert cfg.versions is not None
         found = versions_from_refs(refs, cfg.versions, cfg.version_format, cfg.version_title)
         return {v.name: v.commit for v in found.values()}
-    from .previews import branches
+    from .previews import preview_refs
 
-    assert cfg.previews is not None
-    return {s: sha for s, (_, sha) in branches(refs, cfg.previews).items()}
+    return {s: sha for s, (_, sha) in preview_refs(refs, preview_specs(cfg)).items()}
 
 
 def _tick(agent: Agent, family: Family, refs: Refs, full: bool, report: TickReport) -> None:

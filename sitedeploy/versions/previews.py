@@ -1,22 +1,24 @@
-"""Preview deploys: every branch matching ``previews`` served at ``<preview_path>/<slug>/``.
+"""Preview deploys: every branch and pull request matching ``previews`` served at
+``<preview_path>/<slug>/``.
 
 A preview is a line of the target's preview family (see :mod:`.layout`), built like a version
 but with every page marked ``<meta name="robots" content="noindex, nofollow">`` and a
 ``robots.txt`` at the previews' root that keeps crawlers out. Its URL comes from
-``preview_url`` (``{slug}``). A preview is removed when its branch is deleted, when it was not
-updated for ``preview_max_age_days``, or by ``sitedeploy previews delete``; a preview removed
-for its age or by hand comes back only when its branch moves.
+``preview_url`` (``{slug}``). A preview is removed when its branch (or request ref) is
+deleted, when it was not updated for ``preview_max_age_days``, or by ``sitedeploy previews
+delete``; a preview removed for its age or by hand comes back only when its ref moves.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import re
 import time
 from datetime import UTC, datetime
 
 from ..commands import synced_source
-from ..config import Config
+from ..config import Config, preview_specs
 from ..errors import PlanRefused, SitedeployError
 from ..progress import SILENT, Progress
 from ..release.records import now_iso
@@ -31,16 +33,43 @@ from .state import FamilyState, Line
 DAY = 86400.0
 
 
-def branches(refs: dict[str, str], spec: str) -> dict[str, tuple[str, str]]:
-    """slug → (branch, commit) for every branch the pattern matches, slugs made unique."""
-    pattern = spec.partition(":")[2]
-    names = sorted(
-        n[11:] for n in refs if n.startswith("refs/heads/") and fnmatch.fnmatchcase(n[11:], pattern)
-    )
+PULL_REFS = (
+    (re.compile(r"refs/pull/(\d+)/head"), "pull/{0}", "pr-{0}"),  # GitHub
+    (re.compile(r"refs/merge-requests/(\d+)/head"), "merge-requests/{0}", "mr-{0}"),  # GitLab
+)
+"""Where a remote keeps its pull (merge) requests' heads: the ref, its label and its slug.
+
+The mirror fetches every ref of the remote, so these arrive with the branches wherever the
+remote has them. GitHub keeps a closed request's ref: its preview goes with age (or by hand)."""
+
+
+def preview_refs(refs: dict[str, str], specs: tuple[str, ...]) -> dict[str, tuple[str, str]]:
+    """slug → (ref label, commit) for every branch and pull request the specs match; slugs
+    made unique. ``branch:<glob>`` matches branch names, ``pull:<glob>`` request numbers."""
     found: dict[str, tuple[str, str]] = {}
-    for name in names:
-        found[slug(name, set(found))] = (name, refs[f"refs/heads/{name}"])
+    for spec in specs:
+        kind, _, pattern = spec.partition(":")
+        matches = _branches(refs, pattern) if kind == "branch" else _pulls(refs, pattern)
+        for label, wanted_slug, sha in matches:
+            if all(label != have for have, _ in found.values()):
+                found[slug(wanted_slug, set(found))] = (label, sha)
     return found
+
+
+def _branches(refs: dict[str, str], pattern: str) -> list[tuple[str, str, str]]:
+    heads = (n.removeprefix("refs/heads/") for n in refs if n.startswith("refs/heads/"))
+    names = sorted(n for n in heads if fnmatch.fnmatchcase(n, pattern))
+    return [(name, name, refs[f"refs/heads/{name}"]) for name in names]
+
+
+def _pulls(refs: dict[str, str], pattern: str) -> list[tuple[str, str, str]]:
+    found = []
+    for ref, sha in refs.items():
+        for shape, label, name in PULL_REFS:
+            match = shape.fullmatch(ref)
+            if match and fnmatch.fnmatchcase(match[1], pattern):
+                found.append((int(match[1]), label.format(match[1]), name.format(match[1]), sha))
+    return [(label, name, sha) for _, label, name, sha in sorted(found)]
 
 
 def deploy_previews(
@@ -63,8 +92,7 @@ def sync_previews(
     now: float | None = None,
 ) -> list[LineResult]:
     """Deploy new and moved branches, remove the deleted and the expired, one root release."""
-    assert family.cfg.previews is not None
-    wanted = branches(refs, family.cfg.previews)
+    wanted = preview_refs(refs, preview_specs(family.cfg))
     state = live_state(family)
     skipped = state.extra.get("removed", {})
     results = [
