@@ -101,3 +101,37 @@ def test_versions_and_aliases_on_s3_and_an_alias_moved_under_readers(
     gone = s3.list_objects_v2(Bucket=s3_bucket, Prefix="site/lts/").get("KeyCount", 0)
     assert left == 0 and gone == 0
     assert '"1.0"' not in get(s3, s3_bucket, "versions.json")
+
+
+def test_a_preview_on_s3_is_created_updated_and_removed_with_its_branch(
+    tmp_path: Path, s3_server: S3Server, s3_bucket: str
+) -> None:
+    repo = ContentRepo(tmp_path / "content")
+    tag_site(repo, "main")
+    repo.git("checkout", "-q", "-b", "docs/Typos")
+    tag_site(repo, "draft")
+    toml = tmp_path / "deploy.toml"
+    toml.write_text(
+        f'[source]\nrepo = "{repo.path}"\n\n{SITE}\n[images]\nenabled = false\n\n'
+        f'[targets.docs]\ntype = "s3"\nbucket = "{s3_bucket}"\nendpoint_url = "{s3_server.url}"\n'
+        f'region = "{REGION}"\nprefix = "site"\nretain_releases = 1\npreview_max_age_days = 0\n'
+        'previews = "branch:docs/*"\npreview_url = "https://preview.example.com/{slug}/"\n'
+    )
+    out = sd(toml, "previews", "deploy").output
+    assert "https://preview.example.com/docs-typos/" in out
+    s3 = s3_server.client()
+    page = get(s3, s3_bucket, "previews/docs-typos/index.html")
+    assert "home draft" in page and '<meta name="robots" content="noindex, nofollow">' in page
+    assert "Disallow: /" in get(s3, s3_bucket, "previews/robots.txt")
+
+    tag_site(repo, "final")
+    sd(toml, "previews", "deploy")
+    assert "home final" in get(s3, s3_bucket, "previews/docs-typos/index.html")
+
+    repo.git("checkout", "-q", "main")
+    repo.git("branch", "-q", "-D", "docs/Typos")
+    sd(toml, "previews", "deploy")
+    left = s3.list_objects_v2(Bucket=s3_bucket, Prefix="site/previews/docs-typos/").get("KeyCount", 0)
+    assert left == 0
+    listed = json.loads(sd(toml, "--json", "previews", "list").stdout)
+    assert listed == []
