@@ -175,9 +175,7 @@ class LinkedRoot(LocalTarget):
         return prepared
 
     def _ensure_links(self, folder: Path, state: FamilyState) -> None:
-        wanted = {line.name: line.name for line in state.lines}
-        wanted.update({a.name: a.version for a in state.aliases})
-        for name, line in wanted.items():
+        for name, line in state.links().items():
             link, target = folder / name, Path("..", "..", LINES, line, "current")
             if link.is_symlink() and Path(os.readlink(link)) == target:
                 continue

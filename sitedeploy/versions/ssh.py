@@ -43,9 +43,8 @@ class LinkedSSHRoot(SSHTarget):
     ) -> PreparedFolder:
         prepared = super().prepare(record, manifest, plan, build_dir, progress)
         state = read_state(self, record.id, self.kind)
-        wanted = {line.name: line.name for line in state.lines}
-        wanted.update({a.name: a.version for a in state.aliases})
-        pairs = [part for name, line in wanted.items() for part in (name, f"../../lines/{line}/current")]
+        links = state.links()
+        pairs = [part for name, line in links.items() for part in (name, f"../../lines/{line}/current")]
         folder = f"{self.root}/releases/{record.id}"
         self._each(lambda h: h.sh("link the lines", _LINK, folder, *pairs))
         return prepared

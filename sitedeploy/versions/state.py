@@ -63,6 +63,12 @@ class FamilyState:
     def alias(self, name: str) -> Alias | None:
         return next((a for a in self.aliases if a.name == name), None)
 
+    def links(self) -> dict[str, str]:
+        """Every name the root serves (each line, then each alias) → the line it shows."""
+        wanted = {line.name: line.name for line in self.lines}
+        wanted.update({a.name: a.version for a in self.aliases})
+        return wanted
+
     def aliases_of(self, version: str) -> list[str]:
         return [a.name for a in self.aliases if a.version == version]
 
