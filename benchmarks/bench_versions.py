@@ -187,7 +187,8 @@ def main() -> None:
             ratio = f"{mine / theirs:.2f}x ({mine:.2f} s / {theirs:.2f} s)"
             print(f"  {'new version: sitedeploy / mike':<34} {ratio}")
             move, peer_move = figures["alias_move_median_s"], peer["alias_move_median_s"]
-            print(f"  {'alias move: sitedeploy / mike':<34} {move / peer_move:.2f}x")
+            ratio = f"{move / peer_move:.3f}x ({move:.2f} s / {peer_move:.2f} s)"
+            print(f"  {'alias move: sitedeploy / mike':<34} {ratio}")
 
 
 if __name__ == "__main__":
