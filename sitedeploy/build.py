@@ -47,8 +47,9 @@ _log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class SitePlan:
-    """A site as it will be built from one commit."""
+class SiteJob:
+    """One site to build from one commit: its settings, builder and input tree (the build
+    cache key). Not a release plan (``release.diff.Plan``)."""
 
     config: SiteConfig
     kind: str  # "mkdocs", "zensical" or "static"
@@ -97,14 +98,14 @@ class Built:
         return sum(site.warning_count for site in self.sites)
 
 
-def plan_sites(config: Config, source: Source, commit: Commit, only: str | None = None) -> list[SitePlan]:
+def site_jobs(config: Config, source: Source, commit: Commit, only: str | None = None) -> list[SiteJob]:
     sites = list(config.sites) if config.sites is not None else discover_sites(config, source, commit.sha)
     if only is not None:
         names = [s.name for s in sites]
         sites = [s for s in sites if s.name == only]
         if not sites:
             raise ConfigError(f"--site {only}: no such site; sites are: {', '.join(names)}")
-    return [_plan_site(site, source, commit) for site in sites]
+    return [_site_job(site, source, commit) for site in sites]
 
 
 def discover_sites(config: Config, source: Source, commit: str) -> list[SiteConfig]:
@@ -135,7 +136,7 @@ def discover_sites(config: Config, source: Source, commit: str) -> list[SiteConf
     ]
 
 
-def _plan_site(site: SiteConfig, source: Source, commit: Commit) -> SitePlan:
+def _site_job(site: SiteConfig, source: Source, commit: Commit) -> SiteJob:
     path = git_path(site.path)
     entries = dict(source.list_dir(commit.sha, path))
     tree = source.tree_id(commit.sha, path)
@@ -146,7 +147,7 @@ def _plan_site(site: SiteConfig, source: Source, commit: Commit) -> SitePlan:
             "fix the site's path or add content"
         )
     kind = site.builder or builders.detect(entries)
-    return SitePlan(site, kind, tree, source.last_change(commit.sha, path))
+    return SiteJob(site, kind, tree, source.last_change(commit.sha, path))
 
 
 def build_release(
@@ -154,32 +155,32 @@ def build_release(
     source: Source,
     commit: Commit,
     *,
-    plans: list[SitePlan] | None = None,
+    jobs: list[SiteJob] | None = None,
     progress: Progress = SILENT,
 ) -> Built:
     """Build (or reuse) every site of ``commit`` and assemble the release tree."""
-    plans = plan_sites(config, source, commit) if plans is None else plans
+    jobs = site_jobs(config, source, commit) if jobs is None else jobs
     cache = config.state_dir / "builds"
     results: list[SiteResult] = []
-    outputs: list[tuple[SitePlan, Path, Manifest]] = []
-    for site in plans:
+    outputs: list[tuple[SiteJob, Path, Manifest]] = []
+    for site in jobs:
         out, manifest, result = _site_output(config, source, commit, site, cache, progress)
         outputs.append((site, out, manifest))
         results.append(result)
-    build_key = release_key(commit, plans)
+    build_key = release_key(commit, jobs)
     root, manifest = _assemble(config.state_dir / "releases", build_key, commit, outputs)
     recorded = {"origin": config.build_origin, "tables": config.build_tables}
     return Built(commit, root, manifest, build_key, tuple(results), recorded)
 
 
-def release_key(commit: Commit, plans: list[SitePlan]) -> str:
+def release_key(commit: Commit, jobs: list[SiteJob]) -> str:
     """Equal keys mean byte-identical releases: known before anything is built."""
-    payload = json.dumps([commit.sha, [(p.config.mount, p.key) for p in plans]])
+    payload = json.dumps([commit.sha, [(p.config.mount, p.key) for p in jobs]])
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
 def _site_output(
-    config: Config, source: Source, commit: Commit, site: SitePlan, cache: Path, progress: Progress
+    config: Config, source: Source, commit: Commit, site: SiteJob, cache: Path, progress: Progress
 ) -> tuple[Path, Manifest, SiteResult]:
     entry = cache / site.config.name / site.key
     reused = (entry / "manifest.json").exists() and _intact(entry, site, progress)
@@ -206,7 +207,7 @@ def _site_output(
     )
 
 
-def _intact(entry: Path, site: SitePlan, progress: Progress) -> bool:
+def _intact(entry: Path, site: SiteJob, progress: Progress) -> bool:
     """Whether a cached build still holds exactly what its manifest recorded.
 
     Anything that could write the cache (a crash, a disk error, code that escaped a build)
@@ -246,7 +247,7 @@ def _read_stats(entry: Path) -> dict[str, list[int]]:
 
 
 def _build_site(
-    config: Config, source: Source, commit: Commit, site: SitePlan, entry: Path, progress: Progress
+    config: Config, source: Source, commit: Commit, site: SiteJob, entry: Path, progress: Progress
 ) -> None:
     entry.parent.mkdir(parents=True, exist_ok=True)
     if site.kind != "static":  # a copy runs no repo code: it needs no sandbox
@@ -321,7 +322,7 @@ def _check_output_names(out: Path, job: builders.Job) -> None:
             )
 
 
-def _optimize_images(config: Config, site: SitePlan, out: Path, progress: Progress) -> tuple[str, list[str]]:
+def _optimize_images(config: Config, site: SiteJob, out: Path, progress: Progress) -> tuple[str, list[str]]:
     settings: ImagesConfig = site.config.images
     if not settings.enabled:
         return "built", []
@@ -368,7 +369,7 @@ def _evict_old_builds(folder: Path, keep: int) -> None:
 
 
 def _assemble(
-    releases: Path, key: str, commit: Commit, outputs: list[tuple[SitePlan, Path, Manifest]]
+    releases: Path, key: str, commit: Commit, outputs: list[tuple[SiteJob, Path, Manifest]]
 ) -> tuple[Path, Manifest]:
     """Hard-link each site's output under its mount, and add the deploy marker."""
     root = releases / key
@@ -389,7 +390,7 @@ def _assemble(
     return root, Manifest(files)
 
 
-def _linked_from(root: Path, outputs: list[tuple[SitePlan, Path, Manifest]], marker: bytes) -> bool:
+def _linked_from(root: Path, outputs: list[tuple[SiteJob, Path, Manifest]], marker: bytes) -> bool:
     """Whether an existing release tree still is hard links to the (verified) site builds:
     the same inodes, so the same bytes, checked with a stat per file instead of a hash."""
     try:
@@ -405,7 +406,7 @@ def _linked_from(root: Path, outputs: list[tuple[SitePlan, Path, Manifest]], mar
 
 
 def _link_tree(
-    releases: Path, root: Path, outputs: list[tuple[SitePlan, Path, Manifest]], marker: bytes
+    releases: Path, root: Path, outputs: list[tuple[SiteJob, Path, Manifest]], marker: bytes
 ) -> None:
     releases.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".assemble-", dir=releases))

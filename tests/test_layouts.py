@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from sitedeploy import config as config_mod
-from sitedeploy.build import MARKER, plan_sites
+from sitedeploy.build import MARKER, site_jobs
 from sitedeploy.cli.main import cli
 from sitedeploy.commands import open_source
 from sitedeploy.serve import Preview, start
@@ -91,10 +91,10 @@ def test_path_dot_names_the_repository_root(tmp_path: Path, path: str) -> None:
     source = open_source(config)
     source.sync()
 
-    [plan] = plan_sites(config, source, source.commit(sha))
+    [job] = site_jobs(config, source, source.commit(sha))
 
-    assert plan.kind == "mkdocs" and plan.config.path == "."
-    assert plan.tree == repo.git("rev-parse", "HEAD^{tree}")
+    assert job.kind == "mkdocs" and job.config.path == "."
+    assert job.tree == repo.git("rev-parse", "HEAD^{tree}")
 
 
 def nested_repo(tmp_path: Path) -> ContentRepo:

@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..build import Built, SitePlan, build_release, plan_sites, release_key
+from ..build import Built, SiteJob, build_release, release_key, site_jobs
 from ..config import Config, TargetConfig
 from ..gitconfig import build_config_at
 from ..progress import Progress
@@ -111,8 +111,8 @@ class LazyBuild:
     def __init__(self, config: Config, source: Source, commit: Commit, progress: Progress) -> None:
         config = build_config_at(config, source, commit, warn=progress.step)  # git decides the build
         self.config, self.source, self.commit, self.progress = config, source, commit, progress
-        self.plans: list[SitePlan] = plan_sites(config, source, commit)
-        self.key = release_key(commit, self.plans)
+        self.jobs: list[SiteJob] = site_jobs(config, source, commit)
+        self.key = release_key(commit, self.jobs)
         self._built: Built | None = None
 
     def key_for(self, cfg: TargetConfig) -> str:
@@ -123,7 +123,7 @@ class LazyBuild:
     def get(self) -> Built:
         if self._built is None:
             self._built = build_release(
-                self.config, self.source, self.commit, plans=self.plans, progress=self.progress
+                self.config, self.source, self.commit, jobs=self.jobs, progress=self.progress
             )
         return self._built
 

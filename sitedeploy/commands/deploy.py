@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..build import Built, build_release, plan_sites
+from ..build import Built, build_release, site_jobs
 from ..config import Config, TargetConfig
 from ..errors import GateError, PlanRefused, SignatureError
 from ..gitconfig import build_config_at
@@ -41,8 +41,8 @@ def build(
     source = synced_source(config)
     commit = source.resolve(ref, config.source.branch)
     config = build_config_at(config, source, commit, warn=progress.step)
-    plans = plan_sites(config, source, commit, only=site)
-    return build_release(config, source, commit, plans=plans, progress=progress)
+    jobs = site_jobs(config, source, commit, only=site)
+    return build_release(config, source, commit, jobs=jobs, progress=progress)
 
 
 def deploy(

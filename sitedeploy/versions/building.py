@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..build import Built, SitePlan, plan_sites, release_key
+from ..build import Built, SiteJob, release_key, site_jobs
 from ..commands.common import LazyBuild
 from ..config import Config
 from ..gitconfig import build_config_at
@@ -43,12 +43,12 @@ class LineBuild(LazyBuild):
     ) -> None:
         config = build_config_at(config, source, commit, warn=progress.step)  # each version: its commit's
         self.config, self.source, self.commit, self.progress = config, source, commit, progress
-        plans = plan_sites(config, source, commit, only=site)
+        jobs = site_jobs(config, source, commit, only=site)
         if site is not None:
-            plans = [_at_root(p) for p in plans]
-        self.plans: list[SitePlan] = plans
+            jobs = [_at_root(j) for j in jobs]
+        self.jobs: list[SiteJob] = jobs
         self.noindex = noindex
-        self.key = release_key(commit, plans) + ("-noindex" if noindex else "")
+        self.key = release_key(commit, jobs) + ("-noindex" if noindex else "")
         self._built: Built | None = None
 
     def get(self) -> Built:
@@ -58,8 +58,8 @@ class LineBuild(LazyBuild):
         return self._built
 
 
-def _at_root(plan: SitePlan) -> SitePlan:
-    return dataclasses.replace(plan, config=dataclasses.replace(plan.config, mount="/"))
+def _at_root(job: SiteJob) -> SiteJob:
+    return dataclasses.replace(job, config=dataclasses.replace(job.config, mount="/"))
 
 
 def _noindexed(built: Built, cache: Path) -> Built:

@@ -41,7 +41,7 @@ class Imported(LazyBuild):
     def __init__(self, source: Source, commit: Commit, folder: str, root: Path, progress: Progress) -> None:
         self.source, self.commit, self.progress = source, commit, progress
         self.key = source.tree_id(commit.sha, folder) or commit.sha
-        self.root, self.plans = root, []
+        self.root, self.jobs = root, []
         self._built: Built | None = None
 
     def get(self) -> Built:

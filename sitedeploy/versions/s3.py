@@ -38,7 +38,7 @@ class Copied(LazyBuild):
     def __init__(
         self, record: ReleaseRecord, manifest: Manifest, root: Path, key: str, progress: Progress
     ) -> None:
-        self.commit, self.progress, self.key, self.plans = commit_of(record), progress, key, []
+        self.commit, self.progress, self.key, self.jobs = commit_of(record), progress, key, []
         self._built: Built | None = Built(self.commit, root, manifest, key, ())
 
 
