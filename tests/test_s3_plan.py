@@ -164,8 +164,10 @@ def test_a_sweep_deletes_old_versions_but_homes_and_never_uncovers_a_deleted_key
         listed("p/went.html", "m0", marker=True, age=2),
         *(listed("p/.sitedeploy/live.json", f"s{i}", latest=i == 0, age=i) for i in range(9)),
         listed("p/.sitedeploy/lock.json", "l1", latest=True, marker=True),
-        listed("p/2.0/.sitedeploy/live.json", "n1", age=3),  # another target's folder
+        listed("p/2.0/.sitedeploy/live.json", "n1", latest=True),  # another target's folder
         listed("p/2.0/index.html", "n2", age=3),
+        listed("p/1.0/.sitedeploy/live.json", "r2", latest=True, marker=True),  # a removed line
+        listed("p/1.0/.sitedeploy/live.json", "r1", age=3),
     ]
     doomed = unneeded(entries, {("p/a.html", "a2"), ("p/gone.html", "g1")}, "p/")
     assert sorted(doomed) == sorted(
@@ -178,5 +180,7 @@ def test_a_sweep_deletes_old_versions_but_homes_and_never_uncovers_a_deleted_key
             ("p/.sitedeploy/live.json", "s7"),
             ("p/.sitedeploy/live.json", "s8"),
             ("p/.sitedeploy/lock.json", "l1"),
+            ("p/1.0/.sitedeploy/live.json", "r1"),
+            ("p/1.0/.sitedeploy/live.json", "r2"),
         ]
     )

@@ -32,7 +32,8 @@ What else is deleted on a versioned bucket, so storage stays bounded:
   deleted after ``retain_releases`` switches, old versions of sitedeploy's own files (the newest
   ``STATE_VERSIONS`` of the state object stay, to restore it by hand) and deleted copies. A
   delete marker goes only with the last version behind it, so a deleted key never reappears.
-  Folders holding another target's ``.sitedeploy/`` (versions, previews) are that target's.
+  Folders holding another target's current ``.sitedeploy/`` files (versions, previews) are
+  that target's to sweep.
 
 Kept, then: the live site, one version per body a retained release needs, a few versions of the
 state object, and at most ``SWEEP_EVERY`` switches' worth of leftovers.
@@ -139,12 +140,14 @@ def unneeded(entries: Iterable[Listed], keep: set[Version], prefix: str) -> list
 
 
 def _nested_roots(by_key: dict[str, list[Listed]], prefix: str) -> set[str]:
-    """``<prefix>a/b/`` for every ``<prefix>a/b/.sitedeploy/…`` key: another target's folder."""
+    """``<prefix>a/b/`` for every current ``<prefix>a/b/.sitedeploy/…`` object: another
+    target's folder (a version or preview line). A line that was removed has only delete
+    markers left there: its leftovers are swept with the rest."""
     roots: set[str] = set()
-    for key in by_key:
+    for key, group in by_key.items():
         rel = key[len(prefix) :]
         at = rel.find(f"/{STATE_DIR}")
-        if at >= 0:
+        if at >= 0 and any(e.latest and not e.marker for e in group):
             roots.add(prefix + rel[: at + 1])
     return roots
 
