@@ -7,14 +7,20 @@ corpus (benchmarks/corpus.py), built with MkDocs twice: as generated, and after 
 one-page edit. The builds are timed apart. Then, each into its own bucket:
 
     aws s3 sync     full upload, then the rebuilt site (it compares size and mtime)
-    sitedeploy      full deploy, then the one-page change
+    sitedeploy      full deploy, then the one-page change, on an unversioned bucket (replaced
+                    bodies are copied to .sitedeploy/objects/ for rollback)
+    sitedeploy+ver  the same on a bucket with versioning enabled (replaced bodies stay as
+                    noncurrent versions: a deploy writes the changed bodies + 3 objects)
 
 The one-page step runs ``--repeat`` times, back and forth between the two builds (every file
 touched first, as a rebuild would), and medians are reported. For each step: objects written
 (PUT/COPY of site files, from the server's request log), every request, and wall time. For
 sitedeploy the time is its *publishing step* (``commands.publish``: lock, plan, keep bodies,
 upload, commit the state, history, prune, unlock); hashing the build into a manifest belongs
-to its build stage and is timed apart. awscli and moto come with the ``bench`` extra.
+to its build stage and is timed apart. Each sitedeploy one-page step is then checked against
+its budget: objects written <= changed bodies + 3 (lock, release object, state object).
+``--versioning off`` or ``on`` runs only one of the two sitedeploy buckets. awscli and moto come
+with the ``bench`` extra.
 """
 
 from __future__ import annotations
@@ -215,14 +221,29 @@ def deploy(cfg: S3TargetConfig, server: Server, site: Path, label: str, n: int) 
     mark = server.mark()
     server_before = server.cpu()
     seconds, hashing, stats, cpu = sitedeploy_publish(cfg, site, n)
-    row = Row("sitedeploy", label, seconds, *server.requests_since(mark, cfg.bucket), hashing, stats)
+    tool = TOOLS[cfg.bucket]
+    row = Row(tool, label, seconds, *server.requests_since(mark, cfg.bucket), hashing, stats)
     row.client_cpu, row.server_cpu = cpu, server.cpu() - server_before
     return row
 
 
+def print_budget(rows: list[Row]) -> None:
+    """Objects written by each one-page deploy against changed bodies + 3."""
+    print("\none-page deploys: objects written vs changed bodies + 3 (lock, release object, state object)")
+    for r in rows:
+        if r.tool.startswith("sitedeploy") and r.step.startswith("one page"):
+            changed = r.stats.files_sent if r.stats else r.writes
+            total = r.writes + r.kept + r.meta
+            verdict = "ok" if total <= changed + 3 else f"{total - changed - 3} over"
+            print(
+                f"  {r.tool:<15} {r.step:<11} wrote {total:>3} = {r.writes} site + {r.kept} kept copies"
+                f" + {r.meta} state; changed bodies {changed} + 3 = {changed + 3}: {verdict}"
+            )
+
+
 def print_rows(rows: list[Row]) -> None:
     head = ("tool", "step", "site objects", "kept", "state", "requests", "wall s", "client", "server")
-    print("\n{:<12} {:<11} {:>12} {:>5} {:>6} {:>9} {:>8} {:>7} {:>7}".format(*head))
+    print("\n{:<15} {:<11} {:>12} {:>5} {:>6} {:>9} {:>8} {:>7} {:>7}".format(*head))
     for r in rows:
         note = ""
         if r.stats is not None:
@@ -230,40 +251,60 @@ def print_rows(rows: list[Row]) -> None:
             note = f"   publishing step ({sent} bodies sent); hashing the build before it: {r.hashing:.2f}s"
         cpu = (f"{r.client_cpu:.2f}", f"{r.server_cpu:.2f}")
         cells = (r.tool, r.step, r.writes, r.kept, r.meta, r.requests, f"{r.seconds:.2f}", *cpu)
-        print("{:<12} {:<11} {:>12} {:>5} {:>6} {:>9} {:>8} {:>7} {:>7}".format(*cells) + note)
+        print("{:<15} {:<11} {:>12} {:>5} {:>6} {:>9} {:>8} {:>7} {:>7}".format(*cells) + note)
     print("site objects: PUT/COPY of live keys; kept: bodies copied server-side for rollback;")
-    print("state: .sitedeploy/ files written (lock, manifest, release record, state object, history);")
+    print("state: .sitedeploy/ objects written (lock, release record + manifest, state object + history);")
     print("requests: every request to the bucket (conditional GETs, 404s, LIST and DELETE included)")
     print("client, server: CPU seconds of the tool and of the S3 server (moto) during the step")
 
 
 TARGETS = {"full": ">= 2x", "one page": ">= 50x"}
+TOOLS = {"bench-sitedeploy": "sitedeploy", "bench-versioned": "sitedeploy+ver"}
+"""Bucket -> the tool's name in the table."""
 
 
 def summary(rows: list[Row]) -> None:
-    print()
-    for label in ("full", "one page"):
-        sync_s = statistics.median(
-            r.seconds for r in rows if r.tool == "aws s3 sync" and r.step.startswith(label)
+    for tool in sorted({r.tool for r in rows if r.tool != "aws s3 sync"}, key=len):
+        print()
+        for label in ("full", "one page"):
+            summarize(rows, tool, label)
+
+
+def summarize(rows: list[Row], tool: str, label: str) -> None:
+    sync_s = statistics.median(
+        r.seconds for r in rows if r.tool == "aws s3 sync" and r.step.startswith(label)
+    )
+    mine = [r for r in rows if r.tool == tool and r.step.startswith(label)]
+    step = statistics.median(r.seconds for r in mine)
+    hashing = statistics.median(r.hashing for r in mine)
+    n = f"median of {len(mine)}" if len(mine) > 1 else "one run"
+    print(
+        f"{tool} {label} ({n}): publishing step {sync_s / step:.1f}x as fast as aws s3 sync "
+        f"({step:.2f}s vs {sync_s:.2f}s); with hashing the build too {sync_s / (step + hashing):.1f}x "
+        f"({step + hashing:.2f}s); target {TARGETS[label]}"
+    )
+    aws_cpu = statistics.median(
+        r.client_cpu for r in rows if r.tool == "aws s3 sync" and r.step.startswith(label)
+    )
+    my_cpu = statistics.median(r.client_cpu for r in mine)
+    server = statistics.median(r.server_cpu for r in mine)
+    print(
+        f"  client CPU {my_cpu:.2f}s vs aws {aws_cpu:.2f}s ({aws_cpu / max(my_cpu, 0.01):.1f}x less); "
+        f"the server's CPU for sitedeploy's requests: {server:.2f}s (a floor for any client)"
+    )
+
+
+BUCKETS = (("bench-sitedeploy", "off"), ("bench-versioned", "on"))
+
+
+def bucket(client: object, server: Server, name: str) -> S3TargetConfig:
+    """A new bucket for sitedeploy (``bench-versioned`` with versioning enabled), and its config."""
+    client.create_bucket(Bucket=name)  # type: ignore[attr-defined]
+    if name == "bench-versioned":
+        client.put_bucket_versioning(  # type: ignore[attr-defined]
+            Bucket=name, VersioningConfiguration={"Status": "Enabled"}
         )
-        mine = [r for r in rows if r.tool == "sitedeploy" and r.step.startswith(label)]
-        step = statistics.median(r.seconds for r in mine)
-        hashing = statistics.median(r.hashing for r in mine)
-        n = f"median of {len(mine)}" if len(mine) > 1 else "one run"
-        print(
-            f"{label} ({n}): publishing step {sync_s / step:.1f}x as fast as aws s3 sync "
-            f"({step:.2f}s vs {sync_s:.2f}s); with hashing the build too {sync_s / (step + hashing):.1f}x "
-            f"({step + hashing:.2f}s); target {TARGETS[label]}"
-        )
-        aws_cpu = statistics.median(
-            r.client_cpu for r in rows if r.tool == "aws s3 sync" and r.step.startswith(label)
-        )
-        my_cpu = statistics.median(r.client_cpu for r in mine)
-        server = statistics.median(r.server_cpu for r in mine)
-        print(
-            f"  client CPU {my_cpu:.2f}s vs aws {aws_cpu:.2f}s ({aws_cpu / max(my_cpu, 0.01):.1f}x less); "
-            f"the server's CPU for sitedeploy's requests: {server:.2f}s (a floor for any client)"
-        )
+    return S3TargetConfig(type="s3", bucket=name, endpoint_url=server.url, region="us-east-1")
 
 
 def main() -> None:
@@ -275,6 +316,12 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/sitedeploy-bench"))
     ap.add_argument("--reuse-build", action="store_true", help="reuse the first build from an earlier run")
     ap.add_argument("--aws", help="the aws executable (default: the one installed by the bench extra)")
+    ap.add_argument(
+        "--versioning",
+        choices=("both", "on", "off"),
+        default="both",
+        help="sitedeploy's bucket(s): versioned, unversioned or both (default)",
+    )
     args = ap.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     os.environ.update(
@@ -293,12 +340,10 @@ def main() -> None:
     rows: list[Row] = []
     try:
         client = boto3.client("s3", endpoint_url=server.url)
-        for b in ("bench-sync", "bench-sitedeploy"):
-            client.create_bucket(Bucket=b)
-        cfg = S3TargetConfig(
-            type="s3", bucket="bench-sitedeploy", endpoint_url=server.url, region="us-east-1"
-        )
-        rows += [sync(aws, server, work / "site1", "full"), deploy(cfg, server, work / "site1", "full", 1)]
+        client.create_bucket(Bucket="bench-sync")
+        cfgs = [bucket(client, server, b) for b, on in BUCKETS if args.versioning in ("both", on)]
+        rows += [sync(aws, server, work / "site1", "full")]
+        rows += [deploy(cfg, server, work / "site1", "full", 1) for cfg in cfgs]
         # rebuilt after the first publish, as in real life: every mtime is new
         t2 = build(edited_copy(src, work / "src2"), work / "site2")
         print(f"one-page edit rebuilt in {t2:.1f}s")
@@ -307,10 +352,12 @@ def main() -> None:
             if i:
                 touch_all(site)
             label = f"one page {i + 1}"
-            rows += [sync(aws, server, site, label), deploy(cfg, server, site, label, i + 2)]
+            rows += [sync(aws, server, site, label)]
+            rows += [deploy(cfg, server, site, label, i + 2) for cfg in cfgs]
     finally:
         server.stop()
     print_rows(rows)
+    print_budget(rows)
     summary(rows)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

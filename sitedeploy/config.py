@@ -233,6 +233,9 @@ class S3TargetConfig(TargetConfig):
     """Files at least this big are sent in parts, streamed from disk."""
     cloudfront_endpoint_url: str | None = setting(None, http_url)
     """Only for CloudFront-compatible test servers; leave unset for AWS."""
+    versioning: Literal["auto", "off"] = "auto"
+    """``auto``: on a bucket with versioning enabled, replaced bodies stay as noncurrent versions
+    (no copy); ``off``: always keep copies in ``.sitedeploy/objects/``, never ask the bucket."""
 
 
 TARGET_TYPES: dict[str, type[TargetConfig]] = {

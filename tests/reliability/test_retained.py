@@ -131,7 +131,11 @@ def test_ssh_release_is_read_only_and_a_damaged_one_is_refused_on_the_host_that_
 
 
 def test_s3_rollback_refuses_a_release_whose_kept_bodies_are_gone(
-    s3_server: S3Server, s3_bucket: str, s3_config: Callable[..., S3TargetConfig], tmp_path: Path
+    s3_server: S3Server,
+    s3_bucket: str,
+    s3_config: Callable[..., S3TargetConfig],
+    tmp_path: Path,
+    s3_versioned: bool,
 ) -> None:
     cfg = s3_config()
     client = s3_server.client()
@@ -140,8 +144,12 @@ def test_s3_rollback_refuses_a_release_whose_kept_bodies_are_gone(
         before = bucket_tree(client, s3_bucket)
         publish_dir(t, cfg, write_tree(tmp_path / "b", {"index.html": "<p>v2</p>", "a.css": "two"}))
         after = bucket_tree(client, s3_bucket)
-        kept = client.list_objects_v2(Bucket=s3_bucket, Prefix=".sitedeploy/objects/")["Contents"]
-        client.delete_object(Bucket=s3_bucket, Key=kept[0]["Key"])  # a body v1 needs
+        if s3_versioned:  # a body v1 needs: the version that kept it
+            home = next(iter(t.read_state().homes.values()))
+            client.delete_object(Bucket=s3_bucket, Key=home.path, VersionId=home.version_id)
+        else:  # a body v1 needs: its copy
+            kept = client.list_objects_v2(Bucket=s3_bucket, Prefix=".sitedeploy/objects/")["Contents"]
+            client.delete_object(Bucket=s3_bucket, Key=kept[0]["Key"])
         with pytest.raises(RollbackError, match=r"was changed on the target.*1 missing"):
             rollback_target(t, cfg)
         assert bucket_tree(client, s3_bucket) == after  # nothing was touched

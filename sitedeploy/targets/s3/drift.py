@@ -2,7 +2,8 @@
 
 The listing finds missing and extra keys; every other key's body is read (one GET each, on the
 target's pool) and its sha256, gunzipped if stored compressed, compared with the manifest's.
-A repair uploads the release's own files again, checked against the manifest first.
+A repair uploads the release's own files again, checked against the manifest first. A retained
+release (before a rollback) is checked for where its bodies are kept, not read.
 """
 
 from __future__ import annotations
@@ -82,17 +83,21 @@ def _content_drift(t: S3Target, path: str, manifest: Manifest, state: LiveState)
 def _verify_retained(
     t: S3Target, manifest: Manifest, state: LiveState, listed: dict[str, tuple[int, str]]
 ) -> Drift:
-    """A retained release is whole when every body it needs is stored: in ``objects/``, or
-    at a live key that still holds exactly what sitedeploy wrote there (a rollback copies
-    from those). A body found nowhere is reported ``missing``: the switch would fail."""
-    kept = {k[len(t.objects_prefix) :] for k in t.list_keys(t.objects_prefix)}
-    homes = {
+    """A retained release is whole when every body it needs is stored: at a live key that
+    still holds exactly what sitedeploy wrote there, in ``objects/``, or as the noncurrent
+    version the state names (one HEAD each; a rollback copies from any of those). A body
+    found nowhere is reported ``missing``: the switch would fail."""
+    live = {
         s.sha256
         for path, s in state.objects.items()
         if path not in state.dirty and listed.get(path) == (s.size, s.etag)
     }
+    needed = {e.sha256 for e in manifest.values()} - live
+    if needed:
+        needed -= {k[len(t.objects_prefix) :] for k in t.list_keys(t.objects_prefix)}
+    lost = t.bodies.lost(needed, state.homes) if needed else set()
     drift = Drift(where=f"{t.describe()} (retained)")
-    drift.missing = [p for p, e in manifest.items() if e.sha256 not in kept and e.sha256 not in homes]
+    drift.missing = [p for p, e in manifest.items() if e.sha256 in lost]
     return drift
 
 

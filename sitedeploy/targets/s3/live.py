@@ -17,6 +17,12 @@ the bucket. It also holds:
              retained release): written before the first live key is touched, naming the
              release being switched to and every key that may hold its bytes. Also set when a
              state is read with interrupted releases folded in (``dirty``: the suspect keys).
+``homes``    on a versioned bucket: sha256 -> :class:`Home`, the noncurrent version of a live
+             key that still holds a body retained releases need (see ``bodies``).
+``switches`` how many switches committed a state: every tenth sweeps the bucket's versions.
+
+On a versioned bucket each :class:`Stored` also keeps the VersionId its write returned: when the
+key is overwritten or deleted, that version is where the old body stays, with no copy.
 
 :func:`plan_switch` turns (state, wanted manifest) into the work of one switch, with no I/O.
 """
@@ -26,7 +32,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from ...release.manifest import Manifest
 from .headers import HeaderRules, ObjectHeaders, publish_group
@@ -41,6 +47,22 @@ class Stored:
     size: int
     """Stored size (differs from the file's when it is gzip-compressed)."""
     headers: ObjectHeaders
+    version_id: str | None = None
+    """The version the write made, on a versioned bucket; None otherwise (and in older states)."""
+
+    def to_json(self, header_index: int) -> list[object]:
+        row: list[object] = [self.sha256, self.etag, self.size, header_index]
+        return [*row, self.version_id] if self.version_id else row
+
+
+class Home(NamedTuple):
+    """Where a replaced or removed body stays on a versioned bucket: a noncurrent version."""
+
+    path: str
+    version_id: str
+    until: str
+    """The newest release id listed when the body last left the live keys: the home is needed
+    while any release this old or older is retained (``bodies.expired``)."""
 
 
 @dataclass
@@ -55,18 +77,28 @@ class LiveState:
     history: list[dict[str, Any]] | None = None
     """The target's history (``records.HistoryEntry`` as dicts, oldest first); None in a state
     written before history moved in here (it is then the ``history.json`` object)."""
+    homes: dict[str, Home] = field(default_factory=dict)
+    switches: int = 0
 
     def copy(self) -> LiveState:
         known = None if self.known is None else set(self.known)
         history = None if self.history is None else list(self.history)
         return LiveState(
-            self.release, dict(self.objects), dict(self.stale), self.pending, set(self.dirty), known, history
+            self.release,
+            dict(self.objects),
+            dict(self.stale),
+            self.pending,
+            set(self.dirty),
+            known,
+            history,
+            dict(self.homes),
+            self.switches,
         )
 
     def to_json(self) -> bytes:
         table: dict[ObjectHeaders, int] = {}
         objects = {
-            path: [s.sha256, s.etag, s.size, table.setdefault(s.headers, len(table))]
+            path: s.to_json(table.setdefault(s.headers, len(table)))
             for path, s in sorted(self.objects.items())
         }
         body: dict[str, Any] = {
@@ -81,6 +113,10 @@ class LiveState:
             body["known"] = sorted(self.known)
         if self.history is not None:
             body["history"] = self.history
+        if self.homes:
+            body["homes"] = {sha: list(home) for sha, home in sorted(self.homes.items())}
+        if self.switches:
+            body["switches"] = self.switches
         return json.dumps(body, separators=(",", ":")).encode()
 
     @classmethod
@@ -89,10 +125,7 @@ class LiveState:
             return cls(known=set())  # no state yet: every release record found is a dead run's
         body: dict[str, Any] = json.loads(data)
         table = [ObjectHeaders(*h) for h in body.get("headers", [])]
-        objects = {
-            path: Stored(sha, etag, int(size), table[index])
-            for path, (sha, etag, size, index) in body.get("objects", {}).items()
-        }
+        objects = {path: _stored(row, table) for path, row in body.get("objects", {}).items()}
         pending = body.get("pending") or {}
         return cls(
             body.get("release"),
@@ -102,7 +135,17 @@ class LiveState:
             set(pending.get("dirty", [])),
             {str(r) for r in body["known"]} if "known" in body else None,
             body.get("history"),
+            {str(sha): Home(*map(str, home)) for sha, home in body.get("homes", {}).items()},
+            int(body.get("switches", 0)),
         )
+
+
+def _stored(row: list[Any], table: list[ObjectHeaders]) -> Stored:
+    """``[sha256, etag, size, headers]`` plus the version id on a versioned bucket."""
+    sha, etag, size, index, *version = row
+    if len(version) > 1:
+        raise ValueError(f"unexpected state row {row!r}")
+    return Stored(str(sha), str(etag), int(size), table[index], str(version[0]) if version else None)
 
 
 Kind = Literal["put", "copy", "meta"]
@@ -111,8 +154,9 @@ Kind = Literal["put", "copy", "meta"]
 @dataclass(frozen=True)
 class Touch:
     """One live key to write: ``put`` the local file, ``copy`` a body already in the bucket
-    (from the live key ``source``, or from the object area when ``source`` is None), or
-    rewrite only the headers (``meta``: a copy of the key onto itself)."""
+    (from the live key ``source``, from its noncurrent ``version`` when that is set, or from
+    the object area when ``source`` is None), or rewrite only the headers (``meta``: a copy of
+    the key onto itself)."""
 
     path: str
     kind: Kind
@@ -122,12 +166,17 @@ class Touch:
     source: str | None = None
     stored_size: int = 0
     """Size of the body a ``copy`` or ``meta`` starts from (after any compression)."""
+    version: str | None = None
 
 
 @dataclass
 class Switch:
     preserve: dict[str, str] = field(default_factory=dict)
-    """sha256 -> a live path holding it: copied into the object area before anything else."""
+    """sha256 -> a live path holding it: copied into the object area before anything else
+    (a body whose write returned no version id: an unversioned bucket, or an older state)."""
+    homes: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """sha256 -> (path, version id) of a body that leaves the live keys and stays as that
+    version: recorded in the state object at the commit, nothing is written for it."""
     groups: list[list[Touch]] = field(default_factory=lambda: [[], [], []])
     keep: dict[str, Stored] = field(default_factory=dict)
     """Live keys left as they are."""
@@ -164,7 +213,7 @@ def plan_switch(
                 continue
         kind: Kind = "put" if local else "copy"
         switch.groups[publish_group(path)].append(Touch(path, kind, entry.sha256, entry.size, want))
-    _choose_sources(switch)
+    _choose_sources(switch, state)
     _plan_preserve(switch, state, manifest)
     _plan_deletes(switch, state, manifest, retain)
     return switch
@@ -187,32 +236,45 @@ def _stable_homes(switch: Switch) -> dict[str, str]:
     return homes
 
 
-def _choose_sources(switch: Switch) -> None:
+def _choose_sources(switch: Switch, state: LiveState) -> None:
     """A rollback copies each body from an untouched live key holding it, if there is one
-    (its encoding comes along), else from the object area."""
+    (its encoding comes along), else from the version that kept it, else from the object area."""
     homes = _stable_homes(switch)
     for group in switch.groups:
         for i, t in enumerate(group):
+            if t.kind != "copy":
+                continue
             home = homes.get(t.sha256)
-            if t.kind == "copy" and home is not None:
+            if home is not None:
                 encoding = switch.keep[home].headers.content_encoding
                 headers = t.headers._replace(content_encoding=encoding)
                 group[i] = Touch(t.path, "copy", t.sha256, t.size, headers, home, switch.keep[home].size)
+            elif t.sha256 in state.homes:  # its encoding is read from the version before the copy
+                kept = state.homes[t.sha256]
+                group[i] = Touch(
+                    t.path, "copy", t.sha256, t.size, t.headers, kept.path, version=kept.version_id
+                )
 
 
 def _plan_preserve(switch: Switch, state: LiveState, manifest: Manifest) -> None:
     """Bodies about to be overwritten or dropped that no untouched key keeps: a rollback
-    needs them, so they go to the object area first (a server-side copy, no upload)."""
+    needs them. On a versioned bucket the version that holds one stays where it is, and only
+    its id is noted (``homes``); a version is immutable, so this holds even for a key a dead
+    run may have rewritten. Otherwise the body goes to the object area first (a server-side
+    copy, no upload), unless the key is suspect: the dead run's own prepare kept it."""
     homes = _stable_homes(switch)
     replaced = {t.path: t.sha256 for t in switch.touches if t.kind != "meta"}
     leaving = [*replaced, *(p for p in state.objects if p not in manifest)]
     for path in leaving:
         stored = state.objects.get(path)
-        if stored is None or path in state.dirty or stored.sha256 in homes:
+        if stored is None or stored.sha256 in homes:
             continue
         if replaced.get(path) == stored.sha256:
             continue  # the same bytes stay at this key (only their encoding changes)
-        switch.preserve.setdefault(stored.sha256, path)
+        if stored.version_id:
+            switch.homes.setdefault(stored.sha256, (path, stored.version_id))
+        elif path not in state.dirty:
+            switch.preserve.setdefault(stored.sha256, path)
 
 
 def _plan_deletes(switch: Switch, state: LiveState, manifest: Manifest, retain: int) -> None:

@@ -6,26 +6,32 @@ Layout, under the target's ``prefix``::
     <prefix>.sitedeploy/live.json        the state object: live release + what each key holds
     <prefix>.sitedeploy/releases/<id>.json  a release's record and manifest, one object (.releases)
     <prefix>.sitedeploy/control.json lock.json                                  (see records)
-    <prefix>.sitedeploy/objects/<sha256> bodies kept for rollback, by content
+    <prefix>.sitedeploy/objects/<sha256> bodies kept for rollback as copies (unversioned buckets)
 
 How a release goes live. S3 has no rename, so a switch rewrites the keys that differ, and
 only those (found by comparing the release's manifest with the state object, never by
 listing the bucket):
 
-1. ``prepare`` keeps, in ``objects/``, every live body that the switch will overwrite or drop
-   and that no untouched key still holds (a server-side copy; nothing readers see changes).
+1. ``prepare`` makes sure every live body that the switch will overwrite or drop, and that no
+   untouched key still holds, stays stored: on a versioned bucket its version stays and only
+   its id is noted; otherwise it is copied into ``objects/`` (server-side). Readers see nothing.
 2. ``S3Prepared.switch`` writes new and changed assets, then HTML pages, then the sitemap and search
    index, each group complete before the next, so a page never goes live before what it
    references. A change of headers alone is a
    copy of the key onto itself; a deploy uploads the other bodies straight to their live keys
    (one PUT each, like ``aws s3 sync``); a rollback copies them server-side from an untouched
-   live key or from ``objects/`` and uploads nothing.
+   live key, from a noncurrent version or from ``objects/`` and uploads nothing.
 3. CloudFront is asked to invalidate the changed paths.
-4. The state object is written naming the new release, with the switch's history entry in
-   it: the commit point. History lives in the state object (``history.json`` reads and writes
-   are answered from it), so a switch and its record are one write that cannot tear.
+4. The state object is written naming the new release, with the switch's history entry and
+   the versions that now keep replaced bodies in it: the commit point. History lives in the
+   state object (``history.json`` reads and writes are answered from it), so a switch and its
+   record are one write that cannot tear.
 5. Keys that left the release are deleted only after ``retain_releases`` switches, so pages
    held in browser and CDN caches keep their assets; a failed upload stops before any delete.
+   Versions nothing needs any more go now too (``bodies``).
+
+So a one-page deploy on a versioned bucket writes the changed bodies and three objects: the
+lock, the release object and the state object.
 
 Crash windows: before step 2 nothing visible changed. During step 2 or 3 the state still names
 the old release, and the release record of the switch (written before step 2, see
@@ -35,10 +41,11 @@ and so the site converges (``s3_state``). A switch with no new release record (a
 writes that evidence into the state object first (``pending``). After step 4 the release is
 live; a failed delete leaves an extra key that ``verify`` reports and ``--repair`` removes.
 
-Rollback storage: ``objects/`` holds one copy of each body that was replaced or removed while a
-retained release (``keep_releases``) still references it, so its size is that of the changes
-over the retained releases, not of whole releases. Pruning a release deletes the bodies no
-remaining release references.
+Rollback storage (``bodies``): one stored copy of each body that was replaced or removed while
+a retained release (``keep_releases``) still references it -- a noncurrent version on a
+versioned bucket, a copy in ``objects/`` otherwise -- so its size is that of the changes over
+the retained releases, not of whole releases. Pruning a release deletes what no remaining
+release needs; on a versioned bucket a periodic sweep also removes every other old version.
 """
 
 from __future__ import annotations
@@ -62,6 +69,7 @@ from ...release.manifest import Manifest
 from ...release.records import HistoryEntry, ReleaseRecord, dump, history_with
 from ..base import Closing, Drift, TransferStats
 from . import cdn, drift
+from .bodies import Bodies, live_homes, parse_manifest, settle
 from .client import Clients, error_code, translated
 from .headers import HeaderRules
 from .live import LiveState, Stored, Switch, Touch, plan_switch, touched_by
@@ -79,8 +87,7 @@ STATE = "live.json"
 HISTORY = "history.json"
 RULES = "sitedeploy-header-rules"
 """User metadata of ``releases/<id>.json``: the header rules the release was switched with."""
-_MISSING = ("NoSuchKey", "404", "NotFound")
-"""Where the target keeps its own objects, under the prefix: never site content."""
+_MISSING = ("NoSuchKey", "NoSuchVersion", "404", "NotFound")
 
 
 @dataclass
@@ -104,7 +111,7 @@ class S3Prepared:
         return True  # the history entry is part of the state object: one write, the commit
 
     def discard(self) -> bool:
-        """Nothing to undo: the kept bodies are content-addressed and pruned with releases.
+        """Nothing to undo: kept bodies are content-addressed and pruned with releases.
         A switch that failed midway may have made part of the release live (keys are written
         one by one): its record stays, the evidence from which the next run converges."""
         return not self.switching
@@ -132,8 +139,7 @@ class S3Target(Closing):
         # A release object carries the header rules of its switch, for the run after a crash.
         rules_tag = {RULES: tag} if len(tag) <= 1800 else {}  # S3 allows 2 KB of metadata
         self.releases = ReleaseFiles(self.meta, rules_tag)
-        self._kept: set[str] = set()
-        self._manifests: dict[str, Manifest | None] = {}
+        self.bodies = Bodies(self)
         self._parsed: tuple[bytes, LiveState] | None = None
 
     def describe(self) -> str:
@@ -207,11 +213,13 @@ class S3Target(Closing):
         state = self.read_state()
         if state.known is None:
             return state  # written before ``known``: its ``pending`` says it all
-        dead = set(self.list_releases()) - state.known - self.meta.written
+        listed = self.list_releases()
+        state.homes = live_homes(state.homes, listed)  # expired by a prune since the commit
+        dead = set(listed) - state.known - self.meta.written
         clean = state.copy()
         for rid in sorted(dead):
             found = self.releases.read_with_rules(rid)
-            manifest = _parsed(found[0]) if found else None
+            manifest = parse_manifest(found[0]) if found else None
             if found is None or manifest is None:  # cannot tell what it wrote: suspect every key
                 state.dirty |= set(state.objects)
             else:
@@ -239,7 +247,7 @@ class S3Target(Closing):
         build_dir: Path | None,
         progress: Progress,
     ) -> S3Prepared:
-        """Keep the bodies the switch will replace and plan the switch; readers see nothing.
+        """Plan the switch and keep the bodies it will replace; readers see nothing.
 
         S3 has no rename: the bodies are sent by :meth:`S3Prepared.switch`, in the safe order,
         straight to their live keys (see the module docstring). Without ``build_dir`` (a
@@ -248,7 +256,7 @@ class S3Target(Closing):
         base = self.base_state()
         switch = plan_switch(base, manifest, self.rules, local=build_dir is not None, retain=self._retain)
         stats = TransferStats(files_linked=len(switch.keep))
-        self._keep_bodies(switch, stats)
+        self.bodies.keep_copies(switch)
         return S3Prepared(self, record, base, switch, build_dir, progress, stats)
 
     def switch_to(self, prepared: S3Prepared, entry: HistoryEntry) -> None:
@@ -269,28 +277,22 @@ class S3Target(Closing):
                     objects.update(self.write_group(group, prepared.build_dir, stats, advance))
             self.invalidate([t.path for t in switch.touches], record.id)
         known = {*self.list_releases(), record.id}  # every dead run's keys were rewritten above
+        homes, leftovers = settle(state, switch, objects, known)
         history = history_with(self, entry)
-        self.write_state(LiveState(record.id, objects, switch.stale, known=known, history=history))
-        self._delete_now(switch.deletes)
+        done = LiveState(record.id, objects, switch.stale, known=known, history=history, homes=homes)
+        done.switches = state.switches + 1
+        self.write_state(done)
+        self.bodies.after_commit(done, [self.prefix + p for p in switch.deletes], leftovers)
 
     @property
     def _retain(self) -> int:
         return max(1, self.cfg.retain_releases)
 
-    def _keep_bodies(self, switch: Switch, stats: TransferStats) -> None:
-        todo = [(sha, path) for sha, path in switch.preserve.items() if sha not in self._kept]
-
-        def keep(item: tuple[str, str]) -> None:
-            sha, path = item
-            with self.errors(f"keep {path} for rollback"):
-                self.bucket.keep_copy(self.prefix + path, self.objects_prefix + sha)
-            self._kept.add(sha)
-
-        self.run_all(keep, todo)
-
     def write_group(
         self, group: list[Touch], build_dir: Path | None, stats: TransferStats, advance: Callable[[int], None]
     ) -> dict[str, Stored]:
+        self.bucket.keep_versions = self.bodies.versioned
+
         def write(touch: Touch) -> tuple[str, Stored]:
             source = self.prefix + touch.source if touch.source else self.objects_prefix + touch.sha256
             with self.errors(f"write {self.prefix}{touch.path}"):
@@ -326,44 +328,11 @@ class S3Target(Closing):
         with translated(self.name, f"CloudFront distribution {distribution}", "invalidate changed paths"):
             cdn.invalidate(self.clients.cloudfront, distribution, urls, reference)
 
-    def _delete_now(self, paths: list[str]) -> None:
-        """Deferred deletes, after the commit: a failure only leaves an extra key behind."""
-        if not paths:
-            return
-        try:
-            with self.errors("delete stale keys"):
-                failed = self.bucket.delete([self.prefix + p for p in paths])
-            if failed:
-                log.warning(
-                    "%s: could not delete %d stale keys (first: %s)", self.name, len(failed), failed[0]
-                )
-        except TargetError as exc:
-            log.warning("%s (the release is live; 'sitedeploy verify --repair' removes them)", exc.message)
-
     def remove_release(self, release_id: str) -> None:
-        """Drop the kept bodies that no other retained release references."""
+        """Drop the kept bodies (versions, copies) that no other retained release needs."""
         if release_id == self.live_release():
             raise TargetError(f"target '{self.name}': refusing to remove the live release {release_id}")
-        referenced: set[str] = set()
-        for rid in self.list_releases():
-            if rid == release_id:
-                continue
-            manifest = self._manifest(rid)
-            if manifest is None:
-                return  # cannot tell what it needs: keep everything
-            referenced.update(entry.sha256 for entry in manifest.values())
-        doomed = [
-            k for k in self.list_keys(self.objects_prefix) if k[len(self.objects_prefix) :] not in referenced
-        ]
-        with self.errors(f"remove bodies of release {release_id}"):
-            self.bucket.delete(doomed)
-        self._manifests.pop(release_id, None)
-
-    def _manifest(self, rid: str) -> Manifest | None:
-        if rid not in self._manifests:
-            data = self.read_meta(f"manifests/{rid}.json")
-            self._manifests[rid] = _parsed(data) if data else None  # None: keep every body
-        return self._manifests[rid]
+        self.bodies.remove(release_id)
 
     # --- drift (see .drift) ------------------------------------------------------------------
 
@@ -421,11 +390,3 @@ class S3Target(Closing):
     def errors(self, operation: str) -> Iterator[None]:
         with translated(self.name, self.describe(), operation):
             yield
-
-
-def _parsed(data: bytes) -> Manifest | None:
-    """A manifest read back from the bucket, or None if it is damaged (or unsafe)."""
-    try:
-        return Manifest.from_json(data)
-    except (ValueError, KeyError, TypeError):
-        return None

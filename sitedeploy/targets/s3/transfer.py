@@ -15,6 +15,9 @@ through boto3's managed transfer (parts sent in parallel). A gzip-compressed bod
 a spooled temporary file, never whole in memory. Requests reuse the client's pooled
 connections (``max_pool_connections`` is the target's ``max_concurrency`` plus a few, so every
 worker of the target's pool keeps its own connection).
+
+On a versioned bucket (``keep_versions``) every :class:`Stored` carries the VersionId the write
+returned; a copy may start from a noncurrent version, and deletes may name versions.
 """
 
 from __future__ import annotations
@@ -62,6 +65,9 @@ class Bucket:
         self.client = client
         self.name = name
         self.transfer = transfer
+        self.keep_versions = False
+        """Record the VersionId of every write (set by the target once it knows the bucket
+        keeps versions; "null", a version of an unversioned write, is never recorded)."""
         # unique_id: a second Bucket over the same client does not add the handler twice
         client.meta.events.register_last("before-call.s3", no_continue_for_small, unique_id=_NO_CONTINUE)
 
@@ -78,7 +84,7 @@ class Bucket:
     def put_bytes(self, key: str, data: bytes, sha256: str, headers: ObjectHeaders) -> Stored:
         """One PutObject from memory (a small body: no ``Expect: 100-continue``)."""
         response = self.client.put_object(Bucket=self.name, Key=key, Body=data, **headers.put_args())  # type: ignore[arg-type]
-        return Stored(sha256, response["ETag"], len(data), headers)
+        return Stored(sha256, response["ETag"], len(data), headers, self._version(response))
 
     def put_stream(self, key: str, body: IO[bytes], size: int, sha256: str, headers: ObjectHeaders) -> Stored:
         body.seek(0)
@@ -90,26 +96,36 @@ class Bucket:
             )
             return self._stored(key, sha256, headers)
         response = self.client.put_object(Bucket=self.name, Key=key, Body=body, **headers.put_args())  # type: ignore[arg-type]
-        return Stored(sha256, response["ETag"], size, headers)
+        return Stored(sha256, response["ETag"], size, headers, self._version(response))
 
-    def copy(self, source: str, key: str, sha256: str, size: int, headers: ObjectHeaders) -> Stored:
-        """Server-side copy of ``source`` to ``key`` with ``headers`` (no body is sent)."""
-        copy_source = {"Bucket": self.name, "Key": source}
+    def copy(
+        self,
+        source: str,
+        key: str,
+        sha256: str,
+        size: int,
+        headers: ObjectHeaders,
+        version: str | None = None,
+    ) -> Stored:
+        """Server-side copy of ``source`` (or of its ``version``) to ``key`` with ``headers``
+        (no body is sent)."""
+        copy_source = {"Bucket": self.name, "Key": source, **({"VersionId": version} if version else {})}
         args: dict[str, Any] = {"MetadataDirective": "REPLACE", **headers.put_args()}
         if size >= COPY_LIMIT:
             self.client.copy(copy_source, self.name, key, ExtraArgs=args, Config=self.transfer)  # type: ignore[arg-type]
             return self._stored(key, sha256, headers)
         response = self.client.copy_object(Bucket=self.name, Key=key, CopySource=copy_source, **args)  # type: ignore[arg-type]
-        return Stored(sha256, response["CopyObjectResult"]["ETag"], size, headers)
+        return Stored(sha256, response["CopyObjectResult"]["ETag"], size, headers, self._version(response))
 
     def keep_copy(self, source: str, key: str) -> None:
         """Copy an object as it is (body and headers): how old bodies are kept for rollback."""
         copy_source = {"Bucket": self.name, "Key": source}
         self.client.copy_object(Bucket=self.name, Key=key, CopySource=copy_source, MetadataDirective="COPY")  # type: ignore[arg-type]
 
-    def head(self, key: str) -> tuple[int, str | None]:
-        """(stored size, Content-Encoding) of ``key``."""
-        response = self.client.head_object(Bucket=self.name, Key=key)
+    def head(self, key: str, version: str | None = None) -> tuple[int, str | None]:
+        """(stored size, Content-Encoding) of ``key`` (or of its ``version``)."""
+        extra = {"VersionId": version} if version else {}
+        response = self.client.head_object(Bucket=self.name, Key=key, **extra)  # type: ignore[arg-type]
         return response["ContentLength"], response.get("ContentEncoding")
 
     def fetch(self, key: str, limit: int) -> Fetched:
@@ -127,18 +143,25 @@ class Bucket:
             body.close()
         return Fetched(sha, headers)
 
-    def delete(self, keys: list[str]) -> list[str]:
-        """Delete keys in batches of 1,000; return the keys the server refused to delete."""
+    def delete(self, keys: list[str], versions: Iterable[tuple[str, str]] = ()) -> list[str]:
+        """Delete ``keys`` (on a versioned bucket: hide them behind a delete marker) and the
+        ``versions`` named (key, version id: gone for good), in batches of 1,000; return the
+        keys the server refused to delete."""
+        items = [{"Key": k} for k in keys] + [{"Key": k, "VersionId": v} for k, v in versions]
         failed: list[str] = []
-        for start in range(0, len(keys), 1000):
-            batch = [{"Key": k} for k in keys[start : start + 1000]]
+        for start in range(0, len(items), 1000):
+            batch = items[start : start + 1000]
             response = self.client.delete_objects(Bucket=self.name, Delete={"Objects": batch, "Quiet": True})  # type: ignore[typeddict-item]
             failed += [str(e.get("Key")) for e in response.get("Errors", [])]
         return failed
 
     def _stored(self, key: str, sha256: str, headers: ObjectHeaders) -> Stored:
         response = self.client.head_object(Bucket=self.name, Key=key)
-        return Stored(sha256, response["ETag"], response["ContentLength"], headers)
+        return Stored(sha256, response["ETag"], response["ContentLength"], headers, self._version(response))
+
+    def _version(self, response: Any) -> str | None:
+        version = response.get("VersionId")
+        return str(version) if self.keep_versions and version and version != "null" else None
 
 
 _NO_CONTINUE = "sitedeploy-no-continue-for-small-bodies"
@@ -204,7 +227,7 @@ def write_touch(bucket: Bucket, touch: Touch, key: str, source_key: str, build_d
     if touch.kind == "meta":
         return bucket.copy(key, key, touch.sha256, touch.stored_size, touch.headers)
     headers, size = touch.headers, touch.stored_size
-    if touch.source is None:  # from the object area: its encoding is whatever was kept
-        size, encoding = bucket.head(source_key)
+    if touch.source is None or touch.version:  # a kept body: its encoding is whatever was kept
+        size, encoding = bucket.head(source_key, touch.version)
         headers = headers._replace(content_encoding=encoding)
-    return bucket.copy(source_key, key, touch.sha256, size, headers)
+    return bucket.copy(source_key, key, touch.sha256, size, headers, touch.version)
