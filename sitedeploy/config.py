@@ -2,7 +2,8 @@
 
 Every problem is collected with its key path (``targets.prod.path: required``) and raised
 once as a :class:`ConfigError`, so a user fixes the whole file in one go. The dataclasses
-below are the configuration reference: each field is a key, its default is the default.
+below (and the target tables, in :mod:`sitedeploy.target_config`) are the configuration
+reference: each field is a key, its default is the default.
 Secrets never live here: AWS credentials come from the standard chain, SSH keys from
 ssh-agent or key files.
 """
@@ -18,8 +19,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import ConfigError
-from .ranges import at_least, bind_address, fraction, greater_than, http_url, http_urls, permission_mode
+from .ranges import at_least, bind_address, fraction, greater_than, http_url
 from .schema import did_you_mean, is_valid, parse_table, parse_value, required, setting
+from .target_config import NAME
+from .target_config import TARGET_TYPES as TARGET_TYPES
+from .target_config import LocalTargetConfig as LocalTargetConfig
+from .target_config import S3TargetConfig as S3TargetConfig
+from .target_config import SSHTargetConfig as SSHTargetConfig
+from .target_config import TargetConfig as TargetConfig
+from .target_config import preview_specs as preview_specs
 
 DEFAULT_TARGET_PATH = "public"
 BUILD_TABLES = ("sites", "images")
@@ -27,7 +35,6 @@ BUILD_TABLES = ("sites", "images")
 MACHINE_TABLES = ("source", "targets", "agent", "build")
 """Where a release goes and how this machine runs (the build sandbox included: a content repo
 must not turn its own sandbox off): read from the file sitedeploy is run with."""
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SECRET_WORDS = re.compile(r"secret|password|passphrase|token|access_key|private_key", re.I)
 
 
@@ -90,159 +97,6 @@ class BuildConfig:
     """Run builders and ``pip install`` in bubblewrap; "off" runs them unconfined (warned on every build)."""
     incremental: bool = True
     """MkDocs sites re-render only what an edit can change (``--full-build`` turns it off once)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class TargetConfig:
-    """Keys every target type understands."""
-
-    type: str = required()
-    keep_releases: int = 10
-    max_delete: int = setting(256, at_least(0))
-    """Refuse a deploy that would delete more files than this (``--force-delete`` overrides)."""
-    lock_timeout: float = setting(0.0, at_least(0))
-    """Seconds to wait for another deploy's lock before giving up."""
-    ref: str | None = None
-    """What the agent follows: ``branch:main`` or ``tag:v*``; default: the source branch."""
-    check_urls: tuple[str, ...] = setting((), http_urls)
-    """URLs the agent fetches after a switch; a failure rolls back automatically."""
-    drift: Literal["off", "alert", "repair"] = "alert"
-    marker_url: str | None = setting(None, http_url)
-    """Where the live deploy marker is served; default: /.well-known/sitedeploy.json on the
-    host of the first check_url."""
-
-    # --- versions and previews (sitedeploy.versions; README "Versions and previews") --------------
-    versions: str | None = None
-    """Refs served side by side, each at ``<version>/``: ``"tag:v*"`` (or ``"branch:release-*"``)."""
-    version_format: str = "{major}.{minor}"
-    """Tag → version name; ``{major}``, ``{minor}``, ``{patch}``, ``{prerelease}``, ``{tag}``,
-    ``{name}`` (the tag without a leading ``v``). Tags giving the same name: the newest wins."""
-    version_title: str = "{version}"
-    """Shown in Material's version selector; ``{version}`` and the fields above."""
-    version_site: str | None = None
-    """With several sites: the one each version holds, at the version's root."""
-    aliases: dict[str, str] = field(default_factory=lambda: {"latest": "newest"})
-    """Alias → rule: ``"newest"``, ``"newest-stable"`` (no pre-release suffix) or a version."""
-    default_version: str | None = None
-    """Where the root sends readers (a version or alias); default: ``latest``, else the newest."""
-    previews: str | tuple[str, ...] | None = None
-    """Refs deployed as previews, each at ``<preview_path>/<slug>/``: ``"branch:*"``, and pull or
-    merge requests with ``"pull:*"`` (a list takes several: ``["branch:docs/*", "pull:*"]``)."""
-    preview_path: str = "previews"
-    """Below the target's path (or prefix): the previews' own root."""
-    preview_url: str | None = None
-    """URL template printed and notified for a preview: ``https://preview.example.com/{slug}/``."""
-    preview_max_age_days: float = 14.0
-    """A preview not updated for this long is removed by the agent (0 = never)."""
-
-    def __post_init__(self) -> None:
-        if self.keep_releases < 2:
-            raise ValueError("keep_releases must be at least 2 (the live release and one to roll back to)")
-        check_versions_keys(self)
-
-
-_VERSION_FIELDS = ("major", "minor", "patch", "prerelease", "tag", "name", "version")
-
-
-def preview_specs(cfg: TargetConfig) -> tuple[str, ...]:
-    """``previews`` as a tuple of specs, whether the file gave one string or a list."""
-    value = cfg.previews
-    return (value,) if isinstance(value, str) else tuple(value or ())
-
-
-def check_versions_keys(cfg: TargetConfig) -> None:
-    """The versions/previews keys of a target (their meaning lives in ``sitedeploy.versions``)."""
-    specs = [("versions", cfg.versions, ("tag", "branch"), "v*")]
-    specs += [("previews", spec, ("branch", "pull"), "*") for spec in preview_specs(cfg)]
-    for key, value, kinds, example in specs:
-        kind, sep, pattern = (value or "").partition(":")
-        if value is not None and (not sep or kind not in kinds or not pattern):
-            shapes = " or ".join(f'"{k}:<pattern>"' for k in kinds)
-            raise ValueError(f'{key} must look like {shapes} (for example "{kinds[0]}:{example}")')
-    for key in ("version_format", "version_title"):
-        try:
-            getattr(cfg, key).format(**dict.fromkeys(_VERSION_FIELDS, "1"))
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(f"{key}: unknown field {exc} (use {', '.join(_VERSION_FIELDS)})") from None
-    for alias in cfg.aliases:
-        if not _NAME.match(alias):
-            raise ValueError(f"aliases: {alias!r} is not a name (letters, digits, '-', '_', '.')")
-    if cfg.versions and cfg.previews and not cfg.preview_path.strip("/"):
-        raise ValueError("preview_path must name a folder when the target also serves versions")
-    if cfg.preview_max_age_days < 0:
-        raise ValueError("preview_max_age_days must be 0 (never) or a positive number of days")
-
-
-@dataclass(frozen=True, kw_only=True)
-class LocalTargetConfig(TargetConfig):
-    path: str = required()
-    """Folder that receives ``releases/``, ``current`` and ``.sitedeploy/``."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class SSHTargetConfig(TargetConfig):
-    hosts: tuple[str, ...] = required()
-    """``host`` or ``host:port``; ~/.ssh/config is honoured."""
-    user: str | None = None
-    path: str = required()
-    key_file: str | None = None
-    known_hosts: str = "~/.ssh/known_hosts"
-    ssh_config: str = "~/.ssh/config"
-    connect_timeout: float = setting(10.0, greater_than(0))
-    file_mode: int = setting(0o644, permission_mode(0o777))
-    """Mode of every file sent (write it as ``0o644`` in TOML)."""
-    dir_mode: int = setting(0o755, permission_mode(0o2777))
-    """Mode of every folder of a release; setgid (``0o2775``) is allowed for shared groups."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not self.hosts:
-            raise ValueError("hosts must list at least one host ('web1' or 'web1:2222')")
-        for entry in self.hosts:
-            port = entry.rpartition("]")[2] if entry.startswith("[") else entry
-            port = port.partition(":")[2] if port.count(":") == 1 else ""
-            if not entry.strip(" []:") or (port and not (port.isdigit() and 0 < int(port) < 65536)):
-                raise ValueError(f"hosts: {entry!r} is not 'host' or 'host:port'")
-        if not self.path.strip():
-            raise ValueError("path must name the folder that receives releases/ and current")
-
-
-@dataclass(frozen=True, kw_only=True)
-class S3TargetConfig(TargetConfig):
-    bucket: str = required()
-    prefix: str = ""
-    region: str | None = None
-    endpoint_url: str | None = setting(None, http_url)
-    profile: str | None = None
-    cloudfront_distribution_id: str | None = None
-    invalidation_budget: int = setting(15, greater_than(0))
-    retain_releases: int = setting(2, at_least(0))
-    cache_control: dict[str, str] = field(default_factory=dict)
-    """Glob -> Cache-Control value; merged over the built-in rules."""
-    gzip: tuple[str, ...] = ()
-    """Globs of files stored gzip-compressed with ``Content-Encoding: gzip``."""
-    max_concurrency: int = setting(16, greater_than(0))
-    """Transfers in flight at once (one shared client, one thread pool)."""
-    retry_mode: Literal["standard", "adaptive"] = "standard"
-    """botocore's retry mode; ``adaptive`` also slows down when S3 throttles."""
-    max_attempts: int = setting(5, greater_than(0))
-    """Attempts per request, the first included, before a deploy fails (retryably)."""
-    connect_timeout: float = setting(10.0, greater_than(0))
-    read_timeout: float = setting(60.0, greater_than(0))
-    multipart_threshold: int = setting(64 * 1024 * 1024, at_least(5 * 1024 * 1024))
-    """Files at least this big are sent in parts, streamed from disk."""
-    cloudfront_endpoint_url: str | None = setting(None, http_url)
-    """Only for CloudFront-compatible test servers; leave unset for AWS."""
-    versioning: Literal["auto", "off"] = "auto"
-    """``auto``: on a bucket with versioning enabled, replaced bodies stay as noncurrent versions
-    (no copy); ``off``: always keep copies in ``.sitedeploy/objects/``, never ask the bucket."""
-
-
-TARGET_TYPES: dict[str, type[TargetConfig]] = {
-    "local": LocalTargetConfig,
-    "ssh": SSHTargetConfig,
-    "s3": S3TargetConfig,
-}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -462,7 +316,7 @@ def _check_sites(sites: list[SiteConfig], problems: list[str]) -> None:
         if site.name in seen:
             problems.append(f"sites[{i}].name: '{site.name}' is also sites[{seen[site.name]}]")
         seen[site.name] = i
-        if not _NAME.match(site.name):
+        if not NAME.match(site.name):
             problems.append(f"sites[{i}].name: use letters, digits, '-', '_' or '.', got {site.name!r}")
         if _escapes(site.path):
             problems.append(f"sites[{i}].path: must be a relative path inside the repo, got {site.path!r}")
@@ -486,7 +340,7 @@ def _parse_targets(raw: Any, problems: list[str]) -> dict[str, TargetConfig]:
     targets: dict[str, TargetConfig] = {}
     for name, table in raw.items():
         path = f"targets.{name}"
-        if not _NAME.match(name):
+        if not NAME.match(name):
             problems.append(f"{path}: target names use letters, digits, '-', '_' or '.'")
         kind = table.get("type") if isinstance(table, dict) else None
         if not isinstance(kind, str):
