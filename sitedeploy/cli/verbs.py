@@ -9,10 +9,8 @@ from typing import Any
 import click
 
 from .. import commands
-from ..commands import DeployResult, TargetStatus, VerifyResult
+from ..commands import DeployResult
 from ..config import Config, LocalTargetConfig
-from ..errors import ConfigError
-from ..release.records import HistoryEntry
 from .main import Options, cli, emit, pass_options, run
 
 target_option = click.option("--target", "-t", help="Act on this target only [default: all].")
@@ -164,95 +162,6 @@ def _deploy_text(config: Any, r: DeployResult, opts: Options) -> str:
 
 @cli.command()
 @target_option
-@pass_options
-def status(opts: Options, target: str | None) -> None:
-    """What is live on each target: commit, release, who deployed it and when."""
-    result: list[TargetStatus] = run(opts, lambda: commands.status(opts.load(), target=target))
-    emit(opts, [_status_json(s) for s in result], lambda: "\n\n".join(_status_text(s) for s in result))
-
-
-def _status_json(s: TargetStatus) -> dict[str, Any]:
-    data = dataclasses.asdict(s)
-    data["pin"] = data.pop("pinned")
-    data["pinned"] = s.pinned is not None
-    data["hosts_disagree"] = s.hosts_disagree
-    return data
-
-
-def _status_text(s: TargetStatus) -> str:
-    if s.release is None:
-        return f"{s.target} ({s.location}): nothing deployed yet"
-    lines = [
-        f"{s.target} ({s.location})",
-        f"  live:     {s.commit and s.commit[:12]}  {s.subject}",
-        f"  release:  {s.release}",
-        f"  by:       {s.deployed_by} at {s.deployed_at} ({s.action})",
-        f"  author:   {s.author}",
-        f"  kept:     {len(s.releases)} release(s)",
-    ]
-    if s.pinned:
-        lines.append(
-            f"  PINNED by {s.pinned.by} at {s.pinned.at}: {s.pinned.reason} (sitedeploy resume to unpin)"
-        )
-    if s.suspended:
-        lines.append(f"  SUSPENDED by {s.suspended.by} at {s.suspended.at}: {s.suspended.reason}")
-    for sha, mark in s.bad_commits.items():
-        lines.append(f"  BAD       {sha[:12]} marked by {mark.by} at {mark.at}: {mark.reason}")
-    if s.waiting:
-        lines.append(f"  waiting:  {s.waiting}")
-    if s.agent:
-        lines += _agent_lines(s.agent)
-    if s.versions:
-        from .versions import family_status_lines
-
-        lines += family_status_lines(s.versions)
-    if s.hosts:
-        for host, rel in s.hosts.items():
-            lines.append(f"  host {host}: {rel}{'  <- differs' if rel != s.release else ''}")
-    return "\n".join(lines)
-
-
-def _agent_lines(agent: dict[str, Any]) -> list[str]:
-    def short(key: str) -> str:
-        return str(agent.get(key) or "-")[:12]
-
-    lines = [f"  agent:    applied {short('last_applied')}, attempted {short('last_attempted')}"]
-    if agent.get("last_error"):
-        lines.append(f"  error:    {agent['last_error']} (commit {short('failed_commit')})")
-    return lines
-
-
-@cli.command()
-@target_option
-@click.option("-n", "limit", type=int, default=20, show_default=True, help="How many entries.")
-@pass_options
-def history(opts: Options, target: str | None, limit: int) -> None:
-    """Every deploy and rollback, newest first."""
-    result: dict[str, list[HistoryEntry]] = run(
-        opts, lambda: commands.history(opts.load(), target=target, limit=limit)
-    )
-    rows = sorted(
-        ((name, e) for name, entries in result.items() for e in entries),
-        key=lambda pair: pair[1].deployed_at,
-        reverse=True,
-    )
-    emit(
-        opts,
-        [{"target": name, **dataclasses.asdict(e)} for name, e in rows],
-        lambda: "\n".join(_history_line(name, e) for name, e in rows) or "no history yet",
-    )
-
-
-def _history_line(name: str, e: HistoryEntry) -> str:
-    counts = f"+{e.added} ~{e.changed} -{e.removed}"
-    return (
-        f"{e.deployed_at}  {name:<10} {e.action:<9} {e.commit[:8]}  {e.release}  {counts:<14} "
-        f"{e.deployed_by}  {e.subject}"
-    )
-
-
-@cli.command()
-@target_option
 @click.option("--to", "to", help="A release id or commit [default: the release before the live one].")
 @click.option("--force", is_flag=True, help="Roll back to a release whose commit is marked bad.")
 @click.option("--version", "version", help="A versioned target: roll back this version only.")
@@ -346,87 +255,3 @@ def unmark(opts: Options, commit: str, target: str | None, lock_timeout: float |
     """Let a commit marked bad (by a rollback or by hand) be deployed again."""
     names = run(opts, lambda: commands.unmark(opts.load(), commit, target=target, lock_timeout=lock_timeout))
     emit(opts, names, lambda: "\n".join(f"{n}: {commit} unmarked" for n in names))
-
-
-@cli.command()
-@target_option
-@click.option("--repair", is_flag=True, help="Restore the live release where it drifted.")
-@lock_timeout_option
-@pass_options
-def verify(opts: Options, target: str | None, repair: bool, lock_timeout: float | None) -> None:
-    """Compare what targets serve with the live release; exit 1 on drift (unless repaired)."""
-    results: list[VerifyResult] = run(
-        opts,
-        lambda: commands.verify(
-            opts.load(), target=target, repair=repair, lock_timeout=lock_timeout, progress=opts.progress()
-        ),
-    )
-    emit(opts, [dataclasses.asdict(r) for r in results], lambda: "\n".join(_verify_text(r) for r in results))
-    if any(not r.clean and not r.repaired for r in results):
-        raise SystemExit(1)
-
-
-def _verify_text(r: VerifyResult) -> str:
-    if r.release is None:
-        return f"{r.target}: nothing deployed"
-    lines = [
-        f"{r.target}: {r.release}: "
-        + ("repaired: " if r.repaired else "")
-        + "; ".join(f"{d.where}: {d.summary()}" for d in r.drift)
-    ]
-    for d in r.drift:
-        lines += [f"  missing {p}" for p in d.missing] + [f"  changed {p}" for p in d.changed]
-        lines += [f"  extra   {p}" for p in d.extra]
-    return "\n".join(lines)
-
-
-@cli.command()
-@target_option
-@click.option(
-    "--port", "-p", type=click.IntRange(1, 65535), default=8000, show_default=True,
-    help="Port of the first target; further local targets get the next ports.",
-)  # fmt: skip
-@click.option("--bind", default="127.0.0.1", show_default=True)
-@pass_options
-def serve(opts: Options, target: str | None, port: int, bind: str) -> None:
-    """Serve local targets' live releases over HTTP (previews), one port per target."""
-    from ..serve import Preview
-
-    config = run(opts, opts.load)
-    chosen = run(opts, lambda: config.target(target))
-    local = {n: t for n, t in chosen.items() if isinstance(t, LocalTargetConfig)}
-    if not local:
-        kinds = ", ".join(f"'{n}' ({t.type})" for n, t in chosen.items())
-        run(
-            opts,
-            _raise(
-                ConfigError(f"serve shows local targets only, and {kinds} is not one; browse its own URL")
-            ),
-        )
-    previews = [
-        Preview(n, config.resolve(t.path) / "current", port + i) for i, (n, t) in enumerate(local.items())
-    ]
-    others = [n for n in chosen if n not in local]
-    run(opts, lambda: _start_serving(previews, bind, others))
-
-
-def _start_serving(previews: list[Any], bind: str, others: list[str]) -> None:
-    from ..serve import start, wait
-
-    servers = start(previews, bind)  # listen first: a busy port fails before any URL is shown
-    for p in previews:
-        base = f"http://{bind}:{p.port}"
-        mounts = p.mounts() or {"": "/"}
-        sites = ", ".join(f"{name + ' ' if name else ''}{base}{mount}" for name, mount in mounts.items())
-        click.echo(f"serving target '{p.target}' ({p.current}): {sites}", err=True)
-    if others:
-        click.echo(f"not served here (not local): {', '.join(others)}", err=True)
-    click.echo("Ctrl-C stops", err=True)
-    wait(servers)
-
-
-def _raise(exc: Exception) -> Any:
-    def fail() -> None:
-        raise exc
-
-    return fail

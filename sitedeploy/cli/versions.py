@@ -190,7 +190,7 @@ def family_status_lines(data: dict[str, Any]) -> list[str]:
 
 @cli.group()
 def previews() -> None:
-    """Preview deploys: every matching branch served at its own URL, never indexed."""
+    """Preview deploys: every matching branch or pull request at its own URL, never indexed."""
 
 
 @previews.command("deploy")
