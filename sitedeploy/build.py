@@ -2,7 +2,8 @@
 
 Each site is built on its own into a cache keyed by its inputs (the git tree of its folder,
 its settings, the build tool), so a site whose folder did not change is reused, not rebuilt.
-The release tree is then assembled from the cached site outputs with hard links.
+The release tree is then assembled from the cached site outputs with hard links
+(:mod:`.release_tree`).
 
 Each site is built by its builder (:mod:`.builders`: MkDocs, Zensical, or a plain copy).
 MkDocs and Zensical run code the content repo controls (hooks, plugins, ``!!python/name``
@@ -22,9 +23,6 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,17 +30,15 @@ from typing import Any
 from . import __version__, builders, sandbox
 from .config import Config, ImagesConfig, SiteConfig, normalize_mount
 from .errors import BuildError, ConfigError
-from .mounts import SiteFiles, check_outputs
 from .progress import SILENT, Progress
-from .release.manifest import FileEntry, Manifest, hash_file, scan, walk
+from .release.manifest import Manifest, hash_file, scan, walk
+from .release_tree import KEEP_BUILDS_PER_SITE, assemble, evicting, publish_dir
 from .source import Commit, Source, git_path
 
 MKDOCS_FILES = builders.MKDOCS_FILES
 ROOT_SITE_FILES = (*MKDOCS_FILES, "zensical.toml")
 """A repository with one of these at its root and no [[sites]] is one site at ``/``."""
 ROOT_SITE_NAME = "docs"
-MARKER = ".well-known/sitedeploy.json"
-KEEP_BUILDS_PER_SITE = 3
 _log = logging.getLogger(__name__)
 
 
@@ -168,7 +164,7 @@ def build_release(
         outputs.append((site, out, manifest))
         results.append(result)
     build_key = release_key(commit, jobs)
-    root, manifest = _assemble(config.state_dir / "releases", build_key, commit, outputs)
+    root, manifest = assemble(config.state_dir / "releases", build_key, commit, outputs)
     recorded = {"origin": config.build_origin, "tables": config.build_tables}
     return Built(commit, root, manifest, build_key, tuple(results), recorded)
 
@@ -188,7 +184,7 @@ def _site_output(
         os.utime(entry)  # most recently used builds survive eviction
     else:
         progress.step(f"building site '{site.config.name}' ({site.kind})")
-        with _evicting(entry.parent, keep=KEEP_BUILDS_PER_SITE - 1):
+        with evicting(entry.parent, keep=KEEP_BUILDS_PER_SITE - 1):
             _build_site(config, source, commit, site, entry, progress)
     manifest = Manifest.from_json((entry / "manifest.json").read_bytes())
     summary = (entry / "summary.txt").read_text()
@@ -289,7 +285,7 @@ def _build_site(
         (work / "entry" / "warnings.json").write_text(
             json.dumps({"count": found.count, "first": found.first})
         )
-        _publish_dir(work / "entry", entry)  # the cache entry appears complete or not at all
+        publish_dir(work / "entry", entry)  # the cache entry appears complete or not at all
 
 
 def _read_path(entry: Path) -> str:
@@ -339,94 +335,3 @@ def _optimize_images(config: Config, site: SiteJob, out: Path, progress: Progres
     for warning in report.warnings:
         progress.step(f"warning: {warning}")
     return f"built; images: {report.summary()}", list(report.warnings)
-
-
-@contextmanager
-def _evicting(folder: Path, keep: int) -> Iterator[None]:
-    """Remove all but the ``keep`` newest entries of ``folder`` while the block runs.
-
-    Deleting a 5,000-page build takes seconds; done in a thread beside the MkDocs subprocess
-    it costs no wall time. Entries being made are dot-named and never touched.
-    """
-    janitor = threading.Thread(target=_evict_old_builds, args=(folder, keep), name="evict")
-    janitor.start()
-    try:
-        yield
-    finally:
-        janitor.join()
-
-
-def _evict_old_builds(folder: Path, keep: int) -> None:
-    if not folder.is_dir():
-        return
-    entries = sorted(
-        (p for p in folder.iterdir() if not p.name.startswith(".")),
-        key=lambda p: p.stat().st_mtime,
-        reverse=True,
-    )
-    for old in entries[keep:]:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _assemble(
-    releases: Path, key: str, commit: Commit, outputs: list[tuple[SiteJob, Path, Manifest]]
-) -> tuple[Path, Manifest]:
-    """Hard-link each site's output under its mount, and add the deploy marker."""
-    root = releases / key
-    check_outputs([SiteFiles(s.config.name, s.config.mount, m) for s, _, m in outputs], reserved=(MARKER,))
-    files: dict[str, FileEntry] = {}
-    for site, _, manifest in outputs:
-        prefix = site.config.mount.lstrip("/")
-        files.update({prefix + path: entry for path, entry in manifest.items()})
-    mounts = {site.config.name: site.config.mount for site, _, _ in outputs}
-    facts = {"commit": commit.sha, "committed_at": commit.committed_iso, "sites": mounts}
-    marker = json.dumps(facts).encode() + b"\n"
-    files[MARKER] = FileEntry(hashlib.sha256(marker).hexdigest(), len(marker), "application/json")
-    if root.exists() and not _linked_from(root, outputs, marker):
-        shutil.rmtree(root)  # not made of the verified builds any more: assemble it again
-    if not root.exists():
-        with _evicting(releases, keep=KEEP_BUILDS_PER_SITE - 1):
-            _link_tree(releases, root, outputs, marker)
-    return root, Manifest(files)
-
-
-def _linked_from(root: Path, outputs: list[tuple[SiteJob, Path, Manifest]], marker: bytes) -> bool:
-    """Whether an existing release tree still is hard links to the (verified) site builds:
-    the same inodes, so the same bytes, checked with a stat per file instead of a hash."""
-    try:
-        for site, out, manifest in outputs:
-            base = root / site.config.mount.lstrip("/")
-            for path in manifest:
-                mine, cached = os.stat(base / path), os.stat(out / path)
-                if (mine.st_dev, mine.st_ino) != (cached.st_dev, cached.st_ino):
-                    return False
-        return (root / MARKER).read_bytes() == marker
-    except OSError:
-        return False
-
-
-def _link_tree(
-    releases: Path, root: Path, outputs: list[tuple[SiteJob, Path, Manifest]], marker: bytes
-) -> None:
-    releases.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".assemble-", dir=releases))
-    for site, out, manifest in outputs:
-        base = tmp / site.config.mount.lstrip("/")
-        for path in manifest:
-            dest = base / path
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.link(out / path, dest)
-    (tmp / MARKER).parent.mkdir(parents=True, exist_ok=True)
-    (tmp / MARKER).write_bytes(marker)
-    _publish_dir(tmp, root)
-
-
-def _publish_dir(tmp: Path, final: Path) -> None:
-    """Rename a finished folder into place. If another process finished the same (identical,
-    since builds are reproducible) folder first, keep theirs."""
-    try:
-        os.replace(tmp, final)
-    except OSError:
-        if not final.is_dir():
-            raise
-        shutil.rmtree(tmp, ignore_errors=True)

@@ -19,8 +19,9 @@ import pytest
 
 from sitedeploy import commands
 from sitedeploy import config as config_mod
-from sitedeploy.build import MARKER, Built
+from sitedeploy.build import Built
 from sitedeploy.errors import ConfigError
+from sitedeploy.release_tree import MARKER
 from tests.fixtures.git import ContentRepo, write_config
 
 BIN = Path(sys.executable).parent

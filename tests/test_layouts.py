@@ -19,9 +19,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from sitedeploy import config as config_mod
-from sitedeploy.build import MARKER, site_jobs
+from sitedeploy.build import site_jobs
 from sitedeploy.cli.main import cli
 from sitedeploy.commands import open_source
+from sitedeploy.release_tree import MARKER
 from sitedeploy.serve import Preview, start
 from tests.fixtures.git import ContentRepo
 
