@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.structure.files import Files
 from mkdocs.structure.pages import Page
 from mkdocs.structure.toc import AnchorLink, TableOfContents
@@ -238,6 +239,47 @@ class Cache:
     def write_report(self, report: dict[str, Any]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         _write_atomic(self.root / LAST_BUILD, (json.dumps(report, indent=2) + "\n").encode())
+
+
+class SearchEntries:
+    """The entry lists of the (allow-listed) search plugins, which index each page in
+    ``on_page_context``: a reused page's cached entries go in where a render would put them."""
+
+    def __init__(self, config: MkDocsConfig) -> None:
+        self.indexes: list[Any] = []
+        self.lists: list[list[Any]] = []
+        for plugin in config.plugins.values():
+            index = getattr(plugin, "search_index", None)
+            fields = vars(index) if index is not None else {}
+            entries = fields.get("_entries", fields.get("entries"))
+            if isinstance(entries, list):
+                self.indexes.append(index)
+                self.lists.append(entries)
+
+    @contextmanager
+    def reusing(self, cached: list[Any] | None) -> Iterator[None]:
+        """While a page whose search entries are known renders, add those instead of parsing
+        its HTML again (entries depend on its render, title and URL, not on the template)."""
+        if cached is None:
+            yield
+            return
+        for index, entries, new in zip(self.indexes, self.lists, cached, strict=True):
+            index.add_entry_from_context = lambda page, entries=entries, new=new: entries.extend(new)
+        try:
+            yield
+        finally:
+            for index in self.indexes:
+                del index.add_entry_from_context
+
+    def mark(self) -> list[int]:
+        return [len(entries) for entries in self.lists]
+
+    def since(self, mark: list[int]) -> list[Any]:
+        return [entries[n:] for entries, n in zip(self.lists, mark, strict=True)]
+
+    def add(self, cached: list[Any]) -> None:
+        for entries, new in zip(self.lists, cached, strict=True):
+            entries.extend(new)
 
 
 def _state(index: dict[str, Any]) -> State:

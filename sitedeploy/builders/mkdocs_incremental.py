@@ -17,15 +17,22 @@ able to take a cached result instead of running:
    build date, other pages' bodies: :mod:`.mkdocs_tracking`); its HTML file is then
    hard-linked from the cache and its search entries are added in its place.
 
+A page whose template is rendered again still takes its search entries from the cache when
+its render, title and URL are unchanged (parsing its HTML for them is a fifth of a full
+build). Renders and search entries are chunks of one pack file (:mod:`.mkdocs_cache`,
+:mod:`.mkdocs_pack`): the old one is read once at the start, the new one written as pages are
+done and put in place at the end.
+
 Static files, theme and extra templates (sitemap, 404), anchor validation and the search index
 run as in a full build, from the (restored) page objects. Keys: :mod:`.mkdocs_keys`.
 
-A full build is made — and said why — on ``--full``, without a usable cache, when a site-key
-component changed (``mkdocs.yml``, installed packages, theme overrides, MkDocs), or when a
-file was added, removed or renamed. A site with hooks, a plugin or Markdown extension that is
-not allow-listed, or config values that are arbitrary code gets a plain ``mkdocs build`` and no
-cache. The last stdout line is ``sitedeploy-build: incremental: …`` or ``… full: <reason>``;
-``DIR/last-build.json`` says the same as JSON.
+A full build is made — and said why — on ``--full``, without a usable cache (none, damaged,
+or of an older format), when a site-key component changed (``mkdocs.yml``, installed
+packages, theme overrides, MkDocs), or when a file was added, removed or renamed. A site with
+hooks, a plugin or Markdown extension that is not allow-listed, or config values that are
+arbitrary code gets a plain ``mkdocs build`` and no cache. The last stdout line is
+``sitedeploy-build: incremental: …`` or ``… full: <reason>``; ``DIR/last-build.json`` says the
+same as JSON.
 """
 
 from __future__ import annotations
@@ -50,7 +57,7 @@ from mkdocs.structure.files import File, Files, InclusionLevel, get_files, set_e
 from mkdocs.structure.nav import Navigation, get_navigation
 from mkdocs.structure.pages import Page
 
-from .mkdocs_cache import Cache, PageRecord, State
+from .mkdocs_cache import Cache, PageRecord, SearchEntries, State
 from .mkdocs_keys import (
     COMPONENT_REASONS,
     NotIncremental,
@@ -245,7 +252,7 @@ class _Run:
         pages = [f.page for f in doc_files if f.page is not None]
         every_page = digest([[p.file.src_uri, self.records[p.file.src_uri].rkey, p.title] for p in pages])
         epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
-        search = _SearchEntries(self.config)
+        search = SearchEntries(self.config)
         with watching(env, list(files), nav.pages):
             for page in pages:
                 record = self.records[page.file.src_uri]
@@ -263,7 +270,7 @@ class _Run:
         return old.stored and old.tkey == tkey and (not old.html or self.cache.has_html(old.html_name))
 
     def _reuse(
-        self, page: Page, old: PageRecord, record: PageRecord, search: _SearchEntries, entries: list[Any]
+        self, page: Page, old: PageRecord, record: PageRecord, search: SearchEntries, entries: list[Any]
     ) -> None:
         if old.html:
             self.cache.place_html(old.html_name, page.file.abs_dest_path)
@@ -282,7 +289,7 @@ class _Run:
         doc_files: Sequence[File],
         nav: Navigation,
         env: Any,
-        search: _SearchEntries,
+        search: SearchEntries,
     ) -> None:
         before, mark = page.content, search.mark()
         skey = search_key(record.rkey, page)
@@ -335,47 +342,6 @@ def _copy_template_fields(old: PageRecord, new: PageRecord) -> None:
     new.stored = old.stored
     new.reads_date, new.reads_others = old.reads_date, old.reads_others
     new.content_after, new.template_logs = old.content_after, old.template_logs
-
-
-class _SearchEntries:
-    """The entry lists of the (allow-listed) search plugins, which index each page in
-    ``on_page_context``: a reused page's cached entries go in where a render would put them."""
-
-    def __init__(self, config: MkDocsConfig) -> None:
-        self.indexes: list[Any] = []
-        self.lists: list[list[Any]] = []
-        for plugin in config.plugins.values():
-            index = getattr(plugin, "search_index", None)
-            fields = vars(index) if index is not None else {}
-            entries = fields.get("_entries", fields.get("entries"))
-            if isinstance(entries, list):
-                self.indexes.append(index)
-                self.lists.append(entries)
-
-    @contextmanager
-    def reusing(self, cached: list[Any] | None) -> Iterator[None]:
-        """While a page whose search entries are known renders, add those instead of parsing
-        its HTML again (entries depend on its render, title and URL, not on the template)."""
-        if cached is None:
-            yield
-            return
-        for index, entries, new in zip(self.indexes, self.lists, cached, strict=True):
-            index.add_entry_from_context = lambda page, entries=entries, new=new: entries.extend(new)
-        try:
-            yield
-        finally:
-            for index in self.indexes:
-                del index.add_entry_from_context
-
-    def mark(self) -> list[int]:
-        return [len(entries) for entries in self.lists]
-
-    def since(self, mark: list[int]) -> list[Any]:
-        return [entries[n:] for entries, n in zip(self.lists, mark, strict=True)]
-
-    def add(self, cached: list[Any]) -> None:
-        for entries, new in zip(self.lists, cached, strict=True):
-            entries.extend(new)
 
 
 # ---------------------------------------------------------------------------- command line
