@@ -66,12 +66,12 @@ from .mkdocs_keys import (
     describe_file_change,
     digest,
     file_rows,
-    key,
     local_code,
     nav_digest,
     render_key,
     search_key,
     site_components,
+    template_inputs,
     template_key,
 )
 from .mkdocs_tracking import capturing, rendering, replay, watching
@@ -256,7 +256,7 @@ class _Run:
         with watching(env, list(files), nav.pages):
             for page in pages:
                 record = self.records[page.file.src_uri]
-                base = template_key(self.site_key, nav_key, record.rkey, page)
+                base = template_inputs(self.site_key, nav_key, record.rkey, page)
                 old = self.old.pages.get(page.file.src_uri) if self.old else None
                 if old is not None and self._reusable(old, base, epoch, every_page):
                     entries = self.cache.search_entries(old.search_key)
@@ -265,7 +265,7 @@ class _Run:
                         continue
                 self._render(page, record, base, (epoch, every_page), doc_files, nav, env, search)
 
-    def _reusable(self, old: PageRecord, base: str, epoch: str, every_page: str) -> bool:
+    def _reusable(self, old: PageRecord, base: tuple[object, ...], epoch: str, every_page: str) -> bool:
         tkey = _full_key(base, old.reads_date, old.reads_others, epoch, every_page)
         return old.stored and old.tkey == tkey and (not old.html or self.cache.has_html(old.html_name))
 
@@ -284,7 +284,7 @@ class _Run:
         self,
         page: Page,
         record: PageRecord,
-        base: str,
+        base: tuple[object, ...],
         inputs: tuple[str, str],
         doc_files: Sequence[File],
         nav: Navigation,
@@ -299,11 +299,12 @@ class _Run:
         self.templated += 1
         record.reads_date, record.reads_others = reads.date, bool(reads.others)
         record.tkey = _full_key(base, reads.date, record.reads_others, *inputs)
-        record.html = os.path.isfile(page.file.abs_dest_path)
         # A page showing the build date changes with every commit (SOURCE_DATE_EPOCH is the
         # last commit's time): storing it would cost two file operations per page per build
-        # for a copy that a later build could use only for the very same commit.
+        # for a copy that a later build could use only for the very same commit. Whether the
+        # template wrote a file (MkDocs skips empty output) matters only for a stored page.
         record.stored = not reads.date
+        record.html = record.stored and os.path.isfile(page.file.abs_dest_path)
         if record.html and record.stored:
             self.cache.put_html(record.html_name, page.file.abs_dest_path)
         if cached is None:
@@ -313,8 +314,10 @@ class _Run:
         record.template_logs = logs
 
 
-def _full_key(base: str, reads_date: bool, reads_others: bool, epoch: str, every_page: str) -> str:
-    return key(base, epoch if reads_date else None, every_page if reads_others else None)
+def _full_key(
+    base: tuple[object, ...], reads_date: bool, reads_others: bool, epoch: str, every_page: str
+) -> str:
+    return template_key(base, epoch if reads_date else None, every_page if reads_others else None)
 
 
 @contextmanager

@@ -290,8 +290,16 @@ def _nav_item(item: StructureItem) -> list[Any]:
     ]
 
 
-def template_key(site: str, nav_key: str, rkey: str, page: Page) -> str:
-    return key("template", site, nav_key, rkey, page.file.src_uri, page.title, page_meta(page))
+def template_inputs(site: str, nav_key: str, rkey: str, page: Page) -> tuple[object, ...]:
+    """What every template render of ``page`` depends on; the reads seen while rendering add
+    the build date and the digest of every page (:func:`template_key`)."""
+    return ("template", site, nav_key, rkey, page.file.src_uri, page.title, page_meta(page))
+
+
+def template_key(inputs: tuple[object, ...], date: str | None, every_page: str | None) -> str:
+    """The key of a template render: its inputs, and the build date and the digest of every
+    page where it read them (None where it did not)."""
+    return key(*inputs, date, every_page)
 
 
 def search_key(rkey: str, page: Page) -> str:
