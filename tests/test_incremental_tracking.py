@@ -15,7 +15,7 @@ from mkdocs.structure.nav import get_navigation
 from mkdocs.structure.pages import Page
 
 from sitedeploy.builders.mkdocs_tracking import Reads, rendering, watching
-from tests.test_incremental_build import make_site
+from tests.test_incremental_build import build_both, edit_text, make_site
 
 
 class Pages:
@@ -111,7 +111,42 @@ def test_writes_and_values_are_those_of_the_unwatched_page(pages: Pages) -> None
 
 def test_pages_and_files_get_their_classes_back(tmp_path: Path) -> None:
     built = Pages(tmp_path / "site")
+    page = built.others[0]
+    shown, shown_page = [repr(f.page) for f in built.files] + [repr(f) for f in built.files], repr(page)
     with watching(built.env, list(built.files), built.nav.pages):
-        assert type(built.others[0]) is not Page
+        assert type(page) is not Page
+        # a template printing `{{ page }}` shows the same as in a full build
+        assert shown == [repr(f.page) for f in built.files] + [repr(f) for f in built.files]
+        with rendering(page):
+            assert repr(page) == shown_page
     assert {type(f.page) for f in built.files if f.page} == {Page}
     assert {type(f) for f in built.files} == {File}
+
+
+def test_pages_of_different_roles_compare_and_stay_pages(pages: Pages) -> None:
+    """Page.__eq__ asks isinstance(other, type(self)); the watched classes must keep their own
+    ABC caches, or a negative answer for one class would be remembered for Page itself."""
+    nav_page, other = pages.nav_pages[0], pages.others[0]
+    assert nav_page != other and other != nav_page
+    assert isinstance(other, Page) and isinstance(nav_page, Page)
+    with rendering(other):
+        assert nav_page != other and other != nav_page
+        assert isinstance(other, Page) and isinstance(nav_page, Page)
+    assert isinstance(other.file, File)
+
+
+def test_a_theme_that_prints_and_compares_pages_builds_as_mkdocs_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = make_site(tmp_path / "site", 22, pages=8)
+    site.override = "prints pages"
+    (site.root / "overrides").mkdir()
+    (site.root / "overrides" / "main.html").write_text(
+        '{% extends "base.html" %}{% block content %}{{ super() }}'
+        "<p>{{ page }} {{ page.next_page }} {{ page == page.next_page }} {{ page.parent }}</p>"
+        "{% endblock %}\n"
+    )
+    site.write_config()
+    build_both(site, tmp_path, 0, monkeypatch)
+    edit_text(site)
+    assert build_both(site, tmp_path, 1, monkeypatch).mode == "incremental"

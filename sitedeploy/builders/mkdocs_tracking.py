@@ -227,15 +227,22 @@ class _Roles:
         self.names: set[str] = set()
         prefix = "page" if is_page else "file"
         self.label = prefix + ".{}"
-        body = {"__setattr__": _setattr, "_sitedeploy_roles": self}
+        # Named as the class they watch: Page's repr (what `{{ page }}` prints) shows the name.
+        body = {"__setattr__": _setattr, "_sitedeploy_roles": self, "__qualname__": cls.__qualname__}
+        body["__module__"] = cls.__module__
         roles = ("nav", "other", "current") if is_page else ("file",)
-        self.classes = {role: type(f"Watched{cls.__name__}", (cls,), dict(body)) for role in roles}
+        self.classes = {role: type(cls.__name__, (cls,), dict(body)) for role in roles}
+        # What the class machinery put in each new class's own namespace (ABCMeta's
+        # `_abc_impl`, which keeps the isinstance() caches of that class) is never shadowed:
+        # a descriptor there would hand every watched class the caches of the base class.
+        self.reserved: set[str] = set().union(*(vars(c) for c in self.classes.values()))
 
     def watch(self, names: Iterable[str]) -> None:
         for name in names:
-            if name not in self.names and not name.startswith("__"):
+            if name not in self.names:
                 self.names.add(name)
-                self._add(name)
+                if not name.startswith("__") and name not in self.reserved:
+                    self._add(name)
 
     def _add(self, name: str) -> None:
         base, label = _base_attribute(self.cls, name), self.label.format(name)
