@@ -14,7 +14,9 @@ In one run, on a copy of the corpus (no images: they are copied the same way by 
 Each edit is a new "commit": ``SOURCE_DATE_EPOCH`` moves, as sitedeploy's build stage sets it
 to the last commit's time, so every page's template (whose footer shows the build date in the
 ``mkdocs`` theme) is rendered again; Markdown and search entries are what is reused.
-Prints median seconds and the ratio to plain ``mkdocs build``.
+Every build's line says the path it took (``incremental: …`` or ``full: <reason>``, as the
+builder's last line says it) and the cache's size; the table ends with median seconds and the
+ratios to plain ``mkdocs build``.
 """
 
 from __future__ import annotations
@@ -105,7 +107,9 @@ class Bench:
         line = next(x for x in stdout.splitlines() if x.startswith("sitedeploy-build: "))
         self.times.setdefault(name, []).append(seconds)
         self.paths[name] = line.removeprefix("sitedeploy-build: ")
-        print(f"{name:<16} {seconds:7.2f} s  {self.paths[name]}  {' '.join(edits)}", flush=True)
+        cache = f"cache {_megabytes(self.cache):.0f} MB"
+        path = f"path: {self.paths[name]}"
+        print(f"{name:<16} {seconds:7.2f} s  {cache}  {path}  {' '.join(edits)}", flush=True)
         if compare:
             plain = self._plain_and_compare(out)
             # The machine is shared: a ratio to the plain build run right after is steadier
@@ -149,6 +153,11 @@ class Bench:
             )
         print("x plain: median / median of all plain builds; x paired: median of each run / the plain")
         print("build of the same tree right after it; x cpu: the same with user+system CPU seconds")
+
+
+def _megabytes(folder: Path) -> float:
+    """The cache's size on disk (its pack, stored pages and report)."""
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
 
 
 def _children_cpu() -> float:

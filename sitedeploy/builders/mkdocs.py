@@ -18,7 +18,13 @@ from .. import sandbox, venvs
 from . import MKDOCS_FILES, Job, Warnings, find_config, log_lines, run_tool
 
 INCREMENTAL = "sitedeploy_mkdocs"
-INCREMENTAL_MODULES = ("mkdocs_incremental.py", "mkdocs_cache.py", "mkdocs_keys.py", "mkdocs_tracking.py")
+INCREMENTAL_MODULES = (
+    "mkdocs_incremental.py",
+    "mkdocs_cache.py",
+    "mkdocs_keys.py",
+    "mkdocs_pack.py",
+    "mkdocs_tracking.py",
+)
 PATH_PREFIX = "sitedeploy-build: "
 """The incremental builder's last line: which way the build went and why."""
 # Calls the console-script entry point the way the generated script does.

@@ -2,16 +2,17 @@
 
 Layout of the cache folder (one per site)::
 
-    state.json          site key, file rows, one record per page (keys, title, anchors, logs,
-                        search entries); replaced by rename, so it is whole or absent
-    content/<rkey>.json a page's rendered Markdown (HTML body, table of contents), by render key
-    html/<name>.html    a page's finished HTML file, by template key (+ date / all-pages digests)
+    pages.pack          the build's state (site key, file rows, one small record per page) and
+                        its chunks: each page's Markdown render (HTML body, table of contents,
+                        title, anchors, links, logs) by render key, and its search entries by
+                        search key (:mod:`.mkdocs_pack`); replaced by rename, whole or absent
+    html/<tkey>.html    a page's finished HTML file, by template key (+ date / all-pages digests)
     last-build.json     which path the last build took and why, for callers to show
 
-Store files are named by the key of their content and never rewritten, so a page file that a
-finished site (or a release made from it) hard-links stays as it was. ``state.json`` is
-written after the stores and unreferenced store files are pruned after it: a crash at any
-point leaves a state whose every reference exists (and one that is missing is rebuilt).
+HTML files are named by the key of their content and never rewritten, so a page file that a
+finished site (or a release made from it) hard-links stays as it was. The pack is written
+after the HTML files it names, and unreferenced HTML files are pruned after it: a crash at any
+point leaves a pack whose every reference exists (and one that is missing is rendered again).
 """
 
 from __future__ import annotations
@@ -22,39 +23,50 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.structure.files import Files
 from mkdocs.structure.pages import Page
 from mkdocs.structure.toc import AnchorLink, TableOfContents
 
-STATE = "state.json"
+from .mkdocs_pack import FORMAT, PackError, PackReader, PackWriter
+
+PACK = "pages.pack"
 LAST_BUILD = "last-build.json"
 TRASH = ".trash-"
+LEGACY = ("state.json", "content")  # format 1: a JSON state and one JSON file per page
 
 
 @dataclass
 class PageRecord:
-    """What a later build needs to reuse one page without rendering it."""
+    """What a later build needs to reuse one page's template output (its render and search
+    entries are chunks of the pack, under ``rkey`` and ``search_key``)."""
 
     rkey: str
-    title_from_render: str | None
-    anchors: list[str] | None
-    links: dict[str, dict[str, str]] | None
-    render_logs: list[list[Any]]
     tkey: str = ""
-    html: str = ""  # store name of the HTML file; "" if the template wrote nothing
+    html: bool = False  # the template wrote a file (html/<tkey>.html when stored)
     stored: bool = False  # the template's output (or its absence) is in the cache
     reads_others: bool = False
     reads_date: bool = False
-    search: list[Any] = field(default_factory=list)
     search_key: str = ""
     template_logs: list[list[Any]] = field(default_factory=list)
     content_after: str | None = None  # page.content after on_page_context, if it changed
+
+    @property
+    def html_name(self) -> str:
+        return f"{self.tkey}.html"
+
+    def row(self) -> list[Any]:
+        """The fields in order, as the pack's index stores them (``PageRecord(*row)``)."""
+        return [getattr(self, name) for name in _FIELD_NAMES]
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(PageRecord))
 
 
 @dataclass
@@ -68,31 +80,11 @@ class State:
 class Cache:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.content = root / "content"
         self.html = root / "html"
+        self.reader: PackReader | None = None
+        self.writer: PackWriter | None = None
         self._made: set[str] = set()
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cache-writer")
-        self._pending: list[Future[None]] = []
-
-    def load(self) -> State | None:
-        try:
-            raw = json.loads((self.root / STATE).read_text(encoding="utf-8"))
-            pages = {uri: PageRecord(**rec) for uri, rec in raw["pages"].items()}
-            return State(raw["site"], raw["local_code"], raw["files"], pages)
-        except (OSError, ValueError, KeyError, TypeError):
-            return None  # no cache, or one from another format: a full build makes a new one
-
-    def save(self, state: State) -> None:
-        data = {
-            "site": state.site,
-            "local_code": state.local_code,
-            "files": state.files,
-            "pages": {uri: vars(rec) for uri, rec in state.pages.items()},
-        }
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.flush()
-        _write_atomic(self.root / STATE, json.dumps(data, separators=(",", ":")).encode())
-        self._prune(state)
+        self._sweeper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cache-sweeper")
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -100,70 +92,127 @@ class Cache:
         self.root.mkdir(parents=True, exist_ok=True)
         with (self.root / ".lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
+            for tmp in self.root.glob(f".{PACK}.*.tmp"):  # a killed build's unfinished pack
+                tmp.unlink(missing_ok=True)
             try:
                 yield
             finally:
-                self._writer.shutdown(wait=True)
+                if self.writer is not None:
+                    self.writer.abort()
+                self._sweeper.shutdown(wait=True)
 
-    def start_fresh(self) -> None:
-        """Nothing of the old cache will be reused: move it aside, to be deleted while the
-        build renders (thousands of unlinks would otherwise add seconds to a full build)."""
+    def load(self) -> tuple[State | None, str]:
+        """The previous build's state, or None and why there is none to use."""
+        try:
+            self.reader = PackReader(self.root / PACK)
+            return _state(self.reader.index), ""
+        except FileNotFoundError:
+            if any((self.root / name).exists() for name in LEGACY):
+                return None, "the cache is in an older format"
+            return None, "no previous build in the cache"
+        except PackError as e:
+            return None, f"the cache is unreadable: {e}"
+        except (KeyError, TypeError, ValueError) as e:
+            return None, f"the cache is unreadable: its index is malformed ({type(e).__name__})"
+
+    def start(self, fresh: bool) -> None:
+        """Begin this build's pack (``fresh``: reusing nothing of the old one)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / STATE).unlink(missing_ok=True)  # if this build fails, nothing points there
+        if fresh:
+            self.drop_old()
+        self.writer = PackWriter(self.root / PACK)
+
+    def drop_old(self) -> None:
+        """Nothing of the old cache will be reused: move it aside, to be deleted while the
+        build renders (thousands of unlinks of stored HTML files would otherwise add a second
+        to a full build)."""
+        self.reader = None
+        (self.root / PACK).unlink(missing_ok=True)  # if this build fails, nothing points there
         trash = Path(tempfile.mkdtemp(prefix=TRASH, dir=self.root))
-        for folder in (self.content, self.html):
-            if folder.is_dir():
-                folder.rename(trash / folder.name)
+        for name in ("html", *LEGACY):
+            if (self.root / name).exists():
+                (self.root / name).rename(trash / name)
         self.sweep()
 
     def sweep(self) -> None:
-        """Delete moved-aside caches (also those a killed build left) on the writer thread,
-        which the build joins before it returns: in a sandbox every process of the build ends
-        with it, so a detached ``rm`` would never finish, and the trash would pile up."""
+        """Delete moved-aside caches (also those a killed build left) on a thread, which the
+        build joins before it returns: in a sandbox every process of the build ends with it,
+        so a detached ``rm`` would never finish, and the trash would pile up."""
         trash = sorted(self.root.glob(f"{TRASH}*")) if self.root.is_dir() else []
         for folder in trash:
-            self._writer.submit(shutil.rmtree, folder, ignore_errors=True)
+            self._sweeper.submit(shutil.rmtree, folder, ignore_errors=True)
 
     def clear(self) -> None:
         """Forget everything (a build that cannot be cached must not leave one to reuse)."""
-        (self.root / STATE).unlink(missing_ok=True)
-        for folder in (self.content, self.html):
-            shutil.rmtree(folder, ignore_errors=True)
+        (self.root / PACK).unlink(missing_ok=True)
+        for name in ("html", *LEGACY):
+            path = self.root / name
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+    def save(self, state: State) -> None:
+        assert self.writer is not None
+        self.writer.commit(
+            {
+                "format": FORMAT,
+                "site": state.site,
+                "local_code": state.local_code,
+                "files": state.files,
+                "pages": {uri: rec.row() for uri, rec in state.pages.items()},
+            }
+        )
+        self.writer = None
+        self._prune(state)
 
     def _prune(self, state: State) -> None:
-        keep_content = {f"{rec.rkey}.json" for rec in state.pages.values()}
-        keep_html = {rec.html for rec in state.pages.values() if rec.html and rec.stored}
-        for folder, keep in ((self.content, keep_content), (self.html, keep_html)):
-            if folder.is_dir():
-                for entry in os.scandir(folder):
-                    if entry.name not in keep:
-                        os.unlink(entry.path)
+        keep = {rec.html_name for rec in state.pages.values() if rec.html and rec.stored}
+        if self.html.is_dir():
+            for entry in os.scandir(self.html):
+                if entry.name not in keep:
+                    os.unlink(entry.path)
 
-    # ------------------------------------------------------------------ page content
+    # ------------------------------------------------------------------ chunks
 
-    def has_content(self, rkey: str) -> bool:
-        return (self.content / f"{rkey}.json").is_file()
+    def reuse_render(self, rkey: str, page: Page, files: Files) -> list[list[Any]] | None:
+        """Set what ``Page.render`` sets from the stored render; its logs, or None if absent."""
+        raw = self.reader.raw(f"r{rkey}") if self.reader is not None else None
+        if raw is None:
+            return None
+        assert self.writer is not None
+        self.writer.add(f"r{rkey}", raw)  # carried over as bytes, not encoded again
+        body = json.loads(bytes(raw))
+        _restore(page, body, files)
+        logs: list[list[Any]] = body["logs"]
+        return logs
 
-    def put_content(self, rkey: str, page: Page) -> None:
-        path = self.content / f"{rkey}.json"
-        if str(self.content) not in self._made:
-            self.content.mkdir(parents=True, exist_ok=True)
-            self._made.add(str(self.content))
-        if not path.exists():
-            # Written by a thread: the file system calls overlap with rendering the next page.
-            body = {"content": page.content, "toc": [_toc_row(a) for a in page.toc]}
-            self._pending.append(self._writer.submit(_write_json, path, body))
+    def put_render(self, rkey: str, page: Page, logs: list[list[Any]]) -> None:
+        assert self.writer is not None
+        links = page.links_to_anchors
+        body = {
+            "content": page.content,
+            "toc": [_toc_row(a) for a in page.toc],
+            "title": page._title_from_render,
+            "anchors": None if page.present_anchor_ids is None else sorted(page.present_anchor_ids),
+            "links": None if links is None else {f.src_uri: dict(v) for f, v in links.items()},
+            "logs": logs,
+        }
+        self.writer.add_json(f"r{rkey}", body)
 
-    def flush(self) -> None:
-        """Wait for the content writes (before ``state.json`` may point at them)."""
-        pending, self._pending = self._pending, []
-        for future in pending:
-            future.result()
+    def search_entries(self, key: str) -> list[Any] | None:
+        """A page's stored search entries (carried into the new pack), or None."""
+        raw = self.reader.raw(f"s{key}") if self.reader is not None else None
+        if raw is None:
+            return None
+        assert self.writer is not None
+        self.writer.add(f"s{key}", raw)
+        entries: list[Any] = json.loads(bytes(raw))
+        return entries
 
-    def restore_content(self, rkey: str, page: Page) -> None:
-        body = json.loads((self.content / f"{rkey}.json").read_text(encoding="utf-8"))
-        page.content = body["content"]
-        page.toc = TableOfContents([_toc_item(row) for row in body["toc"]])
+    def put_search(self, key: str, entries: list[Any]) -> None:
+        assert self.writer is not None
+        self.writer.add_json(f"s{key}", entries)
 
     # ------------------------------------------------------------------ page HTML
 
@@ -192,26 +241,66 @@ class Cache:
         _write_atomic(self.root / LAST_BUILD, (json.dumps(report, indent=2) + "\n").encode())
 
 
-def record_render(page: Page, rkey: str, logs: list[list[Any]]) -> PageRecord:
-    links = page.links_to_anchors
-    return PageRecord(
-        rkey=rkey,
-        title_from_render=page._title_from_render,
-        anchors=None if page.present_anchor_ids is None else sorted(page.present_anchor_ids),
-        links=None if links is None else {f.src_uri: dict(v) for f, v in links.items()},
-        render_logs=logs,
-    )
+class SearchEntries:
+    """The entry lists of the (allow-listed) search plugins, which index each page in
+    ``on_page_context``: a reused page's cached entries go in where a render would put them."""
+
+    def __init__(self, config: MkDocsConfig) -> None:
+        self.indexes: list[Any] = []
+        self.lists: list[list[Any]] = []
+        for plugin in config.plugins.values():
+            index = getattr(plugin, "search_index", None)
+            fields = vars(index) if index is not None else {}
+            entries = fields.get("_entries", fields.get("entries"))
+            if isinstance(entries, list):
+                self.indexes.append(index)
+                self.lists.append(entries)
+
+    @contextmanager
+    def reusing(self, cached: list[Any] | None) -> Iterator[None]:
+        """While a page whose search entries are known renders, add those instead of parsing
+        its HTML again (entries depend on its render, title and URL, not on the template)."""
+        if cached is None:
+            yield
+            return
+        for index, entries, new in zip(self.indexes, self.lists, cached, strict=True):
+            index.add_entry_from_context = lambda page, entries=entries, new=new: entries.extend(new)
+        try:
+            yield
+        finally:
+            for index in self.indexes:
+                del index.add_entry_from_context
+
+    def mark(self) -> list[int]:
+        return [len(entries) for entries in self.lists]
+
+    def since(self, mark: list[int]) -> list[Any]:
+        return [entries[n:] for entries, n in zip(self.lists, mark, strict=True)]
+
+    def add(self, cached: list[Any]) -> None:
+        for entries, new in zip(self.lists, cached, strict=True):
+            entries.extend(new)
 
 
-def restore_render(page: Page, record: PageRecord, files: Files) -> None:
-    """Set what ``Page.render`` sets, from the cache (``content``/``toc`` come separately)."""
-    page._title_from_render = record.title_from_render
-    page.present_anchor_ids = None if record.anchors is None else set(record.anchors)
-    if record.links is None:
+def _state(index: dict[str, Any]) -> State:
+    pages = {}
+    for uri, row in index["pages"].items():
+        if len(row) != len(_FIELD_NAMES):
+            raise ValueError(f"page record of {uri} has {len(row)} fields")
+        pages[uri] = PageRecord(*row)
+    return State(index["site"], index["local_code"], index["files"], pages)
+
+
+def _restore(page: Page, body: dict[str, Any], files: Files) -> None:
+    page.content = body["content"]
+    page.toc = TableOfContents([_toc_item(row) for row in body["toc"]])
+    page._title_from_render = body["title"]
+    page.present_anchor_ids = None if body["anchors"] is None else set(body["anchors"])
+    if body["links"] is None:
         page.links_to_anchors = None
         return
     page.links_to_anchors = {}
-    for uri, links in record.links.items():
+    for uri, links in body["links"].items():
         target = files.get_file_from_path(uri)
         if target is not None:
             page.links_to_anchors[target] = dict(links)
@@ -225,10 +314,6 @@ def _toc_item(row: list[Any]) -> AnchorLink:
     item = AnchorLink(row[0], row[1], row[2])
     item.children = [_toc_item(child) for child in row[3]]
     return item
-
-
-def _write_json(path: Path, body: dict[str, Any]) -> None:
-    _write_atomic(path, json.dumps(body, separators=(",", ":")).encode())
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -17,15 +17,22 @@ able to take a cached result instead of running:
    build date, other pages' bodies: :mod:`.mkdocs_tracking`); its HTML file is then
    hard-linked from the cache and its search entries are added in its place.
 
+A page whose template is rendered again still takes its search entries from the cache when
+its render, title and URL are unchanged (parsing its HTML for them is a fifth of a full
+build). Renders and search entries are chunks of one pack file (:mod:`.mkdocs_cache`,
+:mod:`.mkdocs_pack`): the old one is read once at the start, the new one written as pages are
+done and put in place at the end.
+
 Static files, theme and extra templates (sitemap, 404), anchor validation and the search index
 run as in a full build, from the (restored) page objects. Keys: :mod:`.mkdocs_keys`.
 
-A full build is made — and said why — on ``--full``, without a usable cache, when a site-key
-component changed (``mkdocs.yml``, installed packages, theme overrides, MkDocs), or when a
-file was added, removed or renamed. A site with hooks, a plugin or Markdown extension that is
-not allow-listed, or config values that are arbitrary code gets a plain ``mkdocs build`` and no
-cache. The last stdout line is ``sitedeploy-build: incremental: …`` or ``… full: <reason>``;
-``DIR/last-build.json`` says the same as JSON.
+A full build is made — and said why — on ``--full``, without a usable cache (none, damaged,
+or of an older format), when a site-key component changed (``mkdocs.yml``, installed
+packages, theme overrides, MkDocs), or when a file was added, removed or renamed. A site with
+hooks, a plugin or Markdown extension that is not allow-listed, or config values that are
+arbitrary code gets a plain ``mkdocs build`` and no cache. The last stdout line is
+``sitedeploy-build: incremental: …`` or ``… full: <reason>``; ``DIR/last-build.json`` says the
+same as JSON.
 """
 
 from __future__ import annotations
@@ -50,7 +57,7 @@ from mkdocs.structure.files import File, Files, InclusionLevel, get_files, set_e
 from mkdocs.structure.nav import Navigation, get_navigation
 from mkdocs.structure.pages import Page
 
-from .mkdocs_cache import Cache, PageRecord, State, record_render, restore_render
+from .mkdocs_cache import Cache, PageRecord, SearchEntries, State
 from .mkdocs_keys import (
     COMPONENT_REASONS,
     NotIncremental,
@@ -62,7 +69,9 @@ from .mkdocs_keys import (
     local_code,
     nav_digest,
     render_key,
+    search_key,
     site_components,
+    template_inputs,
     template_key,
 )
 from .mkdocs_tracking import capturing, rendering, replay, watching
@@ -118,10 +127,10 @@ def _build(config: MkDocsConfig, cache: Cache, full: bool) -> Outcome:
         cache.clear()  # nothing built now may be reused later
         mkdocs_build.build(config)
         return Outcome("full", str(e))
-    state = None if full else cache.load()
-    reason = "--full" if full else _stale_reason(state, site)
-    if reason:
-        cache.start_fresh()
+    state, reason = (None, "--full") if full else cache.load()
+    if state is not None:
+        reason = _stale_reason(state, site)
+    cache.start(fresh=bool(reason))
     run = _Run(config, cache, site, None if reason else state)
     run.build()
     if run.files_reason and not reason:
@@ -131,9 +140,7 @@ def _build(config: MkDocsConfig, cache: Cache, full: bool) -> Outcome:
     return Outcome("incremental", "", run.pages, run.rendered, run.templated)
 
 
-def _stale_reason(state: State | None, site: dict[str, str]) -> str:
-    if state is None:
-        return "no previous build in the cache"
+def _stale_reason(state: State, site: dict[str, str]) -> str:
     for component, value in site.items():
         if state.site.get(component) != value:
             return COMPONENT_REASONS[component]
@@ -211,7 +218,7 @@ class _Run:
         if self.old is not None and self.old.files != rows:
             self.files_reason = describe_file_change(self.old.files, rows)
             self.old = None  # every link may resolve differently: render everything
-            self.cache.start_fresh()
+            self.cache.drop_old()
         return rows
 
     # ------------------------------------------------------------------ Markdown
@@ -226,17 +233,17 @@ class _Run:
         rkey = render_key(self.site_key, files_key, page)
         old = self.old.pages.get(uri) if self.old else None
         self.pages += 1
-        if old is not None and old.rkey == rkey and self.cache.has_content(rkey):
-            self.cache.restore_content(rkey, page)
-            restore_render(page, old, files)
-            replay(old.render_logs)
-            self.records[uri] = old
-            return
-        with capturing() as logs:
+        if old is not None and old.rkey == rkey:
+            logs = self.cache.reuse_render(rkey, page, files)
+            if logs is not None:
+                replay(logs)
+                self.records[uri] = old
+                return
+        with capturing() as logs, _read_once(page, self.config):
             mkdocs_build._populate_page(page, self.config, files)
         self.rendered += 1
-        self.cache.put_content(rkey, page)
-        self.records[uri] = record_render(page, rkey, logs)
+        self.cache.put_render(rkey, page, logs)
+        self.records[uri] = PageRecord(rkey)
 
     # ------------------------------------------------------------------ templates
 
@@ -245,25 +252,29 @@ class _Run:
         pages = [f.page for f in doc_files if f.page is not None]
         every_page = digest([[p.file.src_uri, self.records[p.file.src_uri].rkey, p.title] for p in pages])
         epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
-        search = _SearchEntries(self.config)
+        search = SearchEntries(self.config)
         with watching(env, list(files), nav.pages):
             for page in pages:
                 record = self.records[page.file.src_uri]
-                base = template_key(self.site_key, nav_key, record.rkey, page)
+                base = template_inputs(self.site_key, nav_key, record.rkey, page)
                 old = self.old.pages.get(page.file.src_uri) if self.old else None
                 if old is not None and self._reusable(old, base, epoch, every_page):
-                    self._reuse(page, old, record, search)
-                else:
-                    self._render(page, record, base, (epoch, every_page), doc_files, nav, env, search)
+                    entries = self.cache.search_entries(old.search_key)
+                    if entries is not None:
+                        self._reuse(page, old, record, search, entries)
+                        continue
+                self._render(page, record, base, (epoch, every_page), doc_files, nav, env, search)
 
-    def _reusable(self, old: PageRecord, base: str, epoch: str, every_page: str) -> bool:
-        key = _full_key(base, old.reads_date, old.reads_others, epoch, every_page)
-        return old.stored and old.tkey == key and (not old.html or self.cache.has_html(old.html))
+    def _reusable(self, old: PageRecord, base: tuple[object, ...], epoch: str, every_page: str) -> bool:
+        tkey = _full_key(base, old.reads_date, old.reads_others, epoch, every_page)
+        return old.stored and old.tkey == tkey and (not old.html or self.cache.has_html(old.html_name))
 
-    def _reuse(self, page: Page, old: PageRecord, record: PageRecord, search: _SearchEntries) -> None:
+    def _reuse(
+        self, page: Page, old: PageRecord, record: PageRecord, search: SearchEntries, entries: list[Any]
+    ) -> None:
         if old.html:
-            self.cache.place_html(old.html, page.file.abs_dest_path)
-        search.add(old.search)
+            self.cache.place_html(old.html_name, page.file.abs_dest_path)
+        search.add(entries)
         if old.content_after is not None:  # what on_page_context left in page.content
             page.content = old.content_after
         replay(old.template_logs)
@@ -273,84 +284,67 @@ class _Run:
         self,
         page: Page,
         record: PageRecord,
-        base: str,
+        base: tuple[object, ...],
         inputs: tuple[str, str],
         doc_files: Sequence[File],
         nav: Navigation,
         env: Any,
-        search: _SearchEntries,
+        search: SearchEntries,
     ) -> None:
         before, mark = page.content, search.mark()
-        search_key = digest(record.rkey, page.title, page.url)
-        old = self.old.pages.get(page.file.src_uri) if self.old else None
-        cached = old.search if old is not None and old.search_key == search_key else None
+        skey = search_key(record.rkey, page)
+        cached = self.cache.search_entries(skey) if self.old is not None else None
         with rendering(page) as reads, capturing() as logs, search.reusing(cached):
             mkdocs_build._build_page(page, self.config, doc_files, nav, env)
         self.templated += 1
         record.reads_date, record.reads_others = reads.date, bool(reads.others)
         record.tkey = _full_key(base, reads.date, record.reads_others, *inputs)
-        record.html = f"{record.tkey}.html" if os.path.isfile(page.file.abs_dest_path) else ""
         # A page showing the build date changes with every commit (SOURCE_DATE_EPOCH is the
         # last commit's time): storing it would cost two file operations per page per build
-        # for a copy that a later build could use only for the very same commit.
+        # for a copy that a later build could use only for the very same commit. Whether the
+        # template wrote a file (MkDocs skips empty output) matters only for a stored page.
         record.stored = not reads.date
+        record.html = record.stored and os.path.isfile(page.file.abs_dest_path)
         if record.html and record.stored:
-            self.cache.put_html(record.html, page.file.abs_dest_path)
-        record.search, record.search_key = search.since(mark), search_key
+            self.cache.put_html(record.html_name, page.file.abs_dest_path)
+        if cached is None:
+            self.cache.put_search(skey, search.since(mark))
+        record.search_key = skey
         record.content_after = None if page.content == before else page.content
         record.template_logs = logs
 
 
-def _full_key(base: str, reads_date: bool, reads_others: bool, epoch: str, every_page: str) -> str:
-    return digest(base, epoch if reads_date else None, every_page if reads_others else None)
+def _full_key(
+    base: tuple[object, ...], reads_date: bool, reads_others: bool, epoch: str, every_page: str
+) -> str:
+    return template_key(base, epoch if reads_date else None, every_page if reads_others else None)
+
+
+@contextmanager
+def _read_once(page: Page, config: MkDocsConfig) -> Iterator[None]:
+    """While MkDocs populates ``page``, its ``read_source`` does nothing: the builder read the
+    source to key it, and a second read would cost time and could see a file changed since
+    (a render not matching its key). Only when no plugin acts before the read (``on_pre_page``,
+    none of the allow-listed ones), so the page is as the second read would leave it."""
+    if config.plugins.events["pre_page"]:
+        yield
+        return
+    page.read_source = _no_read  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del page.read_source
+
+
+def _no_read(config: MkDocsConfig) -> None:
+    return None
 
 
 def _copy_template_fields(old: PageRecord, new: PageRecord) -> None:
-    new.tkey, new.html, new.search, new.search_key = old.tkey, old.html, old.search, old.search_key
+    new.tkey, new.html, new.search_key = old.tkey, old.html, old.search_key
     new.stored = old.stored
     new.reads_date, new.reads_others = old.reads_date, old.reads_others
     new.content_after, new.template_logs = old.content_after, old.template_logs
-
-
-class _SearchEntries:
-    """The entry lists of the (allow-listed) search plugins, which index each page in
-    ``on_page_context``: a reused page's cached entries go in where a render would put them."""
-
-    def __init__(self, config: MkDocsConfig) -> None:
-        self.indexes: list[Any] = []
-        self.lists: list[list[Any]] = []
-        for plugin in config.plugins.values():
-            index = getattr(plugin, "search_index", None)
-            fields = vars(index) if index is not None else {}
-            entries = fields.get("_entries", fields.get("entries"))
-            if isinstance(entries, list):
-                self.indexes.append(index)
-                self.lists.append(entries)
-
-    @contextmanager
-    def reusing(self, cached: list[Any] | None) -> Iterator[None]:
-        """While a page whose search entries are known renders, add those instead of parsing
-        its HTML again (entries depend on its render, title and URL, not on the template)."""
-        if cached is None:
-            yield
-            return
-        for index, entries, new in zip(self.indexes, self.lists, cached, strict=True):
-            index.add_entry_from_context = lambda page, entries=entries, new=new: entries.extend(new)
-        try:
-            yield
-        finally:
-            for index in self.indexes:
-                del index.add_entry_from_context
-
-    def mark(self) -> list[int]:
-        return [len(entries) for entries in self.lists]
-
-    def since(self, mark: list[int]) -> list[Any]:
-        return [entries[n:] for entries, n in zip(self.lists, mark, strict=True)]
-
-    def add(self, cached: list[Any]) -> None:
-        for entries, new in zip(self.lists, cached, strict=True):
-            entries.extend(new)
 
 
 # ---------------------------------------------------------------------------- command line

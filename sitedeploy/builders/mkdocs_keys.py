@@ -42,7 +42,7 @@ from mkdocs.structure.nav import Link, Navigation, Section
 from mkdocs.structure.pages import Page
 from mkdocs.theme import Theme
 
-FORMAT = 1
+FORMAT = 2  # of the keys and the cache (:mod:`.mkdocs_pack`)
 # MkDocs versions whose build steps were read for what a page render and a template can see
 # (1.6: a render resolves links against the file set only). Others build in full.
 VERIFIED_MKDOCS = ("1.6.",)
@@ -78,6 +78,24 @@ class NotIncremental(Exception):
 def digest(*parts: object) -> str:
     text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=_typed_str)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def key(*parts: object) -> str:
+    """A digest for the per-page keys, where :func:`digest` would spend its time escaping a
+    page's whole source into JSON: each part is hashed as its UTF-8 bytes (other values as
+    their JSON), prefixed with its kind and length, so no two part lists give the same input."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, str):
+            kind, data = b"s", part.encode("utf-8", "surrogatepass")
+        elif part is None:
+            kind, data = b"n", b""
+        else:
+            kind = b"j"
+            data = json.dumps(part, sort_keys=True, default=_typed_str).encode("utf-8", "surrogatepass")
+        h.update(kind + len(data).to_bytes(8, "big"))
+        h.update(data)
+    return h.hexdigest()
 
 
 def _typed_str(value: object) -> str:
@@ -247,7 +265,7 @@ def page_meta(page: Page) -> str:
 
 
 def render_key(site: str, files_key: str, page: Page) -> str:
-    return digest("render", site, files_key, page.file.src_uri, page.markdown, page_meta(page))
+    return key("render", site, files_key, page.file.src_uri, page.markdown, page_meta(page))
 
 
 def nav_digest(nav: Navigation) -> str:
@@ -272,5 +290,18 @@ def _nav_item(item: StructureItem) -> list[Any]:
     ]
 
 
-def template_key(site: str, nav_key: str, rkey: str, page: Page) -> str:
-    return digest("template", site, nav_key, rkey, page.file.src_uri, page.title, page_meta(page))
+def template_inputs(site: str, nav_key: str, rkey: str, page: Page) -> tuple[object, ...]:
+    """What every template render of ``page`` depends on; the reads seen while rendering add
+    the build date and the digest of every page (:func:`template_key`)."""
+    return ("template", site, nav_key, rkey, page.file.src_uri, page.title, page_meta(page))
+
+
+def template_key(inputs: tuple[object, ...], date: str | None, every_page: str | None) -> str:
+    """The key of a template render: its inputs, and the build date and the digest of every
+    page where it read them (None where it did not)."""
+    return key(*inputs, date, every_page)
+
+
+def search_key(rkey: str, page: Page) -> str:
+    """Search entries depend on the page's render, title and URL, not on its template."""
+    return key("search", rkey, page.title, page.url)

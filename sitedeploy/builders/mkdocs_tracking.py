@@ -2,8 +2,8 @@
 
 A theme can reach any page from any template (``pages``, ``nav``, ``page.next_page``), and
 Python code in filters can too, so instead of guessing from template text every Page and File
-object is switched, for the template phase, to a subclass whose ``__getattribute__`` reports
-reads of *other* pages:
+object is switched, for the template phase, to a subclass whose attributes report reads of
+*other* pages:
 
 - a navigation page's title, URL, metadata, parents and neighbours are in the navigation
   digest already (:func:`.mkdocs_keys.nav_digest`), so reading them is free;
@@ -15,12 +15,21 @@ A cached render is reused only if the inputs it read then are unchanged now; sin
 is deterministic, the same inputs read give the same output (the dynamic-dependency argument
 of build systems such as Shake). Reads *inside* an allowed attribute (``title`` looks at
 ``meta`` and ``content`` to compute itself) are not counted: the allowed value is keyed.
+
+How: each watched subclass carries a data descriptor for every attribute name that counts
+(every name its class or any of its instances has, except the free ones; a name set for the
+first time during the phase gets one at once, by ``__setattr__``). A data descriptor on the
+class comes before the instance's ``__dict__``, so no read of a counted name escapes it, while
+the free names — the ones themes read in hot loops over the navigation — stay plain attribute
+reads. (An earlier version hooked ``__getattribute__``, which put a Python call on every
+attribute read of every page and file: several percent of a full build.) The page being
+rendered is switched to a subclass that only watches ``update_date``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -54,9 +63,10 @@ NAV_SAFE = frozenset(
         "_Page__active",
     }
 )
-# The subset read in hot loops (every nav item of every page) whose getters read nothing but
-# names in this set: answered at once, without the bookkeeping for nested reads.
-_NAV_FAST = NAV_SAFE - {"title", "meta"}
+# Free names whose getters read nothing but names in this set: plain reads, no bookkeeping.
+# The other free names (``title`` computes itself from the page's source and render) are
+# computed one level deeper, where reads are not counted.
+_NAV_PLAIN = NAV_SAFE - {"title", "meta"}
 # Attributes of any file covered by the file rows (:func:`.mkdocs_keys.file_rows`).
 FILE_SAFE = frozenset(
     {
@@ -79,6 +89,7 @@ FILE_SAFE = frozenset(
     }
 )
 DATE_NAMES = frozenset({"update_date", "build_date_utc"})
+DATE_ATTRIBUTE = "update_date"
 
 
 class Reads:
@@ -86,124 +97,274 @@ class Reads:
 
     def __init__(self) -> None:
         self.current: Page | None = None
-        self.nav_pages: set[int] = set()
+        self.current_file: File | None = None
         self.depth = 0
         self.others: set[str] = set()
         self.date = False
 
     def start(self, page: Page) -> None:
         self.current, self.others, self.date = page, set(), False
+        self.current_file = page.file
+
+    def counts(self, obj: object) -> bool:
+        """Whether a read of ``obj`` now is one to record."""
+        return self.current is not None and not self.depth and obj is not self.current
 
 
 _READS = Reads()
+_MISSING = object()
 
 
-def _page_getattribute(self: Page, name: str) -> Any:
-    reads = _READS
-    if reads.current is None or reads.depth or name.startswith("__"):
-        return object.__getattribute__(self, name)
-    if name == "update_date":
-        reads.date = True
-    if self is reads.current:
-        return object.__getattribute__(self, name)
-    reads.depth += 1  # what an allowed attribute reads to compute itself is keyed with it
-    try:
-        value = object.__getattribute__(self, name)
-    finally:
-        reads.depth -= 1
-    # Reached only if the attribute exists: themes probe for attributes that other plugins
-    # may set (Material asks every nav item for `typeset` and `pages`); which attributes a
-    # page has is decided by code and config, both in the site key.
-    if name not in NAV_SAFE or id(self) not in reads.nav_pages:
-        reads.others.add(f"page.{name}")
-    return value
+# ---------------------------------------------------------------------------- descriptors
 
 
-def _nav_page_getattribute(self: Page, name: str) -> Any:
-    if name in _NAV_FAST:
-        return object.__getattribute__(self, name)
-    return _page_getattribute(self, name)
+class _Attribute:
+    """A watched attribute: gives what the unwatched class would (see :meth:`value`).
+
+    Without ``__set__`` this is a non-data descriptor: an instance's ``__dict__`` comes first,
+    as it would for the base attribute it stands for."""
+
+    def __init__(self, name: str, base: Any, label: str) -> None:
+        self.name, self.base, self.label = name, base, label
+        kind = type(base)
+        self.data = base is not _MISSING and (hasattr(kind, "__set__") or hasattr(kind, "__delete__"))
+        self.bind = getattr(kind, "__get__", None) if base is not _MISSING else None
+
+    def value(self, obj: Any, owner: Any) -> Any:
+        """The attribute as Python would look it up on the original class."""
+        if obj is not None and not self.data:
+            found = obj.__dict__.get(self.name, _MISSING)
+            if found is not _MISSING:
+                return found
+        if self.bind is not None:
+            return self.bind(self.base, obj, owner)
+        if self.base is _MISSING:
+            raise AttributeError(f"{type(obj).__name__!r} object has no attribute {self.name!r}")
+        return self.base
 
 
-def _file_getattribute(self: File, name: str) -> Any:
-    reads = _READS
-    if reads.current is None or reads.depth or name.startswith("__"):
-        return object.__getattribute__(self, name)
-    value = object.__getattribute__(self, name)
-    if name not in FILE_SAFE and self is not object.__getattribute__(reads.current, "file"):
-        reads.others.add(f"file.{name}")
-    return value
+class _DataAttribute(_Attribute):
+    """A data descriptor: comes before the instance's ``__dict__``, so every read passes here."""
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        if self.data:
+            self.base.__set__(obj, value)
+        else:
+            obj.__dict__[self.name] = value
+
+    def __delete__(self, obj: Any) -> None:
+        if self.data:
+            self.base.__delete__(obj)
+        elif obj.__dict__.pop(self.name, _MISSING) is _MISSING:
+            raise AttributeError(self.name)
 
 
-_SUBCLASSES: dict[tuple[type, Any], type] = {}
+class _Other(_DataAttribute):
+    """Another page's (or file's) attribute that no digest covers: reading it counts."""
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        reads = _READS
+        if obj is None or not reads.counts(obj) or obj is reads.current_file:
+            return self.value(obj, owner)
+        reads.depth += 1  # what this attribute reads to compute itself is keyed with it
+        try:
+            value = self.value(obj, owner)
+        finally:
+            reads.depth -= 1
+        # Reached only if the attribute exists: themes probe for attributes that other plugins
+        # may set (Material asks every nav item for `typeset` and `pages`); which attributes a
+        # page has is decided by code and config, both in the site key.
+        reads.others.add(self.label)
+        return value
 
 
-def _hook_for(obj: object) -> Any:
-    if not isinstance(obj, Page):
-        return _file_getattribute
-    return _nav_page_getattribute if id(obj) in _READS.nav_pages else _page_getattribute
+class _Date(_Other):
+    """``update_date``: the build date, whichever page it is read from."""
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        reads = _READS
+        if obj is not None and reads.current is not None and not reads.depth:
+            reads.date = True
+            if obj is reads.current:
+                return self.value(obj, owner)
+        return super().__get__(obj, owner)
 
 
-def _watched(cls: type, hook: Any) -> type:
-    if (cls, hook) not in _SUBCLASSES:
-        _SUBCLASSES[cls, hook] = type(f"Watched{cls.__name__}", (cls,), {"__getattribute__": hook})
-    return _SUBCLASSES[cls, hook]
+class _Free(_Attribute):
+    """A navigation page's attribute that the navigation digest covers but that computes
+    itself from others (``title``): computed one level deeper, where reads are not counted."""
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        reads = _READS
+        if obj is None or not reads.counts(obj):
+            return self.value(obj, owner)
+        reads.depth += 1
+        try:
+            return self.value(obj, owner)
+        finally:
+            reads.depth -= 1
+
+
+class _FreeData(_Free, _DataAttribute):
+    """As :class:`_Free`, for a computed attribute that is a data descriptor (a property)."""
+
+
+def _base_attribute(cls: type, name: str) -> Any:
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            return vars(klass)[name]
+    return _MISSING
+
+
+# ---------------------------------------------------------------------------- watched classes
+
+
+class _Roles:
+    """The watched subclasses of one page or file class, one per role."""
+
+    def __init__(self, cls: type, is_page: bool) -> None:
+        self.cls, self.is_page = cls, is_page
+        self.names: set[str] = set()
+        prefix = "page" if is_page else "file"
+        self.label = prefix + ".{}"
+        # Named as the class they watch: Page's repr (what `{{ page }}` prints) shows the name.
+        body = {"__setattr__": _setattr, "_sitedeploy_roles": self, "__qualname__": cls.__qualname__}
+        body["__module__"] = cls.__module__
+        roles = ("nav", "other", "current") if is_page else ("file",)
+        self.classes = {role: type(cls.__name__, (cls,), dict(body)) for role in roles}
+        # What the class machinery put in each new class's own namespace (ABCMeta's
+        # `_abc_impl`, which keeps the isinstance() caches of that class) is never shadowed:
+        # a descriptor there would hand every watched class the caches of the base class.
+        self.reserved: set[str] = set().union(*(vars(c) for c in self.classes.values()))
+
+    def watch(self, names: Iterable[str]) -> None:
+        for name in names:
+            if name not in self.names:
+                self.names.add(name)
+                if not name.startswith("__") and name not in self.reserved:
+                    self._add(name)
+
+    def _add(self, name: str) -> None:
+        base, label = _base_attribute(self.cls, name), self.label.format(name)
+        if not self.is_page:
+            if name not in FILE_SAFE:
+                setattr(self.classes["file"], name, _Other(name, base, label))
+            return
+        if name == DATE_ATTRIBUTE:
+            for role in ("nav", "other", "current"):
+                setattr(self.classes[role], name, _Date(name, base, label))
+            return
+        setattr(self.classes["other"], name, _Other(name, base, label))
+        if name not in NAV_SAFE:
+            setattr(self.classes["nav"], name, _Other(name, base, label))
+        elif name not in _NAV_PLAIN and base is not _MISSING and hasattr(type(base), "__get__"):
+            free = _FreeData if _Attribute(name, base, label).data else _Free
+            setattr(self.classes["nav"], name, free(name, base, label))
+
+
+def _setattr(self: Any, name: str, value: Any) -> None:
+    """A name set for the first time during the template phase is watched from now on."""
+    object.__setattr__(self, name, value)
+    if name.startswith("__"):  # `obj.__class__ = ...` switches roles
+        return
+    roles: _Roles = type(self)._sitedeploy_roles
+    if name not in roles.names:
+        roles.watch([name])
+
+
+class _Watch:
+    def __init__(self) -> None:
+        self.roles: dict[type, _Roles] = {}
+        self.nav_pages: set[int] = set()
+
+    def roles_of(self, obj: object) -> _Roles:
+        cls = type(obj)
+        if cls not in self.roles:
+            self.roles[cls] = roles = _Roles(cls, isinstance(obj, Page))
+            roles.watch(dir(cls))
+        return self.roles[cls]
+
+    def role(self, obj: object) -> type:
+        roles = self.roles_of(obj)
+        if not roles.is_page:
+            return roles.classes["file"]
+        return roles.classes["nav" if id(obj) in self.nav_pages else "other"]
 
 
 class _DateContext(jinja2.runtime.Context):
     def resolve_or_missing(self, key: str) -> Any:
         if key in DATE_NAMES and _READS.current is not None:
             _READS.date = True
-        return super().resolve_or_missing(key)
+        return _RESOLVE(self, key)
+
+
+_RESOLVE = jinja2.runtime.Context.resolve_or_missing
 
 
 @contextmanager
 def watching(env: jinja2.Environment, files: list[File], nav_pages: list[Page]) -> Iterator[Reads]:
     """Switch every page and file to its watched subclass for the template phase."""
-    originals = [(f, type(f)) for f in files] + [(f.page, type(f.page)) for f in files if f.page]
+    objects: list[Any] = [*files, *(f.page for f in files if f.page is not None)]
+    originals = [(obj, type(obj)) for obj in objects]
+    watch = _Watch()
+    watch.nav_pages = {id(p) for p in nav_pages}
     env.context_class = _DateContext
-    _READS.nav_pages = {id(p) for p in nav_pages}
     try:
-        for obj, cls in originals:
-            obj.__class__ = _watched(cls, _hook_for(obj))
+        for obj, _ in originals:
+            watch.roles_of(obj).watch(vars(obj))
+        for obj, _ in originals:
+            obj.__class__ = watch.role(obj)
         yield _READS
     finally:
         for obj, cls in originals:
             obj.__class__ = cls
         env.context_class = jinja2.runtime.Context
-        _READS.current = None
+        _READS.current = _READS.current_file = None
 
 
 @contextmanager
 def rendering(page: Page) -> Iterator[Reads]:
+    """Record what the template of ``page`` reads (inside :func:`watching`)."""
+    watched = type(page)
+    roles: _Roles | None = getattr(watched, "_sitedeploy_roles", None)
+    if roles is not None:  # inside watching(): reads of itself are free
+        page.__class__ = roles.classes["current"]
     _READS.start(page)
     try:
         yield _READS
     finally:
-        _READS.current = None
+        _READS.current = _READS.current_file = None
+        page.__class__ = watched
 
 
 class LogCapture(logging.Handler):
     """Records what MkDocs logs while one page is processed, to replay when it is reused
-    (so warnings, and ``strict`` mode counting them, are the same as in a full build)."""
+    (so warnings, and ``strict`` mode counting them, are the same as in a full build).
+    One handler for the whole build: a handler per page costs a lock and a registration."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
-        self.records: list[list[Any]] = []
+        self.records: list[list[Any]] | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.records.append([record.name, record.levelno, record.getMessage()])
+        if self.records is not None:
+            self.records.append([record.name, record.levelno, record.getMessage()])
+
+
+_CAPTURE = LogCapture()
+_MKDOCS_LOG = logging.getLogger("mkdocs")
 
 
 @contextmanager
 def capturing() -> Iterator[list[list[Any]]]:
-    handler = LogCapture()
-    logger = logging.getLogger("mkdocs")
-    logger.addHandler(handler)
+    records: list[list[Any]] = []
+    outer, _CAPTURE.records = _CAPTURE.records, records
+    if _CAPTURE not in _MKDOCS_LOG.handlers:
+        _MKDOCS_LOG.addHandler(_CAPTURE)
     try:
-        yield handler.records
+        yield records
     finally:
-        logger.removeHandler(handler)
+        _CAPTURE.records = outer
 
 
 def replay(records: list[list[Any]]) -> None:
