@@ -8,7 +8,8 @@ Uses the benchmark corpus (``benchmarks/corpus.py``, generated once under
 its images:
 
 * naive Pillow: open, LANCZOS-resize the full image to each width, save each format; one process;
-* sitedeploy cold: ``process_site`` on a fresh copy of the built site with an empty cache;
+* sitedeploy cold: ``process_site`` on a fresh copy of the built site with an empty cache
+  (decoding in the bubblewrap sandbox, as a deploy does: one worker with a pool inside);
 * sitedeploy warm: the same on another fresh copy, with the cache the cold run filled;
 * sharp: ``benchmarks/images/sharp_variants.mjs`` with ``--jobs`` images in flight, at the
   efforts matching ours (AVIF: 9 - our libaom speed; WebP: our method) and at sharp's defaults

@@ -8,8 +8,10 @@ The release tree is then assembled from the cached site outputs with hard links
 Each site is built by its builder (:mod:`.builders`: MkDocs, Zensical, or a plain copy).
 MkDocs and Zensical run code the content repo controls (hooks, plugins, ``!!python/name``
 tags), so they run in the sandbox (:mod:`.sandbox`): no credentials, no HOME, no other
-site's builds. ``SOURCE_DATE_EPOCH`` is the time of the last commit that touched the site,
-which makes a build a pure function of the site's tree. A cached build is checked against
+site's builds. The site's images are decoded in the same sandbox (:mod:`.images.confined`),
+since a decoder bug would hand the image's author the same power. ``SOURCE_DATE_EPOCH`` is
+the time of the last commit that touched the site, which makes a build a pure function of
+the site's tree. A cached build is checked against
 its recorded manifest before it is reused, so a damaged or tampered cache is rebuilt, never
 published.
 """
@@ -192,7 +194,7 @@ def _site_output(
     way = _read_path(entry)
     if not reused and way:
         progress.step(f"built site '{site.config.name}' ({way})")
-    if not reused and site.kind != "static" and config.build.sandbox == "off":
+    if not reused and _runs_untrusted(site) and config.build.sandbox == "off":
         shown, count = [sandbox.OFF_WARNING, *shown], count + 1  # every build, never cached
         progress.step(f"warning: {sandbox.OFF_WARNING}")
         _log.warning(sandbox.OFF_WARNING)
@@ -201,6 +203,12 @@ def _site_output(
         manifest,
         SiteResult(site.config.name, site.config.mount, reused, summary, shown, count),
     )
+
+
+def _runs_untrusted(site: SiteJob) -> bool:
+    """Whether building the site runs code or decoders on its content (what the sandbox is
+    for): a builder other than a plain copy, or the images stage."""
+    return site.kind != "static" or site.config.images.enabled
 
 
 def _intact(entry: Path, site: SiteJob, progress: Progress) -> bool:
@@ -266,10 +274,12 @@ def _build_site(
             cache=config.state_dir / "mkdocs-cache" / site.config.name if config.build.incremental else None,
         )
         if site.kind == "mkdocs" and site.config.images.enabled:
-            from .images.prefetch import prefetching  # Pillow only when a site is built
+            from .images.prefetch import prefetching
 
-            # The site's images are encoded into the variant cache while the builder runs.
-            with prefetching(site_src, site.config.images, config.state_dir / "image-cache"):
+            # The site's images are encoded into the variant cache (in the sandbox, like the
+            # builder) while the builder runs.
+            cache_dir = config.state_dir / "image-cache"
+            with prefetching(site_src, site.config.images, cache_dir, config.build.sandbox):
                 found = builders.build(site.kind, job)
         else:
             found = builders.build(site.kind, job)
@@ -322,7 +332,7 @@ def _optimize_images(config: Config, site: SiteJob, out: Path, progress: Progres
     settings: ImagesConfig = site.config.images
     if not settings.enabled:
         return "built", []
-    from .images import process_site  # Pillow is imported only when a site is built
+    from .images import process_site  # imported only when a site is built
 
     report = process_site(
         out,
@@ -331,6 +341,7 @@ def _optimize_images(config: Config, site: SiteJob, out: Path, progress: Progres
         config.state_dir / "image-cache",
         strict=site.config.strict,
         progress=progress,
+        sandbox=config.build.sandbox,  # images are decoded in the build sandbox
     )
     for warning in report.warnings:
         progress.step(f"warning: {warning}")

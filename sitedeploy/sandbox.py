@@ -1,8 +1,9 @@
 """Run the code a content repo controls inside a bubblewrap sandbox.
 
-A builder runs the repo's hooks and plugins, and ``pip install -r requirements.txt`` runs
-whatever the named packages ship (``setup.py``, ``.pth`` files). sitedeploy itself holds
-production credentials, so each of those steps runs under ``bwrap`` with:
+A builder runs the repo's hooks and plugins, ``pip install -r requirements.txt`` runs
+whatever the named packages ship (``setup.py``, ``.pth`` files), and the image worker decodes
+the repo's images (a decoder bug is code execution). sitedeploy itself holds production
+credentials, so each of those steps runs under ``bwrap`` with:
 
 - new PID, IPC, UTS (and, where the kernel allows, user and cgroup) namespaces, a fresh
   ``/proc``: the parent's ``/proc/<pid>/environ`` does not exist in there;
@@ -11,9 +12,9 @@ production credentials, so each of those steps runs under ``bwrap`` with:
   and ``/tmp`` inside the step's own work folder;
 - a file system made of read-only binds only: the system (``/usr``, the ``/lib*`` dirs, a few
   named pieces of ``/etc``), the Python installation and venv, the site's checked-out input;
-  the one writable bind is the step's own work folder (output, HOME, /tmp). Nothing else of
-  the state folder (the mirror, other sites' builds, the image cache), no ``~/.ssh``,
-  ``~/.aws``, agent sockets or ``/run``;
+  the writable binds are the step's own work folder (output, HOME, /tmp) and what the step
+  exists to write (for the image worker, the variant cache). Nothing else of the state
+  folder (the mirror, other sites' builds), no ``~/.ssh``, ``~/.aws``, agent sockets or ``/run``;
 - no capabilities, ``--new-session`` (no TIOCSTI into the operator's terminal) and
   ``--die-with-parent``.
 
@@ -37,8 +38,9 @@ from .errors import ConfigError
 
 Mode = Literal["bwrap", "off"]
 OFF_WARNING = (
-    '[build] sandbox = "off": builds and pip run unconfined and can read everything this user '
-    "can (credentials, keys, other sites); turn it back on unless this machine builds only trusted content"
+    '[build] sandbox = "off": builds, pip and image decoding run unconfined and can read everything '
+    "this user can (credentials, keys, other sites); turn it back on unless this machine builds only "
+    "trusted content"
 )
 # Passed through to a build: what a tool needs to run, and nothing that grants access.
 ENV_ALLOW = ("LANG", "LC_ALL", "LC_CTYPE", "TZ")
@@ -187,13 +189,14 @@ def allowed_env(home: Path, tmp: Path, python_bin: Path, mode: Mode) -> dict[str
     return env
 
 
-def run(step: Step, mode: Mode, python: Path, timeout: float) -> tuple[int, Path]:
-    """Run ``step`` (confined unless ``mode`` is off); returns its exit code and its log file.
+def prepare(step: Step, mode: Mode, python: Path) -> tuple[list[str], dict[str, str]]:
+    """The argv and environment that run ``step`` (confined unless ``mode`` is off).
 
-    Output goes to a file, not memory: a build that prints gigabytes costs disk, not RAM.
-    Raises ``subprocess.TimeoutExpired`` after ``timeout`` seconds (the process is killed).
+    Refuses (:func:`require_bwrap`) when the sandbox is on and bwrap is missing. Used by
+    :func:`run` and by the image worker (:mod:`sitedeploy.images.confined`), which needs the
+    process's pipes rather than a finished run.
     """
-    home, tmp, log = step.work / "home", step.work / "tmp", step.work / "output.log"
+    home, tmp = step.work / "home", step.work / "tmp"
     home.mkdir(parents=True, exist_ok=True)
     tmp.mkdir(exist_ok=True)
     env = {**allowed_env(home, tmp, python.parent, mode), **(step.env or {})}
@@ -206,6 +209,17 @@ def run(step: Step, mode: Mode, python: Path, timeout: float) -> tuple[int, Path
             command, env=env, read_only=read_only, writable=writable, cwd=step.cwd,
             network=step.network, bwrap=bwrap,
         )  # fmt: skip
+    return command, env
+
+
+def run(step: Step, mode: Mode, python: Path, timeout: float) -> tuple[int, Path]:
+    """Run ``step`` (confined unless ``mode`` is off); returns its exit code and its log file.
+
+    Output goes to a file, not memory: a build that prints gigabytes costs disk, not RAM.
+    Raises ``subprocess.TimeoutExpired`` after ``timeout`` seconds (the process is killed).
+    """
+    command, env = prepare(step, mode, python)
+    log = step.work / "output.log"
     with log.open("wb") as out:
         # A list argv and no shell; with bwrap the environment is set inside (--clearenv).
         proc = subprocess.run(  # nosec B603: argv list, no shell, command built here

@@ -124,6 +124,38 @@ def test_without_bwrap_the_build_refuses_unless_the_sandbox_is_off(
     assert static.warnings == []  # a plain copy runs no repo code, so needs no sandbox
 
 
+def test_without_bwrap_images_are_not_decoded_unless_the_sandbox_is_off(
+    tmp_path: Path, content_repo: ContentRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A static site runs no builder, but its images are decoded, and decoding is confined too."""
+    from PIL import Image
+
+    (content_repo.path / "sites/landing/img").mkdir()
+    Image.linear_gradient("L").resize((1000, 500)).convert("RGB").save(
+        content_repo.path / "sites/landing/img/a.jpg"
+    )
+    content_repo.write("sites/landing/index.html", '<img src="img/a.jpg" alt="a">\n')
+    content_repo.commit("an image on the static site")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
+    monkeypatch.setenv("PATH", str(bin_dir))
+    ops = tmp_path / "ops"
+    ops.mkdir()
+    landing = '[[sites]]\nname = "landing"\npath = "sites/landing"\n'
+
+    def build(extra: str = "") -> Built:
+        config = write_config(ops, content_repo.path, sites=landing, images=True, extra=extra)
+        return commands.build(config_mod.load(config))
+
+    with pytest.raises(ConfigError) as caught:
+        build()
+    assert "install bubblewrap" in caught.value.message and 'sandbox = "off"' in caught.value.message
+    built = build('\n[build]\nsandbox = "off"\n')
+    assert 'sandbox = "off"' in built.warnings[0] and "image decoding" in built.warnings[0]
+    assert "<picture>" in (built.root / "index.html").read_text()
+
+
 def test_a_tampered_cached_build_is_rebuilt_not_published(tmp_path: Path, content_repo: ContentRepo) -> None:
     first = _build(tmp_path, content_repo)
     page = first.root / "guide" / "index.html"

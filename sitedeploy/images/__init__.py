@@ -5,7 +5,9 @@ Authors write ``![alt](img/photo.jpg)``; after MkDocs has built a site, :func:`p
 1. scans the built pages that contain ``<img`` (most pages are skipped without parsing),
 2. resolves each ``src`` to a raster file inside the site and renders it once, whatever the
    number of pages using it: widths x formats, through a content-addressed cache shared by every
-   site and commit (:mod:`.cache`), on a process pool for the misses (:mod:`.pool`, :mod:`.variants`),
+   site and commit (:mod:`.cache`); the misses are decoded and encoded in the build sandbox, by
+   one worker process with a pool inside (:mod:`.pool`, :mod:`.confined`, :mod:`.worker`,
+   :mod:`.variants`): the deployer's own process never decodes an image,
 3. copies the variants next to the original (which stays, for links and feeds) and splices a
    ``<picture>`` over each ``<img>`` (:mod:`.rewrite`); every other byte of the page is unchanged.
 
@@ -16,7 +18,6 @@ with ``strict`` it fails the build before anything in the site is modified.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,11 +25,13 @@ from pathlib import Path
 from ..config import ImagesConfig, normalize_mount
 from ..errors import BuildError
 from ..progress import SILENT, Progress
+from ..sandbox import Mode
 from . import discover
 from .cache import VariantCache
 from .markup import PageImage, page_images, rewrite_page
-from .pool import Results, render_all
-from .variants import Outcome, RenderSpec
+from .model import Outcome, RenderSpec, Variant
+from .pool import Renderer, Results
+from .safefs import place
 
 __all__ = ["ImageReport", "process_site", "spec_from"]
 _DEFAULT_QUALITY = ImagesConfig().quality
@@ -90,8 +93,13 @@ def process_site(
     *,
     strict: bool = False,
     progress: Progress = SILENT,
+    sandbox: Mode = "bwrap",
 ) -> ImageReport:
-    """Give every raster ``<img>`` of one built site responsive variants; modifies ``site_dir``."""
+    """Give every raster ``<img>`` of one built site responsive variants; modifies ``site_dir``.
+
+    ``sandbox`` is ``[build] sandbox``: the images are decoded in that sandbox (``"off"``:
+    in an unconfined worker process, still never in this one).
+    """
     if not settings.enabled:
         return ImageReport()
     site_dir, mount, spec = site_dir.resolve(), normalize_mount(mount), spec_from(settings)
@@ -99,16 +107,17 @@ def process_site(
     scan = _Scan(site_dir, mount)
     cache = VariantCache(cache_dir)
     sources = sorted({ref.source for page in scan.pages for ref in page.images})
-    with progress.bar("images", len(sources)) as advance:
-        results = render_all(sources, spec, cache, advance)
-    warnings = [*scan.warnings, *_broken(results, scan, site_dir)]
-    if strict and warnings:
-        more = f" (and {len(warnings) - 1} more)" if len(warnings) > 1 else ""
-        raise BuildError(f"{warnings[0]}{more}; fix the image or set strict = false to publish it as is")
-    written = _write_variants(results, cache)
-    pages = _rewrite_pages(scan, results, settings.sizes)
-    if results.decoded:  # only new entries can push the cache over its limit
-        cache.evict(settings.cache_max_bytes)
+    with Renderer(site_dir, cache, sandbox) as renderer:
+        with progress.bar("images", len(sources)) as advance:
+            results = renderer.render_all(sources, spec, advance)
+        warnings = [*scan.warnings, *_broken(results, scan, site_dir)]
+        if strict and warnings:
+            more = f" (and {len(warnings) - 1} more)" if len(warnings) > 1 else ""
+            raise BuildError(f"{warnings[0]}{more}; fix the image or set strict = false to publish it as is")
+        written = _write_variants(results, cache)
+        pages = _rewrite_pages(scan, results, settings.sizes)
+        if results.decoded:  # only new entries can push the cache over its limit
+            renderer.evict(settings.cache_max_bytes)
     return _report(results, written, pages, warnings)
 
 
@@ -178,24 +187,32 @@ def _write_variants(results: Results, cache: VariantCache) -> int:
             if uncached is not None:
                 _write_bytes(target, uncached.blobs[variant.digest])
             else:
-                _copy(cache.blob(key, variant), target)
+                _link_cached(cache, key, variant, target)
             total += variant.size
     return total
 
 
-def _copy(source: Path, target: Path) -> None:
+def _link_cached(cache: VariantCache, key: str, variant: Variant, target: Path) -> None:
     """Hard-link the cached variant into the site (a warm build copies no bytes), else copy.
 
     Sharing the inode is safe because neither side is ever modified in place: cache entries
     are immutable, and site files are replaced by rename (the project's release invariant).
-    A temp name plus rename means a reader never sees half a file.
+    A temp name plus rename means a reader never sees half a file. The cache is writable by
+    the sandboxed worker, so the file is opened without following links and must be the
+    very file linked (:mod:`.safefs`): a planted link never gets published.
     """
-    tmp = _fresh_tmp(target)
     try:
-        os.link(source, tmp)
-    except OSError:  # another file system, or links not supported
-        shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
+        fd = cache.open_blob(key, variant)
+    except OSError as exc:
+        raise BuildError(
+            f"images: cached variant {cache.blob(key, variant)} is missing or changed ({exc}); build again"
+        ) from None
+    try:
+        tmp = _fresh_tmp(target)
+        place(fd, cache.blob(key, variant), tmp)
+        os.replace(tmp, target)
+    finally:
+        os.close(fd)
 
 
 def _fresh_tmp(target: Path) -> Path:

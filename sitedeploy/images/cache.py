@@ -11,6 +11,11 @@ re-committed image is a hit and a changed setting is a miss. An entry is written
 and renamed into place in one step, so a run killed half-way leaves either a complete entry or
 none (stale temp folders are swept on the next write). Entries are immutable; a hit touches
 ``outcome.json``'s mtime, which is what least-recently-used eviction sorts by.
+
+Entries are written (:meth:`VariantCache.put`) and evicted only by the image worker, inside
+the sandbox; the deployer only reads them (:meth:`~VariantCache.get`, :meth:`~VariantCache.open_blob`),
+and treats what it reads as planted: no link is followed (:mod:`.safefs`), ``outcome.json``
+is checked field by field (:mod:`.wire`), and a variant file must have the recorded size.
 """
 
 from __future__ import annotations
@@ -23,16 +28,18 @@ import shutil
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
-import PIL
+import PIL  # the package only, for its version: PIL.Image is never imported here
 
-from .variants import EXTENSIONS, Outcome, Rendered, RenderSpec, Variant
+from .model import EXTENSIONS, Outcome, Rendered, RenderSpec, Variant
+from .safefs import open_regular
+from .wire import KEY, outcome_from_json, outcome_to_json
 
 SCHEMA = "images-v1"
 _OUTCOME = "outcome.json"
 _STALE_TMP_SECONDS = 3600
 _CHUNK = 1024 * 1024
+_MAX_OUTCOME_BYTES = 4 * 1024 * 1024
 
 
 def cache_key(data: bytes, spec: RenderSpec) -> str:
@@ -61,25 +68,51 @@ class VariantCache:
     """Read and write cache entries; every method is safe to call from several processes."""
 
     def __init__(self, root: Path) -> None:
+        self.base = root
         self.root = root / SCHEMA
 
     def entry(self, key: str) -> Path:
         return self.root / key[:2] / key
 
     def blob(self, key: str, variant: Variant) -> Path:
-        return self.entry(key) / f"{variant.digest}.{EXTENSIONS[variant.format]}"
+        return self.entry(key) / _blob_name(variant)
 
     def get(self, key: str) -> Outcome | None:
-        """The cached outcome, or None on a miss or an unreadable entry (treated as a miss)."""
-        meta = self.entry(key) / _OUTCOME
+        """The cached outcome, or None on a miss or an entry that is unreadable, malformed, or
+        whose variant files are missing or of another size (each treated as a miss)."""
         try:
-            outcome = _outcome_from_json(json.loads(meta.read_bytes()))
-            os.utime(meta)  # mark as recently used for eviction
-        except (OSError, ValueError, KeyError, TypeError):
+            fd = open_regular(self.base, _parts(key, _OUTCOME))
+        except OSError:
             return None
-        if all(self.blob(key, v).is_file() for v in outcome.variants if not v.is_original):
+        try:
+            if os.fstat(fd).st_size > _MAX_OUTCOME_BYTES:
+                return None
+            outcome = outcome_from_json(json.loads(os.read(fd, _MAX_OUTCOME_BYTES)))
+            os.utime(fd)  # mark as recently used for eviction
+        except (OSError, ValueError):  # WireError and JSON errors are ValueErrors
+            return None
+        finally:
+            os.close(fd)
+        if all(self._intact(key, v) for v in outcome.variants if not v.is_original):
             return outcome
         return None
+
+    def _intact(self, key: str, variant: Variant) -> bool:
+        try:
+            fd = self.open_blob(key, variant)
+        except OSError:
+            return False
+        os.close(fd)
+        return True
+
+    def open_blob(self, key: str, variant: Variant) -> int:
+        """A descriptor on the variant's file, checked as :meth:`get` checks it; OSError if
+        it is not a regular file of the recorded size reached without links."""
+        fd = open_regular(self.base, _parts(key, _blob_name(variant)))
+        if os.fstat(fd).st_size != variant.size:
+            os.close(fd)
+            raise OSError(f"{self.blob(key, variant)} is not {variant.size} bytes")
+        return fd
 
     def put(self, key: str, rendered: Rendered) -> bool:
         """Store an entry: write everything to a temp folder, then rename it into place."""
@@ -88,10 +121,8 @@ class VariantCache:
             tmp.mkdir(parents=True)
             for variant in rendered.outcome.variants:
                 if not variant.is_original:
-                    (tmp / f"{variant.digest}.{EXTENSIONS[variant.format]}").write_bytes(
-                        rendered.blobs[variant.digest]
-                    )
-            (tmp / _OUTCOME).write_text(json.dumps(_outcome_to_json(rendered.outcome)))
+                    (tmp / _blob_name(variant)).write_bytes(rendered.blobs[variant.digest])
+            (tmp / _OUTCOME).write_text(json.dumps(outcome_to_json(rendered.outcome)))
             final = self.entry(key)
             final.parent.mkdir(parents=True, exist_ok=True)
             if final.exists() and self.get(key) is None:  # a damaged entry: replace it
@@ -119,14 +150,18 @@ class VariantCache:
         return deleted
 
     def _entries(self) -> list[tuple[float, int, Path]]:
+        """(last use, size, folder) of every entry; links are never followed (a planted link
+        to a folder outside the cache must not make eviction delete there)."""
         found = []
         for shard in _scandir(self.root):
-            if shard.name == "tmp" or not shard.is_dir():
+            if shard.name == "tmp" or not shard.is_dir(follow_symlinks=False):
                 continue
             for entry in _scandir(Path(shard.path)):
-                files = list(_scandir(Path(entry.path)))
-                size = sum(f.stat().st_size for f in files)
-                used = max((f.stat().st_mtime for f in files if f.name == _OUTCOME), default=0.0)
+                if not entry.is_dir(follow_symlinks=False):
+                    continue
+                files = [(f.name, f.stat(follow_symlinks=False)) for f in _scandir(Path(entry.path))]
+                size = sum(st.st_size for _, st in files)
+                used = max((st.st_mtime for name, st in files if name == _OUTCOME), default=0.0)
                 found.append((used, size, Path(entry.path)))
         return found
 
@@ -134,22 +169,28 @@ class VariantCache:
         """Remove temp folders left by a run that was killed mid-write."""
         limit = time.time() - _STALE_TMP_SECONDS
         for entry in _scandir(self.root / "tmp"):
-            if entry.stat().st_mtime < limit:
-                shutil.rmtree(entry.path, ignore_errors=True)
+            if entry.stat(follow_symlinks=False).st_mtime < limit:
+                shutil.rmtree(entry.path, ignore_errors=True)  # refuses links itself
+
+
+def _parts(key: str, name: str) -> list[str]:
+    """The path of ``name`` in ``key``'s entry, below the cache folder; OSError for a key that
+    is not a SHA-256 (it would name no entry)."""
+    if not KEY.fullmatch(key):
+        raise OSError(f"not a cache key: {key!r}")
+    return [SCHEMA, key[:2], key, name]
+
+
+def _blob_name(variant: Variant) -> str:
+    return f"{variant.digest}.{EXTENSIONS[variant.format]}"
 
 
 def _scandir(path: Path) -> list[os.DirEntry[str]]:
+    """The entries of a real folder; nothing for a link, a file or a missing path."""
+    if path.is_symlink():
+        return []
     try:
         with os.scandir(path) as it:
             return list(it)
     except OSError:
         return []
-
-
-def _outcome_to_json(outcome: Outcome) -> dict[str, Any]:
-    return dataclasses.asdict(outcome)
-
-
-def _outcome_from_json(raw: dict[str, Any]) -> Outcome:
-    variants = tuple(Variant(**v) for v in raw["variants"])
-    return Outcome(raw["status"], raw["width"], raw["height"], raw["fallback"], variants, raw["reason"])

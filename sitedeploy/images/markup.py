@@ -12,8 +12,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from . import discover
+from .model import MIME_TYPES, Outcome, Variant
 from .rewrite import ImgTag, Source, find_images, picture, splice, start_tag, with_attrs
-from .variants import MIME_TYPES, Outcome, Variant
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,26 @@
-"""Turn a list of source images into outcomes: cache hits first, the misses on a process pool.
+"""Turn a list of source images into outcomes: cache hits here, the misses in the sandbox.
 
-Workers read the source, render it and store the entry in the cache themselves, so the
-encoded bytes never travel back through a pipe; the parent only learns each
-:class:`Outcome`. A warm run finds every key in the cache and never starts the pool.
+The deployer hashes each source (bytes, never pixels) and looks its key up in the cache; a
+warm run finds every key there and starts nothing. The misses go, largest first, to one
+sandboxed worker (:mod:`.confined`, :mod:`.worker`) whose pool has as many processes as
+there are cores and memory for; the workers store each entry in the cache themselves, so
+the encoded bytes never travel back through a pipe and the parent only learns each
+:class:`Outcome`, checked like everything the worker says.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 
+from ..errors import BuildError
+from ..sandbox import Mode
 from .cache import VariantCache, file_cache_key
-from .variants import MAX_SOURCE_BYTES, Outcome, Rendered, RenderSpec, render_file, too_large
+from .confined import Worker
+from .model import MAX_SOURCE_BYTES, Outcome, Rendered, RenderSpec, too_large
 
 WORKER_OVERHEAD = 64 * 1024**2
 """A worker's memory besides the decoded pixels: Python, Pillow, codecs, encode buffers."""
@@ -47,60 +52,87 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def render_all(
-    sources: list[Path], spec: RenderSpec, cache: VariantCache, advance: Callable[[int], None]
-) -> Results:
-    """Outcomes for every source, rendering only those the cache does not hold."""
-    results = Results({}, uncached={})
-    jobs: list[Job] = []
-    for source in sources:
+class Renderer:
+    """The images stage's renders over one input folder; the worker starts on the first miss
+    and stays until the stage is done with the cache (see :meth:`evict`)."""
+
+    def __init__(self, inputs: Path, cache: VariantCache, mode: Mode) -> None:
+        self._inputs, self._cache, self._mode = inputs, cache, mode
+        self._worker: Worker | None = None
+
+    def __enter__(self) -> Renderer:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._worker is not None:
+            self._worker.close()
+
+    def render_all(self, sources: list[Path], spec: RenderSpec, advance: Callable[[int], None]) -> Results:
+        """Outcomes for every source, rendering only those the cache does not hold."""
+        results = Results({}, uncached={})
+        jobs: list[Job] = []
+        for source in sources:
+            miss = self._lookup(source, spec, results)
+            if miss is None:
+                advance(1)
+            else:
+                jobs.append(Job(source, miss))
+        if jobs:
+            self._render(jobs, spec, results, advance)
+        return results
+
+    def _lookup(self, source: Path, spec: RenderSpec, results: Results) -> str | None:
+        """The key of a miss; None when the outcome is known already (a hit, or an image that
+        cannot be rendered), and recorded in ``results``."""
         try:
             size = source.stat().st_size
             key = file_cache_key(source, spec) if size <= MAX_SOURCE_BYTES else ""
         except OSError as exc:  # unreadable: warn like any broken image; never cached
             results.outcomes[source] = ("", Outcome("error", reason=f"cannot read ({exc.strerror})"))
-            advance(1)
-            continue
+            return None
         if not key:  # too big to read at all: never hashed, decoded or cached
             results.outcomes[source] = ("", Outcome("error", reason=too_large(size)))
-            advance(1)
-            continue
-        cached = cache.get(key)
+            return None
+        cached = self._cache.get(key)
         if cached is None:
-            jobs.append(Job(source, key))
-        else:
-            results.outcomes[source] = (key, cached)
-            results.hits += 1
-            advance(1)
-    for job, rendered in _run(jobs, spec, cache, advance):
-        results.outcomes[job.source] = (job.key, rendered.outcome)
-        results.decoded += 1
-        if rendered.blobs and results.uncached is not None:
-            results.uncached[job.source] = rendered
-    return results
+            return key
+        results.outcomes[source] = (key, cached)
+        results.hits += 1
+        return None
 
-
-def _run(
-    jobs: list[Job], spec: RenderSpec, cache: VariantCache, advance: Callable[[int], None]
-) -> list[tuple[Job, Rendered]]:
-    workers = min(cpu_count(), len(jobs), workers_for_memory(spec))
-    if workers <= 1:  # not worth a process start-up
-        done = []
-        for job in jobs:
-            done.append((job, render_and_store(job, spec, cache)))
-            advance(1)
-        return done
-    # Each process owns a core, so libaom gets one thread each instead of oversubscribing.
-    spec = replace(spec, avif_threads=1)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context()) as pool:
+    def _render(
+        self, jobs: list[Job], spec: RenderSpec, results: Results, advance: Callable[[int], None]
+    ) -> None:
         # Largest first, so two big photos do not end up last on one core while the other idles.
         ordered = sorted(jobs, key=lambda job: -job.source.stat().st_size)
-        futures = {pool.submit(render_and_store, job, spec, cache): job for job in ordered}
-        finished = []
-        for future in as_completed(futures):
-            finished.append((futures[future], future.result()))
+        workers = min(cpu_count(), len(ordered), workers_for_memory(spec))
+        self._worker = Worker(self._inputs, self._cache.base, self._mode)
+        for index, rendered in self._worker.render([(j.source, j.key) for j in ordered], spec, workers):
+            job = ordered[index]
+            results.outcomes[job.source] = (job.key, self._stored(job, rendered))
+            results.decoded += 1
+            if rendered.blobs and results.uncached is not None:
+                results.uncached[job.source] = rendered
             advance(1)
-    return sorted(finished, key=lambda item: str(item[0].source))
+
+    def _stored(self, job: Job, rendered: Rendered) -> Outcome:
+        """The outcome, once the cache is seen to hold the variants the worker says it stored."""
+        outcome = rendered.outcome
+        if rendered.blobs or all(v.is_original for v in outcome.variants):
+            return outcome
+        if self._cache.get(job.key) != outcome:
+            raise BuildError(
+                f"images: the image worker reported {job.source.name} as cached, but the cache "
+                f"entry {job.key[:12]}… is missing or different; build again"
+            )
+        return outcome
+
+    def evict(self, max_bytes: int) -> None:
+        """Trim the cache to ``max_bytes`` (after the stage has linked what it needs from it)."""
+        if self._worker is not None:
+            self._worker.evict(max_bytes)
 
 
 def worker_bytes(spec: RenderSpec) -> int:
@@ -118,25 +150,3 @@ def workers_for_memory(spec: RenderSpec) -> int:
     except (OSError, KeyError, ValueError):
         return cpu_count()
     return max(1, available // worker_bytes(spec))
-
-
-def _worker_context() -> multiprocessing.context.BaseContext:
-    """Workers come from a fork server, not a fork of this process.
-
-    The agent runs threads (webhook, metrics); forking a threaded process can copy a lock some
-    other thread holds and deadlock the child. The fork server is a clean single-threaded
-    process that has already imported Pillow, so workers still start in milliseconds.
-    """
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["sitedeploy.images.variants", "sitedeploy.images.cache"])
-    return context
-
-
-def render_and_store(job: Job, spec: RenderSpec, cache: VariantCache) -> Rendered:
-    """Runs in a worker: render one source, store it, return the outcome without its bytes."""
-    rendered = render_file(job.source, spec)
-    if rendered.outcome.reason.startswith("cannot read"):  # not the image's fault, so not cached
-        return rendered
-    if cache.put(job.key, rendered):
-        rendered.blobs = {}
-    return rendered

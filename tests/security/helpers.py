@@ -23,6 +23,58 @@ CANARIES = {
 }
 HOME_CANARY = "canary-home-file-credential-3c2b"
 SITEDEPLOY = Path(sys.executable).parent / "sitedeploy"
+# Python source for code a content repo gets to run (a hook, an exploited image decoder):
+# ``snoop(deployer_home, agent_socket, state_dir)`` returns everything it could read of the
+# deployer's secrets, and tries a write into the state folder.
+SNOOP = """
+import glob, json, os, socket
+
+def _read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except OSError as exc:
+        return "ERR " + type(exc).__name__
+
+def _list(path):
+    try:
+        return sorted(os.listdir(path))
+    except OSError as exc:
+        return "ERR " + type(exc).__name__
+
+def _connect(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+        return "connected"
+    except OSError as exc:
+        return "ERR " + type(exc).__name__
+    finally:
+        s.close()
+
+def snoop(deployer_home, agent_socket, state_dir):
+    found = {
+        "environ": dict(os.environ),
+        "proc": {p: _read(p) for p in glob.glob("/proc/*/environ")},
+        "home_files": {
+            p: _read(p)
+            for p in [deployer_home + "/.aws/credentials", deployer_home + "/.ssh/id_ed25519",
+                      os.path.expanduser("~/.aws/credentials")]
+        },
+        "agent": _connect(agent_socket),
+        "state": _list(state_dir),
+        "mirror_config": _read(state_dir + "/mirror.git/config"),
+        "builds": _list(state_dir + "/builds"),
+        "other_site": _list(state_dir + "/builds/other"),
+        "root_home": _list("/root"),
+    }
+    try:
+        open(state_dir + "/planted", "w").write("x")
+        found["state_write"] = "written"
+    except OSError as exc:
+        found["state_write"] = "ERR " + type(exc).__name__
+    return found
+"""
 
 
 def all_canaries() -> list[str]:

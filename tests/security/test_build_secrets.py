@@ -16,6 +16,7 @@ import pytest
 from tests.fixtures.git import ContentRepo, write_config
 
 from .helpers import (
+    SNOOP,
     agent_socket,
     all_canaries,
     canary_home,
@@ -24,55 +25,15 @@ from .helpers import (
     run_cli,
 )
 
-DUMP_HOOK = """
-import glob, json, os, socket
-
-def _read(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-    except OSError as exc:
-        return "ERR " + type(exc).__name__
-
-def _list(path):
-    try:
-        return sorted(os.listdir(path))
-    except OSError as exc:
-        return "ERR " + type(exc).__name__
-
-def _connect(path):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        s.connect(path)
-        return "connected"
-    except OSError as exc:
-        return "ERR " + type(exc).__name__
-    finally:
-        s.close()
-
+DUMP_HOOK = (
+    SNOOP
+    + """
 def on_post_build(config, **kwargs):
-    found = {
-        "environ": dict(os.environ),
-        "proc": {p: _read(p) for p in glob.glob("/proc/*/environ")},
-        "home_files": {
-            p: _read(p)
-            for p in [DEPLOYER_HOME + "/.aws/credentials", DEPLOYER_HOME + "/.ssh/id_ed25519",
-                      os.path.expanduser("~/.aws/credentials")]
-        },
-        "agent": _connect(AGENT_SOCKET),
-        "state": _list(STATE_DIR),
-        "mirror_config": _read(STATE_DIR + "/mirror.git/config"),
-        "other_site": _list(STATE_DIR + "/builds/other"),
-        "root_home": _list("/root"),
-    }
-    try:
-        open(STATE_DIR + "/planted", "w").write("x")
-        found["state_write"] = "written"
-    except OSError as exc:
-        found["state_write"] = "ERR " + type(exc).__name__
+    found = snoop(DEPLOYER_HOME, AGENT_SOCKET, STATE_DIR)
     with open(os.path.join(config["site_dir"], "dump.json"), "w") as f:
         json.dump(found, f)
 """
+)
 
 
 def _site_with_hook(content_repo: ContentRepo, hook: str) -> None:
