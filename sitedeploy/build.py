@@ -158,15 +158,17 @@ def build_release(
 ) -> Built:
     """Build (or reuse) every site of ``commit`` and assemble the release tree."""
     jobs = site_jobs(config, source, commit) if jobs is None else jobs
-    cache = config.state_dir / "builds"
+    cache, releases = config.state_dir / "builds", config.state_dir / "releases"
+    build_key = release_key(commit, jobs)
     results: list[SiteResult] = []
     outputs: list[tuple[SiteJob, Path, Manifest]] = []
-    for site in jobs:
-        out, manifest, result = _site_output(config, source, commit, site, cache, progress)
-        outputs.append((site, out, manifest))
-        results.append(result)
-    build_key = release_key(commit, jobs)
-    root, manifest = assemble(config.state_dir / "releases", build_key, commit, outputs)
+    # Old release trees go while the sites build (the builder is one busy core), not after.
+    with evicting(releases, keep=KEEP_BUILDS_PER_SITE - 1, spare=build_key):
+        for site in jobs:
+            out, manifest, result = _site_output(config, source, commit, site, cache, progress)
+            outputs.append((site, out, manifest))
+            results.append(result)
+    root, manifest = assemble(releases, build_key, commit, outputs)
     recorded = {"origin": config.build_origin, "tables": config.build_tables}
     return Built(commit, root, manifest, build_key, tuple(results), recorded)
 

@@ -31,13 +31,14 @@ KEEP_BUILDS_PER_SITE = 3
 
 
 @contextmanager
-def evicting(folder: Path, keep: int) -> Iterator[None]:
-    """Remove all but the ``keep`` newest entries of ``folder`` while the block runs.
+def evicting(folder: Path, keep: int, spare: str = "") -> Iterator[None]:
+    """Remove all but the ``keep`` newest entries of ``folder`` (and ``spare``, an entry about
+    to be used) while the block runs.
 
     Deleting a 5,000-page build takes seconds; done in a thread beside the MkDocs subprocess
     it costs no wall time. Entries being made are dot-named and never touched.
     """
-    janitor = threading.Thread(target=_evict_old_builds, args=(folder, keep), name="evict")
+    janitor = threading.Thread(target=_evict_old_builds, args=(folder, keep, spare), name="evict")
     janitor.start()
     try:
         yield
@@ -45,11 +46,11 @@ def evicting(folder: Path, keep: int) -> Iterator[None]:
         janitor.join()
 
 
-def _evict_old_builds(folder: Path, keep: int) -> None:
+def _evict_old_builds(folder: Path, keep: int, spare: str = "") -> None:
     if not folder.is_dir():
         return
     entries = sorted(
-        (p for p in folder.iterdir() if not p.name.startswith(".")),
+        (p for p in folder.iterdir() if not p.name.startswith(".") and p.name != spare),
         key=lambda p: p.stat().st_mtime,
         reverse=True,
     )

@@ -128,16 +128,24 @@ def hash_file(path: Path) -> str:
 
 
 def walk(root: Path) -> Iterator[tuple[str, Path]]:
-    """Every regular file below ``root`` as (POSIX relative path, absolute path), sorted."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        rel_dir = os.path.relpath(dirpath, root)
-        for name in sorted(filenames):
-            full = Path(dirpath, name)
-            if full.is_symlink() or not full.is_file():
-                continue  # a release holds regular files only
-            rel = name if rel_dir == "." else f"{rel_dir}/{name}".replace(os.sep, "/")
-            yield rel, full
+    """Every regular file below ``root`` as (POSIX relative path, absolute path), sorted: a
+    folder's files, then its subfolders in turn. Links and special files are skipped (a release
+    holds regular files only) and never followed.
+
+    The file types come from the directory listing itself (``d_type``), not a stat per file:
+    on a 5,000-page site that is two system calls less per file, and the build walks its
+    output more than once.
+    """
+    stack = [(str(root), "")]  # not recursion: a hostile tree may be thousands of folders deep
+    while stack:
+        folder, prefix = stack.pop()
+        with os.scandir(folder) as listing:
+            entries = sorted(listing, key=lambda e: e.name)
+        for entry in entries:
+            if entry.is_file(follow_symlinks=False):
+                yield prefix + entry.name, Path(entry.path)
+        subfolders = [e for e in entries if e.is_dir(follow_symlinks=False)]
+        stack.extend((e.path, f"{prefix}{e.name}/") for e in reversed(subfolders))
 
 
 def scan(root: Path) -> Manifest:
