@@ -207,6 +207,14 @@ def _site_output(
     )
 
 
+def _incremental_cache(config: Config, site: SiteJob) -> Path | None:
+    """Where a builder keeps what it reuses between builds of this site (MkDocs: sitedeploy's
+    incremental builder; Zensical: its own ``.cache``), or None for a build in full."""
+    if not config.build.incremental or site.kind not in ("mkdocs", "zensical"):
+        return None
+    return config.state_dir / f"{site.kind}-cache" / site.config.name
+
+
 def _runs_untrusted(site: SiteJob) -> bool:
     """Whether building the site runs code or decoders on its content (what the sandbox is
     for): a builder other than a plain copy, or the images stage."""
@@ -273,7 +281,7 @@ def _build_site(
             strict=site.config.strict,
             sandbox=config.build.sandbox,
             venvs=config.state_dir / "venvs" / site.config.name,
-            cache=config.state_dir / "mkdocs-cache" / site.config.name if config.build.incremental else None,
+            cache=_incremental_cache(config, site),
         )
         if site.kind == "mkdocs" and site.config.images.enabled:
             from .images.prefetch import prefetching

@@ -20,7 +20,7 @@ import pytest
 from sitedeploy import commands
 from sitedeploy import config as config_mod
 from sitedeploy.build import Built
-from sitedeploy.errors import ConfigError
+from sitedeploy.errors import BuildError, ConfigError
 from sitedeploy.release_tree import MARKER
 from tests.fixtures.git import ContentRepo, write_config
 
@@ -91,6 +91,53 @@ def test_zensical_output_is_the_same_in_a_second_build(tmp_path: Path, content_r
     shutil.rmtree(tmp_path / "ops" / ".sitedeploy")  # no cache: a real second build
     second = _build(tmp_path, content_repo)
     assert first.manifest == second.manifest
+
+
+class _Steps:
+    """A progress sink that keeps the step lines, which say which way each site was built."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def step(self, message: str) -> None:
+        self.lines.append(message)
+
+    def bar(self, description: str, total: int) -> Any:
+        return contextlib.nullcontext(lambda n: None)
+
+
+def test_zensical_keeps_its_own_incremental_build(tmp_path: Path, content_repo: ContentRepo) -> None:
+    """Issue 14: a Zensical site keeps Zensical's differential build. Its ``.cache`` is keyed by
+    the project's path, so the copy it builds in stays in one place and only the cache survives
+    from one build to the next; the output still equals a plain ``zensical build``."""
+    content_repo.write("sites/docs/zensical.toml", '[project]\nsite_name = "Z Docs"\n')
+    for n in range(20):
+        content_repo.write(f"sites/docs/docs/page{n}.md", f"# Page {n}\n\nText of page {n}.\n")
+    content_repo.commit("zensical, twenty pages")
+    ops = tmp_path / "ops"
+    ops.mkdir()
+    cfg = config_mod.load(write_config(ops, content_repo.path, sites=DOCS))
+    steps = _Steps()
+    commands.build(cfg, progress=steps)
+    assert any("(full: no previous build in the cache)" in s for s in steps.lines), steps.lines
+    cache = cfg.state_dir / "zensical-cache" / "docs" / "project" / ".cache"
+    before = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
+
+    content_repo.write("sites/docs/docs/page3.md", "# Page 3\n\nEdited text of page 3.\n")
+    content_repo.commit("edit one page")
+    steps.lines.clear()
+    built = commands.build(cfg, progress=steps)
+    assert any("(incremental: Zensical's own cache)" in s for s in steps.lines), steps.lines
+    rewritten = [p.name for p in cache.iterdir() if before.get(p.name) != p.stat().st_mtime_ns]
+    assert 0 < len(rewritten) < len(before) / 4, rewritten  # the edit, not every page again
+    plain = _plain_build(content_repo, "sites/docs", [str(BIN / "zensical"), "build"], "site", tmp_path)
+    _same_tree(built.root, plain)
+
+    content_repo.write("sites/docs/zensical.toml", '[project]\nsite_name = "Z Docs"\nsite_dir = "../out"\n')
+    content_repo.commit("a site_dir outside the site")
+    with pytest.raises(BuildError, match="site_dir"):
+        commands.build(cfg, progress=steps)
+    assert not cache.exists()  # a failed build leaves no cache for the next one to trust
 
 
 def test_mkdocs_warnings_reach_the_build_result(tmp_path: Path, content_repo: ContentRepo) -> None:
@@ -174,24 +221,17 @@ def test_a_one_page_edit_is_built_incrementally_in_the_sandbox_like_a_full_build
     for n in range(12):
         content_repo.write(f"sites/docs/docs/page{n}.md", f"# Page {n}\n\nText of page {n}.\n")
     content_repo.commit("twelve pages")
-    steps: list[str] = []
-
-    class Steps:
-        def step(self, message: str) -> None:
-            steps.append(message)
-
-        def bar(self, description: str, total: int) -> Any:
-            return contextlib.nullcontext(lambda n: None)
-
+    progress = _Steps()
+    steps = progress.lines
     ops = tmp_path / "ops"
     ops.mkdir()
     cfg = config_mod.load(write_config(ops, content_repo.path, sites=DOCS))
-    commands.build(cfg, progress=Steps())  # type: ignore[arg-type]
+    commands.build(cfg, progress=progress)
     assert any("(full: " in s for s in steps), steps  # the first build fills the cache
     content_repo.write("sites/docs/docs/page3.md", "# Page 3\n\nEdited text of page 3.\n")
     content_repo.commit("edit one page")
     steps.clear()
-    incremental = commands.build(cfg, progress=Steps())  # type: ignore[arg-type]
+    incremental = commands.build(cfg, progress=progress)
     assert any("(incremental: markdown 1/" in s for s in steps), steps
     plain = _plain_build(content_repo, "sites/docs", [str(BIN / "mkdocs"), "build"], "site", tmp_path)
     _same_tree(incremental.root / "", plain)
@@ -199,5 +239,5 @@ def test_a_one_page_edit_is_built_incrementally_in_the_sandbox_like_a_full_build
     content_repo.write("sites/docs/docs/page4.md", "# Page 4\n\nEdited too.\n")
     content_repo.commit("edit another")
     steps.clear()
-    commands.build(full, progress=Steps())  # type: ignore[arg-type]
+    commands.build(full, progress=progress)
     assert not any("incremental" in s for s in steps), steps  # --full-build: a plain mkdocs build

@@ -2,15 +2,27 @@
 
 Zensical has no ``--site-dir``: it writes ``site_dir`` (default ``site``, always inside the
 project) and a ``.cache`` next to its config. The site's input stays read-only, so the build
-runs on a private copy of it in the job's work folder, and the produced ``site_dir`` is moved
-to the output. Its output was checked byte-identical across two builds of the same commit in
-different folders (with ``SOURCE_DATE_EPOCH`` set).
+runs on a copy of it, and the produced ``site_dir`` is moved to the output. Its output was
+checked byte-identical across two builds of the same commit in different folders (with
+``SOURCE_DATE_EPOCH`` set).
+
+Zensical's differential build is its own: its ``.cache`` says what it may skip. That cache is
+keyed by the project's absolute path (a copy in a new folder renders every page again), so
+with incremental builds on, the copy lives at the same place every time
+(``<state_dir>/zensical-cache/<site>/project``): each build empties it except ``.cache``,
+copies the commit's files in and runs there. A build that fails leaves no cache behind, and
+with ``--full-build`` (``[build] incremental = false``) the copy is a fresh one in the job's
+work folder, as before.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -22,24 +34,69 @@ from . import MKDOCS_FILES, ZENSICAL_FILES, Job, Warnings, find_config, log_line
 from .mkdocs import entry_point
 from .static import copy_tree
 
+CACHE = ".cache"
+"""Zensical's own cache folder, next to its config."""
+
 
 def build(job: Job) -> Warnings:
     config = find_config(job, ZENSICAL_FILES + MKDOCS_FILES)
     python = venvs.python_for(job, "zensical")
-    project = job.work / "project"
-    copy_tree(job.src, project, job)
-    site_dir = project / _site_dir(job, project / config.name)
-    command = [*entry_point(python, "zensical"), "build", "--config-file", str(project / config.name)]
+    with _project(job) as (project, cached):
+        copy_tree(job.src, project, job)
+        log = _run(job, python, project, project / config.name)
+    found = warnings(log)
+    if job.cache is not None:
+        found.path = "incremental: Zensical's own cache" if cached else "full: no previous build in the cache"
+    return found
+
+
+def _run(job: Job, python: Path, project: Path, config: Path) -> Path:
+    """``zensical build`` in ``project``, its ``site_dir`` moved to the output; its log."""
+    site_dir = project / _site_dir(job, config)
+    command = [*entry_point(python, "zensical"), "build", "--config-file", str(config)]
     command += ["--strict"] if job.strict else []
-    step = sandbox.Step(
-        command, job.work / "run", cwd=project, writable=[project], env={"SOURCE_DATE_EPOCH": str(job.epoch)}
-    )
+    env = {"SOURCE_DATE_EPOCH": str(job.epoch)}
+    step = sandbox.Step(command, job.work / "run", cwd=project, writable=[project], env=env)
     log = run_tool(job, "zensical build", step, python)
     if not site_dir.is_dir():
         raise BuildError(f"site '{job.site}' ({job.label}): zensical build wrote no {site_dir.name}/ folder")
     job.out.parent.mkdir(parents=True, exist_ok=True)
     os.replace(site_dir, job.out)
-    return warnings(log)
+    return log
+
+
+@contextmanager
+def _project(job: Job) -> Iterator[tuple[Path, bool]]:
+    """The folder to build in, and whether it holds Zensical's cache from an earlier build."""
+    if job.cache is None:
+        yield job.work / "project", False
+        return
+    job.cache.mkdir(parents=True, exist_ok=True)
+    with (job.cache / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # an agent and a person may build the same site at once
+        project = job.cache / "project"
+        try:
+            yield project, _empty_but_cache(project)
+        except BaseException:
+            shutil.rmtree(project, ignore_errors=True)  # a failed build's cache is not to be trusted
+            raise
+
+
+def _empty_but_cache(project: Path) -> bool:
+    """Remove everything the last build left in ``project`` except Zensical's cache folder
+    (a link in its place is removed too: the deployer never follows what a build wrote)."""
+    project.mkdir(parents=True, exist_ok=True)
+    cached = False
+    with os.scandir(project) as entries:
+        for entry in list(entries):
+            if entry.name == CACHE and entry.is_dir(follow_symlinks=False):
+                with os.scandir(entry.path) as kept:
+                    cached = any(kept)
+            elif entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+    return cached
 
 
 def _site_dir(job: Job, config: Path) -> str:
