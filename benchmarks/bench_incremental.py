@@ -35,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_GENERATOR = Path(__file__).resolve().parent / "corpus.py"  # the project's own generator
@@ -110,6 +111,14 @@ def _corpus(generator: Path, workdir: Path, pages: int) -> Path:
     return out
 
 
+@dataclass(frozen=True)
+class Run:
+    name: str
+    seconds: float
+    cpu: float
+    paired: bool  # compared with the plain builds around it
+
+
 class Bench:
     def __init__(self, tree: Path, workdir: Path) -> None:
         self.tree, self.workdir = tree, workdir
@@ -117,8 +126,7 @@ class Bench:
         shutil.rmtree(self.cache, ignore_errors=True)
         self.epoch = 1_700_000_000
         self.times: dict[str, list[float]] = {}
-        self.ratios: dict[str, list[float]] = {}
-        self.cpu_ratios: dict[str, list[float]] = {}
+        self.runs: list[Run] = []  # every timed build in order, plain ones included
         self.last_cpu = 0.0
         self.paths: dict[str, str] = {}
 
@@ -129,23 +137,23 @@ class Bench:
         seconds, stdout = self._timed(cmd + (["--full"] if full else []), out)
         cpu = self.last_cpu
         line = next(x for x in stdout.splitlines() if x.startswith("sitedeploy-build: "))
-        self.times.setdefault(name, []).append(seconds)
+        self._record(name, seconds, cpu, compare)
         self.paths[name] = line.removeprefix("sitedeploy-build: ")
         cache = f"cache {_megabytes(self.cache):.0f} MB"
         path = f"path: {self.paths[name]}"
         print(f"{name:<16} {seconds:7.2f} s  {cache}  {path}  {' '.join(edits)}", flush=True)
         if compare:
-            plain = self._plain_and_compare(out)
-            # The machine is shared: a ratio to the plain build run right after is steadier
-            # than a ratio of medians taken minutes apart; CPU seconds are steadier still.
-            self.ratios.setdefault(name, []).append(seconds / plain)
-            self.cpu_ratios.setdefault(name, []).append(cpu / self.last_cpu)
+            self._plain_and_compare(out)
+
+    def _record(self, name: str, seconds: float, cpu: float, paired: bool) -> None:
+        self.times.setdefault(name, []).append(seconds)
+        self.runs.append(Run(name, seconds, cpu, paired))
 
     def _plain_and_compare(self, built: Path) -> float:
         out = self.workdir / "out-plain"
         cmd = [sys.executable, "-m", "mkdocs", "build", "-q", "-f", "mkdocs.yml", "-d", str(out)]
         seconds, _ = self._timed(cmd, out)
-        self.times.setdefault("plain", []).append(seconds)
+        self._record("plain", seconds, self.last_cpu, False)
         differences = _differences(out, built)
         status = "identical" if not differences else f"DIFFERENT: {differences[:5]}"
         print(f"{'plain':<16} {seconds:7.2f} s  output {status}", flush=True)
@@ -197,7 +205,7 @@ class Bench:
         said = proc.stdout + proc.stderr
         built = [line for line in said.splitlines() if "built site 'docs' (" in line]
         self.paths[name] = built[-1].split("(", 1)[1].rstrip(")") if built else "?"
-        self.times.setdefault(name, []).append(seconds)
+        self._record(name, seconds, cpu, compare)
         print(f"{name:<16} {seconds:7.2f} s  path: {self.paths[name]}  {edit}", flush=True)
         if compare:
             epoch = subprocess.run(
@@ -208,25 +216,41 @@ class Bench:
             saved, self.epoch = self.epoch, int(epoch)
             plain, _ = self._timed(plain_cmd, self.workdir / "out-plain", cwd=site)
             self.epoch = saved
-            self.times.setdefault("plain", []).append(plain)
+            self._record("plain", plain, self.last_cpu, False)
             print(f"{'plain':<16} {plain:7.2f} s", flush=True)
-            self.ratios.setdefault(name, []).append(seconds / plain)
-            self.cpu_ratios.setdefault(name, []).append(cpu / self.last_cpu)
+
+    def paired(self) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+        """Each compared run over the mean of the plain builds just before and just after it
+        (wall and CPU seconds). This machine's speed drifts by a fifth over minutes: a ratio
+        to the plain builds on both sides cancels a steady drift, which a ratio to the one
+        after, or of medians taken minutes apart, does not."""
+        wall: dict[str, list[float]] = {}
+        cpu: dict[str, list[float]] = {}
+        for i, run in enumerate(self.runs):
+            if not run.paired:
+                continue
+            before = [r for r in self.runs[i - 1 : i] if r.name == "plain"]
+            around = before + [r for r in self.runs[i + 1 : i + 2] if r.name == "plain"]
+            wall.setdefault(run.name, []).append(run.seconds / statistics.mean(r.seconds for r in around))
+            cpu.setdefault(run.name, []).append(run.cpu / statistics.mean(r.cpu for r in around))
+        return wall, cpu
 
     def report(self) -> None:
         plain = statistics.median(self.times["plain"])
+        ratios, cpu_ratios = self.paired()
         head = f"{'step':<18} {'median s':>9} {'x plain':>8} {'x paired':>9} {'x cpu':>6}  runs  target"
         print(f"\n{head}   path")
         for name, values in self.times.items():
             median = statistics.median(values)
-            paired = statistics.median(self.ratios[name]) if name in self.ratios else float("nan")
-            cpu = statistics.median(self.cpu_ratios[name]) if name in self.cpu_ratios else float("nan")
+            paired = statistics.median(ratios[name]) if name in ratios else float("nan")
+            cpu = statistics.median(cpu_ratios[name]) if name in cpu_ratios else float("nan")
             print(
                 f"{name:<18} {median:9.2f} {median / plain:8.2f} {paired:9.2f} {cpu:6.2f}  {len(values):4}"
                 f"  {_verdict(name, paired)}  {self.paths.get(name, '')}"
             )
-        print("x plain: median / median of all plain builds; x paired: median of each run / the plain")
-        print("build of the same tree right after it; x cpu: the same with user+system CPU seconds")
+        print("x plain: median / median of all plain builds; x paired: median of each run / the mean")
+        print("of the plain builds of the same tree just before and after it; x cpu: the same with")
+        print("user+system CPU seconds")
 
 
 def _verdict(step: str, paired: float) -> str:
@@ -269,13 +293,15 @@ def _pages(tree: Path) -> list[Path]:
 
 
 def _text_edit(tree: Path, i: int) -> str:
-    page = _pages(tree)[100 + i]
+    pages = _pages(tree)
+    page = pages[(100 + i) % len(pages)]
     page.write_text(page.read_text() + f"\nAn edited paragraph, revision {i}.\n")
     return f"(+1 paragraph in {page.relative_to(tree)})"
 
 
 def _title_edit(tree: Path, i: int) -> str:
-    page = _pages(tree)[200 + i]
+    pages = _pages(tree)
+    page = pages[(200 + i) % len(pages)]
     lines = page.read_text().split("\n")
     lines[0] = f"# Retitled page {i}"
     page.write_text("\n".join(lines))
