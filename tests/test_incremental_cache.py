@@ -69,6 +69,7 @@ def test_a_cache_of_the_older_format_is_replaced(tmp_path: Path, monkeypatch: py
     outcome = build_both(site, tmp_path, 0, monkeypatch)
     assert (outcome.mode, outcome.reason) == ("full", "the cache is in an older format")
     assert sorted(p.name for p in cache.iterdir() if not p.name.startswith(".")) == [
+        "html",  # the stored pages of this format
         "last-build.json",
         "pages.pack",
     ]

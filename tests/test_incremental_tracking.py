@@ -4,7 +4,10 @@ whose template read something that changed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import copy
+import datetime
+import pickle
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +17,7 @@ from mkdocs.structure.files import File, get_files
 from mkdocs.structure.nav import get_navigation
 from mkdocs.structure.pages import Page
 
-from sitedeploy.builders.mkdocs_tracking import Reads, rendering, watching
+from sitedeploy.builders.mkdocs_tracking import Reads, WatchedDate, rendering, watching
 from tests.test_incremental_build import build_both, edit_text, make_site
 
 
@@ -38,7 +41,7 @@ class Pages:
 @pytest.fixture
 def pages(tmp_path: Path) -> Iterator[Pages]:
     built = Pages(tmp_path / "site")
-    with watching(built.env, list(built.files), built.nav.pages):
+    with watching(list(built.files), built.nav.pages):
         yield built
 
 
@@ -113,7 +116,7 @@ def test_pages_and_files_get_their_classes_back(tmp_path: Path) -> None:
     built = Pages(tmp_path / "site")
     page = built.others[0]
     shown, shown_page = [repr(f.page) for f in built.files] + [repr(f) for f in built.files], repr(page)
-    with watching(built.env, list(built.files), built.nav.pages):
+    with watching(list(built.files), built.nav.pages):
         assert type(page) is not Page
         # a template printing `{{ page }}` shows the same as in a full build
         assert shown == [repr(f.page) for f in built.files] + [repr(f) for f in built.files]
@@ -150,3 +153,54 @@ def test_a_theme_that_prints_and_compares_pages_builds_as_mkdocs_does(
     build_both(site, tmp_path, 0, monkeypatch)
     edit_text(site)
     assert build_both(site, tmp_path, 1, monkeypatch).mode == "incremental"
+
+
+# ---------------------------------------------------------------------------- the build date
+
+DATE = datetime.datetime(2023, 11, 14, 22, 13, 20, tzinfo=datetime.UTC)
+USES: dict[str, Callable[[datetime.datetime], object]] = {
+    "str": str,
+    "repr": repr,
+    "format": lambda d: f"{d:%Y-%m-%d}",
+    "percent": lambda d: "%s" % d,  # noqa: UP031 (the old formatting path: str())
+    "attribute": lambda d: d.year,
+    "method": lambda d: d.strftime("%c"),
+    "class": lambda d: d.__class__,
+    "hash": hash,
+    "compare": lambda d: d < DATE + datetime.timedelta(days=1),
+    "reflected compare": lambda d: DATE > d,  # noqa: SIM300 (the plain value on the left)
+    "add": lambda d: d + datetime.timedelta(days=1),
+    "reflected add": lambda d: datetime.timedelta(days=1) + d,
+    "subtract": lambda d: d - DATE,
+    "reflected subtract": lambda d: DATE - d,
+    "replace": lambda d: d.replace(year=2000),
+    "pickle": lambda d: pickle.loads(pickle.dumps(d)),
+    "deepcopy": copy.deepcopy,
+}
+
+
+@pytest.mark.parametrize("use", sorted(USES))
+def test_every_use_of_the_build_date_counts_and_answers_as_a_datetime(pages: Pages, use: str) -> None:
+    """The watched date gives exactly what the plain value gives (value and type), and any
+    use of it marks the template as depending on the build date."""
+    watched = WatchedDate.of(DATE)
+    reads = reads_of(pages.others[0], lambda: USES[use](watched))
+    assert reads.date
+    with rendering(pages.others[0]):
+        got = USES[use](watched)
+    assert got == USES[use](DATE) and type(got) is type(USES[use](DATE))
+
+
+def test_a_date_in_a_branch_not_taken_is_not_read(pages: Pages) -> None:
+    """Jinja looks up every name a template mentions when it starts; only a use counts (the
+    `mkdocs` theme shows the build date on the home page alone)."""
+    template = pages.env.from_string("{% if page.is_homepage %}{{ build_date_utc }}{% endif %}x")
+    watched = WatchedDate.of(DATE)
+    page = pages.others[0]
+    reads = reads_of(page, lambda: template.render(page=page, build_date_utc=watched))
+    assert not reads.date
+    home = next(p for p in pages.nav_pages if p.is_homepage)
+    reads = reads_of(home, lambda: template.render(page=home, build_date_utc=watched))
+    assert reads.date
+    with rendering(home):
+        assert template.render(page=home, build_date_utc=watched) == f"{DATE}x"

@@ -253,7 +253,7 @@ class _Run:
         every_page = digest([[p.file.src_uri, self.records[p.file.src_uri].rkey, p.title] for p in pages])
         epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
         search = SearchEntries(self.config)
-        with watching(env, list(files), nav.pages):
+        with watching(list(files), nav.pages):
             for page in pages:
                 record = self.records[page.file.src_uri]
                 base = template_inputs(self.site_key, nav_key, record.rkey, page)

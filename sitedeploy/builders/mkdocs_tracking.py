@@ -9,7 +9,8 @@ object is switched, for the template phase, to a subclass whose attributes repor
   digest already (:func:`.mkdocs_keys.nav_digest`), so reading them is free;
 - anything else of another page (its ``content``, ``toc``, source, a page outside the nav)
   or another file's bytes marks the render as depending on every page;
-- ``update_date`` or the ``build_date_utc`` variable marks it as depending on the build date.
+- ``update_date``, or any use of the ``build_date_utc`` variable, marks it as depending on the
+  build date.
 
 A cached render is reused only if the inputs it read then are unchanged now; since rendering
 is deterministic, the same inputs read give the same output (the dynamic-dependency argument
@@ -24,17 +25,25 @@ the free names — the ones themes read in hot loops over the navigation — sta
 reads. (An earlier version hooked ``__getattribute__``, which put a Python call on every
 attribute read of every page and file: several percent of a full build.) The page being
 rendered is switched to a subclass that only watches ``update_date``.
+
+The build date: Jinja looks up every name a template mentions when the template starts, even
+one used only in a branch that does not run (the ``mkdocs`` theme prints the date on the home
+page only), so a lookup says nothing. Each page's context instead gets a
+:class:`WatchedDate`: a ``datetime`` of the same value whose every use (an attribute, a method,
+``str``, ``format``, a comparison, arithmetic, hashing, pickling) notes the read and then acts
+as the plain ``datetime`` would, returning what it would return. Only ``type(x) is datetime``
+tells them apart, and templates cannot call ``type``.
 """
 
 from __future__ import annotations
 
+import datetime
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import jinja2
-import jinja2.runtime
+from mkdocs.commands import build as mkdocs_build
 from mkdocs.structure.files import File
 from mkdocs.structure.pages import Page
 
@@ -88,8 +97,8 @@ FILE_SAFE = frozenset(
         "url_relative_to",
     }
 )
-DATE_NAMES = frozenset({"update_date", "build_date_utc"})
 DATE_ATTRIBUTE = "update_date"
+DATE_VARIABLE = "build_date_utc"
 
 
 class Reads:
@@ -291,24 +300,76 @@ class _Watch:
         return roles.classes["nav" if id(obj) in self.nav_pages else "other"]
 
 
-class _DateContext(jinja2.runtime.Context):
-    def resolve_or_missing(self, key: str) -> Any:
-        if key in DATE_NAMES and _READS.current is not None:
-            _READS.date = True
-        return _RESOLVE(self, key)
+# ---------------------------------------------------------------------------- the build date
 
 
-_RESOLVE = jinja2.runtime.Context.resolve_or_missing
+def _note_date_use() -> None:
+    if _READS.current is not None:
+        _READS.date = True
+
+
+def _plain(date: datetime.datetime) -> datetime.datetime:
+    """The same instant as a plain ``datetime`` (unbound base methods: no use is noted)."""
+    return datetime.datetime.combine(datetime.datetime.date(date), datetime.datetime.timetz(date))
+
+
+def _watched(name: str) -> Callable[..., Any]:
+    def method(self: datetime.datetime, *args: Any) -> Any:
+        _note_date_use()
+        return getattr(_plain(self), name)(*args)
+
+    method.__name__ = name
+    return method
+
+
+class WatchedDate(datetime.datetime):
+    """The build date as page templates get it: a ``datetime`` that notes any use of itself.
+
+    Special methods are looked up on the type, not through ``__getattribute__``, so each one
+    a ``datetime`` has is overridden to note the use and answer as the plain value does (a
+    subclass's reflected operator is tried first, so ``plain - watched`` comes here too)."""
+
+    __slots__ = ()
+
+    def __getattribute__(self, name: str) -> Any:
+        _note_date_use()
+        return getattr(_plain(self), name)
+
+    @classmethod
+    def of(cls, date: datetime.datetime) -> WatchedDate:
+        return cls.combine(date.date(), date.timetz())
+
+
+for _name in (
+    *("__str__", "__repr__", "__format__", "__hash__", "__reduce__", "__reduce_ex__"),
+    *("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__"),
+    *("__add__", "__radd__", "__sub__", "__rsub__"),
+):
+    setattr(WatchedDate, _name, _watched(_name))
+
+
+def _watching_dates(get_context: Callable[..., Any]) -> Callable[..., Any]:
+    def page_context(*args: Any, **kwargs: Any) -> Any:
+        context = get_context(*args, **kwargs)
+        date = context.get(DATE_VARIABLE)
+        if type(date) is datetime.datetime:
+            context[DATE_VARIABLE] = WatchedDate.of(date)
+        return context
+
+    return page_context
 
 
 @contextmanager
-def watching(env: jinja2.Environment, files: list[File], nav_pages: list[Page]) -> Iterator[Reads]:
-    """Switch every page and file to its watched subclass for the template phase."""
+def watching(files: list[File], nav_pages: list[Page]) -> Iterator[Reads]:
+    """Switch every page and file to its watched subclass for the template phase, and give
+    every page's template a :class:`WatchedDate` (MkDocs makes each page's context with its
+    module's ``get_context``)."""
     objects: list[Any] = [*files, *(f.page for f in files if f.page is not None)]
     originals = [(obj, type(obj)) for obj in objects]
     watch = _Watch()
     watch.nav_pages = {id(p) for p in nav_pages}
-    env.context_class = _DateContext
+    get_context = mkdocs_build.get_context
+    mkdocs_build.get_context = _watching_dates(get_context)
     try:
         for obj, _ in originals:
             watch.roles_of(obj).watch(vars(obj))
@@ -318,7 +379,7 @@ def watching(env: jinja2.Environment, files: list[File], nav_pages: list[Page]) 
     finally:
         for obj, cls in originals:
             obj.__class__ = cls
-        env.context_class = jinja2.runtime.Context
+        mkdocs_build.get_context = get_context
         _READS.current = _READS.current_file = None
 
 
