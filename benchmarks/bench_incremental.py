@@ -16,8 +16,8 @@ In one run, on a copy of the corpus (no images: they are copied the same way by 
   to a git repo and deployed once before, against plain ``mkdocs build`` of that commit.
 
 Each edit is a new "commit": ``SOURCE_DATE_EPOCH`` moves, as sitedeploy's build stage sets it
-to the last commit's time, so every page's template (whose footer shows the build date in the
-``mkdocs`` theme) is rendered again; Markdown and search entries are what is reused.
+to the last commit's time, so a page whose template uses the build date (the home page, in the
+``mkdocs`` theme) is rendered again besides the edited one.
 Every build's line says the path it took (``incremental: …`` or ``full: <reason>``, as the
 builder's last line says it) and the cache's size; the table ends with median seconds and the
 ratios to plain ``mkdocs build``, with the targets of the issue (text edit: build <= 0.30x,

@@ -14,7 +14,8 @@ able to take a cached result instead of running:
    render would have set (content, toc, title, anchors) and the logs it emitted are replayed;
 2. a page's template render, if its *template key* is unchanged (its render, title, metadata,
    the navigation with all titles) plus whatever else the template was seen to read (the
-   build date, other pages' bodies: :mod:`.mkdocs_tracking`); its HTML file is then
+   build date, where a template uses it rather than just names it; other pages' bodies:
+   :mod:`.mkdocs_tracking`); its HTML file is then
    hard-linked from the cache and its search entries are added in its place.
 
 A page whose template is rendered again still takes its search entries from the cache when
