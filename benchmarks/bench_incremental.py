@@ -1,6 +1,6 @@
 """Incremental MkDocs builds against plain ``mkdocs build`` on the benchmark corpus.
 
-    python benchmarks/bench_incremental.py [--pages 5000] [--runs 3] \\
+    python benchmarks/bench_incremental.py [--pages 5000] [--runs 3] [--steps new,config] \\
         [--generator benchmarks/corpus.py] [--workdir /tmp/sitedeploy-bench-incremental]
 
 In one run, on a copy of the corpus (no images: they are copied the same way by both):
@@ -63,19 +63,24 @@ def main() -> None:
     shutil.rmtree(tree, ignore_errors=True)
     shutil.copytree(base, tree)
     bench = Bench(tree, args.workdir)
-    bench.run("full (no cache)", [], compare=False, full=False)
-    for _ in range(args.runs):
+    bench.run("full (no cache)", [], compare=False, full=False)  # fills the cache
+    steps = args.steps
+    for _ in range(args.runs if "full" in steps else 0):
         bench.run("full", [], compare=True, full=True)
-    for i in range(args.runs):
+    for i in range(args.runs if "text" in steps else 0):
         bench.run("text edit", [_text_edit(tree, i)], compare=True)
-    for i in range(args.runs):
+    for i in range(args.runs if "title" in steps else 0):
         bench.run("title edit", [_title_edit(tree, i)], compare=True)
-    for i in range(args.runs):
+    for i in range(args.runs if "new" in steps else 0):
         bench.run("new page", [_new_page(tree, i)], compare=True)
-    for i in range(args.runs):
+    for i in range(args.runs if "config" in steps else 0):
         bench.run("config edit", [_config_edit(tree, i)], compare=True)
-    bench.deploys(base, args.runs)
+    if "deploy" in steps:
+        bench.deploys(base, args.runs)
     bench.report()
+
+
+STEPS = ("full", "text", "title", "new", "config", "deploy")
 
 
 def _parse() -> argparse.Namespace:
@@ -84,6 +89,12 @@ def _parse() -> argparse.Namespace:
     )
     parser.add_argument("--pages", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=3, help="runs per edit kind (median)")
+    parser.add_argument(
+        "--steps",
+        type=lambda text: [s for s in text.split(",") if s],
+        default=list(STEPS),
+        help=f"which steps to run, comma-separated (default: all of {','.join(STEPS)})",
+    )
     parser.add_argument("--generator", type=Path, default=DEFAULT_GENERATOR)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/sitedeploy-bench-incremental"))
     return parser.parse_args()

@@ -11,8 +11,9 @@ Three levels, each containing the one before:
 - the **template key** of a page (its HTML file): render key, the page's title and metadata, and
   the navigation with every title, URL and metadata of the pages in it (which decides
   prev/next, parents and the active item). A template that used the build date (the ``mkdocs``
-  theme's home page) also depends on ``SOURCE_DATE_EPOCH``; one that read another page's body also depends on every page's render
-  key. Those two are found while rendering (see :mod:`.mkdocs_tracking`).
+  theme's home page) also depends on ``SOURCE_DATE_EPOCH``; one that read another page's body
+  also depends on every page's render key. Those two are found while rendering (see
+  :mod:`.mkdocs_tracking`).
 
 Inputs that this cannot key — a plugin or Markdown extension not known to be pure, a hook, a
 config value that is arbitrary code — raise :class:`NotIncremental`: the caller then runs a
