@@ -120,17 +120,29 @@ def classify(kind: str, snapshot: list[dict[str, str]], old: dict[str, str], new
     return "/".join(sorted(found))
 
 
+def _s3_group(path: str) -> int:
+    """The documented write order on S3: assets (0), then pages (1), then the sitemap and the
+    search index (2), which point at pages."""
+    name = path.rsplit("/", 1)[-1].lower()
+    if name == "search_index.json" or (name.startswith("sitemap") and name.endswith((".xml", ".xml.gz"))):
+        return 2
+    return 1 if name.endswith((".html", ".htm")) else 0
+
+
 def check_s3_order(served: dict[str, str], old: dict[str, str], new: dict[str, str]) -> str:
-    """No rename on S3: keys flip one by one, assets before pages. Every key of the old and
-    new releases holds one of their bodies, and a new page is only served once every asset of
-    the new release is."""
+    """No rename on S3: keys flip one by one, in groups. Every key of the old and new releases
+    holds one of their bodies, and a key of one group is only served new once every key of
+    the groups before it is (a page after its assets, the sitemap and search index after the
+    pages)."""
     for path in {*old, *new}:
         assert served.get(path) in {old.get(path), new.get(path)} - {None} or path not in served, path
     assert all(p in served for p in old), "an old key vanished before the new release was live"
-    pages_new = [p for p in new if p.endswith(".html") and served.get(p) == new[p] != old.get(p)]
-    if pages_new:
-        assets = [p for p in new if not p.endswith(".html")]
-        assert all(served.get(p) == new[p] for p in assets), "a new page went live before its assets"
+    flipped = [p for p in new if served.get(p) == new[p] != old.get(p)]
+    if flipped:
+        latest = max(_s3_group(p) for p in flipped)
+        earlier = [p for p in new if _s3_group(p) < latest]
+        assert all(served.get(p) == new[p] for p in earlier), "a key went live before the groups it follows"
+    pages_new = [p for p in flipped if _s3_group(p) == 1]
     if all(served.get(p) == new[p] for p in new):
         return "new"
     return "old" if not pages_new and all(served.get(p) == old[p] for p in old) else "mid"
