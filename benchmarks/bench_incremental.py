@@ -38,15 +38,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench_pipeline import GIT_ENV, SITEDEPLOY, git, make_repo  # the same repo and deploy.toml
+
 DEFAULT_GENERATOR = Path(__file__).resolve().parent / "corpus.py"  # the project's own generator
 BUILDER = "sitedeploy.builders.mkdocs_incremental"
-SITEDEPLOY = Path(sys.executable).with_name("sitedeploy")
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-    "GIT_COMMITTER_NAME": "bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-}
 TARGETS = {  # step: the issue's target, as a ratio to plain `mkdocs build` (paired)
     "text edit": 0.30,
     "deploy, text edit": 0.40,
@@ -190,20 +185,12 @@ class Bench:
 
     def deploys(self, corpus: Path, runs: int) -> None:
         """The whole ``sitedeploy deploy`` of one-page commits, after a first (cold) deploy."""
-        repo = self.workdir / "deploy" / "content"
-        shutil.rmtree(repo.parent, ignore_errors=True)
-        shutil.copytree(corpus, repo / "sites" / "docs", ignore=shutil.ignore_patterns(".complete"))
-        (repo / "deploy.toml").write_text(
-            '[source]\nrepo = "."\n\n[[sites]]\nname = "docs"\npath = "sites/docs"\nmount = "/"\n\n'
-            '[targets.local]\ntype = "local"\npath = "../public"\nkeep_releases = 3\nmax_delete = 100000\n'
-        )
-        _git(repo, "init", "-q", "-b", "main")
-        _git(repo, "add", "-A")
-        _git(repo, "commit", "-q", "-m", "corpus")
+        shutil.rmtree(self.workdir / "deploy", ignore_errors=True)
+        repo = make_repo(corpus, self.workdir / "deploy", keep_releases=3)
         self._deploy("deploy, cold", repo, "(first deploy of the corpus)", compare=False)
         for i in range(runs):
             edit = _text_edit(repo / "sites" / "docs", 10 + i)
-            _git(repo, "commit", "-q", "-am", f"edit one page ({i})")
+            git(repo, "commit", "-q", "-am", f"edit one page ({i})")
             self._deploy("deploy, text edit", repo, edit, compare=True)
 
     def _deploy(self, name: str, repo: Path, edit: str, *, compare: bool) -> None:
@@ -271,10 +258,6 @@ def _verdict(step: str, paired: float) -> str:
     if target is None:
         return f"{'':<14}"
     return f"<= {target:.2f}x {'met ' if paired <= target else 'MISS'}"
-
-
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, env={**os.environ, **GIT_ENV})
 
 
 def _cache_size(folder: Path) -> str:

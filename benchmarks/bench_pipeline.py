@@ -53,12 +53,14 @@ def git(repo: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, env={**os.environ, **GIT_ENV})
 
 
-def make_repo(src: Path, work: Path) -> Path:
+def make_repo(src: Path, work: Path, keep_releases: int = 5) -> Path:
+    """The corpus committed as ``sites/docs`` of a fresh repo deploying to ``../public``."""
     repo = work / "content"
     shutil.copytree(src, repo / "sites" / "docs", ignore=shutil.ignore_patterns(".complete"))
     (repo / "deploy.toml").write_text(
         '[source]\nrepo = "."\n\n[[sites]]\nname = "docs"\npath = "sites/docs"\nmount = "/"\n\n'
-        '[targets.local]\ntype = "local"\npath = "../public"\nkeep_releases = 5\nmax_delete = 100000\n'
+        f'[targets.local]\ntype = "local"\npath = "../public"\nkeep_releases = {keep_releases}\n'
+        "max_delete = 100000\n"
     )
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")

@@ -74,9 +74,8 @@ def assemble(
     files[MARKER] = FileEntry(hashlib.sha256(marker).hexdigest(), len(marker), "application/json")
     if root.exists() and not _linked_from(root, outputs, marker):
         shutil.rmtree(root)  # not made of the verified builds any more: assemble it again
-    if not root.exists():
-        with evicting(releases, keep=KEEP_BUILDS_PER_SITE - 1):
-            _link_tree(releases, root, outputs, marker)
+    if not root.exists():  # old trees were evicted beside the build (build_release)
+        _link_tree(releases, root, outputs, marker)
     return root, Manifest(files)
 
 
