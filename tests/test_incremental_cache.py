@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sitedeploy.builders.mkdocs_pack import HEADER, PackReader
+from sitedeploy.builders.mkdocs_pack import FORMAT, HEADER, PackReader
 from tests.test_incremental_build import Site, build_both, edit_text, make_site
 
 
@@ -46,8 +46,8 @@ def test_a_truncated_pack_is_rebuilt_in_full(tmp_path: Path, monkeypatch: pytest
 
 def test_a_pack_of_another_format_is_rebuilt_in_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     site, pack = _built(tmp_path, monkeypatch)
-    pack.write_bytes(HEADER.replace(b" 2\n", b" 99\n") + pack.read_bytes()[len(HEADER) :])
-    reason = "the cache is unreadable: it is in format 99, this builder reads format 2"
+    pack.write_bytes(HEADER.replace(f" {FORMAT}\n".encode(), b" 99\n") + pack.read_bytes()[len(HEADER) :])
+    reason = f"the cache is unreadable: it is in format 99, this builder reads format {FORMAT}"
     _rebuilds_in_full(site, tmp_path, monkeypatch, reason)
 
 

@@ -17,7 +17,8 @@ from mkdocs.structure.files import File, get_files
 from mkdocs.structure.nav import get_navigation
 from mkdocs.structure.pages import Page
 
-from sitedeploy.builders.mkdocs_tracking import Reads, WatchedDate, rendering, watching
+from sitedeploy.builders.mkdocs_keys import file_row
+from sitedeploy.builders.mkdocs_tracking import LinkLookups, Reads, WatchedDate, rendering, watching
 from tests.test_incremental_build import build_both, edit_text, make_site
 
 
@@ -204,3 +205,35 @@ def test_a_date_in_a_branch_not_taken_is_not_read(pages: Pages) -> None:
     assert reads.date
     with rendering(home):
         assert template.render(page=home, build_date_utc=watched) == f"{DATE}x"
+
+
+# ---------------------------------------------------------------------------- link lookups
+
+
+def test_link_lookups_note_each_path_and_what_it_found(tmp_path: Path) -> None:
+    built = Pages(tmp_path / "site")
+    lookups = LinkLookups(built.files)
+    found = lookups.get_file_from_path("index.md")
+    assert found is built.files.get_file_from_path("index.md") and found is not None
+    assert lookups.get_file_from_path("part-9/nowhere.md") is None
+    assert lookups.found == {"index.md": file_row(found), "part-9/nowhere.md": None}
+    assert not lookups.whole
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        lambda files: list(files),
+        lambda files: len(files),
+        lambda files: "index.md" in files,
+        lambda files: files.documentation_pages(),
+        lambda files: files.src_uris,
+    ],
+)
+def test_any_other_use_of_the_file_set_makes_the_render_depend_on_all_of_it(
+    tmp_path: Path, use: Callable[[object], object]
+) -> None:
+    built = Pages(tmp_path / "site")
+    lookups = LinkLookups(built.files)
+    assert use(lookups) == use(built.files)
+    assert lookups.whole

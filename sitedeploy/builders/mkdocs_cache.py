@@ -2,10 +2,11 @@
 
 Layout of the cache folder (one per site)::
 
-    pages.pack          the build's state (site key, file rows, one small record per page) and
-                        its chunks: each page's Markdown render (HTML body, table of contents,
-                        title, anchors, links, logs) by render key, and its search entries by
-                        search key (:mod:`.mkdocs_pack`); replaced by rename, whole or absent
+    pages.pack          the build's state (site key, one small record per page) and its
+                        chunks: each page's Markdown render (HTML body, table of contents,
+                        title, anchors, links, logs, what its links resolved to) by render
+                        key, and its search entries by search key (:mod:`.mkdocs_pack`);
+                        replaced by rename, whole or absent
     html/<tkey>.html    a page's finished HTML file, by template key (+ date / all-pages digests)
     last-build.json     which path the last build took and why, for callers to show
 
@@ -47,7 +48,7 @@ class PageRecord:
     """What a later build needs to reuse one page's template output (its render and search
     entries are chunks of the pack, under ``rkey`` and ``search_key``)."""
 
-    rkey: str
+    rkey: str  # the render id (:func:`.mkdocs_keys.render_id`)
     tkey: str = ""
     html: bool = False  # the template wrote a file (html/<tkey>.html when stored)
     stored: bool = False  # the template's output (or its absence) is in the cache
@@ -73,7 +74,6 @@ _FIELD_NAMES = tuple(f.name for f in fields(PageRecord))
 class State:
     site: dict[str, str]
     local_code: dict[str, str]
-    files: list[list[str]]
     pages: dict[str, PageRecord]
 
 
@@ -159,7 +159,6 @@ class Cache:
                 "format": FORMAT,
                 "site": state.site,
                 "local_code": state.local_code,
-                "files": state.files,
                 "pages": {uri: rec.row() for uri, rec in state.pages.items()},
             }
         )
@@ -175,19 +174,23 @@ class Cache:
 
     # ------------------------------------------------------------------ chunks
 
-    def reuse_render(self, rkey: str, page: Page, files: Files) -> list[list[Any]] | None:
-        """Set what ``Page.render`` sets from the stored render; its logs, or None if absent."""
+    def stored_render(self, rkey: str) -> dict[str, Any] | None:
+        """The previous build's render of this key, or None."""
         raw = self.reader.raw(f"r{rkey}") if self.reader is not None else None
-        if raw is None:
-            return None
-        assert self.writer is not None
+        return None if raw is None else dict(json.loads(bytes(raw)))
+
+    def reuse_render(self, rkey: str, body: dict[str, Any], page: Page, files: Files) -> list[list[Any]]:
+        """Set what ``Page.render`` sets from a stored render (:meth:`stored_render`) and keep
+        it for the next build; its logs."""
+        raw = self.reader.raw(f"r{rkey}") if self.reader is not None else None
+        assert raw is not None and self.writer is not None
         self.writer.add(f"r{rkey}", raw)  # carried over as bytes, not encoded again
-        body = json.loads(bytes(raw))
         _restore(page, body, files)
         logs: list[list[Any]] = body["logs"]
         return logs
 
-    def put_render(self, rkey: str, page: Page, logs: list[list[Any]]) -> None:
+    def put_render(self, rkey: str, page: Page, logs: list[list[Any]], resolved: list[Any]) -> None:
+        """Store a page's render, with what its links resolved to (``resolved``)."""
         assert self.writer is not None
         links = page.links_to_anchors
         body = {
@@ -197,6 +200,7 @@ class Cache:
             "anchors": None if page.present_anchor_ids is None else sorted(page.present_anchor_ids),
             "links": None if links is None else {f.src_uri: dict(v) for f, v in links.items()},
             "logs": logs,
+            "resolved": resolved,
         }
         self.writer.add_json(f"r{rkey}", body)
 
@@ -288,7 +292,7 @@ def _state(index: dict[str, Any]) -> State:
         if len(row) != len(_FIELD_NAMES):
             raise ValueError(f"page record of {uri} has {len(row)} fields")
         pages[uri] = PageRecord(*row)
-    return State(index["site"], index["local_code"], index["files"], pages)
+    return State(index["site"], index["local_code"], pages)
 
 
 def _restore(page: Page, body: dict[str, Any], files: Files) -> None:

@@ -9,11 +9,13 @@ It is MkDocs' own build (``mkdocs.commands.build.build``) step by step — confi
 plugin events, theme, Jinja templates, ``_populate_page``/``_build_page`` — with two steps
 able to take a cached result instead of running:
 
-1. a page's Markdown render, if its *render key* is unchanged (its source, the file set its
-   links resolve against, the whole site key); the page object then holds exactly what a
-   render would have set (content, toc, title, anchors) and the logs it emitted are replayed;
+1. a page's Markdown render, if its *render key* is unchanged (its source, its own file, the
+   whole site key) and every path its links looked up in the file set finds the same file (or
+   none) as then; the page object then holds exactly what a render would have set (content,
+   toc, title, anchors) and the logs it emitted are replayed. So a page added, removed or
+   renamed re-renders only itself and the pages whose links looked up its path;
 2. a page's template render, if its *template key* is unchanged (its render, title, metadata,
-   the navigation with all titles) plus whatever else the template was seen to read (the
+   the file set, the navigation with all titles) plus whatever else the template was seen to read (the
    build date, where a template uses it rather than just names it; other pages' bodies:
    :mod:`.mkdocs_tracking`); its HTML file is then
    hard-linked from the cache and its search entries are added in its place.
@@ -29,7 +31,7 @@ run as in a full build, from the (restored) page objects. Keys: :mod:`.mkdocs_ke
 
 A full build is made — and said why — on ``--full``, without a usable cache (none, damaged,
 or of an older format), when a site-key component changed (``mkdocs.yml``, installed
-packages, theme overrides, MkDocs), or when a file was added, removed or renamed. A site with
+packages, theme overrides, MkDocs), or a local module changed. A site with
 hooks, a plugin or Markdown extension that is not allow-listed, or config values that are
 arbitrary code gets a plain ``mkdocs build`` and no cache. The last stdout line is
 ``sitedeploy-build: incremental: …`` or ``… full: <reason>``; ``DIR/last-build.json`` says the
@@ -64,18 +66,20 @@ from .mkdocs_keys import (
     NotIncremental,
     changed_code,
     check_supported,
-    describe_file_change,
     digest,
-    file_rows,
+    file_row,
+    files_digest,
+    link_inputs,
     local_code,
     nav_digest,
+    render_id,
     render_key,
     search_key,
     site_components,
     template_inputs,
     template_key,
 )
-from .mkdocs_tracking import capturing, rendering, replay, watching
+from .mkdocs_tracking import LinkLookups, capturing, rendering, replay, watching
 
 log = logging.getLogger("mkdocs.commands.build")
 PREFIX = "sitedeploy-build: "
@@ -134,8 +138,6 @@ def _build(config: MkDocsConfig, cache: Cache, full: bool) -> Outcome:
     cache.start(fresh=bool(reason))
     run = _Run(config, cache, site, None if reason else state)
     run.build()
-    if run.files_reason and not reason:
-        reason = run.files_reason
     if reason:
         return Outcome("full", reason, run.pages, run.rendered, run.templated)
     return Outcome("incremental", "", run.pages, run.rendered, run.templated)
@@ -156,7 +158,6 @@ class _Run:
         self.config, self.cache, self.site, self.old = config, cache, site, old
         self.site_key = digest(site)
         self.records: dict[str, PageRecord] = {}
-        self.files_reason = ""
         self.pages = self.rendered = self.templated = 0
 
     def build(self) -> None:
@@ -192,8 +193,7 @@ class _Run:
         set_exclusions(files, config)
         nav = get_navigation(files, config)
         nav = config.plugins.on_nav(nav, config=config, files=files)
-        rows = self._check_files(files)
-        files_key = digest(rows)
+        files_key = files_digest(files)
         for file in files.documentation_pages(inclusion=InclusionLevel.is_included):
             if file.page is None and file.inclusion.is_not_in_nav():  # type: ignore[no-untyped-call]
                 Page(None, file, config)
@@ -206,21 +206,13 @@ class _Run:
         for template in config.extra_templates:
             mkdocs_build._build_extra_template(template, files, config, nav)
         doc_files = files.documentation_pages(inclusion=InclusionLevel.is_included)
-        self._templates(files, doc_files, nav, env)
+        self._templates(files, files_key, doc_files, nav, env)
         for file in doc_files:
             assert file.page is not None
             file.page.validate_anchor_links(files=files, log_level=config.validation.links.anchors)
         config.plugins.on_post_build(config=config)
-        self.cache.save(State(self.site, local_code(), rows, self.records))
+        self.cache.save(State(self.site, local_code(), self.records))
         log.info(f"Documentation built in {time.monotonic() - start:.2f} seconds")
-
-    def _check_files(self, files: Files) -> list[list[str]]:
-        rows = file_rows(files)
-        if self.old is not None and self.old.files != rows:
-            self.files_reason = describe_file_change(self.old.files, rows)
-            self.old = None  # every link may resolve differently: render everything
-            self.cache.drop_old()
-        return rows
 
     # ------------------------------------------------------------------ Markdown
 
@@ -231,24 +223,28 @@ class _Run:
             page.read_source(self.config)
         finally:
             self.config._current_page = None
-        rkey = render_key(self.site_key, files_key, page)
-        old = self.old.pages.get(uri) if self.old else None
+        rkey = render_key(self.site_key, page)
         self.pages += 1
-        if old is not None and old.rkey == rkey:
-            logs = self.cache.reuse_render(rkey, page, files)
-            if logs is not None:
-                replay(logs)
-                self.records[uri] = old
-                return
-        with capturing() as logs, _read_once(page, self.config):
-            mkdocs_build._populate_page(page, self.config, files)
-        self.rendered += 1
-        self.cache.put_render(rkey, page, logs)
-        self.records[uri] = PageRecord(rkey)
+        stored = self.cache.stored_render(rkey)
+        if stored is not None and _resolves_alike(stored["resolved"], files, files_key):
+            replay(self.cache.reuse_render(rkey, stored, page, files))
+            rid = render_id(rkey, stored["resolved"])
+        else:
+            lookups = LinkLookups(files)
+            with capturing() as logs, _read_once(page, self.config):
+                mkdocs_build._populate_page(page, self.config, lookups)  # type: ignore[arg-type]
+            self.rendered += 1
+            resolved = link_inputs(lookups.found, files_key if lookups.whole else None)
+            self.cache.put_render(rkey, page, logs, resolved)
+            rid = render_id(rkey, resolved)
+        old = self.old.pages.get(uri) if self.old else None
+        self.records[uri] = old if old is not None and old.rkey == rid else PageRecord(rid)
 
     # ------------------------------------------------------------------ templates
 
-    def _templates(self, files: Files, doc_files: Sequence[File], nav: Navigation, env: Any) -> None:
+    def _templates(
+        self, files: Files, files_key: str, doc_files: Sequence[File], nav: Navigation, env: Any
+    ) -> None:
         nav_key = nav_digest(nav)
         pages = [f.page for f in doc_files if f.page is not None]
         every_page = digest([[p.file.src_uri, self.records[p.file.src_uri].rkey, p.title] for p in pages])
@@ -257,7 +253,7 @@ class _Run:
         with watching(list(files), nav.pages):
             for page in pages:
                 record = self.records[page.file.src_uri]
-                base = template_inputs(self.site_key, nav_key, record.rkey, page)
+                base = template_inputs(self.site_key, files_key, nav_key, record.rkey, page)
                 old = self.old.pages.get(page.file.src_uri) if self.old else None
                 if old is not None and self._reusable(old, base, epoch, every_page):
                     entries = self.cache.search_entries(old.search_key)
@@ -319,6 +315,18 @@ def _full_key(
     base: tuple[object, ...], reads_date: bool, reads_others: bool, epoch: str, every_page: str
 ) -> str:
     return template_key(base, epoch if reads_date else None, every_page if reads_others else None)
+
+
+def _resolves_alike(resolved: list[Any], files: Files, files_key: str) -> bool:
+    """Whether a stored render's links resolve now as they did then (:func:`.link_inputs`)."""
+    found, whole_set = resolved
+    if whole_set is not None and whole_set != files_key:
+        return False
+    for path, row in found:
+        file = files.get_file_from_path(path)
+        if (None if file is None else file_row(file)) != row:
+            return False
+    return True
 
 
 @contextmanager

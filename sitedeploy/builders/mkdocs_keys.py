@@ -6,9 +6,14 @@ Three levels, each containing the one before:
   ``mkdocs.yml`` (every value, after ``!ENV`` and ``INHERIT``), the installed packages and their
   versions (MkDocs, plugins, themes, Markdown extensions, Pygments, Jinja), Python, the theme
   override files (``custom_dir``), and this builder's own source. Any change: full build.
-- the **render key** of a page (its Markdown → HTML): site key, the file set links resolve
-  against (every file's source path, destination and URL), the page's path and its source.
-- the **template key** of a page (its HTML file): render key, the page's title and metadata, and
+- the **render key** of a page (its Markdown → HTML): site key, the page's own file (path,
+  destination, URL), its source and metadata. The render also depends on what its links
+  resolved to: each path it looked up in the file set and the file found there (or none),
+  noted while it rendered (:class:`.mkdocs_tracking.LinkLookups`). A stored render is reused
+  only if every one of those lookups finds the same now; the *render id*, which the keys below
+  build on, is the render key with those lookups.
+- the **template key** of a page (its HTML file): render id, the whole file set (every file's
+  path, destination and URL: themes can list all pages), the page's title and metadata, and
   the navigation with every title, URL and metadata of the pages in it (which decides
   prev/next, parents and the active item). A template that used the build date (the ``mkdocs``
   theme's home page) also depends on ``SOURCE_DATE_EPOCH``; one that read another page's body
@@ -29,7 +34,7 @@ import json
 import os
 import sys
 import sysconfig
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +43,12 @@ from mkdocs.config.base import Config
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.plugins import PluginCollection
 from mkdocs.structure import StructureItem
-from mkdocs.structure.files import Files
+from mkdocs.structure.files import File, Files
 from mkdocs.structure.nav import Link, Navigation, Section
 from mkdocs.structure.pages import Page
 from mkdocs.theme import Theme
 
-FORMAT = 2  # of the keys and the cache (:mod:`.mkdocs_pack`)
+FORMAT = 3  # of the keys and the cache (:mod:`.mkdocs_pack`)
 # MkDocs versions whose build steps were read for what a page render and a template can see
 # (1.6: a render resolves links against the file set only). Others build in full.
 VERIFIED_MKDOCS = ("1.6.",)
@@ -245,28 +250,32 @@ def changed_code(recorded: Mapping[str, str]) -> str | None:
 # ---------------------------------------------------------------------------- pages and nav
 
 
-def file_rows(files: Files) -> list[list[str]]:
-    """Every file links can resolve to, as the page renders see it."""
-    return [[f.src_uri, f.dest_uri, f.url, f.inclusion.name, str(f.generated_by or "")] for f in files]
+def file_row(file: File) -> list[str]:
+    """A file as links to it and templates see it."""
+    return [file.src_uri, file.dest_uri, file.url, file.inclusion.name, str(file.generated_by or "")]
 
 
-def describe_file_change(old: Iterable[list[str]], new: Iterable[list[str]]) -> str:
-    before = {row[0]: row for row in old}
-    after = {row[0]: row for row in new}
-    added = sorted(after.keys() - before.keys())
-    removed = sorted(before.keys() - after.keys())
-    changed = sorted(k for k in before.keys() & after.keys() if before[k] != after[k])
-    parts = [f"+{p}" for p in added[:3]] + [f"-{p}" for p in removed[:3]] + [f"~{p}" for p in changed[:3]]
-    more = len(added) + len(removed) + len(changed) - len(parts)
-    return "files changed: " + " ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+def files_digest(files: Files) -> str:
+    return digest([file_row(f) for f in files])
 
 
 def page_meta(page: Page) -> str:
     return json.dumps(page.meta, sort_keys=True, default=_typed_str)
 
 
-def render_key(site: str, files_key: str, page: Page) -> str:
-    return key("render", site, files_key, page.file.src_uri, page.markdown, page_meta(page))
+def render_key(site: str, page: Page) -> str:
+    return key("render", site, file_row(page.file), page.markdown, page_meta(page))
+
+
+def link_inputs(found: Mapping[str, list[str] | None], whole_set: str | None) -> list[Any]:
+    """What a render's links resolved to, as stored with it: every path looked up and the row
+    of the file found (or None), and the digest of the whole file set if it used more."""
+    return [[[path, found[path]] for path in sorted(found)], whole_set]
+
+
+def render_id(rkey: str, links: list[Any]) -> str:
+    """A render's identity: its key and what its links resolved to."""
+    return key("render-id", rkey, links)
 
 
 def nav_digest(nav: Navigation) -> str:
@@ -291,10 +300,10 @@ def _nav_item(item: StructureItem) -> list[Any]:
     ]
 
 
-def template_inputs(site: str, nav_key: str, rkey: str, page: Page) -> tuple[object, ...]:
+def template_inputs(site: str, files_key: str, nav_key: str, rid: str, page: Page) -> tuple[object, ...]:
     """What every template render of ``page`` depends on; the reads seen while rendering add
     the build date and the digest of every page (:func:`template_key`)."""
-    return ("template", site, nav_key, rkey, page.file.src_uri, page.title, page_meta(page))
+    return ("template", site, files_key, nav_key, rid, page.file.src_uri, page.title, page_meta(page))
 
 
 def template_key(inputs: tuple[object, ...], date: str | None, every_page: str | None) -> str:
@@ -303,6 +312,6 @@ def template_key(inputs: tuple[object, ...], date: str | None, every_page: str |
     return key(*inputs, date, every_page)
 
 
-def search_key(rkey: str, page: Page) -> str:
+def search_key(rid: str, page: Page) -> str:
     """Search entries depend on the page's render, title and URL, not on its template."""
-    return key("search", rkey, page.title, page.url)
+    return key("search", rid, page.title, page.url)

@@ -2,7 +2,7 @@
 
 Layout of ``pages.pack``::
 
-    b"sitedeploy-mkdocs-cache 2\\n"      magic line with the format number
+    b"sitedeploy-mkdocs-cache 3\\n"      magic line with the format number
     chunk, chunk, …                       each the JSON of one cached piece, named by its key
     index                                 JSON: the build's state and {key: [offset, length]}
     trailer (24 bytes)                    index offset, index length (8 bytes each), CRC-32 of
@@ -25,7 +25,7 @@ import zlib
 from pathlib import Path
 from typing import Any, BinaryIO
 
-FORMAT = 2
+FORMAT = 3
 MAGIC = b"sitedeploy-mkdocs-cache "
 HEADER = MAGIC + str(FORMAT).encode() + b"\n"
 _TRAILER = struct.Struct(">QQI4s")

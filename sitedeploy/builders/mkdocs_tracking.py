@@ -44,8 +44,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from mkdocs.commands import build as mkdocs_build
-from mkdocs.structure.files import File
+from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
+
+from .mkdocs_keys import file_row
 
 # Attributes of a navigation page covered by the navigation digest (or derived from it).
 NAV_SAFE = frozenset(
@@ -396,6 +398,46 @@ def rendering(page: Page) -> Iterator[Reads]:
     finally:
         _READS.current = _READS.current_file = None
         page.__class__ = watched
+
+
+# ---------------------------------------------------------------------------- links
+
+
+class LinkLookups:
+    """The file set as one page's Markdown render sees it, noting what the render looked up.
+
+    MkDocs 1.6 resolves each link of a page with ``files.get_file_from_path`` (the target,
+    then the guesses of a "did you mean") and reads the ``url`` and ``inclusion`` of the file
+    found: the render depends on what those paths find, not on the rest of the set. So a page
+    added, removed or renamed re-renders only the pages that looked up its path. This stands
+    in for the set while one page renders; any other use of it (iterating, another method)
+    notes that the render may depend on the whole set (:attr:`whole`)."""
+
+    def __init__(self, files: Files) -> None:
+        self._files = files
+        self.found: dict[str, list[str] | None] = {}
+        self.whole = False
+
+    def get_file_from_path(self, path: str) -> File | None:
+        file = self._files.get_file_from_path(path)
+        self.found[path] = None if file is None else file_row(file)
+        return file
+
+    def __getattr__(self, name: str) -> Any:  # any name this class does not define
+        self.whole = True
+        return getattr(self._files, name)
+
+    def __iter__(self) -> Iterator[File]:
+        self.whole = True
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        self.whole = True
+        return len(self._files)
+
+    def __contains__(self, path: str) -> bool:
+        self.whole = True
+        return path in self._files
 
 
 class LogCapture(logging.Handler):
