@@ -197,20 +197,17 @@ def add_page(site: Site) -> str:
     if site.future and site.rng.random() < 0.7:  # one that other pages already link to
         path = site.future.pop(site.rng.randrange(len(site.future)))
     site.write_page(path, "A new page")
-    if site.rng.random() < 0.5:
+    if site.rng.random() < 0.5:  # nav: in mkdocs.yml is an input of the templates only
         site.nav.append((None, path))
         site.write_config()
-        return "full"
-    return "incremental"  # the file set changed: the pages whose links looked it up re-render
+    return "incremental"  # the pages whose links looked up its path render again
 
 
 def remove_page(site: Site) -> str:
     path = site.rng.choice(site.pages()[1:])
     (site.docs / path).unlink()
-    if any(p == path for _, p in site.nav):
-        site.nav = [(t, p) for t, p in site.nav if p != path]
-        site.write_config()
-        return "full"
+    site.nav = [(t, p) for t, p in site.nav if p != path]
+    site.write_config()
     return "incremental"
 
 
@@ -218,17 +215,22 @@ def rename_page(site: Site) -> str:
     path = site.rng.choice(site.pages()[1:])
     new = posixpath.join(posixpath.dirname(path), f"renamed-{site.rng.randint(0, 9999)}.md")
     (site.docs / path).rename(site.docs / new)
-    if any(p == path for _, p in site.nav):
-        site.nav = [(t, new if p == path else p) for t, p in site.nav]
-        site.write_config()
-        return "full"
+    site.nav = [(t, new if p == path else p) for t, p in site.nav]
+    site.write_config()
     return "incremental"
 
 
 def reorder_nav(site: Site) -> str:
     site.rng.shuffle(site.nav)
     site.write_config()
-    return "full"
+    return "incremental"
+
+
+def retitle_in_nav(site: Site) -> str:
+    n = site.rng.randrange(len(site.nav))
+    site.nav[n] = (f"Nav {site.rng.choice(WORDS)}", site.nav[n][1])
+    site.write_config()
+    return "incremental"
 
 
 def edit_config(site: Site) -> str:
@@ -238,11 +240,11 @@ def edit_config(site: Site) -> str:
 
 
 def edit_override(site: Site) -> str:
-    site.override = site.rng.choice(sorted(OVERRIDES))
+    before, site.override = site.override, site.rng.choice(sorted(OVERRIDES))
     (site.root / "overrides").mkdir(exist_ok=True)
     (site.root / "overrides" / "main.html").write_text(OVERRIDES[site.override])
     site.write_config()
-    return "full"
+    return "full" if site.override != before else "incremental"
 
 
 def toggle_hook(site: Site) -> str:
@@ -277,6 +279,7 @@ EDITS: list[Callable[[Site], str]] = [
     remove_page,
     rename_page,
     reorder_nav,
+    retitle_in_nav,
     edit_config,
     edit_override,
     toggle_hook,

@@ -15,10 +15,10 @@ able to take a cached result instead of running:
    toc, title, anchors) and the logs it emitted are replayed. So a page added, removed or
    renamed re-renders only itself and the pages whose links looked up its path;
 2. a page's template render, if its *template key* is unchanged (its render, title, metadata,
-   the file set, the navigation with all titles) plus whatever else the template was seen to read (the
-   build date, where a template uses it rather than just names it; other pages' bodies:
-   :mod:`.mkdocs_tracking`); its HTML file is then
-   hard-linked from the cache and its search entries are added in its place.
+   the file set, the navigation with all titles, ``nav:`` as written) plus whatever else the
+   template was seen to read (the build date, where a template uses it rather than just names
+   it; other pages' bodies: :mod:`.mkdocs_tracking`); its HTML file is then hard-linked from
+   the cache and its search entries are added in its place.
 
 A page whose template is rendered again still takes its search entries from the cache when
 its render, title and URL are unchanged (parsing its HTML for them is a fifth of a full
@@ -31,7 +31,8 @@ run as in a full build, from the (restored) page objects. Keys: :mod:`.mkdocs_ke
 
 A full build is made — and said why — on ``--full``, without a usable cache (none, damaged,
 or of an older format), when a site-key component changed (``mkdocs.yml``, installed
-packages, theme overrides, MkDocs), or a local module changed. A site with
+packages, theme overrides, MkDocs; not ``nav:``, which only templates see), or a local module
+changed. A site with
 hooks, a plugin or Markdown extension that is not allow-listed, or config values that are
 arbitrary code gets a plain ``mkdocs build`` and no cache. The last stdout line is
 ``sitedeploy-build: incremental: …`` or ``… full: <reason>``; ``DIR/last-build.json`` says the
@@ -78,6 +79,7 @@ from .mkdocs_keys import (
     site_components,
     template_inputs,
     template_key,
+    written_nav,
 )
 from .mkdocs_tracking import LinkLookups, capturing, rendering, replay, watching
 
@@ -128,6 +130,7 @@ def _build(config: MkDocsConfig, cache: Cache, full: bool) -> Outcome:
     try:
         check_supported(config)
         site = site_components(config)
+        nav_written = written_nav(config)
     except NotIncremental as e:
         cache.clear()  # nothing built now may be reused later
         mkdocs_build.build(config)
@@ -136,7 +139,7 @@ def _build(config: MkDocsConfig, cache: Cache, full: bool) -> Outcome:
     if state is not None:
         reason = _stale_reason(state, site)
     cache.start(fresh=bool(reason))
-    run = _Run(config, cache, site, None if reason else state)
+    run = _Run(config, cache, site, nav_written, None if reason else state)
     run.build()
     if reason:
         return Outcome("full", reason, run.pages, run.rendered, run.templated)
@@ -154,9 +157,11 @@ def _stale_reason(state: State, site: dict[str, str]) -> str:
 class _Run:
     """One build, mirroring ``mkdocs.commands.build.build`` step for step."""
 
-    def __init__(self, config: MkDocsConfig, cache: Cache, site: dict[str, str], old: State | None) -> None:
+    def __init__(
+        self, config: MkDocsConfig, cache: Cache, site: dict[str, str], nav_written: str, old: State | None
+    ) -> None:
         self.config, self.cache, self.site, self.old = config, cache, site, old
-        self.site_key = digest(site)
+        self.site_key, self.nav_written = digest(site), nav_written
         self.records: dict[str, PageRecord] = {}
         self.pages = self.rendered = self.templated = 0
 
@@ -245,7 +250,7 @@ class _Run:
     def _templates(
         self, files: Files, files_key: str, doc_files: Sequence[File], nav: Navigation, env: Any
     ) -> None:
-        nav_key = nav_digest(nav)
+        nav_key = digest(nav_digest(nav), self.nav_written)
         pages = [f.page for f in doc_files if f.page is not None]
         every_page = digest([[p.file.src_uri, self.records[p.file.src_uri].rkey, p.title] for p in pages])
         epoch = os.environ.get("SOURCE_DATE_EPOCH", "")

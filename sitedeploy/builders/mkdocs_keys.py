@@ -3,7 +3,7 @@
 Three levels, each containing the one before:
 
 - the **site key** (one digest per component, so a change can be named): the loaded
-  ``mkdocs.yml`` (every value, after ``!ENV`` and ``INHERIT``), the installed packages and their
+  ``mkdocs.yml`` (every value, after ``!ENV`` and ``INHERIT``, but ``nav:``), the installed packages and their
   versions (MkDocs, plugins, themes, Markdown extensions, Pygments, Jinja), Python, the theme
   override files (``custom_dir``), and this builder's own source. Any change: full build.
 - the **render key** of a page (its Markdown → HTML): site key, the page's own file (path,
@@ -15,7 +15,9 @@ Three levels, each containing the one before:
 - the **template key** of a page (its HTML file): render id, the whole file set (every file's
   path, destination and URL: themes can list all pages), the page's title and metadata, and
   the navigation with every title, URL and metadata of the pages in it (which decides
-  prev/next, parents and the active item). A template that used the build date (the ``mkdocs``
+  prev/next, parents and the active item), and ``nav:`` as written (templates can read
+  ``config``). A page's Markdown render does not depend on the navigation, so an edit of
+  ``nav:`` alone re-renders templates only. A template that used the build date (the ``mkdocs``
   theme's home page) also depends on ``SOURCE_DATE_EPOCH``; one that read another page's body
   also depends on every page's render key. Those two are found while rendering (see
   :mod:`.mkdocs_tracking`).
@@ -74,7 +76,8 @@ _FILE_READING_EXTENSIONS = frozenset({"pymdownx.snippets", "pymdownx.b64"})
 # `!!python/name:` values (superfences formatters, slug functions) trusted to be pure.
 _TRUSTED_CODE = ("markdown.", "pymdownx.", "material.", "mkdocs.")
 _TRUSTED_REPR = ("babel.", "mkdocs.")
-_UNKEYED_CONFIG = frozenset({"site_dir"})  # a fresh folder per build; never in the output
+# site_dir: a fresh folder per build, never in the output; nav: keyed with the templates only.
+_UNKEYED_CONFIG = frozenset({"site_dir", "nav"})
 
 
 class NotIncremental(Exception):
@@ -143,6 +146,11 @@ def site_components(config: MkDocsConfig) -> dict[str, str]:
         "config": digest(loaded),
         "theme": digest([_tree_digest(d) for d in config.theme.dirs if not _installed(d)]),
     }
+
+
+def written_nav(config: MkDocsConfig) -> str:
+    """``nav:`` as mkdocs.yml gives it (the navigation as built is :func:`nav_digest`)."""
+    return digest(stable(config["nav"], "nav"))
 
 
 COMPONENT_REASONS = {
