@@ -11,7 +11,8 @@ In one run, on a copy of the corpus (no images: they are copied the same way by 
 - ``title edit``: one page's H1 changed (not a navigation page);
 - ``new page``: a page added (incremental: its own Markdown and that of pages whose links
   looked up its path are rendered; every template, as the file set and navigation changed);
-- ``config edit``: ``copyright`` changed in ``mkdocs.yml`` (falls back: ``mkdocs.yml changed``);
+- ``config edit``: ``copyright`` changed in ``mkdocs.yml`` (incremental: no page render reads
+  it, every template shows it);
 - ``deploy, text edit``: the whole ``sitedeploy deploy`` of a one-page commit to a local target
   (mirror, build, manifest, publish; interpreter start included), on the same corpus committed
   to a git repo and deployed once before, against plain ``mkdocs build`` of that commit.
@@ -22,7 +23,8 @@ to the last commit's time, so a page whose template uses the build date (the hom
 Every build's line says the path it took (``incremental: …`` or ``full: <reason>``, as the
 builder's last line says it) and the cache's size; the table ends with median seconds and the
 ratios to plain ``mkdocs build``, with the targets of the issue (text edit: build <= 0.30x,
-whole deploy <= 0.40x; a new page and every build that falls back: <= 1.10x).
+whole deploy <= 0.40x; a full build, a new page and a ``mkdocs.yml`` edit, which used to fall
+back to a full build: <= 1.10x).
 """
 
 from __future__ import annotations

@@ -60,6 +60,9 @@ class Site:
     plugins: tuple[str, ...] = ("search",)
     epoch: int = 1_700_000_000
     future: list[str] = field(default_factory=list)  # pages linked to before they exist
+    permalink: bool = True
+    directory_urls: bool = True
+    copyright: str = ""
 
     @property
     def docs(self) -> Path:
@@ -70,13 +73,16 @@ class Site:
 
     def write_config(self) -> None:
         lines = [f"site_name: {self.site_name}", "site_url: https://docs.example.invalid/"]
+        lines += [f"use_directory_urls: {str(self.directory_urls).lower()}"]
+        lines += [f"copyright: {self.copyright}"] if self.copyright else []
         lines += ["theme:", f"  name: {self.theme}"]
         if self.override:
             lines.append("  custom_dir: overrides")
         lines.append("nav:")
         lines += [f"  - {t}: {p}" if t else f"  - {p}" for t, p in self.nav]
         lines += ["plugins:"] + [f"  - {p}" for p in self.plugins] + ["markdown_extensions:"]
-        lines += [("  - toc:\n      permalink: true" if e == "toc" else f"  - {e}") for e in self.extensions]
+        toc = f"  - toc:\n      permalink: {str(self.permalink).lower()}"
+        lines += [(toc if e == "toc" else f"  - {e}") for e in self.extensions]
         lines += ["validation:", "  omitted_files: ignore", "  anchors: warn"]
         if self.hook:
             lines += ["hooks:", "  - hooks.py"]
@@ -234,9 +240,23 @@ def retitle_in_nav(site: Site) -> str:
 
 
 def edit_config(site: Site) -> str:
-    site.site_name = f"Docs {site.rng.randint(0, 999)}"
+    """Settings that only templates show: no page's Markdown is rendered again."""
+    if site.rng.random() < 0.5:
+        site.site_name = f"Docs {site.rng.randint(0, 999)}"
+    else:
+        site.copyright = f"Copyright {site.rng.randint(1990, 2030)}"
     site.write_config()
-    return "full"
+    return "incremental"
+
+
+def edit_render_config(site: Site) -> str:
+    """Settings that page renders read: every page's Markdown is rendered again."""
+    if site.rng.random() < 0.5:
+        site.permalink = not site.permalink  # mdx_configs
+    else:
+        site.directory_urls = not site.directory_urls  # every link and URL
+    site.write_config()
+    return "incremental"
 
 
 def edit_override(site: Site) -> str:
@@ -281,6 +301,7 @@ EDITS: list[Callable[[Site], str]] = [
     reorder_nav,
     retitle_in_nav,
     edit_config,
+    edit_render_config,
     edit_override,
     toggle_hook,
     no_change,

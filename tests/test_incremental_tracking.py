@@ -13,12 +13,20 @@ from pathlib import Path
 import pytest
 from mkdocs.commands import build as mkdocs_build
 from mkdocs.config import load_config
+from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.structure.files import File, get_files
 from mkdocs.structure.nav import get_navigation
 from mkdocs.structure.pages import Page
 
 from sitedeploy.builders.mkdocs_keys import file_row
-from sitedeploy.builders.mkdocs_tracking import LinkLookups, Reads, WatchedDate, rendering, watching
+from sitedeploy.builders.mkdocs_tracking import (
+    ConfigReads,
+    LinkLookups,
+    Reads,
+    WatchedDate,
+    rendering,
+    watching,
+)
 from tests.test_incremental_build import build_both, edit_text, make_site
 
 
@@ -237,3 +245,43 @@ def test_any_other_use_of_the_file_set_makes_the_render_depend_on_all_of_it(
     lookups = LinkLookups(built.files)
     assert use(lookups) == use(built.files)
     assert lookups.whole
+
+
+# ---------------------------------------------------------------------------- settings read
+
+
+def _config(tmp_path: Path) -> MkDocsConfig:
+    make_site(tmp_path / "site", 22, pages=3)
+    return load_config(config_file=str(tmp_path / "site" / "mkdocs.yml"), site_dir=str(tmp_path / "out"))
+
+
+def test_config_reads_note_each_setting_read(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    reads = ConfigReads(config)
+    assert reads["markdown_extensions"] == config["markdown_extensions"]
+    assert reads.use_directory_urls is config.use_directory_urls
+    assert reads.validation.links.not_found == config.validation.links.not_found
+    assert reads.get("mdx_configs") == config["mdx_configs"]
+    reads._current_page = "page"  # type: ignore[assignment]  # as _populate_page sets it
+    assert config._current_page == "page"
+    assert reads.read == {"markdown_extensions", "use_directory_urls", "validation", "mdx_configs"}
+    assert not reads.whole
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        lambda config: list(config),
+        lambda config: len(config),
+        lambda config: config.items(),
+        lambda config: config._current_page,
+        lambda config: "no_such_setting" in config,
+    ],
+)
+def test_any_other_use_of_the_config_makes_the_render_depend_on_all_of_it(
+    tmp_path: Path, use: Callable[[object], object]
+) -> None:
+    config = _config(tmp_path)
+    reads = ConfigReads(config)
+    assert use(reads) == use(config)
+    assert reads.whole

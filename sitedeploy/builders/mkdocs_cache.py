@@ -4,7 +4,7 @@ Layout of the cache folder (one per site)::
 
     pages.pack          the build's state (site key, one small record per page) and its
                         chunks: each page's Markdown render (HTML body, table of contents,
-                        title, anchors, links, logs, what its links resolved to) by render
+                        title, anchors, links, logs, what it read: links, settings) by render
                         key, and its search entries by search key (:mod:`.mkdocs_pack`);
                         replaced by rename, whole or absent
     html/<tkey>.html    a page's finished HTML file, by template key (+ date / all-pages digests)
@@ -189,8 +189,8 @@ class Cache:
         logs: list[list[Any]] = body["logs"]
         return logs
 
-    def put_render(self, rkey: str, page: Page, logs: list[list[Any]], resolved: list[Any]) -> None:
-        """Store a page's render, with what its links resolved to (``resolved``)."""
+    def put_render(self, rkey: str, page: Page, logs: list[list[Any]], inputs: dict[str, Any]) -> None:
+        """Store a page's render, with what it read (:func:`.mkdocs_keys.render_inputs`)."""
         assert self.writer is not None
         links = page.links_to_anchors
         body = {
@@ -200,7 +200,7 @@ class Cache:
             "anchors": None if page.present_anchor_ids is None else sorted(page.present_anchor_ids),
             "links": None if links is None else {f.src_uri: dict(v) for f, v in links.items()},
             "logs": logs,
-            "resolved": resolved,
+            "inputs": inputs,
         }
         self.writer.add_json(f"r{rkey}", body)
 

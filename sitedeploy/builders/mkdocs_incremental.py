@@ -10,12 +10,14 @@ plugin events, theme, Jinja templates, ``_populate_page``/``_build_page`` — wi
 able to take a cached result instead of running:
 
 1. a page's Markdown render, if its *render key* is unchanged (its source, its own file, the
-   whole site key) and every path its links looked up in the file set finds the same file (or
-   none) as then; the page object then holds exactly what a render would have set (content,
+   site key) and what it read then is the same now: every path its links looked up in the
+   file set finds the same file (or none), every setting of ``mkdocs.yml`` it read has the
+   same value. The page object then holds exactly what a render would have set (content,
    toc, title, anchors) and the logs it emitted are replayed. So a page added, removed or
-   renamed re-renders only itself and the pages whose links looked up its path;
+   renamed re-renders only itself and the pages whose links looked up its path, and an edit
+   of ``copyright`` or ``nav:`` re-renders no page's Markdown;
 2. a page's template render, if its *template key* is unchanged (its render, title, metadata,
-   the file set, the navigation with all titles, ``nav:`` as written) plus whatever else the
+   every setting, the file set, the navigation with all titles) plus whatever else the
    template was seen to read (the build date, where a template uses it rather than just names
    it; other pages' bodies: :mod:`.mkdocs_tracking`); its HTML file is then hard-linked from
    the cache and its search entries are added in its place.
@@ -30,13 +32,11 @@ Static files, theme and extra templates (sitemap, 404), anchor validation and th
 run as in a full build, from the (restored) page objects. Keys: :mod:`.mkdocs_keys`.
 
 A full build is made — and said why — on ``--full``, without a usable cache (none, damaged,
-or of an older format), when a site-key component changed (``mkdocs.yml``, installed
-packages, theme overrides, MkDocs; not ``nav:``, which only templates see), or a local module
-changed. A site with
-hooks, a plugin or Markdown extension that is not allow-listed, or config values that are
-arbitrary code gets a plain ``mkdocs build`` and no cache. The last stdout line is
-``sitedeploy-build: incremental: …`` or ``… full: <reason>``; ``DIR/last-build.json`` says the
-same as JSON.
+or of an older format), when a site-key component changed (installed packages, theme
+overrides, MkDocs, this builder), or a local module changed. A site with hooks, a plugin or
+Markdown extension that is not allow-listed, or config values that are arbitrary code gets a
+plain ``mkdocs build`` and no cache. The last stdout line is ``sitedeploy-build:
+incremental: …`` or ``… full: <reason>``; ``DIR/last-build.json`` says the same as JSON.
 """
 
 from __future__ import annotations
@@ -67,21 +67,21 @@ from .mkdocs_keys import (
     NotIncremental,
     changed_code,
     check_supported,
+    config_settings,
     digest,
     file_row,
     files_digest,
-    link_inputs,
     local_code,
     nav_digest,
     render_id,
+    render_inputs,
     render_key,
     search_key,
     site_components,
     template_inputs,
     template_key,
-    written_nav,
 )
-from .mkdocs_tracking import LinkLookups, capturing, rendering, replay, watching
+from .mkdocs_tracking import ConfigReads, LinkLookups, capturing, rendering, replay, watching
 
 log = logging.getLogger("mkdocs.commands.build")
 PREFIX = "sitedeploy-build: "
@@ -130,7 +130,7 @@ def _build(config: MkDocsConfig, cache: Cache, full: bool) -> Outcome:
     try:
         check_supported(config)
         site = site_components(config)
-        nav_written = written_nav(config)
+        settings = config_settings(config)
     except NotIncremental as e:
         cache.clear()  # nothing built now may be reused later
         mkdocs_build.build(config)
@@ -139,7 +139,7 @@ def _build(config: MkDocsConfig, cache: Cache, full: bool) -> Outcome:
     if state is not None:
         reason = _stale_reason(state, site)
     cache.start(fresh=bool(reason))
-    run = _Run(config, cache, site, nav_written, None if reason else state)
+    run = _Run(config, cache, site, settings, None if reason else state)
     run.build()
     if reason:
         return Outcome("full", reason, run.pages, run.rendered, run.templated)
@@ -158,10 +158,19 @@ class _Run:
     """One build, mirroring ``mkdocs.commands.build.build`` step for step."""
 
     def __init__(
-        self, config: MkDocsConfig, cache: Cache, site: dict[str, str], nav_written: str, old: State | None
+        self,
+        config: MkDocsConfig,
+        cache: Cache,
+        site: dict[str, str],
+        settings: dict[str, str],
+        old: State | None,
     ) -> None:
         self.config, self.cache, self.site, self.old = config, cache, site, old
-        self.site_key, self.nav_written = digest(site), nav_written
+        self.site_key, self.settings = digest(site), settings
+        # Templates and search entries see every setting (nav: is keyed with the navigation);
+        # a render that used more than single settings depends on all of them.
+        self.config_key = digest({k: v for k, v in settings.items() if k != "nav"})
+        self.all_settings = digest(settings)
         self.records: dict[str, PageRecord] = {}
         self.pages = self.rendered = self.templated = 0
 
@@ -231,26 +240,43 @@ class _Run:
         rkey = render_key(self.site_key, page)
         self.pages += 1
         stored = self.cache.stored_render(rkey)
-        if stored is not None and _resolves_alike(stored["resolved"], files, files_key):
+        if stored is not None and self._reads_alike(stored["inputs"], files, files_key):
             replay(self.cache.reuse_render(rkey, stored, page, files))
-            rid = render_id(rkey, stored["resolved"])
+            rid = render_id(rkey, stored["inputs"])
         else:
-            lookups = LinkLookups(files)
+            links, config = LinkLookups(files), ConfigReads(self.config)
             with capturing() as logs, _read_once(page, self.config):
-                mkdocs_build._populate_page(page, self.config, lookups)  # type: ignore[arg-type]
+                mkdocs_build._populate_page(page, config, links)  # type: ignore[arg-type]
             self.rendered += 1
-            resolved = link_inputs(lookups.found, files_key if lookups.whole else None)
-            self.cache.put_render(rkey, page, logs, resolved)
-            rid = render_id(rkey, resolved)
+            inputs = render_inputs(
+                links.found,
+                files_key if links.whole else None,
+                {name: self.settings.get(name, "") for name in config.read},  # "": site_dir
+                self.all_settings if config.whole else None,
+            )
+            self.cache.put_render(rkey, page, logs, inputs)
+            rid = render_id(rkey, inputs)
         old = self.old.pages.get(uri) if self.old else None
         self.records[uri] = old if old is not None and old.rkey == rid else PageRecord(rid)
+
+    def _reads_alike(self, inputs: dict[str, Any], files: Files, files_key: str) -> bool:
+        """Whether what a stored render read (:func:`.render_inputs`) is the same now."""
+        if inputs["files"] not in (None, files_key) or inputs["config"] not in (None, self.all_settings):
+            return False
+        if any(self.settings.get(name, "") != value for name, value in inputs["settings"]):
+            return False
+        for path, row in inputs["links"]:
+            file = files.get_file_from_path(path)
+            if (None if file is None else file_row(file)) != row:
+                return False
+        return True
 
     # ------------------------------------------------------------------ templates
 
     def _templates(
         self, files: Files, files_key: str, doc_files: Sequence[File], nav: Navigation, env: Any
     ) -> None:
-        nav_key = digest(nav_digest(nav), self.nav_written)
+        nav_key = digest(nav_digest(nav), self.settings.get("nav"))
         pages = [f.page for f in doc_files if f.page is not None]
         every_page = digest([[p.file.src_uri, self.records[p.file.src_uri].rkey, p.title] for p in pages])
         epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
@@ -258,7 +284,7 @@ class _Run:
         with watching(list(files), nav.pages):
             for page in pages:
                 record = self.records[page.file.src_uri]
-                base = template_inputs(self.site_key, files_key, nav_key, record.rkey, page)
+                base = template_inputs(self.site_key, self.config_key, files_key, nav_key, record.rkey, page)
                 old = self.old.pages.get(page.file.src_uri) if self.old else None
                 if old is not None and self._reusable(old, base, epoch, every_page):
                     entries = self.cache.search_entries(old.search_key)
@@ -294,7 +320,7 @@ class _Run:
         search: SearchEntries,
     ) -> None:
         before, mark = page.content, search.mark()
-        skey = search_key(record.rkey, page)
+        skey = search_key(record.rkey, self.config_key, page)
         cached = self.cache.search_entries(skey) if self.old is not None else None
         with rendering(page) as reads, capturing() as logs, search.reusing(cached):
             mkdocs_build._build_page(page, self.config, doc_files, nav, env)
@@ -320,18 +346,6 @@ def _full_key(
     base: tuple[object, ...], reads_date: bool, reads_others: bool, epoch: str, every_page: str
 ) -> str:
     return template_key(base, epoch if reads_date else None, every_page if reads_others else None)
-
-
-def _resolves_alike(resolved: list[Any], files: Files, files_key: str) -> bool:
-    """Whether a stored render's links resolve now as they did then (:func:`.link_inputs`)."""
-    found, whole_set = resolved
-    if whole_set is not None and whole_set != files_key:
-        return False
-    for path, row in found:
-        file = files.get_file_from_path(path)
-        if (None if file is None else file_row(file)) != row:
-            return False
-    return True
 
 
 @contextmanager

@@ -2,22 +2,24 @@
 
 Three levels, each containing the one before:
 
-- the **site key** (one digest per component, so a change can be named): the loaded
-  ``mkdocs.yml`` (every value, after ``!ENV`` and ``INHERIT``, but ``nav:``), the installed packages and their
-  versions (MkDocs, plugins, themes, Markdown extensions, Pygments, Jinja), Python, the theme
-  override files (``custom_dir``), and this builder's own source. Any change: full build.
+- the **site key** (one digest per component, so a change can be named): the installed
+  packages and their versions (MkDocs, plugins, themes, Markdown extensions, Pygments, Jinja),
+  Python, the theme override files (``custom_dir``), and this builder's own source. Any
+  change: full build. Each setting of the loaded ``mkdocs.yml`` (after ``!ENV`` and
+  ``INHERIT``) gets a digest of its own (:func:`config_settings`).
 - the **render key** of a page (its Markdown → HTML): site key, the page's own file (path,
-  destination, URL), its source and metadata. The render also depends on what its links
-  resolved to: each path it looked up in the file set and the file found there (or none),
-  noted while it rendered (:class:`.mkdocs_tracking.LinkLookups`). A stored render is reused
-  only if every one of those lookups finds the same now; the *render id*, which the keys below
-  build on, is the render key with those lookups.
-- the **template key** of a page (its HTML file): render id, the whole file set (every file's
-  path, destination and URL: themes can list all pages), the page's title and metadata, and
-  the navigation with every title, URL and metadata of the pages in it (which decides
-  prev/next, parents and the active item), and ``nav:`` as written (templates can read
-  ``config``). A page's Markdown render does not depend on the navigation, so an edit of
-  ``nav:`` alone re-renders templates only. A template that used the build date (the ``mkdocs``
+  destination, URL), its source and metadata. The render also depends on what it was seen to
+  read while it rendered (:mod:`.mkdocs_tracking`): each path its links looked up in the file
+  set and the file found there (or none), and each setting it read (``markdown_extensions``,
+  ``mdx_configs``, ``validation``, ``use_directory_urls``, ``plugins``). A stored render is
+  reused only if all of those are the same now (:func:`render_inputs`); the *render id*, which
+  the keys below build on, is the render key with them. So a page added, or ``copyright``
+  edited, re-renders the Markdown of no page but those that read it.
+- the **template key** of a page (its HTML file): render id, every setting of
+  ``mkdocs.yml``, the whole file set (every file's path, destination and URL: themes can list
+  all pages), the page's title and metadata, and the navigation with every title, URL and
+  metadata of the pages in it (which decides prev/next, parents and the active item) and
+  ``nav:`` as written. A template that used the build date (the ``mkdocs``
   theme's home page) also depends on ``SOURCE_DATE_EPOCH``; one that read another page's body
   also depends on every page's render key. Those two are found while rendering (see
   :mod:`.mkdocs_tracking`).
@@ -76,8 +78,7 @@ _FILE_READING_EXTENSIONS = frozenset({"pymdownx.snippets", "pymdownx.b64"})
 # `!!python/name:` values (superfences formatters, slug functions) trusted to be pure.
 _TRUSTED_CODE = ("markdown.", "pymdownx.", "material.", "mkdocs.")
 _TRUSTED_REPR = ("babel.", "mkdocs.")
-# site_dir: a fresh folder per build, never in the output; nav: keyed with the templates only.
-_UNKEYED_CONFIG = frozenset({"site_dir", "nav"})
+_UNKEYED_CONFIG = frozenset({"site_dir"})  # a fresh folder per build; never in the output
 
 
 class NotIncremental(Exception):
@@ -138,28 +139,25 @@ def _pure_extension(name: str) -> bool:
 
 def site_components(config: MkDocsConfig) -> dict[str, str]:
     """The site key, one digest per component that a message can name."""
-    loaded = {k: stable(v, k) for k, v in config.items() if k not in _UNKEYED_CONFIG}
     return {
         "builder": digest(FORMAT, _own_source()),
         "mkdocs": digest(mkdocs.__version__, sys.version),
         "packages": digest(installed_packages()),
-        "config": digest(loaded),
         "theme": digest([_tree_digest(d) for d in config.theme.dirs if not _installed(d)]),
     }
-
-
-def written_nav(config: MkDocsConfig) -> str:
-    """``nav:`` as mkdocs.yml gives it (the navigation as built is :func:`nav_digest`)."""
-    return digest(stable(config["nav"], "nav"))
 
 
 COMPONENT_REASONS = {
     "builder": "the incremental builder changed",
     "mkdocs": "MkDocs or Python version changed",
     "packages": "installed packages changed",
-    "config": "mkdocs.yml changed",
     "theme": "theme override files changed",
 }
+
+
+def config_settings(config: MkDocsConfig) -> dict[str, str]:
+    """Every setting of the loaded ``mkdocs.yml`` by name, as a digest of its value."""
+    return {k: digest(stable(v, k)) for k, v in config.items() if k not in _UNKEYED_CONFIG}
 
 
 def stable(value: Any, where: str) -> Any:
@@ -275,15 +273,26 @@ def render_key(site: str, page: Page) -> str:
     return key("render", site, file_row(page.file), page.markdown, page_meta(page))
 
 
-def link_inputs(found: Mapping[str, list[str] | None], whole_set: str | None) -> list[Any]:
-    """What a render's links resolved to, as stored with it: every path looked up and the row
-    of the file found (or None), and the digest of the whole file set if it used more."""
-    return [[[path, found[path]] for path in sorted(found)], whole_set]
+def render_inputs(
+    found: Mapping[str, list[str] | None],
+    files_key: str | None,
+    settings: Mapping[str, str],
+    config_key: str | None,
+) -> dict[str, Any]:
+    """What a render was seen to read, as stored with it: every path its links looked up and
+    the row of the file found there (or None), every setting it read and its digest, and the
+    digest of the whole file set or config where it used more of them."""
+    return {
+        "links": [[path, found[path]] for path in sorted(found)],
+        "files": files_key,
+        "settings": [[name, settings[name]] for name in sorted(settings)],
+        "config": config_key,
+    }
 
 
-def render_id(rkey: str, links: list[Any]) -> str:
-    """A render's identity: its key and what its links resolved to."""
-    return key("render-id", rkey, links)
+def render_id(rkey: str, inputs: dict[str, Any]) -> str:
+    """A render's identity: its key and what it read (:func:`render_inputs`)."""
+    return key("render-id", rkey, inputs)
 
 
 def nav_digest(nav: Navigation) -> str:
@@ -308,10 +317,13 @@ def _nav_item(item: StructureItem) -> list[Any]:
     ]
 
 
-def template_inputs(site: str, files_key: str, nav_key: str, rid: str, page: Page) -> tuple[object, ...]:
+def template_inputs(
+    site: str, config_key: str, files_key: str, nav_key: str, rid: str, page: Page
+) -> tuple[object, ...]:
     """What every template render of ``page`` depends on; the reads seen while rendering add
     the build date and the digest of every page (:func:`template_key`)."""
-    return ("template", site, files_key, nav_key, rid, page.file.src_uri, page.title, page_meta(page))
+    uri, meta = page.file.src_uri, page_meta(page)
+    return ("template", site, config_key, files_key, nav_key, rid, uri, page.title, meta)
 
 
 def template_key(inputs: tuple[object, ...], date: str | None, every_page: str | None) -> str:
@@ -320,6 +332,7 @@ def template_key(inputs: tuple[object, ...], date: str | None, every_page: str |
     return key(*inputs, date, every_page)
 
 
-def search_key(rid: str, page: Page) -> str:
-    """Search entries depend on the page's render, title and URL, not on its template."""
-    return key("search", rid, page.title, page.url)
+def search_key(rid: str, config_key: str, page: Page) -> str:
+    """Search entries depend on the page's render, title and URL, and on the search plugin's
+    settings, not on its template."""
+    return key("search", rid, config_key, page.title, page.url)

@@ -44,6 +44,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from mkdocs.commands import build as mkdocs_build
+from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
@@ -400,7 +401,7 @@ def rendering(page: Page) -> Iterator[Reads]:
         page.__class__ = watched
 
 
-# ---------------------------------------------------------------------------- links
+# ---------------------------------------------------------------------------- Markdown renders
 
 
 class LinkLookups:
@@ -438,6 +439,57 @@ class LinkLookups:
     def __contains__(self, path: str) -> bool:
         self.whole = True
         return path in self._files
+
+
+class ConfigReads:
+    """The config as one page's Markdown render sees it, noting which settings it read.
+
+    A render reads a few settings (``markdown_extensions``, ``mdx_configs``, ``validation``,
+    ``use_directory_urls``; ``plugins`` to run page events): keyed by those alone, it is reused
+    after an edit of ``copyright``, ``extra`` or the theme's options, which only templates
+    show. Any other use (iterating, a method, an attribute that is no setting) notes that it
+    may depend on the whole config (:attr:`whole`). Attributes set (MkDocs sets
+    ``_current_page`` around each page) are set on the config itself."""
+
+    __slots__ = ("_config", "read", "whole")
+
+    def __init__(self, config: MkDocsConfig) -> None:
+        object.__setattr__(self, "_config", config)
+        object.__setattr__(self, "read", set())
+        object.__setattr__(self, "whole", False)
+
+    def _note(self, name: object) -> None:
+        if isinstance(name, str) and name in self._config.data:
+            self.read.add(name)
+        else:
+            object.__setattr__(self, "whole", True)
+
+    def __getitem__(self, name: str) -> Any:
+        self._note(name)
+        return self._config[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        self._note(name)
+        return self._config.get(name, default)
+
+    def __getattr__(self, name: str) -> Any:  # any name this class does not define
+        self._note(name)
+        return getattr(self._config, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._config, name, value)
+
+    def __contains__(self, name: object) -> bool:
+        self._note(name)
+        return name in self._config
+
+    def __iter__(self) -> Iterator[str]:
+        object.__setattr__(self, "whole", True)
+        return iter(self._config)
+
+    def __len__(self) -> int:
+        object.__setattr__(self, "whole", True)
+        return len(self._config)
 
 
 class LogCapture(logging.Handler):
