@@ -18,7 +18,7 @@ from mkdocs.structure.files import File, get_files
 from mkdocs.structure.nav import get_navigation
 from mkdocs.structure.pages import Page
 
-from sitedeploy.builders.mkdocs_keys import file_row
+from sitedeploy.builders.mkdocs_keys import file_row, file_rows
 from sitedeploy.builders.mkdocs_tracking import (
     ConfigReads,
     LinkLookups,
@@ -220,7 +220,7 @@ def test_a_date_in_a_branch_not_taken_is_not_read(pages: Pages) -> None:
 
 def test_link_lookups_note_each_path_and_what_it_found(tmp_path: Path) -> None:
     built = Pages(tmp_path / "site")
-    lookups = LinkLookups(built.files)
+    lookups = LinkLookups(built.files, file_rows(built.files))
     found = lookups.get_file_from_path("index.md")
     assert found is built.files.get_file_from_path("index.md") and found is not None
     assert lookups.get_file_from_path("part-9/nowhere.md") is None
@@ -242,7 +242,7 @@ def test_any_other_use_of_the_file_set_makes_the_render_depend_on_all_of_it(
     tmp_path: Path, use: Callable[[object], object]
 ) -> None:
     built = Pages(tmp_path / "site")
-    lookups = LinkLookups(built.files)
+    lookups = LinkLookups(built.files, file_rows(built.files))
     assert use(lookups) == use(built.files)
     assert lookups.whole
 

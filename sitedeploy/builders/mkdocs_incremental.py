@@ -69,8 +69,7 @@ from .mkdocs_keys import (
     check_supported,
     config_settings,
     digest,
-    file_row,
-    files_digest,
+    file_rows,
     local_code,
     nav_digest,
     render_id,
@@ -207,12 +206,13 @@ class _Run:
         set_exclusions(files, config)
         nav = get_navigation(files, config)
         nav = config.plugins.on_nav(nav, config=config, files=files)
-        files_key = files_digest(files)
+        rows = file_rows(files)
+        files_key = digest(list(rows.values()))
         for file in files.documentation_pages(inclusion=InclusionLevel.is_included):
             if file.page is None and file.inclusion.is_not_in_nav():  # type: ignore[no-untyped-call]
                 Page(None, file, config)
             assert file.page is not None
-            self._populate(file.page, files, files_key)
+            self._populate(file.page, files, rows, files_key)
         env = config.plugins.on_env(env, config=config, files=files)
         files.copy_static_files(dirty=False, inclusion=InclusionLevel.is_included)
         for template in config.theme.static_templates:
@@ -230,7 +230,7 @@ class _Run:
 
     # ------------------------------------------------------------------ Markdown
 
-    def _populate(self, page: Page, files: Files, files_key: str) -> None:
+    def _populate(self, page: Page, files: Files, rows: dict[str, list[str]], files_key: str) -> None:
         uri = page.file.src_uri
         self.config._current_page = page
         try:
@@ -240,11 +240,11 @@ class _Run:
         rkey = render_key(self.site_key, page)
         self.pages += 1
         stored = self.cache.stored_render(rkey)
-        if stored is not None and self._reads_alike(stored["inputs"], files, files_key):
+        if stored is not None and self._reads_alike(stored["inputs"], files, rows, files_key):
             replay(self.cache.reuse_render(rkey, stored, page, files))
             rid = render_id(rkey, stored["inputs"])
         else:
-            links, config = LinkLookups(files), ConfigReads(self.config)
+            links, config = LinkLookups(files, rows), ConfigReads(self.config)
             with capturing() as logs, _read_once(page, self.config):
                 mkdocs_build._populate_page(page, config, links)  # type: ignore[arg-type]
             self.rendered += 1
@@ -259,7 +259,9 @@ class _Run:
         old = self.old.pages.get(uri) if self.old else None
         self.records[uri] = old if old is not None and old.rkey == rid else PageRecord(rid)
 
-    def _reads_alike(self, inputs: dict[str, Any], files: Files, files_key: str) -> bool:
+    def _reads_alike(
+        self, inputs: dict[str, Any], files: Files, rows: dict[str, list[str]], files_key: str
+    ) -> bool:
         """Whether what a stored render read (:func:`.render_inputs`) is the same now."""
         if inputs["files"] not in (None, files_key) or inputs["config"] not in (None, self.all_settings):
             return False
@@ -267,7 +269,7 @@ class _Run:
             return False
         for path, row in inputs["links"]:
             file = files.get_file_from_path(path)
-            if (None if file is None else file_row(file)) != row:
+            if (None if file is None else rows[file.src_uri]) != row:
                 return False
         return True
 

@@ -102,7 +102,7 @@ def key(*parts: object) -> str:
             kind, data = b"n", b""
         else:
             kind = b"j"
-            data = json.dumps(part, sort_keys=True, default=_typed_str).encode("utf-8", "surrogatepass")
+            data = _key_json(part).encode("utf-8", "surrogatepass")
         h.update(kind + len(data).to_bytes(8, "big"))
         h.update(data)
     return h.hexdigest()
@@ -111,6 +111,10 @@ def key(*parts: object) -> str:
 def _typed_str(value: object) -> str:
     # Front matter may hold dates and other YAML types; the type keeps 1 and "1" apart.
     return f"{type(value).__name__}:{value!r}"
+
+
+# json.dumps(part, sort_keys=True, default=_typed_str), without a new encoder per call
+_key_json = json.JSONEncoder(sort_keys=True, default=_typed_str).encode
 
 
 # ---------------------------------------------------------------------------- site key
@@ -261,8 +265,9 @@ def file_row(file: File) -> list[str]:
     return [file.src_uri, file.dest_uri, file.url, file.inclusion.name, str(file.generated_by or "")]
 
 
-def files_digest(files: Files) -> str:
-    return digest([file_row(f) for f in files])
+def file_rows(files: Files) -> dict[str, list[str]]:
+    """Every file by its source path (what links look up), as :func:`file_row` gives it."""
+    return {f.src_uri: file_row(f) for f in files}
 
 
 def page_meta(page: Page) -> str:

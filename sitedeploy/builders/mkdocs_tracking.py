@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -47,8 +47,6 @@ from mkdocs.commands import build as mkdocs_build
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
-
-from .mkdocs_keys import file_row
 
 # Attributes of a navigation page covered by the navigation digest (or derived from it).
 NAV_SAFE = frozenset(
@@ -414,14 +412,14 @@ class LinkLookups:
     in for the set while one page renders; any other use of it (iterating, another method)
     notes that the render may depend on the whole set (:attr:`whole`)."""
 
-    def __init__(self, files: Files) -> None:
-        self._files = files
+    def __init__(self, files: Files, rows: Mapping[str, list[str]]) -> None:
+        self._files, self._rows = files, rows  # rows: :func:`.mkdocs_keys.file_rows` of files
         self.found: dict[str, list[str] | None] = {}
         self.whole = False
 
     def get_file_from_path(self, path: str) -> File | None:
         file = self._files.get_file_from_path(path)
-        self.found[path] = None if file is None else file_row(file)
+        self.found[path] = None if file is None else self._rows[file.src_uri]
         return file
 
     def __getattr__(self, name: str) -> Any:  # any name this class does not define
