@@ -1,4 +1,8 @@
-"""Find out, while a page's template renders, which inputs beyond its own it read.
+"""Find out, while a page renders, which inputs beyond its own it read.
+
+A page's Markdown render is handed stand-ins for the file set and the config that note what
+it looked up (:class:`LinkLookups`, :class:`ConfigReads`); its template, the page and file
+objects themselves, as follows.
 
 A theme can reach any page from any template (``pages``, ``nav``, ``page.next_page``), and
 Python code in filters can too, so instead of guessing from template text every Page and File
