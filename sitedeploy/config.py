@@ -28,6 +28,7 @@ from .target_config import S3TargetConfig as S3TargetConfig
 from .target_config import SSHTargetConfig as SSHTargetConfig
 from .target_config import TargetConfig as TargetConfig
 from .target_config import preview_specs as preview_specs
+from .target_places import overlap_problems
 
 DEFAULT_TARGET_PATH = "public"
 BUILD_TABLES = ("sites", "images")
@@ -221,6 +222,7 @@ def from_dict(raw: dict[str, Any], path: Path, state_dir: Path | None = None) ->
     agent = parse_table(AgentConfig, raw.get("agent", {}), "agent", problems)
     build = parse_table(BuildConfig, raw.get("build", {}), "build", problems)
     _check_source(source, problems)
+    problems += overlap_problems(targets, path.parent)  # two targets in one place: repair deletes
     if problems:
         raise ConfigError(f"{path}: {problems[0]}" + _more(problems), [f"{path}: {p}" for p in problems])
     state = state_dir or path.parent / ".sitedeploy"

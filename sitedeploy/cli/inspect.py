@@ -110,14 +110,32 @@ def _history_line(name: str, e: HistoryEntry) -> str:
 @cli.command()
 @target_option
 @click.option("--repair", is_flag=True, help="Restore the live release where it drifted.")
+@click.option("--dry-run", is_flag=True, help="With --repair: run every check of the repair; change nothing.")
+@click.option("--force", is_flag=True, help="With --repair: repair a suspended target too.")
+@click.option("--force-delete", is_flag=True, help="With --repair: delete more extra files than max_delete.")
 @lock_timeout_option
 @pass_options
-def verify(opts: Options, target: str | None, repair: bool, lock_timeout: float | None) -> None:
+def verify(
+    opts: Options,
+    target: str | None,
+    repair: bool,
+    dry_run: bool,
+    force: bool,
+    force_delete: bool,
+    lock_timeout: float | None,
+) -> None:
     """Compare what targets serve with the live release; exit 1 on drift (unless repaired)."""
     results: list[VerifyResult] = run(
         opts,
         lambda: commands.verify(
-            opts.load(), target=target, repair=repair, lock_timeout=lock_timeout, progress=opts.progress()
+            opts.load(),
+            target=target,
+            repair=repair,
+            lock_timeout=lock_timeout,
+            progress=opts.progress(),
+            dry_run=dry_run,
+            force=force,
+            force_delete=force_delete,
         ),
     )
     emit(opts, [dataclasses.asdict(r) for r in results], lambda: "\n".join(_verify_text(r) for r in results))

@@ -13,9 +13,11 @@ from ..release import records as state
 from ..release.control import hold_reason
 from ..release.manifest import Manifest
 from ..release.records import HistoryEntry
-from ..release.transaction import Transaction
+from ..release.transaction import Rules, Transaction
 from ..targets import Drift, Target, open_target
 from ..targets.base import MultiHost
+from ..targets.dryrun import DryRun
+from ..targets.ownership import owned
 from .common import TargetStatus, VerifyResult, rules_for, synced_source
 
 
@@ -86,12 +88,18 @@ def verify(
     repair: bool = False,
     lock_timeout: float | None = None,
     progress: Progress = SILENT,
+    dry_run: bool = False,
+    force: bool = False,
+    force_delete: bool = False,
 ) -> list[VerifyResult]:
-    """Compare each target's live files with the live release's manifest; optionally heal."""
+    """Compare each target's live files with the live release's manifest; optionally heal
+    (a transaction like any change: ``max_delete``, suspension and ``--dry-run`` apply)."""
     results = []
     for name, cfg in config.target(target).items():
         with open_target(name, cfg, config) as t:
-            results.append(_verify_one(config, t, cfg, repair, progress, lock_timeout))
+            rules = rules_for(cfg, force=force, force_delete=force_delete, lock_timeout=lock_timeout)
+            checked: Target = DryRun(t) if dry_run else t
+            results.append(_verify_one(config, checked, cfg, repair, progress, rules))
     return results
 
 
@@ -105,7 +113,7 @@ def verify_target(
     progress: Progress = SILENT,
 ) -> VerifyResult:
     """``verify`` for one opened target (the agent's drift check)."""
-    return _verify_one(config, t, cfg, repair, progress, lock_timeout)
+    return _verify_one(config, t, cfg, repair, progress, rules_for(cfg, lock_timeout=lock_timeout))
 
 
 def _verify_one(
@@ -114,7 +122,7 @@ def _verify_one(
     cfg: TargetConfig,
     repair: bool,
     progress: Progress,
-    lock_timeout: float | None = None,
+    rules: Rules,
 ) -> VerifyResult:
     live = t.live_release()
     manifest = state.read_manifest(t, live) if live else None
@@ -125,7 +133,7 @@ def _verify_one(
             f"target '{t.name}': the live release {live} has no manifest (.sitedeploy/manifests/"
             f"{live}.json is gone); deploy again to publish and record a new release"
         )
-    drift = t.verify(live, manifest)
+    drift = owned(t.verify(live, manifest))  # never another target's files (targets.ownership)
     if cfg.versions or cfg.previews:  # other release lines share the place (sitedeploy.versions)
         from ..versions.layout import own_drift
 
@@ -138,9 +146,9 @@ def _verify_one(
     commit = source.commit(record.commit)
     built = build_release(build_config_at(config, source, commit), source, commit, progress=progress)
     _check_reproduced(t.name, live, manifest, built.manifest, drift)
-    with Transaction(t, rules_for(cfg, lock_timeout=lock_timeout), "repair", progress=progress) as tx:
+    with Transaction(t, rules, "repair", progress=progress) as tx:
         tx.repair(live, manifest, built.root, drift)
-    return VerifyResult(t.name, live, drift, repaired=True)
+    return VerifyResult(t.name, live, drift, repaired=not isinstance(t, DryRun))
 
 
 def _check_reproduced(name: str, live: str, want: Manifest, got: Manifest, drift: list[Drift]) -> None:

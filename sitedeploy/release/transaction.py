@@ -165,11 +165,15 @@ class Transaction:
             raise RollbackError(damaged_message(self.target.name, record, damaged))
 
     def repair(self, release_id: str, manifest: Manifest, build_dir: Path, drift: list[Drift]) -> None:
-        """Make the live release's files match its manifest again, when the block ends cleanly."""
+        """Make the live release's files match its manifest again, when the block ends cleanly.
+
+        A change like any other: refused on a suspended target and past ``max_delete`` extra
+        files unless forced (a pin is kept: repair restores exactly the pinned release)."""
         if self.live_record is None or self.live_record.id != release_id:
             raise TargetError(
                 f"target '{self.target.name}': {release_id} is no longer live; run verify again"
             )
+        check_repair(self.target.name, self.rules, self.control, drift)
         self._repair = (release_id, manifest, build_dir, drift)
 
     @property
@@ -272,6 +276,20 @@ def check_hold(name: str, control: Control, commit: str, *, force: bool) -> str 
     if not force:
         raise PlanRefused(f"target '{name}': {reason}; or pass --force to deploy anyway")
     return f"forced: {reason}"
+
+
+def check_repair(name: str, rules: Rules, control: Control, drift: list[Drift]) -> None:
+    """Refuse a repair of a suspended target, or one deleting more than ``max_delete`` files."""
+    if control.suspended and not rules.force:
+        reason = hold_reason(control, "")
+        raise PlanRefused(f"target '{name}': {reason}; 'sitedeploy resume' or --force to repair anyway")
+    extra = {p for d in drift for p in d.extra}
+    if len(extra) > rules.max_delete and not rules.force_delete:
+        raise PlanRefused(
+            f"target '{name}': repair would delete {len(extra)} extra files (max_delete = "
+            f"{rules.max_delete}); check they are not another site's, then raise max_delete or "
+            "pass --force-delete"
+        )
 
 
 def check_plan(name: str, rules: Rules, plan: Plan, manifest: Manifest) -> None:
