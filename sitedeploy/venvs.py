@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from . import sandbox
 from .errors import BuildError
+from .sandbox_hints import namespace_hint
 
 if TYPE_CHECKING:
     from .builders import Job
@@ -118,7 +119,7 @@ def _confined(
         tail = log.read_bytes()[-20_000:].decode("utf-8", "replace").strip().splitlines()[-20:]
         raise BuildError(
             f"site '{job.site}' ({job.label}/requirements.txt): installing the site's build requirements "
-            f"failed: {tail[-1] if tail else 'no output'}",
+            f"failed: {tail[-1] if tail else 'no output'}{namespace_hint(tail)}",
             log_tail="\n".join(tail),
         )
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from .. import sandbox
 from ..errors import BuildError
 from ..sandbox import Mode
+from ..sandbox_hints import namespace_hint
 
 KINDS = ("mkdocs", "zensical", "static")
 MKDOCS_FILES = ("mkdocs.yml", "mkdocs.yaml")
@@ -126,6 +127,7 @@ def failure(job: Job, tool: str, log: Path) -> BuildError:
             firsts.setdefault(level, line.strip())
         tail = [*tail[-(LOG_TAIL_LINES - 1) :], line]
     reason = firsts.get("error") or firsts.get("warning") or (tail[-1].strip() if tail else "no output")
+    reason += namespace_hint(tail)  # bwrap blames the kernel; name the usual culprits too
     return BuildError(f"site '{job.site}' ({job.label}): {tool} failed: {reason}", log_tail="\n".join(tail))
 
 
