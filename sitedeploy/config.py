@@ -222,7 +222,8 @@ def from_dict(raw: dict[str, Any], path: Path, state_dir: Path | None = None) ->
     agent = parse_table(AgentConfig, raw.get("agent", {}), "agent", problems)
     build = parse_table(BuildConfig, raw.get("build", {}), "build", problems)
     _check_source(source, problems)
-    problems += overlap_problems(targets, path.parent)  # two targets in one place: repair deletes
+    if not problems:  # (a target with a bad key may lack its path) two in one place: repair deletes
+        problems += overlap_problems(targets, path.parent)
     if problems:
         raise ConfigError(f"{path}: {problems[0]}" + _more(problems), [f"{path}: {p}" for p in problems])
     state = state_dir or path.parent / ".sitedeploy"

@@ -30,6 +30,9 @@ class TargetConfig:
     """Seconds to wait for another deploy's lock before giving up."""
     ref: str | None = None
     """What the agent follows: ``branch:main`` or ``tag:v*``; default: the source branch."""
+    prereleases: bool = False
+    """With ``ref = "tag:…"``: may the newest tag be a pre-release (``v1.4.0-rc.1``)? By default
+    the agent follows final releases only; the order is semantic-version precedence either way."""
     check_urls: tuple[str, ...] = setting((), http_urls)
     """URLs the agent fetches after a switch; a failure rolls back automatically."""
     drift: Literal["off", "alert", "repair"] = "alert"

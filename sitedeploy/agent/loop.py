@@ -84,7 +84,9 @@ class Agent:
         self.config, self.log, self.clock = config, log, clock
         self.targets = config.target(target)
         self.tracked: dict[str, Tracked] = {
-            name: parse_tracked(cfg.ref, config.source.branch, f"targets.{name}.ref")
+            name: parse_tracked(
+                cfg.ref, config.source.branch, f"targets.{name}.ref", prereleases=cfg.prereleases
+            )
             for name, cfg in self.targets.items()
         }
         self.url = commands.open_source(config).url

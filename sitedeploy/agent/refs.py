@@ -1,18 +1,20 @@
 """What each target follows, answered by one ``git ls-remote`` against the source.
 
 ``ref = "branch:main"`` follows a branch; ``ref = "tag:v*"`` follows the newest tag matching
-the pattern (newest by version order of the names: ``v1.10`` after ``v1.9``); no ``ref``
-follows ``source.branch``, or the remote's default branch (its HEAD).
+the pattern (semantic-version precedence, :mod:`sitedeploy.tag_order`: ``v1.10.0`` after
+``v1.9.0``, ``v1.4.0`` after ``v1.4.0-rc.1``), leaving pre-releases out unless the target sets
+``prereleases = true``; no ``ref`` follows ``source.branch``, or the remote's default branch
+(its HEAD).
 """
 
 from __future__ import annotations
 
 import fnmatch
-import re
 from dataclasses import dataclass
 
 from ..errors import ConfigError
 from ..gitrun import QUERY_TIMEOUT, Git
+from ..tag_order import newest
 
 Refs = dict[str, str]
 """Full ref name → commit sha (annotated tags already peeled to their commit)."""
@@ -24,12 +26,16 @@ LS_REMOTE_TIMEOUT = QUERY_TIMEOUT
 class Tracked:
     kind: str  # "branch", "tag" or "head"
     pattern: str
+    prereleases: bool = False
+    """With a tag pattern: may a pre-release tag (``v1.4.0-rc.1``) be the one followed?"""
 
     def describe(self) -> str:
         return "HEAD" if self.kind == "head" else f"{self.kind}:{self.pattern}"
 
 
-def parse_tracked(ref: str | None, branch: str | None, where: str = "ref") -> Tracked:
+def parse_tracked(
+    ref: str | None, branch: str | None, where: str = "ref", *, prereleases: bool = False
+) -> Tracked:
     if ref is None:
         return Tracked("branch", branch) if branch else Tracked("head", "HEAD")
     kind, sep, pattern = ref.partition(":")
@@ -37,7 +43,7 @@ def parse_tracked(ref: str | None, branch: str | None, where: str = "ref") -> Tr
         raise ConfigError(
             f'{where}: use "branch:<name>" or "tag:<pattern>" (for example "tag:v*"), got {ref!r}'
         )
-    return Tracked(kind, pattern)
+    return Tracked(kind, pattern, prereleases)
 
 
 def ls_remote(url: str) -> Refs:
@@ -69,13 +75,7 @@ def resolve(tracked: Tracked, refs: Refs) -> tuple[str, str] | None:
     if tracked.kind == "branch":
         name = f"refs/heads/{tracked.pattern}"
         return (name, refs[name]) if name in refs else None
-    tags = [n for n in refs if n.startswith("refs/tags/") and fnmatch.fnmatchcase(n[10:], tracked.pattern)]
-    if not tags:
-        return None
-    newest = max(tags, key=lambda n: version_key(n[10:]))
-    return newest, refs[newest]
-
-
-def version_key(name: str) -> tuple[tuple[int, int | str], ...]:
-    """``v1.10`` sorts after ``v1.9``: digit runs compare as numbers."""
-    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.findall(r"\d+|\D+", name))
+    names = [n.removeprefix("refs/tags/") for n in refs if n.startswith("refs/tags/")]
+    tags = [n for n in names if fnmatch.fnmatchcase(n, tracked.pattern)]
+    tag = newest(tags, tracked.pattern, prereleases=tracked.prereleases)
+    return (f"refs/tags/{tag}", refs[f"refs/tags/{tag}"]) if tag else None

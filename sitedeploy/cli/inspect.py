@@ -37,7 +37,9 @@ def _status_json(s: TargetStatus) -> dict[str, Any]:
 
 def _status_text(s: TargetStatus) -> str:
     if s.release is None:
-        return f"{s.target} ({s.location}): nothing deployed yet"
+        return f"{s.target} ({s.location}): nothing deployed yet" + (
+            f"\n  tracking: {s.tracking}" if s.tracking else ""
+        )
     lines = [
         f"{s.target} ({s.location})",
         f"  live:     {s.commit and s.commit[:12]}  {s.subject}",
@@ -56,6 +58,8 @@ def _status_text(s: TargetStatus) -> str:
         lines.append(f"  BAD       {sha[:12]} marked by {mark.by} at {mark.at}: {mark.reason}")
     if s.waiting:
         lines.append(f"  waiting:  {s.waiting}")
+    if s.tracking:
+        lines.append(f"  tracking: {s.tracking}")
     if s.agent:
         lines += _agent_lines(s.agent)
     if s.versions:

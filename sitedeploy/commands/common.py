@@ -64,6 +64,8 @@ class TargetStatus:
     """Why the newest commit is not live (pinned, suspended, marked bad, failed), if it is not."""
     versions: dict[str, Any] | None = None
     """A versioned target: default, aliases, and each version's commit (sitedeploy.versions)."""
+    tracking: str | None = None
+    """With ``ref = "tag:…"``: the newest matching tag, and why it is not live if it is not."""
 
     @property
     def hosts_disagree(self) -> bool:

@@ -19,6 +19,7 @@ from ..targets.base import MultiHost
 from ..targets.dryrun import DryRun
 from ..targets.ownership import owned
 from .common import TargetStatus, VerifyResult, rules_for, synced_source
+from .tracking import tag_tracking
 
 
 def status(config: Config, *, target: str | None = None) -> list[TargetStatus]:
@@ -26,6 +27,8 @@ def status(config: Config, *, target: str | None = None) -> list[TargetStatus]:
     for name, cfg in config.target(target).items():
         with open_target(name, cfg, config) as t:
             out.append(_status_one(t))
+        tracking = tag_tracking(config, cfg, out[-1].commit, out[-1].waiting)  # ref = "tag:…"
+        out[-1] = dataclasses.replace(out[-1], tracking=tracking)
         if cfg.versions:  # a versioned target: its versions, aliases and what each serves
             from ..versions.api import versions_status
 

@@ -11,8 +11,9 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from ..agent.refs import Refs, version_key
+from ..agent.refs import Refs
 from ..errors import ConfigError
+from ..tag_order import tag_key
 
 _TAG = re.compile(r"^\D*?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:[-.+_]?([0-9A-Za-z][0-9A-Za-z.+-]*))?$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -63,13 +64,9 @@ def tag_fields(tag: str) -> dict[str, str]:
 
 def order_key(ref: str) -> tuple[object, ...]:
     """Newer sorts later: ``v1.10`` after ``v1.9``, ``2.0`` after ``v1.4.2``, ``2.0.0`` after
-    ``2.0.0-rc.1``; names that are not versions sort before every version."""
-    match = _TAG.match(ref)
-    if match is None:
-        return (0, version_key(ref))
-    major, minor, patch, pre = match.groups()
-    numbers = (int(major), int(minor or 0), int(patch or 0))
-    return (1, numbers, 0 if pre else 1, version_key(pre or ""))
+    ``2.0.0-rc.1``; names that are not versions sort before every version. The one ordering
+    of tags, :func:`sitedeploy.tag_order.tag_key`."""
+    return tag_key(ref)
 
 
 def check_name(name: str, what: str) -> str:
