@@ -4,7 +4,9 @@ Each target's ``verify`` compares the live files with the live release's manifes
 ``drift = "repair"`` the files are restored (from a reproducible rebuild of the live commit)
 and one "repaired" notice goes out; with ``"alert"`` a "drift" notice goes out once, then at
 most every ``repeat_failure_after`` seconds while it lasts, and "recovered" when it is gone.
-Suspended targets are left alone: someone is working on them.
+Suspended targets are left alone: someone is working on them. A repair is refused (and the
+drift notified) when it would delete more than ``max_delete`` files: mass deletion is for a
+person to decide (``sitedeploy verify --repair --force-delete``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Protocol
 
 from .. import commands
 from ..config import Config, TargetConfig
-from ..errors import SitedeployError
+from ..errors import PlanRefused, SitedeployError
 from ..release import records as state
 from ..targets import Target
 from .log import EventLog
@@ -42,6 +44,10 @@ def drift_pass(agent: DriftWatcher) -> None:
                 if state.read_control(t).suspended:
                     continue
                 result = commands.verify_target(agent.config, t, cfg, repair=cfg.drift == "repair")
+        except PlanRefused as exc:  # a repair past max_delete: told, never done by the agent
+            agent.log.warning("drift-not-repaired", target=name, error=exc.message)
+            agent.notifier.notify(Notice("drift", name, f"{name}: drift found, not repaired: {exc.message}"))
+            continue
         except SitedeployError as exc:
             agent.log.error("drift-check-failed", target=name, error=exc.message)
             continue

@@ -18,7 +18,9 @@ import pytest
 
 from sitedeploy import commands
 from sitedeploy import config as config_mod
+from sitedeploy.agent.loop import Agent
 from sitedeploy.errors import ConfigError, PlanRefused
+from tests.fixtures.agent import AgentEnv, NotifySink
 from tests.fixtures.git import ContentRepo
 from tests.fixtures.s3 import S3Server, bucket_tree
 from tests.fixtures.sshd import SSHEnv
@@ -129,3 +131,19 @@ def test_repair_past_max_delete_is_refused_unless_forced(tmp_path: Path) -> None
     [done] = commands.verify(cfg, repair=True, force_delete=True)
     assert done.repaired and not (outer / "current" / "stray0.html").exists()
     report.row("shared places", "repair obeys max_delete (--force-delete) and --dry-run like a deploy")
+
+
+def test_the_agent_never_repairs_past_max_delete_and_says_so(
+    agent_env: AgentEnv, notify_sink: NotifySink
+) -> None:
+    env = agent_env
+    notify = f'drift_every = 1\n[[agent.notify]]\nurl = "{notify_sink.url}/"\n'
+    agent = Agent(env.config(target='drift = "repair"\nmax_delete = 1\n', agent=notify), env.log())
+    agent.tick()
+    for name in ("a.html", "b.html"):
+        (env.public / "current" / name).write_text("put there by someone")
+    agent.tick()
+    assert (env.public / "current" / "a.html").exists()
+    assert notify_sink.received[-1]["event"] == "drift"
+    assert "repair would delete 2 extra files (max_delete = 1)" in notify_sink.received[-1]["message"]
+    report.row("shared places", "agent drift=repair past max_delete: notified, nothing deleted")
