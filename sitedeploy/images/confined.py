@@ -32,6 +32,7 @@ from typing import Any
 from .. import sandbox
 from ..errors import BuildError
 from ..sandbox import Mode
+from ..sandbox_hints import namespace_hint
 from .model import Rendered, RenderSpec
 from .wire import WireError, rendered_from_json, spec_to_json
 
@@ -183,7 +184,7 @@ class Worker:
         if not self._deadline.is_alive():
             what = f"took over {TIMEOUT / 3600:.0f} hour; stopped"
         last = next((line.strip() for line in reversed(tail.splitlines()) if line.strip()), "")
-        said = f": {last[:300]}" if last else ""
+        said = (f": {last[:300]}" if last else "") + namespace_hint(tail.splitlines())
         return BuildError(
             f"images: the sandboxed image worker {what} (exit code {code}){said}", log_tail=tail
         )
