@@ -13,7 +13,7 @@ from ..release import records as state
 from ..release.control import hold_reason
 from ..release.manifest import Manifest
 from ..release.records import HistoryEntry
-from ..release.transaction import Rules, Transaction
+from ..release.transaction import Rules, Transaction, check_repair
 from ..targets import Drift, Target, open_target
 from ..targets.base import MultiHost
 from ..targets.dryrun import DryRun
@@ -143,6 +143,7 @@ def _verify_one(
         drift, repair = own_drift(cfg, drift), repair and not cfg.versions
     if not repair or all(d.clean for d in drift):
         return VerifyResult(t.name, live, drift)
+    check_repair(t.name, rules, state.read_control(t), drift)  # before a rebuild; again under the lock
     record = state.read_release(t, live)
     assert record is not None
     source = synced_source(config)

@@ -126,6 +126,10 @@ def test_repair_past_max_delete_is_refused_unless_forced(tmp_path: Path) -> None
         (outer / "current" / f"stray{i}.html").write_text("x")
     with pytest.raises(PlanRefused, match=r"repair would delete 3 extra files \(max_delete = 2\)"):
         commands.verify(cfg, repair=True)
+    commands.suspend(cfg, reason="freeze")
+    with pytest.raises(PlanRefused, match=r"suspended by .*freeze.*'sitedeploy resume' or --force"):
+        commands.verify(cfg, repair=True, force_delete=True)
+    commands.resume(cfg)
     [dry] = commands.verify(cfg, repair=True, force_delete=True, dry_run=True)
     assert not dry.repaired and (outer / "current" / "stray0.html").exists()
     [done] = commands.verify(cfg, repair=True, force_delete=True)
