@@ -55,7 +55,11 @@ def session(work: Path) -> dict[str, str]:
     env = {**os.environ, **GIT_ENV, "PATH": f"{BIN}:{os.environ['PATH']}", "COLUMNS": "100"}
     run(["mkdocs", "new", "my-docs"], work, env)
     repo = work / "my-docs"
-    for step in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-qm", "My docs"]):
+    for step in (
+        ["git", "init", "-q", "-b", "main"],
+        ["git", "add", "-A"],
+        ["git", "commit", "-qm", "My docs"],
+    ):
         run(step, repo, env)
     run(["sitedeploy", "init"], repo, env)
     run(["git", "add", "-A"], repo, env)
@@ -98,11 +102,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         printed = session(work)
-        for name, command, height in (("deploy", "sitedeploy deploy", 230), ("status", "sitedeploy status", 300)):
+        for name, command, height in (
+            ("deploy", "sitedeploy deploy", 230),
+            ("status", "sitedeploy status", 300),
+        ):
             page = work / f"{name}.html"
             page.write_text(terminal_page(command, printed[name]))
-            shoot(page.as_uri(), IMG / f"{name}-output.png" if name == "deploy" else IMG / "status.png",
-                  1000, height, work / "profile")
+            shoot(
+                page.as_uri(),
+                IMG / f"{name}-output.png" if name == "deploy" else IMG / "status.png",
+                1000,
+                height,
+                work / "profile",
+            )
         shoot(manual_page(work).as_uri(), IMG / "served-site.png", 1200, 760, work / "profile")
     for png in sorted(IMG.glob("*.png")):
         print(f"{png.relative_to(ROOT)}: {png.stat().st_size // 1024} KB")

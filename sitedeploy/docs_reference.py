@@ -51,13 +51,27 @@ _NESTED = ("images", "webhook", "notify", "metrics")
 _COMMON = tuple(f.name for f in dataclasses.fields(tcfg.TargetConfig))
 TABLES = (
     Table("[source]", cfg.SourceConfig, _OPERATOR, "The content repository and which commits may deploy."),
-    Table("[[sites]]", cfg.SiteConfig, _COMMIT, "One table per site; omit them all to use the layout.", _NESTED),
+    Table(
+        "[[sites]]", cfg.SiteConfig, _COMMIT, "One table per site; omit them all to use the layout.", _NESTED
+    ),
     Table("[images]", cfg.ImagesConfig, _COMMIT, "Responsive images; `[sites.images]` overrides per site."),
     Table("[build]", cfg.BuildConfig, _OPERATOR, "This machine's build settings (never read from a commit)."),
     Table("[targets.NAME]", tcfg.TargetConfig, _OPERATOR, "Keys every target type understands."),
-    Table("[targets.NAME] type = \"local\"", tcfg.LocalTargetConfig, _OPERATOR, "A folder on this machine.", _COMMON),
-    Table("[targets.NAME] type = \"ssh\"", tcfg.SSHTargetConfig, _OPERATOR, "Web servers over SSH.", _COMMON),
-    Table("[targets.NAME] type = \"s3\"", tcfg.S3TargetConfig, _OPERATOR, "An S3 bucket (and CloudFront).", _COMMON),
+    Table(
+        '[targets.NAME] type = "local"',
+        tcfg.LocalTargetConfig,
+        _OPERATOR,
+        "A folder on this machine.",
+        _COMMON,
+    ),
+    Table('[targets.NAME] type = "ssh"', tcfg.SSHTargetConfig, _OPERATOR, "Web servers over SSH.", _COMMON),
+    Table(
+        '[targets.NAME] type = "s3"',
+        tcfg.S3TargetConfig,
+        _OPERATOR,
+        "An S3 bucket (and CloudFront).",
+        _COMMON,
+    ),
     Table("[agent]", cfg.AgentConfig, _OPERATOR, "The pull agent (`sitedeploy agent`).", _NESTED),
     Table("[agent.webhook]", cfg.WebhookConfig, _OPERATOR, "The push receiver."),
     Table("[[agent.notify]]", cfg.NotifyConfig, _OPERATOR, "One table per notification endpoint."),
@@ -115,9 +129,10 @@ def attribute_docs(cls: type[Any]) -> dict[str, str]:
         body = ast.parse(textwrap.dedent(inspect.getsource(klass))).body[0]
         assert isinstance(body, ast.ClassDef)
         for node, after in zip(body.body, body.body[1:], strict=False):
-            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-                if isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
-                    docs[node.target.id] = " ".join(str(after.value.value).split())
+            named = isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+            if named and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
+                assert isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                docs[node.target.id] = " ".join(str(after.value.value).split())
     return docs
 
 
@@ -175,19 +190,20 @@ def range_text(cls: type[Any], field: dataclasses.Field[Any]) -> str:
 def describe_check(check: Callable[[Any], str | None]) -> str:
     """What a range check from :mod:`.ranges` accepts, in a few words."""
     name = check.__qualname__.split(".")[0]
-    bound = inspect.getclosurevars(check).nonlocals
+    bound: dict[str, Any] = dict(inspect.getclosurevars(check).nonlocals)
+    low, allowed = bound.get("low", 0), bound.get("allowed", 0)
     texts = {
-        "greater_than": lambda: f"> {bound.get('low', 0):g}",
-        "at_least": lambda: f"≥ {bound.get('low', 0):g}",
-        "fraction": lambda: "0 to below 1",
-        "permission_mode": lambda: f"mode ≤ {bound.get('allowed', 0):#o}",
-        "http_url": lambda: "http(s) URL",
-        "http_urls": lambda: "http(s) URLs",
-        "bind_address": lambda: "`host:port`",
+        "greater_than": f"> {low:g}",
+        "at_least": f"≥ {low:g}",
+        "fraction": "0 to below 1",
+        "permission_mode": f"mode ≤ {allowed:#o}",
+        "http_url": "http(s) URL",
+        "http_urls": "http(s) URLs",
+        "bind_address": "`host:port`",
     }
     if name not in texts:
         raise ValueError(f"docs_reference: no description for range check {name!r}; add one")
-    return texts[name]()
+    return texts[name]
 
 
 def config_reference() -> str:
@@ -308,7 +324,9 @@ PAGES: dict[str, Callable[[], str]] = {"configuration.md": config_reference, "cl
 
 def stale_pages(root: Path) -> list[Path]:
     """The committed pages under ``root`` that differ from what the code generates now."""
-    return [root / n for n, make in PAGES.items() if not (root / n).is_file() or (root / n).read_text() != make()]
+    return [
+        root / n for n, make in PAGES.items() if not (root / n).is_file() or (root / n).read_text() != make()
+    ]
 
 
 def main(argv: list[str]) -> int:
