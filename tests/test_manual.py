@@ -81,6 +81,8 @@ def test_every_config_table_and_key_is_in_the_reference_and_nothing_else() -> No
     }
     every_key = {f.name for cls in reachable for f in dataclasses.fields(cls) if f.init} - tables_by_key
     assert every_key <= {key.rpartition(".")[2] for key in documented}
+    undescribed = [k.name for t in docs_reference.TABLES for k in docs_reference.keys_of(t) if not k.doc]
+    assert not undescribed, f"write a docstring under these fields: {undescribed}"
 
 
 # A value just outside each range the reference states for a __post_init__ check.
