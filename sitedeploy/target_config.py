@@ -41,7 +41,7 @@ class TargetConfig:
     """Where the live deploy marker is served; default: /.well-known/sitedeploy.json on the
     host of the first check_url."""
 
-    # --- versions and previews (sitedeploy.versions; README "Versions and previews") --------------
+    # --- versions and previews (sitedeploy.versions; manual: versions.md) --------------
     versions: str | None = None
     """Refs served side by side, each at ``<version>/``: ``"tag:v*"`` (or ``"branch:release-*"``)."""
     version_format: str = "{major}.{minor}"
