@@ -209,6 +209,7 @@ def deployed_manual(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return (repo / "public/current").resolve()
 
 
+@pytest.mark.slow
 def test_the_manual_deploys_strict_with_the_link_gate_and_responsive_images(deployed_manual: Path) -> None:
     assert (deployed_manual / "index.html").is_file()  # the landing page at /
     for page in (
@@ -246,6 +247,7 @@ def served_manual(deployed_manual: Path, web_server: tuple[Path, WebServer]) -> 
     return server
 
 
+@pytest.mark.slow
 def test_the_manual_renders_navigates_and_searches_in_a_browser(
     served_manual: WebServer,
     chromium: Chromium,
