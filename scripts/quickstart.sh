@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The README's quick start: deploy the example sites in sites/ to the default local target.
+# The quick start: deploy this repository's own sites (the landing page and the manual, in sites/)
+# to the local target in deploy.toml, then say where to browse them.
 # Builds run in a bubblewrap sandbox; as root on Debian/Ubuntu this installs it with apt-get
 # when it is missing (otherwise install the 'bubblewrap' package yourself).
 set -euo pipefail
@@ -16,4 +17,11 @@ fi
 
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e .
-.venv/bin/sitedeploy deploy
+.venv/bin/sitedeploy deploy --target local
+
+cat <<'EOF'
+
+Browse the manual you just deployed:
+  .venv/bin/sitedeploy serve --target local
+then open http://127.0.0.1:8000/docs/ (the manual) and http://127.0.0.1:8000/ (the landing page).
+EOF

@@ -46,6 +46,7 @@ class SourceConfig:
     branch: str | None = None
     """Branch to deploy; default: the remote's default branch (its HEAD)."""
     verify_signatures: Literal["off", "ssh", "gpg"] = "off"
+    """"ssh" or "gpg": only commits signed by a trusted key deploy (manual deploys and the agent)."""
     allowed_signers: str | None = None
     """verify_signatures = "ssh": an allowed-signers file (see ssh-keygen(1))."""
     gpg_home: str | None = None
@@ -55,14 +56,19 @@ class SourceConfig:
 @dataclass(frozen=True, kw_only=True)
 class ImagesConfig:
     enabled: bool = True
+    """Make responsive variants and ``<picture>`` markup; false publishes images as they are."""
     widths: tuple[int, ...] = (480, 960, 1600)
+    """Variant widths in pixels (plus the image's own width when smaller; never enlarged)."""
     formats: tuple[str, ...] = ("avif", "webp")
+    """Modern formats offered, in this order, before the original format."""
     quality: dict[str, int] = field(default_factory=lambda: {"avif": 50, "webp": 80, "jpeg": 80, "png": 100})
+    """Encoder quality per format (JPEG is progressive)."""
     sizes: str = "(min-width: 1200px) 850px, 100vw"
     """The ``sizes`` attribute: how wide an image is drawn; fits MkDocs' default theme."""
     max_pixels: int = setting(50_000_000, greater_than(0))
     """Images with more pixels are treated as decompression bombs and left untouched."""
     cache_max_bytes: int = setting(2 * 1024**3, at_least(0))
+    """Size of the variant cache in the state folder; least recently used entries go first."""
     avif_speed: int = 9
     """libaom speed, 0 (smallest files, slowest) to 10; see sitedeploy.images.variants.AVIF_SPEED."""
 
@@ -81,6 +87,7 @@ class ImagesConfig:
 @dataclass(frozen=True, kw_only=True)
 class SiteConfig:
     name: str = required()
+    """The site's name in output, history and errors: letters, digits, ``-``, ``_``, ``.``."""
     path: str = required()
     """Folder in the content repo; with mkdocs.yml it is built with MkDocs, else copied."""
     mount: str = "/"
@@ -103,9 +110,13 @@ class BuildConfig:
 @dataclass(frozen=True, kw_only=True)
 class WebhookConfig:
     bind: str = setting("127.0.0.1:8787", bind_address)
+    """Where the webhook receiver listens; put TLS (a reverse proxy) in front of it."""
     secret_env: str | None = None
+    """Environment variable holding the shared secret that signs deliveries."""
     secret_file: str | None = None
+    """Or: a file holding it (e.g. ``/etc/sitedeploy/webhook.secret``)."""
     max_body: int = setting(1024 * 1024, greater_than(0))
+    """Larger bodies are answered 413 without being read."""
     header: str = "X-Sitedeploy-Signature"
     """The generic HMAC header (``sha256=<hex>`` of the body), besides GitHub's and GitLab's."""
 
@@ -113,7 +124,10 @@ class WebhookConfig:
 @dataclass(frozen=True, kw_only=True)
 class NotifyConfig:
     url: str = required(http_url)
+    """Where notifications are POSTed."""
     format: Literal["json", "slack"] = "json"
+    """``json``: ``{"event", "target", "commit", "message", "at"}``; ``slack``: ``{"text"}``
+    (Slack, Mattermost, Rocket.Chat)."""
     secret_env: str | None = None
     """Env var holding the HMAC key for the ``X-Sitedeploy-Signature`` header."""
 
@@ -121,24 +135,31 @@ class NotifyConfig:
 @dataclass(frozen=True, kw_only=True)
 class MetricsConfig:
     bind: str | None = setting(None, bind_address)
+    """Serve ``/metrics`` (Prometheus) and ``/healthz`` here; unset: no server."""
     textfile: str | None = None
+    """Also write the metrics to this file, for node_exporter's textfile collector (``--once`` under cron)."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class AgentConfig:
     interval: float = setting(60.0, greater_than(0))
+    """Seconds between polls of the remote (each tick is one ``git ls-remote`` when idle)."""
     jitter: float = setting(0.1, fraction)
+    """Spread of ``interval``, as a fraction, so agents polling one remote do not align."""
     watch: bool = True
     """Watch a content repo on this machine and deploy a push within seconds."""
     drift_every: int = setting(10, at_least(0))
     """Check every target for drift every N ticks (0 = never)."""
     repeat_failure_after: float = setting(3600.0, at_least(0))
+    """Seconds before a persisting failure or drift is notified again."""
     link_check: bool = True
     """Gate: refuse a release with an internal href/src that resolves to no file."""
     check_attempts: int = setting(3, greater_than(0))
     """Post-switch check: tries before rolling back (caches and CDNs may lag)."""
     check_delay: float = setting(2.0, at_least(0))
+    """Seconds between post-switch check attempts."""
     check_timeout: float = setting(10.0, greater_than(0))
+    """Seconds each post-switch check request may take."""
     webhook: WebhookConfig | None = None
     notify: tuple[NotifyConfig, ...] = ()
     metrics: MetricsConfig | None = None

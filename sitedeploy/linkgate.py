@@ -27,6 +27,9 @@ SHOWN = 10
 _ATTR = re.compile(rb"""\s(?:href|src)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
 _SRCSET = re.compile(rb"""\ssrcset\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.I)
 _COMMENT = re.compile(rb"<!--.*?-->", re.S)
+# A start tag, quoted values included: attributes count only inside one, so HTML shown as text
+# in a code sample (``&lt;img src="x"&gt;``, whose quotes MkDocs leaves unescaped) is no link.
+_TAG = re.compile(rb"""<[A-Za-z](?:"[^"]*"|'[^']*'|[^'">])*>""")
 Candidates = tuple[str, ...]
 
 
@@ -124,9 +127,9 @@ def _page_targets(
 
 
 def page_links(data: bytes) -> set[str]:
-    data = _COMMENT.sub(b"", data)
-    links = {next(g for g in m.groups() if g is not None) for m in _ATTR.finditer(data)}
-    for m in _SRCSET.finditer(data):
+    tags = b"\n".join(_TAG.findall(_COMMENT.sub(b"", data)))
+    links = {next(g for g in m.groups() if g is not None) for m in _ATTR.finditer(tags)}
+    for m in _SRCSET.finditer(tags):
         for candidate in (m.group(1) or m.group(2)).split(b","):
             if candidate.strip():
                 links.add(candidate.split()[0])

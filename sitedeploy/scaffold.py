@@ -16,7 +16,7 @@ ROOT_SITE_FILES = ("mkdocs.yml", "mkdocs.yaml", "zensical.toml")
 IGNORED = (".sitedeploy/", "public/")
 
 DEPLOY_TOML = """\
-# sitedeploy configuration: see the README's configuration reference.
+# sitedeploy configuration: every key is in the manual's configuration reference.
 # [[sites]] and [images] are read from the commit being deployed: commit changes to them.
 [source]
 repo = "."            # this repository; a URL works too

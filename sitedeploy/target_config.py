@@ -23,7 +23,9 @@ class TargetConfig:
     """Keys every target type understands."""
 
     type: str = required()
+    """``"local"``, ``"ssh"`` or ``"s3"``."""
     keep_releases: int = 10
+    """Releases kept for an instant rollback, the live one included; older ones are pruned."""
     max_delete: int = setting(256, at_least(0))
     """Refuse a deploy that would delete more files than this (``--force-delete`` overrides)."""
     lock_timeout: float = setting(0.0, at_least(0))
@@ -36,11 +38,13 @@ class TargetConfig:
     check_urls: tuple[str, ...] = setting((), http_urls)
     """URLs the agent fetches after a switch; a failure rolls back automatically."""
     drift: Literal["off", "alert", "repair"] = "alert"
+    """What the agent does when served files differ from the live release: nothing, notify, or
+    restore them."""
     marker_url: str | None = setting(None, http_url)
     """Where the live deploy marker is served; default: /.well-known/sitedeploy.json on the
     host of the first check_url."""
 
-    # --- versions and previews (sitedeploy.versions; README "Versions and previews") --------------
+    # --- versions and previews (sitedeploy.versions; manual: versions.md) --------------
     versions: str | None = None
     """Refs served side by side, each at ``<version>/``: ``"tag:v*"`` (or ``"branch:release-*"``)."""
     version_format: str = "{major}.{minor}"
@@ -113,11 +117,18 @@ class SSHTargetConfig(TargetConfig):
     hosts: tuple[str, ...] = required()
     """``host`` or ``host:port``; ~/.ssh/config is honoured."""
     user: str | None = None
+    """Login name; default: ~/.ssh/config's User, then your user name."""
     path: str = required()
+    """Folder on every host receiving ``releases/``, ``current`` and ``.sitedeploy/``; absolute,
+    or relative to the login's home folder."""
     key_file: str | None = None
+    """Offer only this private key; default: ssh-agent, IdentityFile, ~/.ssh/id_*."""
     known_hosts: str = "~/.ssh/known_hosts"
+    """Host keys are verified against this file; nothing is ever added to it."""
     ssh_config: str = "~/.ssh/config"
+    """HostName, Port, User and IdentityFile in it are honoured."""
     connect_timeout: float = setting(10.0, greater_than(0))
+    """Seconds to wait for a host to answer while connecting."""
     file_mode: int = setting(0o644, permission_mode(0o777))
     """Mode of every file sent (write it as ``0o644`` in TOML)."""
     dir_mode: int = setting(0o755, permission_mode(0o2777))
@@ -139,13 +150,21 @@ class SSHTargetConfig(TargetConfig):
 @dataclass(frozen=True, kw_only=True)
 class S3TargetConfig(TargetConfig):
     bucket: str = required()
+    """The bucket's name."""
     prefix: str = ""
+    """Key prefix the site lives under, e.g. ``"docs/"``; the distribution serves it as its root."""
     region: str | None = None
+    """The bucket's region; default: from the profile or environment."""
     endpoint_url: str | None = setting(None, http_url)
+    """Any S3-compatible service (path-style addressing), e.g. MinIO."""
     profile: str | None = None
+    """A profile in ~/.aws/config; default: the standard AWS credential chain."""
     cloudfront_distribution_id: str | None = None
+    """Invalidate the changed paths of this CloudFront distribution after a switch."""
     invalidation_budget: int = setting(15, greater_than(0))
+    """More changed paths than this collapse into folder wildcards."""
     retain_releases: int = setting(2, at_least(0))
+    """Files that left the site are deleted only after this many newer switches."""
     cache_control: dict[str, str] = field(default_factory=dict)
     """Glob -> Cache-Control value; merged over the built-in rules."""
     gzip: tuple[str, ...] = ()
@@ -157,7 +176,9 @@ class S3TargetConfig(TargetConfig):
     max_attempts: int = setting(5, greater_than(0))
     """Attempts per request, the first included, before a deploy fails (retryably)."""
     connect_timeout: float = setting(10.0, greater_than(0))
+    """Seconds to wait for a connection to S3."""
     read_timeout: float = setting(60.0, greater_than(0))
+    """Seconds to wait for an answer from S3."""
     multipart_threshold: int = setting(64 * 1024 * 1024, at_least(5 * 1024 * 1024))
     """Files at least this big are sent in parts, streamed from disk."""
     cloudfront_endpoint_url: str | None = setting(None, http_url)

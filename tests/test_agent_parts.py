@@ -122,6 +122,17 @@ def test_link_gate_resolves_like_a_browser(tmp_path: Path) -> None:
     ]
 
 
+def test_link_gate_ignores_html_shown_as_text_in_code_samples(tmp_path: Path) -> None:
+    # What MkDocs writes for a fenced ```html block and for `<img src="x">` in backticks: the
+    # angle brackets are escaped, the quotes are not. Only the real tag's link counts.
+    page = (
+        '<pre><code class="language-html">&lt;img alt="A" src="img/photo.1600w.jpg"&gt;\n</code></pre>'
+        '<p>write <code>&lt;img src="…" data-sitedeploy="skip"&gt;</code></p> <a href="gone.html">x</a>'
+    )
+    (tmp_path / "index.html").write_text(page)
+    assert [str(b) for b in broken_links(tmp_path, {"index.html"})] == ["index.html -> gone.html"]
+
+
 def test_webhook_signatures() -> None:
     body, secret = b'{"ref": "refs/heads/main"}', b"s3cret"
     mac = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()

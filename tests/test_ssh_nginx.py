@@ -1,5 +1,5 @@
 """Readers through nginx while deploys and rollbacks alternate on two SSH hosts: no error, and
-never a page of one version with an asset of the other (the README's nginx config)."""
+never a page of one version with an asset of the other (the manual's nginx config, targets/ssh.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The figures the reliability suite prints at the end of a run (and the README's "Guarantees" quotes).
+"""The figures the reliability suite prints at the end of a run (and the manual's "Guarantees" page quotes).
 
 Tests add rows with :func:`row`; the conftest's terminal-summary hook prints every table and
 writes them to ``<basetemp>/reliability-report.txt``, so CI logs show them without ``-s``.
