@@ -20,7 +20,7 @@ from typing import Any
 
 from ..build import Built
 from ..commands import synced_source
-from ..commands.common import LazyBuild
+from ..commands.common import LazyBuild, check_signature
 from ..config import Config
 from ..errors import ConfigError, SourceError
 from ..progress import SILENT, Progress
@@ -38,8 +38,11 @@ _REDIRECT = re.compile(r'url=([^"\'>\s]+?)/?["\'\s>]')
 class Imported(LazyBuild):
     """A version folder exported from the branch: "built" already."""
 
-    def __init__(self, source: Source, commit: Commit, folder: str, root: Path, progress: Progress) -> None:
-        self.source, self.commit, self.progress = source, commit, progress
+    def __init__(
+        self, config: Config, source: Source, commit: Commit, folder: str, root: Path, progress: Progress
+    ) -> None:
+        self.signature = check_signature(config, source, commit)  # the branch's commit, as any line's
+        self.config, self.source, self.commit, self.progress = config, source, commit, progress
         self.key = source.tree_id(commit.sha, folder) or commit.sha
         self.root, self.jobs = root, []
         self._built: Built | None = None
@@ -56,6 +59,7 @@ def import_mike(
     target: str | None = None,
     branch: str = "gh-pages",
     prefix: str = "",
+    force: bool = False,
     progress: Progress = SILENT,
 ) -> list[LineResult]:
     family = _one(config, target)
@@ -71,8 +75,8 @@ def import_mike(
             work = Path(tmp) / name
             source.checkout(commit.sha, folder, work)
             shutil.rmtree(work / ".git", ignore_errors=True)
-            lazy = Imported(source, commit, folder, work, progress)
-            result = publish_line(family, name, lazy, rules_of(family))
+            lazy = Imported(config, source, commit, folder, work, progress)
+            result = publish_line(family, name, lazy, rules_of(family, force=force))
             results.append(
                 LineResult(family.target, name, branch, commit.sha, result.outcome, result.release)
             )

@@ -73,13 +73,18 @@ def _pulls(refs: dict[str, str], pattern: str) -> list[tuple[str, str, str]]:
 
 
 def deploy_previews(
-    config: Config, *, target: str | None = None, progress: Progress = SILENT, now: float | None = None
+    config: Config,
+    *,
+    target: str | None = None,
+    force: bool = False,
+    progress: Progress = SILENT,
+    now: float | None = None,
 ) -> list[LineResult]:
     source = synced_source(config)
     refs = mirror_refs(source)
     results: list[LineResult] = []
     for family in families(config, target, "previews"):
-        results += sync_previews(family, source, refs, progress=progress, now=now)
+        results += sync_previews(family, source, refs, force=force, progress=progress, now=now)
     return results
 
 
@@ -88,6 +93,7 @@ def sync_previews(
     source: Source,
     refs: dict[str, str],
     *,
+    force: bool = False,
     progress: Progress = SILENT,
     now: float | None = None,
 ) -> list[LineResult]:
@@ -96,7 +102,7 @@ def sync_previews(
     state = live_state(family)
     skipped = state.extra.get("removed", {})
     results = [
-        _publish(family, source, name, branch, sha, progress)
+        _publish(family, source, name, branch, sha, progress, force)
         for name, (branch, sha) in wanted.items()
         if skipped.get(name) != sha
     ]
@@ -123,14 +129,14 @@ def sync_previews(
 
 
 def _publish(
-    family: Family, source: Source, name: str, branch: str, sha: str, progress: Progress
+    family: Family, source: Source, name: str, branch: str, sha: str, progress: Progress, force: bool
 ) -> LineResult:
     base = LineResult(family.target, name, branch, sha, "unchanged", url=family.url(name))
     try:
         lazy = LineBuild(
             family.config, source, source.commit(sha), progress, site=family.cfg.version_site, noindex=True
         )
-        result = publish_line(family, name, lazy, rules_of(family))
+        result = publish_line(family, name, lazy, rules_of(family, force=force))
     except PlanRefused as exc:
         return dataclasses.replace(base, outcome="held", detail=exc.message)
     except SitedeployError as exc:
