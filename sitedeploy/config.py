@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import ConfigError
+from .names import is_name
 from .ranges import at_least, bind_address, fraction, greater_than, http_url
 from .schema import did_you_mean, is_valid, parse_table, parse_value, required, setting
-from .target_config import NAME
 from .target_config import TARGET_TYPES as TARGET_TYPES
 from .target_config import LocalTargetConfig as LocalTargetConfig
 from .target_config import S3TargetConfig as S3TargetConfig
@@ -316,7 +316,7 @@ def _check_sites(sites: list[SiteConfig], problems: list[str]) -> None:
         if site.name in seen:
             problems.append(f"sites[{i}].name: '{site.name}' is also sites[{seen[site.name]}]")
         seen[site.name] = i
-        if not NAME.match(site.name):
+        if not is_name(site.name):
             problems.append(f"sites[{i}].name: use letters, digits, '-', '_' or '.', got {site.name!r}")
         if _escapes(site.path):
             problems.append(f"sites[{i}].path: must be a relative path inside the repo, got {site.path!r}")
@@ -340,7 +340,7 @@ def _parse_targets(raw: Any, problems: list[str]) -> dict[str, TargetConfig]:
     targets: dict[str, TargetConfig] = {}
     for name, table in raw.items():
         path = f"targets.{name}"
-        if not NAME.match(name):
+        if not is_name(name):
             problems.append(f"{path}: target names use letters, digits, '-', '_' or '.'")
         kind = table.get("type") if isinstance(table, dict) else None
         if not isinstance(kind, str):

@@ -67,6 +67,7 @@ def import_mike(
     commit = source.resolve(branch)
     base = prefix.strip("/")
     entries = _versions_json(source, commit, base, branch)
+    _check_aliases(entries, branch)  # before anything is published
     results = []
     with tempfile.TemporaryDirectory(prefix="sitedeploy-mike-") as tmp:
         for entry in entries:
@@ -100,9 +101,26 @@ def _versions_json(source: Source, commit: Commit, base: str, branch: str) -> li
         raise SourceError(f"{branch}:{path}: not valid JSON ({exc}); is this a mike branch?") from None
     if raw is None:
         raise SourceError(f"{branch}:{path}: no such file, so not a mike branch; pass --branch or --prefix")
-    if not isinstance(raw, list) or not all(isinstance(e, dict) and "version" in e for e in raw):
+    shaped = (
+        isinstance(e, dict) and "version" in e and isinstance(e.get("aliases") or [], list) for e in raw
+    )
+    if not isinstance(raw, list) or not all(shaped):
         raise ConfigError(f"{branch}:{path}: expected mike's list of {{version, title, aliases}}")
     return raw
+
+
+def _check_aliases(entries: list[dict[str, Any]], branch: str) -> None:
+    """An alias may not take a version's name: served from the version's own folder (on S3
+    its prefix *is* the version's), it would replace that version."""
+    versions = {str(e["version"]) for e in entries}
+    for e in entries:
+        for alias in e.get("aliases") or []:
+            check_name(str(alias), f"{branch}: versions.json alias")
+            if str(alias) in versions:
+                raise ConfigError(
+                    f"{branch}: versions.json: alias {alias!r} of version {e['version']!r} is also the "
+                    "name of a version; remove one of them from versions.json (or with 'mike delete')"
+                )
 
 
 def _default(source: Source, commit: Commit, base: str) -> str | None:

@@ -88,7 +88,7 @@ def test_the_agent_tick_refuses_unsigned_versions_and_previews(signed_config: tu
     agent = Agent(env.config(source=source, target=BOTH), env.log())
     report = agent.tick()
     # (the agent's plain deploys: tests/test_agent_signatures.py)
-    assert set(report.failed) == {"site/1.0", "site/feature-x"}, report
+    assert set(report.failed) == {"site/1.0", "site/br-feature-x"}, report
     assert report.deployed == []
     told = [n.message for n in agent.notifier.sent if n.event == "failed"]
     assert len(told) == 2 and all(f"commit {head[:12]} is not signed" in m for m in told), told
