@@ -347,7 +347,7 @@ def _parse_targets(raw: Any, problems: list[str]) -> dict[str, TargetConfig]:
         return {}
     targets: dict[str, TargetConfig] = {}
     for name, table in raw.items():
-        path = f"targets.{name}"
+        path = f"targets.{name}" if is_name(name) else f"targets.{name!r}"  # one line, always
         if not is_name(name):
             problems.append(f"{path}: target names use letters, digits, '-', '_' or '.'")
         kind = table.get("type") if isinstance(table, dict) else None

@@ -87,8 +87,10 @@ def check_versions_keys(cfg: TargetConfig) -> None:
             getattr(cfg, key).format(**dict.fromkeys(_VERSION_FIELDS, "1"))
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError(f"{key}: unknown field {exc} (use {', '.join(_VERSION_FIELDS)})") from None
-    for alias in cfg.aliases:
-        problem = line_problem(alias, "aliases:")
+    named = [("aliases:", alias) for alias in cfg.aliases]
+    named += [("default_version:", cfg.default_version)] if cfg.default_version is not None else []
+    for key, name in named:
+        problem = line_problem(name, key)
         if problem is not None:
             raise ValueError(problem)
     if cfg.versions and cfg.previews and not cfg.preview_path.strip("/"):

@@ -148,8 +148,11 @@ class FamilyState:
             problem = line_problem(name, what)
             if problem is not None:
                 raise ValueError(problem)
-        if not all(isinstance(v.title, str) and isinstance(v.ref, str) for v in self.lines):
-            raise ValueError("a line's title and ref must be strings")
+        texts = [(v.title, v.ref, v.added_at, v.updated_at) for v in self.lines]
+        if not all(isinstance(t, str) for fields in texts for t in fields):
+            raise ValueError("a line's title, ref and times must be strings")
+        if not all(a.rule is None or isinstance(a.rule, str) for a in self.aliases):
+            raise ValueError("an alias's rule must be a string")
         clash = next((a for a in self.aliases if self.line(a.name) is not None), None)
         if clash is not None:
             raise ValueError(_clash(clash.name, clash, self.kind))
@@ -167,7 +170,7 @@ def read_state(store: MetaStore, release_id: str | None, kind: str) -> FamilySta
     data = store.read_meta(name) if release_id else None
     if not data:
         return FamilyState(kind=kind)
-    with _parsing(store, name, "roll the target's root back ('sitedeploy rollback') or fix the file"):
+    with _parsing(store, name, "nothing was changed; remove that entry from the file, or restore it"):
         return FamilyState.from_json(data)
 
 

@@ -72,6 +72,29 @@ def test_an_accepted_version_alias_or_preview_name_is_one_plain_segment(name: st
             names.check_line_name(name, "alias")
 
 
+@settings(max_examples=60)
+@given(hostile, st.sampled_from(["alias", "default", "site", "target"]))
+def test_deploy_toml_accepts_only_plain_names(name: str, key: str) -> None:
+    target: dict[str, object] = {"type": "local", "path": "public", "versions": "tag:v*"}
+    raw: dict[str, object] = {"targets": {"docs": target}}
+    if key == "alias":
+        target["aliases"] = {name: "newest"}
+    elif key == "default":
+        target["default_version"] = name
+    elif key == "site":
+        raw["sites"] = [{"name": name, "path": "sites/x"}]
+    else:
+        raw["targets"] = {name: target}
+    usable = names.is_line_name(name) if key in ("alias", "default") else names.is_name(name)
+    try:
+        config_mod.from_dict(raw, Path("/x/deploy.toml"))
+    except ConfigError as exc:
+        assert not usable, exc.message
+        assert "\n" not in exc.message.replace(repr(name), "")
+    else:
+        assert usable, name
+
+
 @given(st.text(max_size=80))
 def test_a_branch_slug_is_a_plain_name_of_its_own_kind(branch: str) -> None:
     made = branch_slug(branch)
