@@ -111,10 +111,12 @@ def branch_slug(branch: str) -> str:
 
     It depends on the branch's name alone (never on which other branches exist), and the
     ``br-`` prefix keeps it apart from requests' ``pr-<n>`` and ``mr-<n>``. A name longer than
-    48 characters keeps 40 and a hash of the whole name, so long names sharing a start differ.
+    48 characters keeps 40 and a hash of the whole name, so long names sharing a start differ;
+    a name with no ASCII letter or digit (``ドキュメント``) is ``br-branch-<hash>``.
     """
     base = re.sub(r"[^a-z0-9]+", "-", branch.lower()).strip("-")
-    if len(base) > 48:
-        digest = hashlib.sha1(branch.encode(), usedforsecurity=False).hexdigest()[:7]
-        base = f"{base[:40].strip('-')}-{digest}"
-    return f"br-{base or 'branch'}"
+    if len(base) > 48 or not base:
+        whole = branch.encode(errors="surrogatepass")  # a ref git could not decode still hashes
+        digest = hashlib.sha1(whole, usedforsecurity=False).hexdigest()[:7]
+        base = f"{base[:40].strip('-') or 'branch'}-{digest}"
+    return f"br-{base}"
