@@ -93,3 +93,18 @@ def test_the_agent_tick_refuses_unsigned_versions_and_previews(signed_config: tu
     told = [n.message for n in agent.notifier.sent if n.event == "failed"]
     assert len(told) == 2 and all(f"commit {head[:12]} is not signed" in m for m in told), told
     assert not (env.public / "lines").exists() and not (env.public / "previews" / "lines").exists()
+
+
+def test_every_kind_of_build_carries_the_signature_rule() -> None:
+    """publish() holds ``lazy.signature``: each LazyBuild subclass must set it (or inherit the
+    base's ``__init__``, which checks the commit), so a new kind of line cannot skip the rule."""
+    import inspect
+
+    from sitedeploy.commands.common import LazyBuild
+    from sitedeploy.versions import building, s3  # noqa: F401  (register the subclasses)
+
+    kinds = LazyBuild.__subclasses__()
+    assert {k.__name__ for k in kinds} >= {"LineBuild", "Imported", "Copied"}
+    for kind in kinds:
+        init = inspect.getsource(kind.__init__)
+        assert "self.signature = " in init or "super().__init__(" in init, kind.__name__
