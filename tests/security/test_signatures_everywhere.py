@@ -108,3 +108,21 @@ def test_every_kind_of_build_carries_the_signature_rule() -> None:
     for kind in kinds:
         init = inspect.getsource(kind.__init__)
         assert "self.signature = " in init or "super().__init__(" in init, kind.__name__
+
+
+def test_a_release_of_a_commit_is_made_in_publish_only() -> None:
+    """The signature rule sits in ``commands.publish``; no other code makes a commit's record
+    or prepares a release (the family root's release has no commit: it is sitedeploy's own)."""
+    import re
+
+    import sitedeploy
+
+    package = Path(sitedeploy.__file__).parent
+    calls = re.compile(r"\b(?:new_record|tx\.publish)\(")
+    found = sorted(
+        f"{path.relative_to(package)}"
+        for path in package.rglob("*.py")
+        for line in path.read_text().splitlines()
+        if calls.search(line) and not line.lstrip().startswith("def ") and path.name != "transaction.py"
+    )
+    assert found == ["commands/deploy.py", "commands/deploy.py", "versions/publish.py"], found
