@@ -4,10 +4,11 @@
 A preview is a line of the target's preview family (see :mod:`.layout`), built like a version
 but with every page marked ``<meta name="robots" content="noindex, nofollow">`` and a
 ``robots.txt`` at the previews' root that keeps crawlers out. Its URL comes from
-``preview_url`` (``{slug}``): ``br-<branch>``, ``pr-<n>`` or ``mr-<n>``, namespaced by kind and
-made from the ref alone (:func:`match_previews`). A preview is removed when its branch (or request ref) is
-deleted, when it was not updated for ``preview_max_age_days``, or by ``sitedeploy previews
-delete``; a preview removed for its age or by hand comes back only when its ref moves.
+``preview_url`` (``{slug}``): ``br-<branch>``, ``pr-<n>`` or ``mr-<n>``, namespaced by kind
+and made from the ref alone (:func:`match_previews`). A preview is removed when its branch
+(or request ref) is deleted, when it was not updated for ``preview_max_age_days``, or by
+``sitedeploy previews delete``; a preview removed for its age or by hand comes back only when
+its ref moves.
 """
 
 from __future__ import annotations
