@@ -158,6 +158,22 @@ def test_a_family_state_round_trips(versions: list[str], aliases: list[str]) -> 
     assert FamilyState.from_json(state.to_json()) == state
 
 
+@settings(max_examples=50)
+@given(st.lists(plain, min_size=1, max_size=4, unique=True), plain)
+def test_a_family_state_round_trips_through_a_real_target(versions: list[str], alias: str) -> None:
+    import tempfile
+
+    from sitedeploy.targets.local import LocalTarget
+    from sitedeploy.versions.state import read_state, write_state
+
+    aliases = () if alias in versions else (Alias(alias, versions[-1], "newest"),)
+    state = FamilyState("previews", tuple(Line(v, v, f"feature/{v}") for v in versions), aliases)
+    with tempfile.TemporaryDirectory() as folder:
+        target = LocalTarget("docs", Path(folder))
+        write_state(target, "r1", state)
+        assert read_state(target, "r1", "previews") == state
+
+
 @given(hostile, st.sampled_from(["line", "alias", "alias target", "default"]))
 def test_a_state_naming_anything_else_is_refused(name: str, where: str) -> None:
     raw = {"kind": "versions", "lines": [{"name": "1.0", "title": "1.0"}], "aliases": [], "default": None}
