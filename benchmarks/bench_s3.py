@@ -45,6 +45,7 @@ from _corpus import corpus  # generated once under a lock
 
 from sitedeploy import commands
 from sitedeploy.build import Built
+from sitedeploy.commands.common import Signature
 from sitedeploy.config import S3TargetConfig
 from sitedeploy.progress import SILENT
 from sitedeploy.release.manifest import scan
@@ -140,6 +141,7 @@ class _Lazy:
     def __init__(self, root: Path, n: int) -> None:
         self.commit = Commit(f"{n:040x}", f"bench {n}", "bench", 1_700_000_000 + n)
         self.progress = SILENT
+        self.signature = Signature()  # no signature rule: a folder, not a commit
         self.key = self.commit.sha
         start = time.perf_counter()
         self.manifest = scan(root)

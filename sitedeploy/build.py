@@ -32,6 +32,7 @@ from typing import Any
 from . import __version__, builders, sandbox
 from .config import Config, ImagesConfig, SiteConfig, normalize_mount
 from .errors import BuildError, ConfigError
+from .names import check_site_folders
 from .progress import SILENT, Progress
 from .release.manifest import Manifest, hash_file, scan, walk
 from .release_tree import KEEP_BUILDS_PER_SITE, assemble, evicting, publish_dir
@@ -110,6 +111,7 @@ def discover_sites(config: Config, source: Source, commit: str) -> list[SiteConf
     """No ``[[sites]]`` table: a root ``mkdocs.yml`` (the layout ``mkdocs new .`` makes) is one
     site at ``/``; otherwise every folder under ``sites/`` is a site."""
     folders = sorted(name for name, kind in source.list_dir(commit, "sites") if kind == "tree")
+    check_site_folders(folders, f"{config.path.name}: commit {commit[:8]}")  # never `..` or `.lib`
     root_files = sorted(name for name, kind in source.list_dir(commit, ".") if name in ROOT_SITE_FILES)
     if root_files and folders:
         raise ConfigError(

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import ConfigError
+from .limits import LimitsConfig, check_build_limits
+from .names import is_name
 from .ranges import at_least, bind_address, fraction, greater_than, http_url
 from .schema import did_you_mean, is_valid, parse_table, parse_value, required, setting
-from .target_config import NAME
 from .target_config import TARGET_TYPES as TARGET_TYPES
 from .target_config import LocalTargetConfig as LocalTargetConfig
 from .target_config import S3TargetConfig as S3TargetConfig
@@ -33,9 +34,10 @@ from .target_places import overlap_problems
 DEFAULT_TARGET_PATH = "public"
 BUILD_TABLES = ("sites", "images")
 """What decides the bytes of a release: read from the deploy.toml of the commit deployed."""
-MACHINE_TABLES = ("source", "targets", "agent", "build")
+MACHINE_TABLES = ("source", "targets", "agent", "build", "limits")
 """Where a release goes and how this machine runs (the build sandbox included: a content repo
-must not turn its own sandbox off): read from the file sitedeploy is run with."""
+must not turn its own sandbox off; the ceilings of ``[images]``, see :mod:`sitedeploy.limits`):
+read from the file sitedeploy is run with."""
 _SECRET_WORDS = re.compile(r"secret|password|passphrase|token|access_key|private_key", re.I)
 
 
@@ -183,6 +185,8 @@ class Config:
     build_origin: str = ""
     """Where ``sites`` and ``images`` came from: ``deploy.toml at 1a2b3c4d`` once the commit's
     own file was read (``gitconfig.build_config_at``), else this file's path."""
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    """The operator's ceilings on ``[images]`` (machine-local: a commit may only lower them)."""
 
     @property
     def base_dir(self) -> Path:
@@ -242,14 +246,17 @@ def from_dict(raw: dict[str, Any], path: Path, state_dir: Path | None = None) ->
     targets = _parse_targets(raw.get("targets"), problems)
     agent = parse_table(AgentConfig, raw.get("agent", {}), "agent", problems)
     build = parse_table(BuildConfig, raw.get("build", {}), "build", problems)
+    limits = parse_table(LimitsConfig, raw.get("limits", {}), "limits", problems)
     _check_source(source, problems)
     if not problems:  # (a target with a bad key may lack its path) two in one place: repair deletes
         problems += overlap_problems(targets, path.parent)
+        check_build_limits(limits, images, sites, problems)
     if problems:
         raise ConfigError(f"{path}: {problems[0]}" + _more(problems), [f"{path}: {p}" for p in problems])
     state = state_dir or path.parent / ".sitedeploy"
     tables = {k: raw[k] for k in BUILD_TABLES if k in raw}
-    return Config(path, source, sites, images, targets, agent, state.resolve(), build, tables, str(path))
+    built = (state.resolve(), build, tables, str(path))
+    return Config(path, source, sites, images, targets, agent, *built, limits=limits)
 
 
 def parse_build_tables(
@@ -340,7 +347,7 @@ def _check_sites(sites: list[SiteConfig], problems: list[str]) -> None:
         if site.name in seen:
             problems.append(f"sites[{i}].name: '{site.name}' is also sites[{seen[site.name]}]")
         seen[site.name] = i
-        if not NAME.match(site.name):
+        if not is_name(site.name):
             problems.append(f"sites[{i}].name: use letters, digits, '-', '_' or '.', got {site.name!r}")
         if _escapes(site.path):
             problems.append(f"sites[{i}].path: must be a relative path inside the repo, got {site.path!r}")
@@ -363,8 +370,8 @@ def _parse_targets(raw: Any, problems: list[str]) -> dict[str, TargetConfig]:
         return {}
     targets: dict[str, TargetConfig] = {}
     for name, table in raw.items():
-        path = f"targets.{name}"
-        if not NAME.match(name):
+        path = f"targets.{name}" if is_name(name) else f"targets.{name!r}"  # one line, always
+        if not is_name(name):
             problems.append(f"{path}: target names use letters, digits, '-', '_' or '.'")
         kind = table.get("type") if isinstance(table, dict) else None
         if not isinstance(kind, str):

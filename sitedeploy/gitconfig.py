@@ -24,6 +24,7 @@ from typing import Any
 
 from .config import BUILD_TABLES, Config, check_top_level, parse_build_tables
 from .errors import ConfigError
+from .limits import check_build_limits
 from .source import Commit, Source, is_url
 
 Warn = Callable[[str], None]
@@ -72,6 +73,8 @@ def with_build_tables(config: Config, tables: Mapping[str, Any], origin: str) ->
     """
     problems: list[str] = []
     images, sites = parse_build_tables(dict(tables), problems)
+    if not problems:  # the commit may lower the operator's limits, never go past them
+        check_build_limits(config.limits, images, sites, problems)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ConfigError(f"{origin}: {problems[0]}{more}", [f"{origin}: {p}" for p in problems])

@@ -7,15 +7,12 @@ reference: each field is a key, its default is the default.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .names import line_problem
 from .ranges import at_least, greater_than, http_url, http_urls, permission_mode
 from .schema import required, setting
-
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-"""A target, alias or site name: letters, digits, '.', '_', '-'; not starting with a dot."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,9 +94,12 @@ def check_versions_keys(cfg: TargetConfig) -> None:
             getattr(cfg, key).format(**dict.fromkeys(_VERSION_FIELDS, "1"))
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError(f"{key}: unknown field {exc} (use {', '.join(_VERSION_FIELDS)})") from None
-    for alias in cfg.aliases:
-        if not NAME.match(alias):
-            raise ValueError(f"aliases: {alias!r} is not a name (letters, digits, '-', '_', '.')")
+    named = [("aliases:", alias) for alias in cfg.aliases]
+    named += [("default_version:", cfg.default_version)] if cfg.default_version is not None else []
+    for key, name in named:
+        problem = line_problem(name, key)
+        if problem is not None:
+            raise ValueError(problem)
     if cfg.versions and cfg.previews and not cfg.preview_path.strip("/"):
         raise ValueError("preview_path must name a folder when the target also serves versions")
     if cfg.preview_max_age_days < 0:

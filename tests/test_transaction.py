@@ -16,6 +16,7 @@ import pytest
 
 from sitedeploy import commands
 from sitedeploy.build import Built
+from sitedeploy.commands.common import Signature
 from sitedeploy.errors import GateError, LockHeld, PlanRefused, RollbackError, TargetError
 from sitedeploy.progress import SILENT
 from sitedeploy.release import control as ctl
@@ -39,6 +40,7 @@ class Lazy:
             hashlib.sha1(str(n).encode()).hexdigest(), f"change {n}", "Ada", 1_700_000_000 + n
         )
         self.progress = SILENT
+        self.signature = Signature()  # no signature rule: a folder, not a commit
         self.root = root
         self.built = 0
 

@@ -20,7 +20,7 @@ from click.testing import CliRunner, Result
 from sitedeploy.cli.main import cli
 from sitedeploy.config import load
 from sitedeploy.versions import api
-from sitedeploy.versions.naming import order_key, rule_target, slug, tag_fields, versions_from_refs
+from sitedeploy.versions.naming import branch_slug, order_key, rule_target, tag_fields, versions_from_refs
 from tests.fixtures.git import ContentRepo, write_config
 
 SITE = '[[sites]]\nname = "docs"\npath = "sites/docs"\nmount = "/"\n'
@@ -94,8 +94,8 @@ def test_tags_become_versions_newest_patch_wins_and_rules_pick_aliases() -> None
     assert sorted(patches) == ["2.1.10", "2.1.3", "2.1.9"]
     assert tag_fields("release-4")["major"] == "4"
     assert order_key("2.0") > order_key("v1.4.2") and order_key("v2.0.0") > order_key("v2.0.0-rc.1")
-    assert slug("Feature/Login_Form") == "feature-login-form"
-    assert slug("feature-login-form", {"feature-login-form"}) != "feature-login-form"
+    assert branch_slug("Feature/Login_Form") == "br-feature-login-form"
+    assert branch_slug("pull/7") == "br-pull-7" and branch_slug("pr-8") == "br-pr-8"
 
 
 # --- served side by side -------------------------------------------------------------------------

@@ -58,12 +58,12 @@ def test_preview_created_updated_and_removed_with_its_branch(agent_env: AgentEnv
     env.remote.commit("draft")
     env.remote.push("feature/Login")
     agent.tick()
-    preview = env.public / "previews" / "current" / "feature-login" / "index.html"
+    preview = env.public / "previews" / "current" / "br-feature-login" / "index.html"
     text = preview.read_text()
     assert "login draft" in text and '<meta name="robots" content="noindex, nofollow">' in text
     assert "Disallow: /" in (env.public / "previews" / "current" / "robots.txt").read_text()
     sent = [n.message for n in agent.notifier.sent if "preview" in n.message]
-    assert any("https://preview.example.com/feature-login/" in m for m in sent)
+    assert any("https://preview.example.com/br-feature-login/" in m for m in sent)
     assert env.live_commit() is not None  # the target's own site still follows main
 
     env.remote.static_site("login final")
@@ -76,7 +76,7 @@ def test_preview_created_updated_and_removed_with_its_branch(agent_env: AgentEnv
     env.remote.git("push", "-q", "origin", "--delete", "feature/Login")
     agent.tick()
     assert not preview.exists()
-    assert not (env.public / "previews" / "lines" / "feature-login").exists()
+    assert not (env.public / "previews" / "lines" / "br-feature-login").exists()
 
 
 def test_an_old_preview_is_removed_and_comes_back_only_when_its_branch_moves(agent_env: AgentEnv) -> None:
@@ -89,10 +89,10 @@ def test_an_old_preview_is_removed_and_comes_back_only_when_its_branch_moves(age
 
     source = synced_source(config)
     first = pv.sync_previews(family, source, mirror_refs(source))
-    assert {r.name: r.outcome for r in first} == {"draft": "deployed", "main": "deployed"}
+    assert {r.name: r.outcome for r in first} == {"br-draft": "deployed", "br-main": "deployed"}
     later = time.time() + 2 * 86400
     expired = pv.sync_previews(family, source, mirror_refs(source), now=later)
-    assert {r.name for r in expired if r.outcome == "removed"} == {"draft", "main"}
+    assert {r.name for r in expired if r.outcome == "removed"} == {"br-draft", "br-main"}
     assert pv.sync_previews(family, source, mirror_refs(source), now=later) == []
     env.remote.static_site("draft 2")
     env.remote.git("checkout", "-q", "draft")
@@ -100,8 +100,8 @@ def test_an_old_preview_is_removed_and_comes_back_only_when_its_branch_moves(age
     env.remote.push("draft")
     source.sync()
     back = pv.sync_previews(family, source, mirror_refs(source), now=later)
-    assert [(r.name, r.outcome) for r in back] == [("draft", "deployed")]
-    assert Path(env.public / "previews" / "current" / "draft" / "index.html").exists()
+    assert [(r.name, r.outcome) for r in back] == [("br-draft", "deployed")]
+    assert Path(env.public / "previews" / "current" / "br-draft" / "index.html").exists()
 
 
 def test_pull_and_merge_requests_get_previews_from_their_refs(agent_env: AgentEnv) -> None:
@@ -145,4 +145,4 @@ def test_preview_specs_are_matched_by_kind() -> None:
         "pr-40": ("pull/40", "5" * 40),
         "mr-2": ("merge-requests/2", "6" * 40),
     }
-    assert list(pv.preview_refs(refs, ("branch:feature/*", "pull:4*"))) == ["feature-a", "pr-40"]
+    assert list(pv.preview_refs(refs, ("branch:feature/*", "pull:4*"))) == ["br-feature-a", "pr-40"]

@@ -118,20 +118,20 @@ def test_a_preview_on_s3_is_created_updated_and_removed_with_its_branch(
         'previews = "branch:docs/*"\npreview_url = "https://preview.example.com/{slug}/"\n'
     )
     out = sd(toml, "previews", "deploy").output
-    assert "https://preview.example.com/docs-typos/" in out
+    assert "https://preview.example.com/br-docs-typos/" in out
     s3 = s3_server.client()
-    page = get(s3, s3_bucket, "previews/docs-typos/index.html")
+    page = get(s3, s3_bucket, "previews/br-docs-typos/index.html")
     assert "home draft" in page and '<meta name="robots" content="noindex, nofollow">' in page
     assert "Disallow: /" in get(s3, s3_bucket, "previews/robots.txt")
 
     tag_site(repo, "final")
     sd(toml, "previews", "deploy")
-    assert "home final" in get(s3, s3_bucket, "previews/docs-typos/index.html")
+    assert "home final" in get(s3, s3_bucket, "previews/br-docs-typos/index.html")
 
     repo.git("checkout", "-q", "main")
     repo.git("branch", "-q", "-D", "docs/Typos")
     sd(toml, "previews", "deploy")
-    left = s3.list_objects_v2(Bucket=s3_bucket, Prefix="site/previews/docs-typos/").get("KeyCount", 0)
+    left = s3.list_objects_v2(Bucket=s3_bucket, Prefix="site/previews/br-docs-typos/").get("KeyCount", 0)
     assert left == 0
     listed = json.loads(sd(toml, "--json", "previews", "list").stdout)
     assert listed == []

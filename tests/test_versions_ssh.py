@@ -110,7 +110,7 @@ def test_a_preview_on_an_ssh_host_is_created_updated_and_removed_with_its_branch
     repo.commit("draft")
     toml = ssh_toml(tmp_path, ssh_env, repo, 'previews = "branch:feature/*"\n')
     sd(toml, "previews", "deploy")
-    preview = server.home / "site" / "previews" / "current" / "feature-search" / "index.html"
+    preview = server.home / "site" / "previews" / "current" / "br-feature-search" / "index.html"
     assert "home draft" in preview.read_text()
     assert '<meta name="robots" content="noindex, nofollow">' in preview.read_text()
 
@@ -123,4 +123,4 @@ def test_a_preview_on_an_ssh_host_is_created_updated_and_removed_with_its_branch
     repo.git("branch", "-q", "-D", "feature/Search")
     sd(toml, "previews", "deploy")
     assert not preview.exists()
-    assert not (server.home / "site" / "previews" / "lines" / "feature-search").exists()
+    assert not (server.home / "site" / "previews" / "lines" / "br-feature-search").exists()

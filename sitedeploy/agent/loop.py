@@ -230,12 +230,13 @@ class Agent:
         mem.attempted = sha
         source = self._synced_source()
         commit = source.commit(sha)
-        self._verify_signature(source, commit)
         self.log.event("deploying", target=t.name, commit=commit.short, ref=mem.ref, subject=commit.subject)
         lazy = lazies.get(sha) or commands.LazyBuild(
             self.config, source, commit, LogProgress(self.log, t.name)
         )
         lazies[sha] = lazy
+        if lazy.signature.signer is not None:  # checked (and held) by publish, for every line
+            self.log.event("signature", commit=commit.short, signer=lazy.signature.signer)
         rules = commands.rules_for(cfg)
         result = commands.publish(t, rules, lazy, lazy.key_for(cfg), gate=self._gate(t.name, sha))
         if result.outcome == "deployed" and (cfg.check_urls or cfg.marker_url):
@@ -352,11 +353,6 @@ class Agent:
             source.sync()
             self._source = source
         return self._source
-
-    def _verify_signature(self, source: Source, commit: Commit) -> None:
-        signer = commands.verify_signature(self.config, source, commit)
-        if signer is not None:
-            self.log.event("signature", commit=commit.short, signer=signer)
 
     def _gate(self, name: str, sha: str) -> Callable[[Built], None]:
         def gate(built: Built) -> None:

@@ -11,6 +11,13 @@ signed with ``X-Sitedeploy-Signature: sha256=<hmac>`` when ``secret_env`` is set
 ``format = "slack"`` posts ``{"text": message}`` (Slack, Mattermost, Rocket.Chat webhooks).
 Messages are scrubbed before they leave (a token in ``source.repo`` quoted by an error), and a
 channel's URL, whose path often is its secret, is only ever logged scrubbed.
+
+A message quotes text a build chose (an error, a branch name, a commit subject), so what goes to
+a chat service is escaped for it (:func:`chat_text`): Slack's ``&``, ``<`` and ``>`` (so
+``<!channel>`` and ``<https://evil|docs>`` arrive as text, as Slack's formatting rules ask),
+and for Mattermost and Rocket.Chat, which read the same payload as Markdown, ``@`` mentions
+(``@channel``, ``@all``, ``@here``) and ``[text](url)`` links are broken with a zero-width
+space. The JSON format carries the text as a JSON string; its reader decides how to show it.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +39,10 @@ from .log import EventLog
 ALWAYS = ("deployed", "rolled back", "repaired")
 PERSISTENT = {"failed": "failed", "drift": "drift", "rolled back": "failed"}
 SIGNATURE_HEADER = "X-Sitedeploy-Signature"
+_SLACK_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_MENTION = re.compile(r"@(?=\w)")
+_MARKDOWN_LINK = re.compile(r"\]\s*\(")
+ZWSP = "\u200b"
 
 
 @dataclass(frozen=True)
@@ -105,7 +117,7 @@ def post(channel: NotifyConfig, notice: Notice, timeout: float = 10.0) -> None:
     import urllib.request  # only when something is worth telling
 
     if channel.format == "slack":
-        body = json.dumps({"text": scrub(f"sitedeploy: {notice.message}")}).encode()
+        body = json.dumps({"text": chat_text(scrub(f"sitedeploy: {notice.message}"))}).encode()
     else:
         body = json.dumps(notice.payload()).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "sitedeploy-agent"}
@@ -118,3 +130,10 @@ def post(channel: NotifyConfig, notice: Notice, timeout: float = 10.0) -> None:
     request = urllib.request.Request(channel.url, data=body, headers=headers, method="POST")
     with urllib.request.urlopen(request, timeout=timeout) as response:  # nosec B310: scheme checked
         response.read()
+
+
+def chat_text(text: str) -> str:
+    """``text`` made inert for Slack-format webhooks: no mention, link or control sequence."""
+    escaped = "".join(_SLACK_ESCAPES.get(c, c) for c in text)
+    escaped = _MENTION.sub("@" + ZWSP, escaped)
+    return _MARKDOWN_LINK.sub("]" + ZWSP + "(", escaped)

@@ -195,14 +195,17 @@ def previews() -> None:
 
 @previews.command("deploy")
 @target_option
+@click.option("--force", is_flag=True, help="Publish although unsigned, pinned or suspended.")
 @json_option
 @pass_options
-def previews_deploy(opts: Options, target: str | None, as_json: bool) -> None:
+def previews_deploy(opts: Options, target: str | None, force: bool, as_json: bool) -> None:
     """Deploy new and moved branches; remove previews of deleted or expired branches."""
     from ..versions import previews as pv
 
     opts = _opts(opts, as_json)
-    results = run(opts, lambda: pv.deploy_previews(opts.load(), target=target, progress=opts.progress()))
+    results = run(
+        opts, lambda: pv.deploy_previews(opts.load(), target=target, force=force, progress=opts.progress())
+    )
     _show(opts, [dataclasses.asdict(r) for r in results], lambda: "\n".join(r.summary() for r in results))
     if any(r.outcome in ("held", "failed") for r in results):
         raise SystemExit(1)
@@ -261,9 +264,12 @@ def previews_delete(opts: Options, slug: str, target: str | None) -> None:
 @target_option
 @click.option("--branch", default="gh-pages", show_default=True, help="mike's branch in the source repo.")
 @click.option("--prefix", default="", help="mike's --deploy-prefix, if it used one.")
+@click.option("--force", is_flag=True, help="Publish although the branch's commit is unsigned.")
 @json_option
 @pass_options
-def import_mike(opts: Options, target: str | None, branch: str, prefix: str, as_json: bool) -> None:
+def import_mike(
+    opts: Options, target: str | None, branch: str, prefix: str, force: bool, as_json: bool
+) -> None:
     """Publish the versions of a mike gh-pages branch as they are, without rebuilding."""
     from ..versions.mike import import_mike as run_import
 
@@ -271,7 +277,7 @@ def import_mike(opts: Options, target: str | None, branch: str, prefix: str, as_
     results = run(
         opts,
         lambda: run_import(
-            opts.load(), target=target, branch=branch, prefix=prefix, progress=opts.progress()
+            opts.load(), target=target, branch=branch, prefix=prefix, force=force, progress=opts.progress()
         ),
     )
     _show(opts, [dataclasses.asdict(r) for r in results], lambda: "\n".join(r.summary() for r in results))

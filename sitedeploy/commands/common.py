@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from ..build import Built, SiteJob, build_release, release_key, site_jobs
 from ..config import Config, TargetConfig
+from ..errors import SignatureError
 from ..gitconfig import build_config_at
 from ..progress import Progress
 from ..release import records as state
@@ -107,10 +108,40 @@ def rules_for(
     return Rules(cfg.keep_releases, cfg.max_delete, timeout, force=force, force_delete=force_delete)
 
 
+@dataclass(frozen=True)
+class Signature:
+    """What ``source.verify_signatures`` found for a commit: who signed it, or why it fails."""
+
+    signer: str | None = None
+    problem: str | None = None
+
+    def hold(self, *, force: bool) -> str | None:
+        """Refuse a commit that failed the check; with ``force``, the note history keeps."""
+        if self.problem is None:
+            return None
+        if not force:
+            raise SignatureError(f"{self.problem}; or pass --force to deploy it anyway")
+        return f"forced: {self.problem}"
+
+
+def check_signature(config: Config, source: Source, commit: Commit) -> Signature:
+    try:
+        return Signature(signer=verify_signature(config, source, commit))
+    except SignatureError as exc:
+        return Signature(problem=exc.message)
+
+
 class LazyBuild:
-    """Build a commit at most once per command, and only if some target needs it."""
+    """Build a commit at most once per command, and only if some target needs it.
+
+    Its commit's signature is checked when it is made (``signature``); :func:`publish
+    <sitedeploy.commands.deploy.publish>`, through which every release of a commit goes (plain
+    deploys, the agent, versions, previews, import-mike, a rebuilding rollback), holds it."""
+
+    signature: Signature
 
     def __init__(self, config: Config, source: Source, commit: Commit, progress: Progress) -> None:
+        self.signature = check_signature(config, source, commit)  # the operator's rule, first
         config = build_config_at(config, source, commit, warn=progress.step)  # git decides the build
         self.config, self.source, self.commit, self.progress = config, source, commit, progress
         self.jobs: list[SiteJob] = site_jobs(config, source, commit)

@@ -12,13 +12,12 @@ from collections.abc import Callable
 
 from ..build import Built, build_release, site_jobs
 from ..config import Config, TargetConfig
-from ..errors import GateError, PlanRefused, SignatureError
+from ..errors import GateError, PlanRefused
 from ..gitconfig import build_config_at
 from ..progress import SILENT, Progress
 from ..release.control import pinned_after_rollback
 from ..release.records import Action, ReleaseRecord, read_control, read_history, read_release
 from ..release.transaction import Rules, Transaction, check_hold
-from ..source import Commit, Source
 from ..targets import Target, open_target
 from ..targets.base import MultiHost
 from ..targets.dryrun import DryRun
@@ -29,7 +28,6 @@ from .common import (
     new_record,
     rules_for,
     synced_source,
-    verify_signature,
 )
 
 Gate = Callable[[Built], None]
@@ -66,7 +64,7 @@ def deploy(
     targets = _plain_targets(config, target, progress)
     source = synced_source(config)
     commit = source.resolve(ref, config.source.branch)
-    notes = [note for note in (_signature(config, source, commit, force),) if note]
+    notes: list[str] = []
     lazy = LazyBuild(config, source, commit, progress)
     gate = _link_gate(config, force, notes) if link_check and config.agent.link_check else None
     results = []
@@ -105,7 +103,8 @@ def publish(
     notes: list[str] | None = None,
     pin: bool = False,
 ) -> DeployResult:
-    """Publish one commit to one target: build (once, outside the lock), gate, transaction.
+    """Publish one commit to one target: signature, build (once, outside the lock), gate,
+    transaction. Every release of a commit passes here, so the signature rule lives here.
 
     ``gate`` (the link check; the agent's also asks whether the ref moved on) runs on the build
     before the lock is taken; it raises to hold the release back, leaving the live one as it is.
@@ -114,10 +113,12 @@ def publish(
     redo = _hosts_disagree(t)
     if action == "deploy" and _serves(_live_record(target), key) and not redo and _recorded(target):
         return DeployResult(t.name, lazy.commit, "unchanged", target.live_release())
+    forced = lazy.signature.hold(force=rules.force)  # before the build: unsigned code never runs
     built = lazy.get()
     if gate is not None:
         gate(built)
-    with Transaction(target, rules, action, note="; ".join(notes or []), progress=lazy.progress) as tx:
+    note = "; ".join([*([forced] if forced else []), *(notes or [])])
+    with Transaction(target, rules, action, note=note, progress=lazy.progress) as tx:
         whole = tx.live_manifest is not None  # a deleted manifest: publish a new, recorded release
         if action == "deploy" and _serves(tx.live_record, key) and not redo and whole:
             assert tx.live_record is not None
@@ -155,17 +156,6 @@ def _serves(record: ReleaseRecord | None, key: str) -> bool:
 def _hosts_disagree(t: Target) -> bool:
     """Servers of one target on different releases (a run died mid-switch): publish again."""
     return isinstance(t, MultiHost) and len(set(t.live_by_host().values())) > 1
-
-
-def _signature(config: Config, source: Source, commit: Commit, force: bool) -> str | None:
-    """Check the commit's signature as the agent does; with ``force``, note the failure instead."""
-    try:
-        verify_signature(config, source, commit)
-    except SignatureError as exc:
-        if not force:
-            raise SignatureError(f"{exc.message}; or pass --force to deploy it anyway") from None
-        return f"forced: {exc.message}"
-    return None
 
 
 def _link_gate(config: Config, force: bool, notes: list[str]) -> Gate:

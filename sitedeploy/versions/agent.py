@@ -40,9 +40,12 @@ def _wanted(family: Family, refs: Refs) -> dict[str, str]:
         assert cfg.versions is not None
         found = versions_from_refs(refs, cfg.versions, cfg.version_format, cfg.version_title)
         return {v.name: v.commit for v in found.values()}
-    from .previews import preview_refs
+    from .previews import match_previews
 
-    return {s: sha for s, (_, sha) in preview_refs(refs, preview_specs(cfg)).items()}
+    matched = match_previews(refs, preview_specs(cfg))
+    # a clash is wanted too, so that a clashing branch that moves is visited (and told) again
+    clashes = {s: ",".join(refs[full] for full in clashing) for s, clashing in matched.clashes.items()}
+    return {s: sha for s, (_, sha) in matched.wanted.items()} | clashes
 
 
 def _tick(agent: Agent, family: Family, refs: Refs, full: bool, report: TickReport) -> None:

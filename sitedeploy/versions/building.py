@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from ..build import Built, SiteJob, release_key, site_jobs
-from ..commands.common import LazyBuild
+from ..commands.common import LazyBuild, check_signature
 from ..config import Config
 from ..gitconfig import build_config_at
 from ..progress import Progress
@@ -41,6 +41,7 @@ class LineBuild(LazyBuild):
         site: str | None = None,
         noindex: bool = False,
     ) -> None:
+        self.signature = check_signature(config, source, commit)  # held by publish, as for any deploy
         config = build_config_at(config, source, commit, warn=progress.step)  # each version: its commit's
         self.config, self.source, self.commit, self.progress = config, source, commit, progress
         jobs = site_jobs(config, source, commit, only=site)

@@ -37,6 +37,7 @@ from typing import Literal
 
 from ..config import Config, LocalTargetConfig, S3TargetConfig, SSHTargetConfig, TargetConfig
 from ..errors import ConfigError, TargetError
+from ..names import check_line_name
 from ..progress import Progress
 from ..release.diff import Plan
 from ..release.lock import locked
@@ -111,7 +112,8 @@ class Family:
         return open_target(self.name, cfg, self.config)
 
     def line(self, name: str) -> Target:
-        """The release line of one version, preview or (S3) alias."""
+        """The release line of one version, preview or (S3) alias (a plain name, or refused)."""
+        check_line_name(name, f"target '{self.target}': {self.kind[:-1]}")
         parts = (LINES, name) if self.links else (name,)
         return open_target(f"{self.name}/{name}", self._cfg_at(*parts), self.config)
 

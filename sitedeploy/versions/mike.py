@@ -20,7 +20,7 @@ from typing import Any
 
 from ..build import Built
 from ..commands import synced_source
-from ..commands.common import LazyBuild
+from ..commands.common import LazyBuild, check_signature
 from ..config import Config
 from ..errors import ConfigError, SourceError
 from ..progress import SILENT, Progress
@@ -38,8 +38,11 @@ _REDIRECT = re.compile(r'url=([^"\'>\s]+?)/?["\'\s>]')
 class Imported(LazyBuild):
     """A version folder exported from the branch: "built" already."""
 
-    def __init__(self, source: Source, commit: Commit, folder: str, root: Path, progress: Progress) -> None:
-        self.source, self.commit, self.progress = source, commit, progress
+    def __init__(
+        self, config: Config, source: Source, commit: Commit, folder: str, root: Path, progress: Progress
+    ) -> None:
+        self.signature = check_signature(config, source, commit)  # the branch's commit, as any line's
+        self.config, self.source, self.commit, self.progress = config, source, commit, progress
         self.key = source.tree_id(commit.sha, folder) or commit.sha
         self.root, self.jobs = root, []
         self._built: Built | None = None
@@ -56,6 +59,7 @@ def import_mike(
     target: str | None = None,
     branch: str = "gh-pages",
     prefix: str = "",
+    force: bool = False,
     progress: Progress = SILENT,
 ) -> list[LineResult]:
     family = _one(config, target)
@@ -63,6 +67,7 @@ def import_mike(
     commit = source.resolve(branch)
     base = prefix.strip("/")
     entries = _versions_json(source, commit, base, branch)
+    _check_aliases(entries, branch)  # before anything is published
     results = []
     with tempfile.TemporaryDirectory(prefix="sitedeploy-mike-") as tmp:
         for entry in entries:
@@ -71,8 +76,8 @@ def import_mike(
             work = Path(tmp) / name
             source.checkout(commit.sha, folder, work)
             shutil.rmtree(work / ".git", ignore_errors=True)
-            lazy = Imported(source, commit, folder, work, progress)
-            result = publish_line(family, name, lazy, rules_of(family))
+            lazy = Imported(config, source, commit, folder, work, progress)
+            result = publish_line(family, name, lazy, rules_of(family, force=force))
             results.append(
                 LineResult(family.target, name, branch, commit.sha, result.outcome, result.release)
             )
@@ -96,9 +101,26 @@ def _versions_json(source: Source, commit: Commit, base: str, branch: str) -> li
         raise SourceError(f"{branch}:{path}: not valid JSON ({exc}); is this a mike branch?") from None
     if raw is None:
         raise SourceError(f"{branch}:{path}: no such file, so not a mike branch; pass --branch or --prefix")
-    if not isinstance(raw, list) or not all(isinstance(e, dict) and "version" in e for e in raw):
+    shaped = (
+        isinstance(e, dict) and "version" in e and isinstance(e.get("aliases") or [], list) for e in raw
+    )
+    if not isinstance(raw, list) or not all(shaped):
         raise ConfigError(f"{branch}:{path}: expected mike's list of {{version, title, aliases}}")
     return raw
+
+
+def _check_aliases(entries: list[dict[str, Any]], branch: str) -> None:
+    """An alias may not take a version's name: served from the version's own folder (on S3
+    its prefix *is* the version's), it would replace that version."""
+    versions = {str(e["version"]) for e in entries}
+    for e in entries:
+        for alias in e.get("aliases") or []:
+            check_name(str(alias), f"{branch}: versions.json alias")
+            if str(alias) in versions:
+                raise ConfigError(
+                    f"{branch}: versions.json: alias {alias!r} of version {e['version']!r} is also the "
+                    "name of a version; remove one of them from versions.json (or with 'mike delete')"
+                )
 
 
 def _default(source: Source, commit: Commit, base: str) -> str | None:

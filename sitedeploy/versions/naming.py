@@ -12,13 +12,11 @@ import re
 from dataclasses import dataclass
 
 from ..agent.refs import Refs
-from ..errors import ConfigError
+from ..names import RESERVED as RESERVED
+from ..names import check_line_name, is_line_name
 from ..tag_order import tag_key
 
 _TAG = re.compile(r"^\D*?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:[-.+_]?([0-9A-Za-z][0-9A-Za-z.+-]*))?$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
-RESERVED = frozenset({"index.html", "versions.json", "robots.txt", "404.html", "sitemap.xml"})
-"""Files of a family's root: no version, alias or preview may take their name."""
 RULES = ("newest", "newest-stable")
 _NUMBERED = ("major", "minor", "patch", "prerelease")
 
@@ -70,12 +68,8 @@ def order_key(ref: str) -> tuple[object, ...]:
 
 
 def check_name(name: str, what: str) -> str:
-    if not _NAME.match(name) or name in RESERVED:
-        raise ConfigError(
-            f"{what} {name!r} is not a usable name: use letters, digits, '.', '_', '+', '-' and avoid "
-            f"{', '.join(sorted(RESERVED))}"
-        )
-    return name
+    """A version, alias or preview name (see :mod:`sitedeploy.names`), or a one-line ConfigError."""
+    return check_line_name(name, what)
 
 
 def versions_from_refs(refs: Refs, spec: str, name_format: str, title_format: str) -> dict[str, RefVersion]:
@@ -91,7 +85,7 @@ def versions_from_refs(refs: Refs, spec: str, name_format: str, title_format: st
         if _TAG.match(short) is None and any(f"{{{k}" in name_format for k in _NUMBERED):
             continue  # ``v*`` also matches ``vintage``, which has no major or minor number
         name = name_format.format(**fields, version=short)
-        if not _NAME.match(name) or name in RESERVED:
+        if not is_line_name(name):
             continue  # a tag the format cannot name (``v*`` matching ``vintage``) is not a version
         candidate = RefVersion(
             name, title_format.format(**fields, version=name), short, sha, bool(fields["prerelease"])
@@ -109,12 +103,17 @@ def rule_target(rule: str, versions: dict[str, RefVersion]) -> str | None:
     return max(pool, key=lambda v: v.order).name if pool else None
 
 
-def slug(branch: str, taken: set[str] | None = None) -> str:
-    """A URL-safe folder name for a branch: ``Feature/Login_Form`` → ``feature-login-form``.
+def branch_slug(branch: str) -> str:
+    """A branch's preview slug: ``Feature/Login_Form`` → ``br-feature-login-form``.
 
-    Two branches that clean up to the same slug are told apart by a hash of the full name.
+    It depends on the branch's name alone (never on which other branches exist), and the
+    ``br-`` prefix keeps it apart from requests' ``pr-<n>`` and ``mr-<n>``. A name longer than
+    48 characters keeps 40 and a hash of the whole name, so long names sharing a start differ;
+    a name with no ASCII letter or digit (``ドキュメント``) is ``br-branch-<hash>``.
     """
-    base = re.sub(r"[^a-z0-9]+", "-", branch.lower()).strip("-")[:48].strip("-") or "branch"
-    if base in RESERVED or (taken is not None and base in taken):
-        base = f"{base}-{hashlib.sha1(branch.encode(), usedforsecurity=False).hexdigest()[:6]}"
-    return base
+    base = re.sub(r"[^a-z0-9]+", "-", branch.lower()).strip("-")
+    if len(base) > 48 or not base:
+        whole = branch.encode(errors="surrogatepass")  # a ref git could not decode still hashes
+        digest = hashlib.sha1(whole, usedforsecurity=False).hexdigest()[:7]
+        base = f"{base[:40].strip('-') or 'branch'}-{digest}"
+    return f"br-{base}"

@@ -4,9 +4,11 @@
 A preview is a line of the target's preview family (see :mod:`.layout`), built like a version
 but with every page marked ``<meta name="robots" content="noindex, nofollow">`` and a
 ``robots.txt`` at the previews' root that keeps crawlers out. Its URL comes from
-``preview_url`` (``{slug}``). A preview is removed when its branch (or request ref) is
-deleted, when it was not updated for ``preview_max_age_days``, or by ``sitedeploy previews
-delete``; a preview removed for its age or by hand comes back only when its ref moves.
+``preview_url`` (``{slug}``): ``br-<branch>``, ``pr-<n>`` or ``mr-<n>``, namespaced by kind
+and made from the ref alone (:func:`match_previews`). A preview is removed when its branch
+(or request ref) is deleted, when it was not updated for ``preview_max_age_days``, or by
+``sitedeploy previews delete``; a preview removed for its age or by hand comes back only when
+its ref moves.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import dataclasses
 import fnmatch
 import re
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ..commands import synced_source
@@ -26,7 +29,7 @@ from ..source import Source
 from .api import LineResult, families, mirror_refs
 from .building import LineBuild
 from .layout import Family, missing_line
-from .naming import slug
+from .naming import branch_slug
 from .publish import live_state, publish_line, rules_of, update_root
 from .state import FamilyState, Line
 
@@ -43,43 +46,67 @@ The mirror fetches every ref of the remote, so these arrive with the branches wh
 remote has them. GitHub keeps a closed request's ref: its preview goes with age (or by hand)."""
 
 
+@dataclass(frozen=True)
+class PreviewRefs:
+    """What the specs match: slug → (ref label, commit), and the slugs two refs both make."""
+
+    wanted: dict[str, tuple[str, str]]
+    clashes: dict[str, tuple[str, ...]]
+    """slug → the refs (full names) that make it: none of them is deployed or removed."""
+
+
 def preview_refs(refs: dict[str, str], specs: tuple[str, ...]) -> dict[str, tuple[str, str]]:
-    """slug → (ref label, commit) for every branch and pull request the specs match; slugs
-    made unique. ``branch:<glob>`` matches branch names, ``pull:<glob>`` request numbers."""
-    found: dict[str, tuple[str, str]] = {}
+    """slug → (ref label, commit) for every branch and pull request the specs match, but for
+    slugs that two refs make (see :func:`match_previews`)."""
+    return match_previews(refs, specs).wanted
+
+
+def match_previews(refs: dict[str, str], specs: tuple[str, ...]) -> PreviewRefs:
+    """``branch:<glob>`` matches branch names, ``pull:<glob>`` request numbers.
+
+    Slugs are namespaced by kind (``br-<branch>``, ``pr-<n>``, ``mr-<n>``), so a branch named
+    ``pr-8`` or ``pull/7`` can never take a request's URL; two branches that clean up to one
+    slug (``Feature/X``, ``feature-x``) are a clash: neither is published over the other, and
+    the preview that slug serves now is left as it is."""
+    made: dict[str, dict[str, tuple[str, str]]] = {}  # slug → full ref → (label, commit)
     for spec in specs:
         kind, _, pattern = spec.partition(":")
-        matches = _branches(refs, pattern) if kind == "branch" else _pulls(refs, pattern)
-        for label, wanted_slug, sha in matches:
-            if all(label != have for have, _ in found.values()):
-                found[slug(wanted_slug, set(found))] = (label, sha)
-    return found
+        for full, label, name, sha in _branches(refs, pattern) if kind == "branch" else _pulls(refs, pattern):
+            made.setdefault(name, {})[full] = (label, sha)
+    wanted = {name: next(iter(by_ref.values())) for name, by_ref in made.items() if len(by_ref) == 1}
+    clashes = {name: tuple(sorted(by_ref)) for name, by_ref in made.items() if len(by_ref) > 1}
+    return PreviewRefs(wanted, clashes)
 
 
-def _branches(refs: dict[str, str], pattern: str) -> list[tuple[str, str, str]]:
+def _branches(refs: dict[str, str], pattern: str) -> list[tuple[str, str, str, str]]:
     heads = (n.removeprefix("refs/heads/") for n in refs if n.startswith("refs/heads/"))
     names = sorted(n for n in heads if fnmatch.fnmatchcase(n, pattern))
-    return [(name, name, refs[f"refs/heads/{name}"]) for name in names]
+    return [(f"refs/heads/{name}", name, branch_slug(name), refs[f"refs/heads/{name}"]) for name in names]
 
 
-def _pulls(refs: dict[str, str], pattern: str) -> list[tuple[str, str, str]]:
+def _pulls(refs: dict[str, str], pattern: str) -> list[tuple[str, str, str, str]]:
     found = []
     for ref, sha in refs.items():
         for shape, label, name in PULL_REFS:
             match = shape.fullmatch(ref)
             if match and fnmatch.fnmatchcase(match[1], pattern):
-                found.append((int(match[1]), label.format(match[1]), name.format(match[1]), sha))
-    return [(label, name, sha) for _, label, name, sha in sorted(found)]
+                found.append((int(match[1]), ref, label.format(match[1]), name.format(match[1]), sha))
+    return [(ref, label, name, sha) for _, ref, label, name, sha in sorted(found)]
 
 
 def deploy_previews(
-    config: Config, *, target: str | None = None, progress: Progress = SILENT, now: float | None = None
+    config: Config,
+    *,
+    target: str | None = None,
+    force: bool = False,
+    progress: Progress = SILENT,
+    now: float | None = None,
 ) -> list[LineResult]:
     source = synced_source(config)
     refs = mirror_refs(source)
     results: list[LineResult] = []
     for family in families(config, target, "previews"):
-        results += sync_previews(family, source, refs, progress=progress, now=now)
+        results += sync_previews(family, source, refs, force=force, progress=progress, now=now)
     return results
 
 
@@ -88,19 +115,23 @@ def sync_previews(
     source: Source,
     refs: dict[str, str],
     *,
+    force: bool = False,
     progress: Progress = SILENT,
     now: float | None = None,
 ) -> list[LineResult]:
     """Deploy new and moved branches, remove the deleted and the expired, one root release."""
-    wanted = preview_refs(refs, preview_specs(family.cfg))
+    matched = match_previews(refs, preview_specs(family.cfg))
+    wanted = matched.wanted
     state = live_state(family)
     skipped = state.extra.get("removed", {})
     results = [
-        _publish(family, source, name, branch, sha, progress)
+        _publish(family, source, name, branch, sha, progress, force)
         for name, (branch, sha) in wanted.items()
         if skipped.get(name) != sha
     ]
-    doomed = _expired(family, state, wanted, now if now is not None else time.time())
+    results += [_clash(family, name, clashing) for name, clashing in matched.clashes.items()]
+    kept = {name: ("", "") for name in matched.clashes}  # a clash leaves what the slug serves
+    doomed = _expired(family, state, {**kept, **wanted}, now if now is not None else time.time())
     removed_by_age = {name: wanted[name][1] for name in doomed if name in wanted}
     fresh = [
         r for r in results if r.outcome == "deployed" or (r.outcome == "unchanged" and not state.line(r.name))
@@ -123,20 +154,26 @@ def sync_previews(
 
 
 def _publish(
-    family: Family, source: Source, name: str, branch: str, sha: str, progress: Progress
+    family: Family, source: Source, name: str, branch: str, sha: str, progress: Progress, force: bool
 ) -> LineResult:
     base = LineResult(family.target, name, branch, sha, "unchanged", url=family.url(name))
     try:
         lazy = LineBuild(
             family.config, source, source.commit(sha), progress, site=family.cfg.version_site, noindex=True
         )
-        result = publish_line(family, name, lazy, rules_of(family))
+        result = publish_line(family, name, lazy, rules_of(family, force=force))
     except PlanRefused as exc:
         return dataclasses.replace(base, outcome="held", detail=exc.message)
     except SitedeployError as exc:
         return dataclasses.replace(base, outcome="failed", detail=exc.message)
     stats = dataclasses.asdict(result.stats) if result.stats else {}
     return dataclasses.replace(base, outcome=result.outcome, release=result.release, stats=stats)
+
+
+def _clash(family: Family, name: str, clashing: tuple[str, ...]) -> LineResult:
+    refs = " and ".join(clashing)
+    detail = f"{refs} both make the preview slug {name!r}; rename one of them (neither is published)"
+    return LineResult(family.target, name, clashing[0], "", "failed", detail=detail, url=family.url(name))
 
 
 def _added(state: FamilyState, name: str) -> str:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..build import Built
 from ..commands import publish
-from ..commands.common import LazyBuild, commit_of
+from ..commands.common import LazyBuild, Signature, commit_of
 from ..errors import TargetError
 from ..progress import Progress
 from ..release.diff import diff
@@ -40,6 +40,9 @@ class Copied(LazyBuild):
     ) -> None:
         self.commit, self.progress, self.key, self.jobs = commit_of(record), progress, key, []
         self._built: Built | None = Built(self.commit, root, manifest, key, ())
+        # Copies of a release that is live already: its commit passed (or was forced past)
+        # the signature rule when it was published; an alias brings no commit of its own.
+        self.signature = Signature()
 
 
 def sync_alias_copies(family: Family, state: FamilyState, rules: Rules, progress: Progress) -> None:

@@ -6,6 +6,12 @@ release is exactly what readers are served — an alias move, like any release, 
 atomically, recorded in history and can be rolled back — and a run that dies before the switch
 leaves a state file no live release names.
 
+Every name in it is checked when it is read back (:meth:`FamilyState.check`): whoever can
+write a target's state must not steer the deployer's deletes or links out of the family's
+folder with ``../..``, so a state naming anything but plain line names is refused with one
+line naming the target, the file and the entry, and nothing is done with it. An alias never
+has a version's name (on S3 the alias's prefix *is* the version's).
+
 The root files are rendered from it: ``versions.json`` in mike's format (newest first,
 ``[{"version", "title", "aliases"}]``, read by mkdocs-material's version selector), an
 ``index.html`` that sends readers to the default version (as ``mike set-default`` writes it),
@@ -21,7 +27,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..release.records import MetaStore
+from ..errors import ConfigError
+from ..names import line_problem
+from ..release.records import MetaStore, _parsing
 
 STATE_DIR = "family"
 
@@ -92,6 +100,8 @@ class FamilyState:
     # --- changes ------------------------------------------------------------------------------
 
     def with_line(self, line: Line) -> FamilyState:
+        if self.alias(line.name) is not None:
+            raise ConfigError(_clash(line.name, self.alias(line.name), self.kind))
         others = tuple(v for v in self.lines if v.name != line.name)
         return dataclasses.replace(self, lines=(*others, line))
 
@@ -99,6 +109,8 @@ class FamilyState:
         return dataclasses.replace(self, lines=tuple(v for v in self.lines if v.name != name))
 
     def with_alias(self, alias: Alias) -> FamilyState:
+        if self.line(alias.name) is not None:
+            raise ConfigError(_clash(alias.name, alias, self.kind))
         others = tuple(a for a in self.aliases if a.name != alias.name)
         return dataclasses.replace(self, aliases=tuple(sorted((*others, alias), key=lambda a: a.name)))
 
@@ -112,19 +124,54 @@ class FamilyState:
 
     @classmethod
     def from_json(cls, data: bytes) -> FamilyState:
+        """The state stored in ``data``; ValueError when it is not plain data of plain names."""
         raw = json.loads(data)
-        return cls(
+        state = cls(
             kind=raw.get("kind", "versions"),
             lines=tuple(Line(**v) for v in raw.get("lines", [])),
             aliases=tuple(Alias(**a) for a in raw.get("aliases", [])),
             default=raw.get("default"),
             extra=raw.get("extra", {}),
         )
+        state.check()
+        return state
+
+    def check(self) -> None:
+        """Refuse (ValueError) a name that is not one plain path segment, and an alias named
+        like a line: names read back from a target are acted on (linked, deleted)."""
+        if self.kind not in ("versions", "previews"):
+            raise ValueError(f"kind {self.kind!r} is neither 'versions' nor 'previews'")
+        named = [("line", v.name) for v in self.lines] + [("alias", a.name) for a in self.aliases]
+        named += [("alias target", a.version) for a in self.aliases]
+        named += [("default", self.default)] if self.default is not None else []
+        for what, name in named:
+            problem = line_problem(name, what)
+            if problem is not None:
+                raise ValueError(problem)
+        texts = [(v.title, v.ref, v.added_at, v.updated_at) for v in self.lines]
+        if not all(isinstance(t, str) for fields in texts for t in fields):
+            raise ValueError("a line's title, ref and times must be strings")
+        if not all(a.rule is None or isinstance(a.rule, str) for a in self.aliases):
+            raise ValueError("an alias's rule must be a string")
+        clash = next((a for a in self.aliases if self.line(a.name) is not None), None)
+        if clash is not None:
+            raise ValueError(_clash(clash.name, clash, self.kind))
+
+
+def _clash(name: str, alias: Alias | None, kind: str) -> str:
+    points = f" (pointing at {alias.version!r})" if alias else ""
+    return f"alias {name!r}{points} has the name of a {kind[:-1]}; an alias needs a name of its own"
 
 
 def read_state(store: MetaStore, release_id: str | None, kind: str) -> FamilyState:
-    data = store.read_meta(f"{STATE_DIR}/{release_id}.json") if release_id else None
-    return FamilyState.from_json(data) if data else FamilyState(kind=kind)
+    """The family state recorded for ``release_id``; one line naming the target, the file and
+    the bad entry when it is damaged or names anything but plain line names (never acted on)."""
+    name = f"{STATE_DIR}/{release_id}.json"
+    data = store.read_meta(name) if release_id else None
+    if not data:
+        return FamilyState(kind=kind)
+    with _parsing(store, name, "nothing was changed; remove that entry from the file, or restore it"):
+        return FamilyState.from_json(data)
 
 
 def write_state(store: MetaStore, release_id: str, state: FamilyState) -> None:
