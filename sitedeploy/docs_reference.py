@@ -58,7 +58,10 @@ TABLES = (
     Table("[images]", cfg.ImagesConfig, _COMMIT, "Responsive images; `[sites.images]` overrides per site."),
     Table("[build]", cfg.BuildConfig, _OPERATOR, "This machine's build settings (never read from a commit)."),
     Table(
-        "[limits]", lim.LimitsConfig, _OPERATOR, "This machine's ceilings on `[images]`: a commit may only lower them."
+        "[limits]",
+        lim.LimitsConfig,
+        _OPERATOR,
+        "This machine's ceilings on `[images]`: a commit may only lower them.",
     ),
     Table("[targets.NAME]", tcfg.TargetConfig, _OPERATOR, "Keys every target type understands."),
     Table(
