@@ -9,7 +9,9 @@ the agent's automatic revert take it at once.
 
 from .common import (
     DeployResult,
+    Failures,
     LazyBuild,
+    TargetFailed,
     TargetStatus,
     VerifyResult,
     open_source,
@@ -23,7 +25,9 @@ from .rollback import mark_bad, resume, revert_failed_switch, rollback, suspend,
 
 __all__ = [
     "DeployResult",
+    "Failures",
     "LazyBuild",
+    "TargetFailed",
     "TargetStatus",
     "VerifyResult",
     "build",

@@ -4,11 +4,13 @@ build, new release records."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from ..build import Built, SiteJob, build_release, release_key, site_jobs
 from ..config import Config, TargetConfig
+from ..errors import SitedeployError
 from ..gitconfig import build_config_at
 from ..progress import Progress
 from ..release import records as state
@@ -82,6 +84,39 @@ class VerifyResult:
         return all(d.clean for d in self.drift)
 
 
+@dataclass(frozen=True)
+class TargetFailed:
+    """One target's failure in a command over several targets; the others still ran."""
+
+    target: str
+    error: SitedeployError
+
+    def summary(self) -> str:
+        message = self.error.message
+        return message if f"'{self.target}'" in message else f"target '{self.target}': {message}"
+
+
+T = TypeVar("T")
+Failures = list[TargetFailed]
+"""Pass one to a command to collect each target's failure and go on with the next target;
+without it, the first failure is raised (as a library caller, and the agent, expect)."""
+
+
+def each_target(
+    targets: Mapping[str, TargetConfig], failures: Failures | None, act: Callable[[str, TargetConfig], T]
+) -> list[T]:
+    """``act`` on each target in turn: one unreachable target does not hide the rest."""
+    out = []
+    for name, cfg in targets.items():
+        try:
+            out.append(act(name, cfg))
+        except SitedeployError as exc:
+            if failures is None:
+                raise
+            failures.append(TargetFailed(name, exc))
+    return out
+
+
 # --- plumbing -------------------------------------------------------------------------------
 
 
@@ -114,6 +149,7 @@ class LazyBuild:
         self.jobs: list[SiteJob] = site_jobs(config, source, commit)
         self.key = release_key(commit, self.jobs)
         self._built: Built | None = None
+        self._failed: SitedeployError | None = None
 
     def key_for(self, cfg: TargetConfig) -> str:
         """The release key on one target: the build plus the target's own settings, so that a
@@ -121,10 +157,16 @@ class LazyBuild:
         return hashlib.sha256(f"{self.key}{cfg!r}".encode()).hexdigest()[:20]
 
     def get(self) -> Built:
+        if self._failed is not None:  # a failed build fails every target, built once
+            raise self._failed
         if self._built is None:
-            self._built = build_release(
-                self.config, self.source, self.commit, jobs=self.jobs, progress=self.progress
-            )
+            try:
+                self._built = build_release(
+                    self.config, self.source, self.commit, jobs=self.jobs, progress=self.progress
+                )
+            except SitedeployError as exc:
+                self._failed = exc
+                raise
         return self._built
 
 

@@ -24,8 +24,10 @@ from ..targets.base import MultiHost
 from ..targets.dryrun import DryRun
 from .common import (
     DeployResult,
+    Failures,
     LazyBuild,
     Outcome,
+    each_target,
     new_record,
     rules_for,
     synced_source,
@@ -56,12 +58,13 @@ def deploy(
     link_check: bool = True,
     lock_timeout: float | None = None,
     progress: Progress = SILENT,
+    failures: Failures | None = None,
 ) -> list[DeployResult]:
     """Build ``ref`` (default: the tip of the source branch) and publish it to the targets.
 
     A target that serves versions (``versions = "tag:…"``) is published by ``sitedeploy
     versions deploy``, never by a plain deploy of one commit over its root: named, it is
-    refused; among all targets, it is skipped with a note.
+    refused; among all targets, it is skipped with a note. ``failures``: see ``each_target``.
     """
     targets = _plain_targets(config, target, progress)
     source = synced_source(config)
@@ -69,15 +72,14 @@ def deploy(
     notes = [note for note in (_signature(config, source, commit, force),) if note]
     lazy = LazyBuild(config, source, commit, progress)
     gate = _link_gate(config, force, notes) if link_check and config.agent.link_check else None
-    results = []
-    for name, cfg in targets.items():
+
+    def deploy_one(name: str, cfg: TargetConfig) -> DeployResult:
         rules = rules_for(cfg, force=force, force_delete=force_delete, lock_timeout=lock_timeout)
         with open_target(name, cfg, config) as t:
             check_hold(name, read_control(t), commit.sha, force=force)  # refuse before building
-            results.append(
-                publish(t, rules, lazy, lazy.key_for(cfg), dry_run=dry_run, gate=gate, notes=notes)
-            )
-    return results
+            return publish(t, rules, lazy, lazy.key_for(cfg), dry_run=dry_run, gate=gate, notes=notes)
+
+    return each_target(targets, failures, deploy_one)
 
 
 def _plain_targets(config: Config, target: str | None, progress: Progress) -> dict[str, TargetConfig]:

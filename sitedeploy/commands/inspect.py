@@ -16,19 +16,22 @@ from ..release.records import HistoryEntry
 from ..release.transaction import Transaction
 from ..targets import Drift, Target, open_target
 from ..targets.base import MultiHost
-from .common import TargetStatus, VerifyResult, rules_for, synced_source
+from .common import Failures, TargetStatus, VerifyResult, each_target, rules_for, synced_source
 
 
-def status(config: Config, *, target: str | None = None) -> list[TargetStatus]:
-    out = []
-    for name, cfg in config.target(target).items():
+def status(
+    config: Config, *, target: str | None = None, failures: Failures | None = None
+) -> list[TargetStatus]:
+    def status_of(name: str, cfg: TargetConfig) -> TargetStatus:
         with open_target(name, cfg, config) as t:
-            out.append(_status_one(t))
+            found = _status_one(t)
         if cfg.versions:  # a versioned target: its versions, aliases and what each serves
             from ..versions.api import versions_status
 
-            out[-1] = dataclasses.replace(out[-1], versions=versions_status(config, name))
-    return out
+            found = dataclasses.replace(found, versions=versions_status(config, name))
+        return found
+
+    return each_target(config.target(target), failures, status_of)
 
 
 def _status_one(t: Target) -> TargetStatus:
@@ -68,15 +71,16 @@ def _waiting(control: state.Control, live_commit: str | None) -> str | None:
 
 
 def history(
-    config: Config, *, target: str | None = None, limit: int | None = None
+    config: Config, *, target: str | None = None, limit: int | None = None, failures: Failures | None = None
 ) -> dict[str, list[HistoryEntry]]:
     """Newest first, per target."""
-    out = {}
-    for name, cfg in config.target(target).items():
+
+    def history_of(name: str, cfg: TargetConfig) -> tuple[str, list[HistoryEntry]]:
         with open_target(name, cfg, config) as t:
             entries = list(reversed(state.read_history(t)))
-            out[name] = entries[:limit] if limit else entries
-    return out
+        return name, entries[:limit] if limit else entries
+
+    return dict(each_target(config.target(target), failures, history_of))
 
 
 def verify(
@@ -86,13 +90,15 @@ def verify(
     repair: bool = False,
     lock_timeout: float | None = None,
     progress: Progress = SILENT,
+    failures: Failures | None = None,
 ) -> list[VerifyResult]:
     """Compare each target's live files with the live release's manifest; optionally heal."""
-    results = []
-    for name, cfg in config.target(target).items():
+
+    def verify_one(name: str, cfg: TargetConfig) -> VerifyResult:
         with open_target(name, cfg, config) as t:
-            results.append(_verify_one(config, t, cfg, repair, progress, lock_timeout))
-    return results
+            return _verify_one(config, t, cfg, repair, progress, lock_timeout)
+
+    return each_target(config.target(target), failures, verify_one)
 
 
 def verify_target(
