@@ -203,12 +203,16 @@ def rollback(
         opts,
         failures,
         [_deploy_json(r) for r in results],
-        lambda: "\n".join(
-            f"{r.target}: rolled back to {r.commit.sha[:8]} ({r.release}); pinned — "
-            "'sitedeploy resume' lets automatic deploys continue"
-            for r in results
-        ),
+        lambda: "\n".join(_rollback_text(r) for r in results),
     )
+
+
+def _rollback_text(r: DeployResult) -> str:
+    line = f"{r.target}: rolled back to {r.commit.sha[:8]} ({r.release})"
+    if r.marked_bad:
+        bad = r.marked_bad[:8]
+        line += f"; marked {bad} bad, so no deploy brings it back ('sitedeploy unmark {bad}' clears it)"
+    return line + "; pinned — 'sitedeploy resume' lets automatic deploys continue"
 
 
 @cli.command()

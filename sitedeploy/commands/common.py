@@ -35,6 +35,8 @@ class DeployResult:
     warnings: tuple[str, ...] = ()
     """The first lines of the builders' warnings (``site 'docs': …``)."""
     warning_count: int = 0
+    marked_bad: str | None = None
+    """A manual rollback: the commit it moved away from, now marked bad on the target."""
 
     def summary(self) -> str:
         if self.outcome == "unchanged":

@@ -129,8 +129,17 @@ def publish(
         if pin and tx.live_record is not None:
             tx.control_change = pinned_after_rollback(tx.live_record, record)
     outcome: Outcome = "dry-run" if dry_run else ("deployed" if action == "deploy" else "rolled back")
+    bad = tx.live_record.commit if pin and tx.live_record and tx.live_record.commit != record.commit else None
     return DeployResult(
-        t.name, lazy.commit, outcome, record.id, tx.plan, tx.stats, tuple(built.warnings), built.warning_count
+        t.name,
+        lazy.commit,
+        outcome,
+        record.id,
+        tx.plan,
+        tx.stats,
+        tuple(built.warnings),
+        built.warning_count,
+        marked_bad=bad,
     )
 
 

@@ -73,7 +73,8 @@ def switch_back(
         assert tx.record is not None
         if pin:
             tx.control_change = ctl.pinned_after_rollback(tx.live_record, tx.record)
-    return DeployResult(t.name, commit_of(tx.record), "rolled back", rid, plan)
+    bad = moved_away(tx.live_record, tx.record) if pin else None
+    return DeployResult(t.name, commit_of(tx.record), "rolled back", rid, plan, marked_bad=bad)
 
 
 def _rebuild(config: Config, t: Target, rules: Rules, commit_ref: str, progress: Progress) -> DeployResult:
@@ -97,6 +98,11 @@ def _rebuild(config: Config, t: Target, rules: Rules, commit_ref: str, progress:
     return publish(
         t, forced, lazy, lazy.key_for(cfg), action="rollback", notes=["rebuilt from git"], pin=True
     )
+
+
+def moved_away(moved_from: ReleaseRecord, moved_to: ReleaseRecord) -> str | None:
+    """The commit a pinning rollback marks bad (see ``control.pinned_after_rollback``)."""
+    return moved_from.commit if moved_from.commit != moved_to.commit else None
 
 
 def _older_commit_in_history(t: Target, live: ReleaseRecord) -> str:
