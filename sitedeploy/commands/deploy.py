@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..build import Built, build_release, site_jobs
+from ..build import Built, SiteJob, build_release, site_jobs
 from ..config import Config, TargetConfig
 from ..errors import GateError, PlanRefused, SignatureError
-from ..gitconfig import build_config_at
+from ..gitconfig import build_config_at, uncommitted_note
 from ..progress import SILENT, Progress
 from ..release.control import pinned_after_rollback
 from ..release.records import Action, ReleaseRecord, read_control, read_history, read_release
@@ -44,6 +44,7 @@ def build(
     commit = source.resolve(ref, config.source.branch)
     config = build_config_at(config, source, commit, warn=progress.step)
     jobs = site_jobs(config, source, commit, only=site)
+    _say_uncommitted(config, jobs, progress)
     return build_release(config, source, commit, jobs=jobs, progress=progress)
 
 
@@ -71,6 +72,7 @@ def deploy(
     commit = source.resolve(ref, config.source.branch)
     notes = [note for note in (_signature(config, source, commit, force),) if note]
     lazy = LazyBuild(config, source, commit, progress)
+    _say_uncommitted(config, lazy.jobs, progress)
     gate = _link_gate(config, force, notes) if link_check and config.agent.link_check else None
 
     def deploy_one(name: str, cfg: TargetConfig) -> DeployResult:
@@ -80,6 +82,12 @@ def deploy(
             return publish(t, rules, lazy, lazy.key_for(cfg), dry_run=dry_run, gate=gate, notes=notes)
 
     return each_target(targets, failures, deploy_one)
+
+
+def _say_uncommitted(config: Config, jobs: list[SiteJob], progress: Progress) -> None:
+    note = uncommitted_note(config, sorted({job.config.path for job in jobs}))
+    if note:
+        progress.step(note)
 
 
 def _plain_targets(config: Config, target: str | None, progress: Progress) -> dict[str, TargetConfig]:
