@@ -58,6 +58,8 @@ def _status_text(s: TargetStatus) -> str:
         lines.append(f"  SUSPENDED by {s.suspended.by} at {s.suspended.at}: {s.suspended.reason}")
     for sha, mark in s.bad_commits.items():
         lines.append(f"  BAD       {sha[:12]} marked by {mark.by} at {mark.at}: {mark.reason}")
+    if s.tracking:
+        lines.append(f"  tracking: {s.tracking} at {s.tip[:12] if s.tip else '(unknown)'}")
     if s.waiting:
         lines.append(f"  waiting:  {s.waiting}")
     if s.agent:

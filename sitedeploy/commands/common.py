@@ -68,6 +68,10 @@ class TargetStatus:
     """Why the newest commit is not live (pinned, suspended, marked bad, failed), if it is not."""
     versions: dict[str, Any] | None = None
     """A versioned target: default, aliases, and each version's commit (sitedeploy.versions)."""
+    tracking: str | None = None
+    """What the target follows (``branch:main``, ``tag:v*``, ``HEAD``)."""
+    tip: str | None = None
+    """The commit the tracked ref points at now (None: no such ref, or the remote is down)."""
 
     @property
     def hosts_disagree(self) -> bool:

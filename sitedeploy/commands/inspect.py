@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
+from ..agent.refs import Refs, ls_remote, parse_tracked, resolve
 from ..build import build_release
 from ..config import Config, TargetConfig
-from ..errors import RollbackError, TargetError
+from ..errors import RollbackError, SitedeployError, TargetError
 from ..gitconfig import build_config_at
 from ..progress import SILENT, Progress
 from ..release import records as state
@@ -16,15 +17,26 @@ from ..release.records import HistoryEntry
 from ..release.transaction import Transaction
 from ..targets import Drift, Target, open_target
 from ..targets.base import MultiHost
-from .common import Failures, TargetStatus, VerifyResult, each_target, rules_for, synced_source
+from .common import (
+    Failures,
+    TargetStatus,
+    VerifyResult,
+    each_target,
+    open_source,
+    rules_for,
+    synced_source,
+)
 
 
 def status(
     config: Config, *, target: str | None = None, failures: Failures | None = None
 ) -> list[TargetStatus]:
+    tips = _Tips(config)
+
     def status_of(name: str, cfg: TargetConfig) -> TargetStatus:
+        tracking, tip = tips.of(name, cfg)
         with open_target(name, cfg, config) as t:
-            found = _status_one(t)
+            found = _status_one(t, tracking, tip)
         if cfg.versions:  # a versioned target: its versions, aliases and what each serves
             from ..versions.api import versions_status
 
@@ -34,7 +46,29 @@ def status(
     return each_target(config.target(target), failures, status_of)
 
 
-def _status_one(t: Target) -> TargetStatus:
+class _Tips:
+    """The commit each target's tracked ref points at now: one ``git ls-remote``, on first use.
+    A remote that does not answer leaves the tips unknown; status still reads the targets."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._refs: Refs | None = None
+        self.error: str | None = None
+
+    def of(self, name: str, cfg: TargetConfig) -> tuple[str | None, str | None]:
+        if cfg.versions:  # many release lines, each with its own tag (sitedeploy.versions)
+            return None, None
+        tracked = parse_tracked(cfg.ref, self.config.source.branch, f"targets.{name}.ref")
+        if self._refs is None and self.error is None:
+            try:
+                self._refs = ls_remote(open_source(self.config).url)
+            except SitedeployError as exc:
+                self.error = exc.message
+        found = resolve(tracked, self._refs) if self._refs is not None else None
+        return tracked.describe(), found[1] if found else None
+
+
+def _status_one(t: Target, tracking: str | None = None, tip: str | None = None) -> TargetStatus:
     live = t.live_release()
     record = state.read_release(t, live) if live else None
     last = next((e for e in reversed(state.read_history(t)) if e.release == live), None)
@@ -55,18 +89,25 @@ def _status_one(t: Target) -> TargetStatus:
         releases=t.list_releases(),
         hosts=t.live_by_host() if isinstance(t, MultiHost) else None,
         agent=control.agent,
-        waiting=_waiting(control, record.commit if record else None),
+        waiting=_waiting(control, record.commit if record else None, tip),
+        tracking=tracking,
+        tip=tip,
     )
 
 
-def _waiting(control: state.Control, live_commit: str | None) -> str | None:
-    """Why the newest commit the agent saw is not live, if it is not."""
-    newest = control.agent.get("last_attempted") or control.agent.get("held_commit")
+def _waiting(control: state.Control, live_commit: str | None, tip: str | None = None) -> str | None:
+    """Why the tip of the tracked ref (else the newest commit the agent saw) is not live."""
+    agent = control.agent
+    newest = tip or agent.get("last_attempted") or agent.get("held_commit")
     if not isinstance(newest, str) or not newest or newest == live_commit:
         return hold_reason(control, "") if control.pin or control.suspended else None
     reason = hold_reason(control, newest)
-    if reason is None and control.agent.get("failed_commit") == newest:
-        reason = f"failed: {control.agent.get('last_error') or 'see the agent log'}"
+    if reason is None and agent.get("failed_commit") == newest:
+        reason = f"failed: {agent.get('last_error') or 'see the agent log'}"
+    if reason is None and agent.get("last_attempted") == newest:
+        reason = "the agent is deploying it (building, or waiting for the target's lock)"
+    if reason is None and tip is not None:
+        reason = "not deployed yet ('sitedeploy deploy', or the agent's next tick)"
     return f"{newest[:12]} is not live: {reason}" if reason else None
 
 

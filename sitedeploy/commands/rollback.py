@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from ..agent.triggers import wake_agent
 from ..config import Config, TargetConfig
 from ..errors import RollbackError, SourceError
 from ..progress import SILENT, Progress
@@ -151,7 +152,10 @@ def _update(
             ctl.update_control(t, name, change, timeout=timeout)
         return name
 
-    return each_target(config.target(target), failures, update_one)
+    names = each_target(config.target(target), failures, update_one)
+    if names:  # an agent on this machine acts on the change now, not after its interval
+        wake_agent(config.state_dir)
+    return names
 
 
 def resume(
