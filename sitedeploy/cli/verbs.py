@@ -11,6 +11,7 @@ import click
 from .. import commands
 from ..commands import DeployResult, Failures
 from ..config import Config, LocalTargetConfig
+from ..progress import Timed
 from .main import Options, cli, emit, emit_each, pass_options, run
 
 target_option = click.option("--target", "-t", help="Act on this target only [default: all].")
@@ -109,6 +110,7 @@ def deploy(
     """Build a commit and publish it atomically to the targets."""
     config = full(run(opts, opts.load), full_build)
     failures: Failures = []
+    timed = Timed(opts.progress())  # where the time went, shown under the results
     results: list[DeployResult] = run(
         opts,
         lambda: commands.deploy(
@@ -120,7 +122,7 @@ def deploy(
             force_delete=force_delete,
             link_check=not no_link_check,
             lock_timeout=lock_timeout,
-            progress=opts.progress(),
+            progress=timed,
             failures=failures,
         ),
     )
@@ -128,7 +130,7 @@ def deploy(
         opts,
         failures,
         [_deploy_json(r) for r in results],
-        lambda: "\n".join(_deploy_text(config, r, opts) for r in results),
+        lambda: "\n".join([*(_deploy_text(config, r, opts) for r in results), timed.summary()]).strip(),
     )
 
 

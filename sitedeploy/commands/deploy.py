@@ -14,7 +14,7 @@ from ..build import Built, SiteJob, build_release, site_jobs
 from ..config import Config, TargetConfig
 from ..errors import GateError, PlanRefused, SignatureError
 from ..gitconfig import build_config_at, uncommitted_note
-from ..progress import SILENT, Progress
+from ..progress import SILENT, Progress, stage
 from ..release.control import pinned_after_rollback
 from ..release.records import Action, ReleaseRecord, read_control, read_history, read_release
 from ..release.transaction import Rules, Transaction, check_hold
@@ -29,8 +29,8 @@ from .common import (
     Outcome,
     each_target,
     new_record,
+    open_source,
     rules_for,
-    synced_source,
     verify_signature,
 )
 
@@ -40,7 +40,7 @@ Gate = Callable[[Built], None]
 def build(
     config: Config, *, ref: str | None = None, site: str | None = None, progress: Progress = SILENT
 ) -> Built:
-    source = synced_source(config)
+    source = _fetched(config, progress)
     commit = source.resolve(ref, config.source.branch)
     config = build_config_at(config, source, commit, warn=progress.step)
     jobs = site_jobs(config, source, commit, only=site)
@@ -68,7 +68,7 @@ def deploy(
     refused; among all targets, it is skipped with a note. ``failures``: see ``each_target``.
     """
     targets = _plain_targets(config, target, progress)
-    source = synced_source(config)
+    source = _fetched(config, progress)
     commit = source.resolve(ref, config.source.branch)
     notes = [note for note in (_signature(config, source, commit, force),) if note]
     lazy = LazyBuild(config, source, commit, progress)
@@ -82,6 +82,13 @@ def deploy(
             return publish(t, rules, lazy, lazy.key_for(cfg), dry_run=dry_run, gate=gate, notes=notes)
 
     return each_target(targets, failures, deploy_one)
+
+
+def _fetched(config: Config, progress: Progress) -> Source:
+    source = open_source(config)
+    with stage(progress, "fetch", say=f"fetching {source.url}"):  # a first clone takes long
+        source.sync()
+    return source
 
 
 def _say_uncommitted(config: Config, jobs: list[SiteJob], progress: Progress) -> None:
@@ -127,7 +134,10 @@ def publish(
     built = lazy.get()
     if gate is not None:
         gate(built)
-    with Transaction(target, rules, action, note="; ".join(notes or []), progress=lazy.progress) as tx:
+    with (
+        stage(lazy.progress, f"publish {t.name}", say=f"{t.name}: publishing"),
+        Transaction(target, rules, action, note="; ".join(notes or []), progress=lazy.progress) as tx,
+    ):
         whole = tx.live_manifest is not None  # a deleted manifest: publish a new, recorded release
         if action == "deploy" and _serves(tx.live_record, key) and not redo and whole:
             assert tx.live_record is not None
