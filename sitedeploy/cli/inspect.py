@@ -167,7 +167,10 @@ def _verify_text(r: VerifyResult) -> str:
 @click.option("--bind", default="127.0.0.1", show_default=True)
 @pass_options
 def serve(opts: Options, target: str | None, port: int, bind: str) -> None:
-    """Serve local targets' live releases over HTTP (previews), one port per target."""
+    """Serve local targets' live releases over HTTP for browsing, one port per target.
+
+    What a target's current/ holds is served (its versions too); branch and pull-request
+    previews are not: point a web server at the target's <preview_path>/current/."""
     from ..serve import Preview
 
     config = run(opts, opts.load)
