@@ -149,13 +149,16 @@ def rules_for(
 class LazyBuild:
     """Build a commit at most once per command, and only if some target needs it."""
 
+    _failed: SitedeployError | None = None
+    """A failed build, raised again for every further target (a class default: subclasses
+    such as the versions' ``LineBuild`` set up their own state)."""
+
     def __init__(self, config: Config, source: Source, commit: Commit, progress: Progress) -> None:
         config = build_config_at(config, source, commit, warn=progress.step)  # git decides the build
         self.config, self.source, self.commit, self.progress = config, source, commit, progress
         self.jobs: list[SiteJob] = site_jobs(config, source, commit)
         self.key = release_key(commit, self.jobs)
         self._built: Built | None = None
-        self._failed: SitedeployError | None = None
 
     def key_for(self, cfg: TargetConfig) -> str:
         """The release key on one target: the build plus the target's own settings, so that a
