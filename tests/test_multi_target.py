@@ -65,3 +65,18 @@ def test_each_command_shows_the_good_target_beside_the_unreachable_one(
     as_json = json.loads(sd(two_targets, "--json", command).stdout)
     assert {entry["target"] for entry in as_json} == {"local", "s3"}
     assert next(entry for entry in as_json if entry["target"] == "s3")["error"]["message"]
+
+
+def test_status_names_the_tip_and_still_answers_when_the_remote_is_gone(
+    deploy_toml: Path, content_repo: ContentRepo
+) -> None:
+    assert sd(deploy_toml, "deploy").exit_code == 0
+    content_repo.add_static_site(version="v2")
+    v2 = content_repo.commit("landing v2")
+    shown = sd(deploy_toml, "status")
+    assert f"tracking: HEAD at {v2[:12]}" in shown.stdout
+    assert f"waiting:  {v2[:12]} is not live: not deployed yet" in shown.stdout
+    content_repo.path.rename(content_repo.path.with_name("moved"))
+    gone = sd(deploy_toml, "status")
+    assert gone.exit_code == 0 and "local (" in gone.stdout
+    assert "tracking: HEAD (tip unknown: git: cannot list the refs of" in gone.stdout

@@ -59,7 +59,8 @@ def _status_text(s: TargetStatus) -> str:
     for sha, mark in s.bad_commits.items():
         lines.append(f"  BAD       {sha[:12]} marked by {mark.by} at {mark.at}: {mark.reason}")
     if s.tracking:
-        lines.append(f"  tracking: {s.tracking} at {s.tip[:12] if s.tip else '(unknown)'}")
+        where = f"at {s.tip[:12]}" if s.tip else f"(tip unknown: {s.tip_error})"
+        lines.append(f"  tracking: {s.tracking} {where}")
     if s.waiting:
         lines.append(f"  waiting:  {s.waiting}")
     if s.agent:

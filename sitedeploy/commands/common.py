@@ -72,6 +72,8 @@ class TargetStatus:
     """What the target follows (``branch:main``, ``tag:v*``, ``HEAD``)."""
     tip: str | None = None
     """The commit the tracked ref points at now (None: no such ref, or the remote is down)."""
+    tip_error: str | None = None
+    """Why ``tip`` is unknown."""
 
     @property
     def hosts_disagree(self) -> bool:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..agent.refs import Refs, ls_remote, parse_tracked, resolve
+from ..agent.refs import Refs, parse_ls_remote, parse_tracked, resolve
 from ..build import build_release
 from ..config import Config, TargetConfig
 from ..errors import RollbackError, SitedeployError, TargetError
 from ..gitconfig import build_config_at
+from ..gitrun import Git
 from ..progress import SILENT, Progress
 from ..release import records as state
 from ..release.control import hold_reason
@@ -37,6 +38,8 @@ def status(
         tracking, tip = tips.of(name, cfg)
         with open_target(name, cfg, config) as t:
             found = _status_one(t, tracking, tip)
+        if tracking and tip is None:
+            found = dataclasses.replace(found, tip_error=tips.error or "the remote has no such ref")
         if cfg.versions:  # a versioned target: its versions, aliases and what each serves
             from ..versions.api import versions_status
 
@@ -44,6 +47,10 @@ def status(
         return found
 
     return each_target(config.target(target), failures, status_of)
+
+
+TIP_TIMEOUT = 15.0
+"""Seconds ``status`` waits for the remote's refs before it shows the tips as unknown."""
 
 
 class _Tips:
@@ -60,8 +67,12 @@ class _Tips:
             return None, None
         tracked = parse_tracked(cfg.ref, self.config.source.branch, f"targets.{name}.ref")
         if self._refs is None and self.error is None:
-            try:
-                self._refs = ls_remote(open_source(self.config).url)
+            url = open_source(self.config).url
+            try:  # a short wait: status must answer quickly while the git server is down
+                out = Git(remote=url).text(
+                    "ls-remote", "--", url, doing=f"list the refs of {url}", network=True, timeout=TIP_TIMEOUT
+                )
+                self._refs = parse_ls_remote(out)
             except SitedeployError as exc:
                 self.error = exc.message
         found = resolve(tracked, self._refs) if self._refs is not None else None
