@@ -160,3 +160,27 @@ def test_control_commands_wake_the_agent_and_status_names_the_tip(agent_env: Age
         sd("resume", "--lock-timeout", "10")
         assert _wait_for(lambda: env.live_commit() == v3, 3.0) < 3.0
     assert any(e.get("reasons") == "control" for e in env.events("wake"))
+
+
+SLOW_HOOK = "import time\n\n\ndef on_post_build(config, **kwargs):\n    time.sleep(4)\n"
+
+
+def test_status_says_the_agent_is_deploying_the_tip_while_it_builds(agent_env: AgentEnv) -> None:
+    from sitedeploy import commands
+
+    env = agent_env
+    with _agent_thread(env) as wakeup:
+        env.remote.mkdocs_site("v2")
+        env.remote.write("sites/docs/hooks.py", SLOW_HOOK)
+        yml = env.remote.work / "sites/docs/mkdocs.yml"
+        yml.write_text(yml.read_text() + "hooks:\n  - hooks.py\n")
+        v2 = env.remote.commit_push("a slow build")
+        wakeup.trigger("test")
+        config = env.config()
+
+        def waiting() -> str:
+            return commands.status(config)[0].waiting or ""
+
+        _wait_for(lambda: "the agent is deploying it" in waiting(), 4.0)
+        assert waiting().startswith(v2[:12])
+        _wait_for(lambda: env.live_commit() == v2, 60)
