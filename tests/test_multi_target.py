@@ -1,6 +1,6 @@
 """Commands over several targets: one unreachable target does not hide the others' results.
 
-A good local target beside an S3 target whose endpoint is a closed port on 127.0.0.1: every
+A good local target beside an S3 endpoint or SSH host on a closed port of 127.0.0.1: every
 command that acts on both prints each target's line, exits non-zero, and ``--json`` carries
 the failing target's error beside the other's result.
 """
@@ -23,12 +23,18 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def two_targets(tmp_path: Path, content_repo: ContentRepo, aws_env: None) -> Path:
-    unreachable = (
-        f'\n[targets.s3]\ntype = "s3"\nbucket = "docs"\nendpoint_url = "http://127.0.0.1:{closed_port()}"\n'
-        'region = "us-east-1"\nmax_attempts = 1\n'
-    )
+UNREACHABLE = {
+    "s3": 'type = "s3"\nbucket = "docs"\nendpoint_url = "http://127.0.0.1:{port}"\nmax_attempts = 1\n',
+    "ssh": 'type = "ssh"\nhosts = ["127.0.0.1:{port}"]\npath = "/srv/docs"\nconnect_timeout = 2\n',
+}
+
+
+@pytest.fixture(params=sorted(UNREACHABLE))
+def two_targets(
+    request: pytest.FixtureRequest, tmp_path: Path, content_repo: ContentRepo, aws_env: None
+) -> Path:
+    """A good local target, and 'far': an S3 endpoint or SSH host on a port nothing listens on."""
+    unreachable = "\n[targets.far]\n" + UNREACHABLE[request.param].replace("{port}", str(closed_port()))
     ops = tmp_path / "ops"
     ops.mkdir()
     return write_config(ops, content_repo.path, extra=unreachable)
@@ -44,11 +50,11 @@ def test_deploy_reports_the_target_it_deployed_and_the_one_that_failed(two_targe
     done = sd(two_targets, "deploy")
     assert done.exit_code != 0
     assert "local: deployed" in done.stdout, done.output
-    assert "error: target 's3'" in done.stderr and "cannot reach the S3 endpoint" in done.stderr
+    assert "error: target 'far'" in done.stderr
     as_json = json.loads(sd(two_targets, "--json", "deploy").stdout)
     by_target = {entry["target"]: entry for entry in as_json}
     assert by_target["local"]["outcome"] == "unchanged"
-    assert by_target["s3"]["error"]["kind"] and by_target["s3"]["error"]["retryable"] is True
+    assert by_target["far"]["error"]["kind"] and by_target["far"]["error"]["retryable"] is True
 
 
 @pytest.mark.parametrize("command", ["status", "history", "verify", "rollback"])
@@ -61,10 +67,10 @@ def test_each_command_shows_the_good_target_beside_the_unreachable_one(
         assert sd(two_targets, "deploy", "--target", "local").exit_code == 0
     done = sd(two_targets, command)
     assert done.exit_code != 0, done.output
-    assert "local" in done.stdout and "error: target 's3'" in done.stderr, done.output
+    assert "local" in done.stdout and "error: target 'far'" in done.stderr, done.output
     as_json = json.loads(sd(two_targets, "--json", command).stdout)
-    assert {entry["target"] for entry in as_json} == {"local", "s3"}
-    assert next(entry for entry in as_json if entry["target"] == "s3")["error"]["message"]
+    assert {entry["target"] for entry in as_json} == {"local", "far"}
+    assert next(entry for entry in as_json if entry["target"] == "far")["error"]["message"]
 
 
 def test_status_names_the_tip_and_still_answers_when_the_remote_is_gone(
