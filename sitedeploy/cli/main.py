@@ -1,7 +1,9 @@
 """The command line: parse, load the config, call one function of ``commands``, print.
 
 The only module that prints or exits. Every SitedeployError becomes one line on stderr and
-its exit code (2 for configuration mistakes); ``--debug`` shows the traceback too. Everything
+its exit code (2 for configuration mistakes); ``--debug`` shows the traceback too. A command
+over several targets (:func:`emit_each`) prints every target's result, then one such line per
+failed target, and exits with the first failure's code. Everything
 printed passes through :func:`~sitedeploy.errors.clean` here: credentials scrubbed (a token in
 ``source.repo``, a webhook's secret path), control characters escaped (a file name carrying an
 escape sequence cannot retitle or rewrite the operator's terminal). JSON output is escaped by
