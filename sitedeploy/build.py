@@ -33,7 +33,7 @@ from . import __version__, builders, sandbox
 from .config import Config, ImagesConfig, SiteConfig, normalize_mount
 from .errors import BuildError, ConfigError
 from .names import check_site_folders
-from .progress import SILENT, Progress
+from .progress import SILENT, Progress, stage
 from .release.manifest import Manifest, hash_file, scan, walk
 from .release_tree import KEEP_BUILDS_PER_SITE, assemble, evicting, publish_dir
 from .source import Commit, Source, git_path
@@ -190,7 +190,10 @@ def _site_output(
         os.utime(entry)  # most recently used builds survive eviction
     else:
         progress.step(f"building site '{site.config.name}' ({site.kind})")
-        with evicting(entry.parent, keep=KEEP_BUILDS_PER_SITE - 1):
+        with (
+            evicting(entry.parent, keep=KEEP_BUILDS_PER_SITE - 1),
+            stage(progress, f"build {site.config.name}"),
+        ):
             _build_site(config, source, commit, site, entry, progress)
     manifest = Manifest.from_json((entry / "manifest.json").read_bytes())
     summary = (entry / "summary.txt").read_text()
@@ -284,6 +287,7 @@ def _build_site(
             sandbox=config.build.sandbox,
             venvs=config.state_dir / "venvs" / site.config.name,
             cache=_incremental_cache(config, site),
+            progress=progress,
         )
         if site.kind == "mkdocs" and site.config.images.enabled:
             from .images.prefetch import prefetching
@@ -296,7 +300,8 @@ def _build_site(
         else:
             found = builders.build(site.kind, job)
         _check_output_names(out, job)
-        summary, image_warnings = _optimize_images(config, site, out, progress)
+        with stage(progress, f"images {site.config.name}", say=f"site '{site.config.name}': images"):
+            summary, image_warnings = _optimize_images(config, site, out, progress)
         for line in image_warnings:
             found.add(line)
         (work / "entry" / "manifest.json").write_bytes(scan(out).to_json())

@@ -310,6 +310,8 @@ def _parse_site(table: Any, images: ImagesConfig, path: str, problems: list[str]
     site_images = merge_images(images, overrides, f"{path}.images", problems)
     if not is_valid(site):  # construction failed; a problem is already recorded
         return site
+    if ".." in site.mount.split("/"):  # checked before normalizing, which would hide it
+        problems.append(f"{path}.mount: must not contain '..', got {site.mount!r}; use a path like '/docs/'")
     return dataclasses.replace(
         site, images=site_images, mount=normalize_mount(site.mount), path=normalize_site_path(site.path)
     )
@@ -351,8 +353,6 @@ def _check_sites(sites: list[SiteConfig], problems: list[str]) -> None:
             problems.append(f"sites[{i}].name: use letters, digits, '-', '_' or '.', got {site.name!r}")
         if _escapes(site.path):
             problems.append(f"sites[{i}].path: must be a relative path inside the repo, got {site.path!r}")
-        if ".." in site.mount.split("/"):
-            problems.append(f"sites[{i}].mount: must not contain '..'")
     # Nested mounts (a landing page at / with docs at /docs/) are fine; two sites writing the
     # same file is not, and only the built outputs can tell: see ``mounts.check_outputs``.
 

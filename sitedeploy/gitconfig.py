@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .config import BUILD_TABLES, Config, check_top_level, parse_build_tables
 from .errors import ConfigError
+from .gitrun import Git
 from .limits import check_build_limits
 from .source import Commit, Source, is_url
 
@@ -45,6 +46,37 @@ def _in_working_copy(config: Config) -> str | None:
         return config.path.relative_to(config.resolve(repo)).as_posix()
     except ValueError:
         return None
+
+
+def uncommitted_note(config: Config, paths: Sequence[str]) -> str | None:
+    """One line when ``[source] repo`` is a local working copy with uncommitted changes (edited
+    or untracked files) under ``paths``, the sites' folders: only commits deploy, and a deploy
+    that says "already live" must not look as if it ignored the edit."""
+    repo = config.source.repo
+    root = None if is_url(repo) else config.resolve(repo)
+    if root is None or not (root / ".git").exists():
+        return None
+    status = ("status", "--porcelain", "-z", "--untracked-files=all", "--", *paths)
+    proc = Git().completed("-C", str(root), *status, doing="list uncommitted changes")
+    files = _changed_files(proc.stdout.decode(errors="replace")) if proc.returncode == 0 else []
+    if not files:
+        return None
+    named = ", ".join(files[:3]) + (", …" if len(files) > 3 else "")
+    return (
+        f"warning: the working copy {root} has uncommitted changes in {len(files)} file(s) under the "
+        f"sites' paths ({named}); they do not deploy — only commits do: commit them to deploy them"
+    )
+
+
+def _changed_files(porcelain: str) -> list[str]:
+    """Paths from ``git status --porcelain -z``; a rename's second entry is its old name."""
+    files, entries = [], iter(porcelain.split("\0"))
+    for entry in entries:
+        if len(entry) > 3:
+            files.append(entry[3:])
+            if entry[0] in "RC":
+                next(entries, None)
+    return files
 
 
 def build_config_at(config: Config, source: Source, commit: Commit, *, warn: Warn | None = None) -> Config:

@@ -211,17 +211,49 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 def translate(stderr: str, doing: str, mirror: Path | None = None) -> SourceError:
-    """The one-line SourceError for what git printed on a failure (see ``_TABLE``)."""
+    """The one-line SourceError for what git printed on a failure (see ``_TABLE``).
+
+    The message always keeps git's own cause (its first ``fatal:``/``error:`` line) beside the
+    line the table matched: "Could not read from remote repository" alone hides why."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    fatal = next((line for line in lines if line.startswith(("fatal:", "error:"))), None)
+    unsafe = _dubious_ownership(lines, doing)
+    if unsafe is not None:
+        return unsafe
     for pattern, kind, hint in _TABLE:
         said = next((line for line in lines if pattern.search(line)), None)
         if said is not None:
             if kind is NotARepository and mirror is not None and str(mirror) in said:
                 hint = _DAMAGED_MIRROR.format(mirror)  # our own mirror is broken, not source.repo
-            return kind(f"git: cannot {doing} ({_reason(said)}); {hint}")
-    fatal = next((line for line in lines if line.startswith(("fatal:", "error:"))), None)
+            return kind(f"git: cannot {doing} ({_git_said(fatal, said)}); {hint}")
     said = fatal or (lines[-1] if lines else "no message")
     return GitFailed(f"git: cannot {doing} ({_reason(said)})")
+
+
+_DUBIOUS = re.compile(r"dubious ownership in repository at '(?P<path>[^']+)'", re.I)
+_SAFE_DIRECTORY = re.compile(r"git config --global --add safe\.directory (?P<path>\S.*)$")
+
+
+def _dubious_ownership(lines: list[str], doing: str) -> SourceError | None:
+    """git (2.35.2 and newer) refuses a repository owned by another user than the one running
+    it; the fix is one trusted exception, named with the exact command git suggests."""
+    found = next((m for m in map(_DUBIOUS.search, lines) if m), None)
+    if found is None:
+        return None
+    command = next((m for m in map(_SAFE_DIRECTORY.search, lines) if m), None)
+    path = command["path"] if command else found["path"]
+    return RepoAccessDenied(
+        f"git: cannot {doing} (dubious ownership: {scrub(found['path'])} is owned by another user than "
+        f"the one running sitedeploy); if that repository is trusted, run as this user: "
+        f"git config --global --add safe.directory {scrub(path)} (or run sitedeploy as its owner)"
+    )
+
+
+def _git_said(fatal: str | None, matched: str) -> str:
+    """The matched line, and git's own cause when that is another line."""
+    if fatal is None or fatal == matched:
+        return _reason(matched)
+    return f"{_reason(matched)}; git: {_reason(fatal)}"
 
 
 def _reason(line: str) -> str:

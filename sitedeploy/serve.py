@@ -1,4 +1,5 @@
-"""A small preview server for local targets' ``current`` releases.
+"""A small server for browsing local targets' ``current`` releases (``sitedeploy serve``); it
+does not serve branch or pull-request previews (``sitedeploy.versions``), which live beside.
 
 Each target gets its own port. A missing page is answered with the ``404.html`` of the site
 it falls under (the nearest one walking up from the requested folder), so a docs site mounted

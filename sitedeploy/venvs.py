@@ -43,6 +43,7 @@ def python_for(job: Job, tool: str) -> Path:
     digest = hashlib.sha256(tool.encode() + b"\0" + requirements.read_bytes()).hexdigest()
     venv = job.venvs / f"{tool}-{digest[:16]}"
     if not (venv / COMPLETE).exists():
+        job.progress.step(f"site '{job.site}': installing {job.label}/requirements.txt in a new venv")
         _create(venv, job, tool)
     return venv / "bin" / "python"
 

@@ -129,3 +129,58 @@ def test_sighup_makes_the_agent_deploy_now(agent_env: AgentEnv) -> None:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
     assert "event=stopped" in log.read_text()
+
+
+def test_control_commands_wake_the_agent_and_status_names_the_tip(agent_env: AgentEnv) -> None:
+    # The interval is an hour and nothing is watched: only the wake file can make it act now.
+    env = agent_env
+    path = env.write_config()
+
+    def sd(*args: str) -> str:  # another process, as a person at a terminal
+        command = [SITEDEPLOY, "--config", str(path), "--state-dir", str(env.root / "state"), *args]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    with _agent_thread(env):
+        env.remote.static_site("v2")
+        v2 = env.remote.commit_push("v2")
+        sd("mark-bad", v2, "--reason", "typo", "--lock-timeout", "10")  # the agent looks: holds v2
+        _wait_for(lambda: any(e["commit"] == v2[:12] for e in env.events("held")), 3.0)
+        status = sd("status")
+        assert f"tracking: HEAD at {v2[:12]}" in status
+        assert f"waiting:  {v2[:12]} is not live: commit {v2[:8]} is marked bad (typo)" in status
+        sd("unmark", v2[:8], "--lock-timeout", "10")
+        assert _wait_for(lambda: env.live_commit() == v2, 3.0) < 3.0
+        sd("suspend", "--reason", "freeze", "--lock-timeout", "10")
+        env.remote.static_site("v3")
+        v3 = env.remote.commit_push("v3")
+        time.sleep(1.0)
+        assert env.live_commit() == v2
+        sd("resume", "--lock-timeout", "10")
+        assert _wait_for(lambda: env.live_commit() == v3, 3.0) < 3.0
+    assert any(e.get("reasons") == "control" for e in env.events("wake"))
+
+
+SLOW_HOOK = "import time\n\n\ndef on_post_build(config, **kwargs):\n    time.sleep(4)\n"
+
+
+def test_status_says_the_agent_is_deploying_the_tip_while_it_builds(agent_env: AgentEnv) -> None:
+    from sitedeploy import commands
+
+    env = agent_env
+    with _agent_thread(env) as wakeup:
+        env.remote.mkdocs_site("v2")
+        env.remote.write("sites/docs/hooks.py", SLOW_HOOK)
+        yml = env.remote.work / "sites/docs/mkdocs.yml"
+        yml.write_text(yml.read_text() + "hooks:\n  - hooks.py\n")
+        v2 = env.remote.commit_push("a slow build")
+        wakeup.trigger("test")
+        config = env.config()
+
+        def waiting() -> str:
+            return commands.status(config)[0].waiting or ""
+
+        _wait_for(lambda: "the agent is deploying it" in waiting(), 4.0)
+        assert waiting().startswith(v2[:12])
+        _wait_for(lambda: env.live_commit() == v2, 60)

@@ -12,6 +12,7 @@ import pytest
 
 from sitedeploy import commands
 from sitedeploy import config as config_mod
+from sitedeploy.progress import Silent
 from tests.fixtures.git import ContentRepo
 
 HOOK = """
@@ -56,7 +57,18 @@ def test_a_site_with_requirements_builds_in_its_own_venv(
     )
     content_repo.commit("pin a plugin")
     cfg = config_mod.load(deploy_toml)
-    built = commands.build(cfg)
+    said = Said()
+    built = commands.build(cfg, progress=said)
     assert "guide/" in (built.root / "docs" / "old" / "index.html").read_text()
     venvs = list((cfg.state_dir / "venvs" / "docs").glob("mkdocs-*"))  # one per site: never shared
     assert len(venvs) == 1 and (venvs[0] / ".sitedeploy-complete").exists()
+    # The long first step (pip installing the requirements) says what it is doing.
+    assert "site 'docs': installing sites/docs/requirements.txt in a new venv" in said.lines
+
+
+class Said(Silent):
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def step(self, message: str) -> None:
+        self.lines.append(message)

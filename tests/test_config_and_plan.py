@@ -65,6 +65,12 @@ def test_site_paths_must_stay_in_the_repo() -> None:
     assert any("sites[0].path: must be a relative path inside the repo" in p for p in found)
 
 
+@pytest.mark.parametrize("mount", ["../outside", "/docs/../../outside/", ".."])
+def test_a_mount_climbing_out_is_refused_not_made_absolute(mount: str) -> None:
+    found = problems({"sites": [{"name": "a", "path": "sites/a", "mount": mount}]})
+    assert found == [f"sites[0].mount: must not contain '..', got {mount!r}; use a path like '/docs/'"]
+
+
 def test_literal_choices_suggest() -> None:
     found = problems({"targets": {"t": {"type": "local", "path": "p", "drift": "repiar"}}})
     assert any("targets.t.drift: must be one of" in p and "did you mean 'repair'" in p for p in found)

@@ -58,6 +58,21 @@ def test_an_uncommitted_config_edit_is_not_deployed_and_is_named(content_repo: C
     assert "deploy.toml at commit" in warning
 
 
+def test_uncommitted_page_edits_are_named_not_silently_ignored(content_repo: ContentRepo) -> None:
+    config = in_repo_config(content_repo)
+    assert sd(config, "deploy").exit_code == 0
+    content_repo.write("sites/docs/docs/index.md", "# Edited, not committed\n")
+    content_repo.write("sites/landing/new.html", "<p>untracked</p>\n")
+    content_repo.write("notes.txt", "outside the sites' paths: not counted\n")
+
+    again = sd(config, "deploy")
+
+    assert again.exit_code == 0 and "is already live" in again.stdout, again.output
+    [warning] = [line for line in again.stderr.splitlines() if "uncommitted changes" in line]
+    assert "in 2 file(s)" in warning and "sites/docs/docs/index.md" in warning
+    assert "only commits do" in warning
+
+
 def test_an_operator_file_outside_the_repo_keeps_machine_settings_only(
     tmp_path: Path, content_repo: ContentRepo
 ) -> None:

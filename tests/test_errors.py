@@ -397,3 +397,21 @@ def test_the_translator_table_on_what_git_prints() -> None:
         assert type(made) is cls, (stderr, made)
         assert made.message.startswith("git: cannot fetch x (") and "\n" not in made.message
     assert translate("", "fetch x").message == "git: cannot fetch x (no message)"
+
+
+def test_a_repository_owned_by_another_user_names_safe_directory(repo: ContentRepo, tmp_path: Path) -> None:
+    # git's "dubious ownership" check (the agent runs as another user than the repo's owner):
+    # the message names safe.directory and the exact command, not the network.
+    subprocess.run(["chown", "-R", "1234", str(repo.path)], check=True)
+    source = Source(str(repo.path), tmp_path / "mirror.git")
+    with pytest.raises(RepoAccessDenied) as caught:
+        source.sync()
+    message = caught.value.message
+    assert "dubious ownership" in message and "network" not in message
+    assert f"git config --global --add safe.directory {repo.path}/.git" in message
+
+
+def test_a_git_error_keeps_gits_own_cause() -> None:
+    stderr = "fatal: the cause git names\nfatal: Could not read from remote repository.\n\nPlease make sure"
+    made = translate(stderr, "fetch x")
+    assert isinstance(made, RepoUnreachable) and "the cause git names" in made.message

@@ -146,6 +146,13 @@ def test_serve_validates_its_port_and_names_non_local_targets(tmp_path: Path) ->
     assert "'cdn' (s3) is not one" in not_local.stderr
 
 
+def test_serve_help_does_not_promise_previews_it_does_not_serve() -> None:
+    shown = CliRunner().invoke(cli, ["serve", "--help"]).stdout
+    assert "(previews)" not in shown and "previews are not" in " ".join(shown.split())
+    listed = CliRunner().invoke(cli, ["--help"]).stdout
+    assert "(previews)" not in listed
+
+
 def test_serve_refuses_a_busy_port_in_one_line(tmp_path: Path) -> None:
     import socket
 

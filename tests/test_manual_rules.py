@@ -27,7 +27,9 @@ def test_a_pin_left_by_rollback_refuses_a_manual_deploy_until_forced(
     content_repo.add_static_site(version="v2")
     bad = content_repo.commit("landing v2")
     assert sd(deploy_toml, "deploy").exit_code == 0
-    assert sd(deploy_toml, "rollback").exit_code == 0
+    rolled = sd(deploy_toml, "rollback")
+    assert rolled.exit_code == 0
+    assert f"marked {bad[:8]} bad" in rolled.stdout and f"sitedeploy unmark {bad[:8]}" in rolled.stdout
     live = current_target(deploy_toml)
     content_repo.add_static_site(version="v3")
     newest = content_repo.commit("landing v3")
@@ -56,7 +58,8 @@ def test_a_suspended_target_refuses_deploys_and_resume_lifts_it(
     content_repo.add_static_site(version="v2")
     content_repo.commit("landing v2")
     live = current_target(deploy_toml)
-    assert_one_line_error(sd(deploy_toml, "deploy"), "suspended by", "release freeze", "--force")
+    refused = sd(deploy_toml, "deploy")
+    assert_one_line_error(refused, "suspended by", "release freeze", "'sitedeploy resume'", "--force")
     assert_one_line_error(sd(deploy_toml, "deploy", "--dry-run"), "suspended by")  # the same refusal
     assert current_target(deploy_toml) == live
     assert sd(deploy_toml, "resume").exit_code == 0

@@ -228,6 +228,7 @@ class Agent:
     ) -> None:
         started = time.monotonic()
         mem.attempted = sha
+        self._record(t, cfg, mem)  # status on any machine: the agent is deploying this commit
         source = self._synced_source()
         commit = source.commit(sha)
         self.log.event("deploying", target=t.name, commit=commit.short, ref=mem.ref, subject=commit.subject)

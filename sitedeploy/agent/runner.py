@@ -17,7 +17,7 @@ from .log import EventLog
 from .loop import Agent, Opener, TickReport
 from .memory import ProcessLock
 from .metrics import Metrics
-from .triggers import RepoWatcher, Wakeup, install_signal_handlers, jittered
+from .triggers import RepoWatcher, WakeFileWatcher, Wakeup, install_signal_handlers, jittered
 
 MAX_CATCH_UP = 5
 """Ticks in a row while builds keep being superseded by newer pushes."""
@@ -110,6 +110,9 @@ def _agent(config: Config, log: EventLog, target: str | None, opener: Opener | N
 def _start_services(config: Config, agent: Agent, wakeup: Wakeup, log: EventLog) -> list[Callable[[], None]]:
     """Watcher, webhook and metrics servers; returns their stop functions."""
     stops: list[Callable[[], None]] = []
+    waker = WakeFileWatcher(config.state_dir, wakeup)  # resume, unmark, mark-bad: tick now
+    waker.start()
+    stops.append(waker.stop)
     if config.agent.watch and not is_url(config.source.repo):
         watcher = RepoWatcher(config.resolve(config.source.repo), wakeup, log)
         watcher.start()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .. import sandbox
 from ..errors import BuildError
+from ..progress import SILENT, Progress
 from ..sandbox import Mode
 from ..sandbox_hints import namespace_hint
 
@@ -61,6 +62,8 @@ class Job:
     """This site's own virtual environments (requirements.txt), never shared with another site."""
     cache: Path | None = None
     """The site's incremental-build cache (MkDocs); None builds in full without one."""
+    progress: Progress = field(default=SILENT, compare=False)
+    """Where a long step (a first virtual environment) says what it is doing."""
 
 
 @dataclass

@@ -10,11 +10,11 @@ from typing import Any
 import click
 
 from .. import commands
-from ..commands import TargetStatus, VerifyResult
+from ..commands import Failures, TargetStatus, VerifyResult
 from ..config import LocalTargetConfig
 from ..errors import ConfigError
 from ..release.records import HistoryEntry
-from .main import Options, cli, emit, pass_options, run
+from .main import Options, cli, emit_each, pass_options, run
 from .verbs import lock_timeout_option, target_option
 
 
@@ -23,8 +23,12 @@ from .verbs import lock_timeout_option, target_option
 @pass_options
 def status(opts: Options, target: str | None) -> None:
     """What is live on each target: commit, release, who deployed it and when."""
-    result: list[TargetStatus] = run(opts, lambda: commands.status(opts.load(), target=target))
-    emit(opts, [_status_json(s) for s in result], lambda: "\n\n".join(_status_text(s) for s in result))
+    failures: Failures = []
+    result: list[TargetStatus] = run(
+        opts, lambda: commands.status(opts.load(), target=target, failures=failures)
+    )
+    data = [_status_json(s) for s in result]
+    emit_each(opts, failures, data, lambda: "\n\n".join(_status_text(s) for s in result))
 
 
 def _status_json(s: TargetStatus) -> dict[str, Any]:
@@ -56,10 +60,13 @@ def _status_text(s: TargetStatus) -> str:
         lines.append(f"  SUSPENDED by {s.suspended.by} at {s.suspended.at}: {s.suspended.reason}")
     for sha, mark in s.bad_commits.items():
         lines.append(f"  BAD       {sha[:12]} marked by {mark.by} at {mark.at}: {mark.reason}")
+    if s.tracking:
+        where = f"at {s.tip[:12]}" if s.tip else f"(tip unknown: {s.tip_error})"
+        lines.append(f"  tracking: {s.tracking} {where}")
     if s.waiting:
         lines.append(f"  waiting:  {s.waiting}")
-    if s.tracking:
-        lines.append(f"  tracking: {s.tracking}")
+    if s.newest_tag:
+        lines.append(f"  newest:   {s.newest_tag}")
     if s.agent:
         lines += _agent_lines(s.agent)
     if s.versions:
@@ -88,19 +95,25 @@ def _agent_lines(agent: dict[str, Any]) -> list[str]:
 @pass_options
 def history(opts: Options, target: str | None, limit: int) -> None:
     """Every deploy and rollback, newest first."""
+    failures: Failures = []
     result: dict[str, list[HistoryEntry]] = run(
-        opts, lambda: commands.history(opts.load(), target=target, limit=limit)
+        opts, lambda: commands.history(opts.load(), target=target, limit=limit, failures=failures)
     )
     rows = sorted(
         ((name, e) for name, entries in result.items() for e in entries),
         key=lambda pair: pair[1].deployed_at,
         reverse=True,
     )
-    emit(
+    emit_each(
         opts,
+        failures,
         [{"target": name, **dataclasses.asdict(e)} for name, e in rows],
-        lambda: "\n".join(_history_line(name, e) for name, e in rows) or "no history yet",
+        lambda: "\n".join(_history_line(name, e) for name, e in rows) or _no_history(result),
     )
+
+
+def _no_history(result: dict[str, list[HistoryEntry]]) -> str:
+    return "\n".join(f"{name}: no history yet" for name in result)
 
 
 def _history_line(name: str, e: HistoryEntry) -> str:
@@ -129,6 +142,7 @@ def verify(
     lock_timeout: float | None,
 ) -> None:
     """Compare what targets serve with the live release; exit 1 on drift (unless repaired)."""
+    failures: Failures = []
     results: list[VerifyResult] = run(
         opts,
         lambda: commands.verify(
@@ -140,9 +154,11 @@ def verify(
             dry_run=dry_run,
             force=force,
             force_delete=force_delete,
+            failures=failures,
         ),
     )
-    emit(opts, [dataclasses.asdict(r) for r in results], lambda: "\n".join(_verify_text(r) for r in results))
+    text = "\n".join(_verify_text(r) for r in results)
+    emit_each(opts, failures, [dataclasses.asdict(r) for r in results], lambda: text)
     if any(not r.clean and not r.repaired for r in results):
         raise SystemExit(1)
 
@@ -170,7 +186,10 @@ def _verify_text(r: VerifyResult) -> str:
 @click.option("--bind", default="127.0.0.1", show_default=True)
 @pass_options
 def serve(opts: Options, target: str | None, port: int, bind: str) -> None:
-    """Serve local targets' live releases over HTTP (previews), one port per target."""
+    """Serve local targets' live releases over HTTP for browsing, one port per target.
+
+    What a target's current/ holds is served (its versions too); branch and pull-request
+    previews are not: point a web server at the target's <preview_path>/current/."""
     from ..serve import Preview
 
     config = run(opts, opts.load)

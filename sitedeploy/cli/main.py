@@ -1,7 +1,9 @@
 """The command line: parse, load the config, call one function of ``commands``, print.
 
 The only module that prints or exits. Every SitedeployError becomes one line on stderr and
-its exit code (2 for configuration mistakes); ``--debug`` shows the traceback too. Everything
+its exit code (2 for configuration mistakes); ``--debug`` shows the traceback too. A command
+over several targets (:func:`emit_each`) prints every target's result, then one such line per
+failed target, and exits with the first failure's code. Everything
 printed passes through :func:`~sitedeploy.errors.clean` here: credentials scrubbed (a token in
 ``source.repo``, a webhook's secret path), control characters escaped (a file name carrying an
 escape sequence cannot retitle or rewrite the operator's terminal). JSON output is escaped by
@@ -16,13 +18,16 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from .. import config as config_mod
 from ..errors import BuildError, ConfigError, SitedeployError, clean
 from ..progress import SILENT, Progress
+
+if TYPE_CHECKING:
+    from ..commands.common import Failures
 
 
 @dataclasses.dataclass
@@ -138,14 +143,39 @@ def _fail(opts: Options, exc: SitedeployError) -> NoReturn:
     for line in lines:
         _echo(f"error: {one_line(line)}", err=True)
     if opts.json:  # the same error, for programs reading stdout
-        error = {"kind": type(exc).__name__, "message": lines[0], "problems": lines}
-        _echo(json.dumps({"error": {**error, "exit_code": exc.exit_code, "retryable": exc.retryable}}))
+        _echo(json.dumps({"error": error_json(exc)}))
+    _build_log(opts, exc)
+    sys.exit(exc.exit_code)
+
+
+def error_json(exc: SitedeployError) -> dict[str, Any]:
+    lines = exc.problems if isinstance(exc, ConfigError) else [exc.message]
+    error = {"kind": type(exc).__name__, "message": lines[0], "problems": lines}
+    return {**error, "exit_code": exc.exit_code, "retryable": exc.retryable}
+
+
+def _build_log(opts: Options, exc: SitedeployError) -> None:
     if isinstance(exc, BuildError) and exc.log_tail:
         if opts.verbose:
             _echo("build log (last lines):\n" + exc.log_tail, err=True)
         else:
             click.echo("(run with -v to see the build log)", err=True)
-    sys.exit(exc.exit_code)
+
+
+def emit_each(opts: Options, failures: Failures, data: list[Any], text: Callable[[], str]) -> None:
+    """A command over several targets: every target's result (``data``/``text``), then each
+    failed target's error on its own line; exit with the first failure's code if any failed.
+    ``--json`` gets one list: the results, then ``{"target": …, "error": {…}}`` per failure."""
+    if len(failures) == 1 and not data:  # nothing else to show: the plain one-error form
+        _fail(opts, failures[0].error)
+    if opts.json:
+        data = [*data, *({"target": f.target, "error": error_json(f.error)} for f in failures)]
+    emit(opts, data, text)
+    for failed in failures:
+        _echo(f"error: {one_line(failed.summary())}", err=True)
+        _build_log(opts, failed.error)
+    if failures:
+        sys.exit(failures[0].error.exit_code)
 
 
 def emit(opts: Options, data: Any, text: Callable[[], str]) -> None:

@@ -9,9 +9,10 @@ from typing import Any
 import click
 
 from .. import commands
-from ..commands import DeployResult
+from ..commands import DeployResult, Failures
 from ..config import Config, LocalTargetConfig
-from .main import Options, cli, emit, pass_options, run
+from ..progress import Timed
+from .main import Options, cli, emit, emit_each, pass_options, run
 
 target_option = click.option("--target", "-t", help="Act on this target only [default: all].")
 full_build_option = click.option(
@@ -108,6 +109,8 @@ def deploy(
 ) -> None:
     """Build a commit and publish it atomically to the targets."""
     config = full(run(opts, opts.load), full_build)
+    failures: Failures = []
+    timed = Timed(opts.progress())  # where the time went, shown under the results
     results: list[DeployResult] = run(
         opts,
         lambda: commands.deploy(
@@ -119,13 +122,15 @@ def deploy(
             force_delete=force_delete,
             link_check=not no_link_check,
             lock_timeout=lock_timeout,
-            progress=opts.progress(),
+            progress=timed,
+            failures=failures,
         ),
     )
-    emit(
+    emit_each(
         opts,
+        failures,
         [_deploy_json(r) for r in results],
-        lambda: "\n".join(_deploy_text(config, r, opts) for r in results),
+        lambda: "\n".join([*(_deploy_text(config, r, opts) for r in results), timed.summary()]).strip(),
     )
 
 
@@ -183,6 +188,7 @@ def rollback(
 
         ctx.invoke(versions_rollback, version=version, target=target, to=to, force=force, as_json=False)
         return
+    failures: Failures = []
     results: list[DeployResult] = run(
         opts,
         lambda: commands.rollback(
@@ -192,17 +198,23 @@ def rollback(
             force=force,
             lock_timeout=lock_timeout,
             progress=opts.progress(),
+            failures=failures,
         ),
     )
-    emit(
+    emit_each(
         opts,
+        failures,
         [_deploy_json(r) for r in results],
-        lambda: "\n".join(
-            f"{r.target}: rolled back to {r.commit.sha[:8]} ({r.release}); pinned — "
-            "'sitedeploy resume' lets automatic deploys continue"
-            for r in results
-        ),
+        lambda: "\n".join(_rollback_text(r) for r in results),
     )
+
+
+def _rollback_text(r: DeployResult) -> str:
+    line = f"{r.target}: rolled back to {r.commit.sha[:8]} ({r.release})"
+    if r.marked_bad:
+        bad = r.marked_bad[:8]
+        line += f"; marked {bad} bad, so no deploy brings it back ('sitedeploy unmark {bad}' clears it)"
+    return line + "; pinned — 'sitedeploy resume' lets automatic deploys continue"
 
 
 @cli.command()
@@ -211,8 +223,12 @@ def rollback(
 @pass_options
 def resume(opts: Options, target: str | None, lock_timeout: float | None) -> None:
     """Unpin (and unsuspend) targets so deploys continue."""
-    names = run(opts, lambda: commands.resume(opts.load(), target=target, lock_timeout=lock_timeout))
-    emit(opts, names, lambda: "\n".join(f"{n}: resumed" for n in names))
+    failures: Failures = []
+    names = run(
+        opts,
+        lambda: commands.resume(opts.load(), target=target, lock_timeout=lock_timeout, failures=failures),
+    )
+    emit_each(opts, failures, names, lambda: "\n".join(f"{n}: resumed" for n in names))
 
 
 @cli.command()
@@ -222,11 +238,14 @@ def resume(opts: Options, target: str | None, lock_timeout: float | None) -> Non
 @pass_options
 def suspend(opts: Options, target: str | None, reason: str, lock_timeout: float | None) -> None:
     """A release freeze: no deploy, manual or automatic, until 'resume' (or --force)."""
+    failures: Failures = []
     names = run(
         opts,
-        lambda: commands.suspend(opts.load(), target=target, reason=reason, lock_timeout=lock_timeout),
+        lambda: commands.suspend(
+            opts.load(), target=target, reason=reason, lock_timeout=lock_timeout, failures=failures
+        ),
     )
-    emit(opts, names, lambda: "\n".join(f"{n}: suspended" for n in names))
+    emit_each(opts, failures, names, lambda: "\n".join(f"{n}: suspended" for n in names))
 
 
 @cli.command("mark-bad")
@@ -237,13 +256,14 @@ def suspend(opts: Options, target: str | None, reason: str, lock_timeout: float 
 @pass_options
 def mark_bad(opts: Options, commit: str, target: str | None, reason: str, lock_timeout: float | None) -> None:
     """Never deploy COMMIT (a commit, branch or tag) to the targets until 'unmark'."""
+    failures: Failures = []
     names = run(
         opts,
         lambda: commands.mark_bad(
-            opts.load(), commit, target=target, reason=reason, lock_timeout=lock_timeout
+            opts.load(), commit, target=target, reason=reason, lock_timeout=lock_timeout, failures=failures
         ),
     )
-    emit(opts, names, lambda: "\n".join(f"{n}: {commit} marked bad" for n in names))
+    emit_each(opts, failures, names, lambda: "\n".join(f"{n}: {commit} marked bad" for n in names))
 
 
 @cli.command()
@@ -253,5 +273,11 @@ def mark_bad(opts: Options, commit: str, target: str | None, reason: str, lock_t
 @pass_options
 def unmark(opts: Options, commit: str, target: str | None, lock_timeout: float | None) -> None:
     """Let a commit marked bad (by a rollback or by hand) be deployed again."""
-    names = run(opts, lambda: commands.unmark(opts.load(), commit, target=target, lock_timeout=lock_timeout))
-    emit(opts, names, lambda: "\n".join(f"{n}: {commit} unmarked" for n in names))
+    failures: Failures = []
+    names = run(
+        opts,
+        lambda: commands.unmark(
+            opts.load(), commit, target=target, lock_timeout=lock_timeout, failures=failures
+        ),
+    )
+    emit_each(opts, failures, names, lambda: "\n".join(f"{n}: {commit} unmarked" for n in names))

@@ -5,11 +5,17 @@ the CLI's job. Every change to a target goes through the release transaction
 (:mod:`sitedeploy.release.transaction`): deploy and the rebuilding rollback build first and
 take the target's lock only to prepare and switch; rollback to a retained release, repair and
 the agent's automatic revert take it at once.
+
+A command over several targets takes an optional ``failures`` list: given one, a target that
+fails (unreachable, locked, refused) is recorded there as a ``TargetFailed`` and the next target
+still runs (``common.each_target``); without it, the first failure is raised.
 """
 
 from .common import (
     DeployResult,
+    Failures,
     LazyBuild,
+    TargetFailed,
     TargetStatus,
     VerifyResult,
     open_source,
@@ -23,7 +29,9 @@ from .rollback import mark_bad, resume, revert_failed_switch, rollback, suspend,
 
 __all__ = [
     "DeployResult",
+    "Failures",
     "LazyBuild",
+    "TargetFailed",
     "TargetStatus",
     "VerifyResult",
     "build",

@@ -4,12 +4,13 @@ build, new release records."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from ..build import Built, SiteJob, build_release, release_key, site_jobs
 from ..config import Config, TargetConfig
-from ..errors import SignatureError
+from ..errors import SignatureError, SitedeployError
 from ..gitconfig import build_config_at
 from ..progress import Progress
 from ..release import records as state
@@ -34,6 +35,8 @@ class DeployResult:
     warnings: tuple[str, ...] = ()
     """The first lines of the builders' warnings (``site 'docs': …``)."""
     warning_count: int = 0
+    marked_bad: str | None = None
+    """A manual rollback: the commit it moved away from, now marked bad on the target."""
 
     def summary(self) -> str:
         if self.outcome == "unchanged":
@@ -66,6 +69,12 @@ class TargetStatus:
     versions: dict[str, Any] | None = None
     """A versioned target: default, aliases, and each version's commit (sitedeploy.versions)."""
     tracking: str | None = None
+    """What the target follows (``branch:main``, ``tag:v*``, ``HEAD``)."""
+    tip: str | None = None
+    """The commit the tracked ref points at now (None: no such ref, or the remote is down)."""
+    tip_error: str | None = None
+    """Why ``tip`` is unknown."""
+    newest_tag: str | None = None
     """With ``ref = "tag:…"``: the newest matching tag, and why it is not live if it is not."""
 
     @property
@@ -83,6 +92,39 @@ class VerifyResult:
     @property
     def clean(self) -> bool:
         return all(d.clean for d in self.drift)
+
+
+@dataclass(frozen=True)
+class TargetFailed:
+    """One target's failure in a command over several targets; the others still ran."""
+
+    target: str
+    error: SitedeployError
+
+    def summary(self) -> str:
+        message = self.error.message
+        return message if f"'{self.target}'" in message else f"target '{self.target}': {message}"
+
+
+T = TypeVar("T")
+Failures = list[TargetFailed]
+"""Pass one to a command to collect each target's failure and go on with the next target;
+without it, the first failure is raised (as a library caller, and the agent, expect)."""
+
+
+def each_target(
+    targets: Mapping[str, TargetConfig], failures: Failures | None, act: Callable[[str, TargetConfig], T]
+) -> list[T]:
+    """``act`` on each target in turn: one unreachable target does not hide the rest."""
+    out = []
+    for name, cfg in targets.items():
+        try:
+            out.append(act(name, cfg))
+        except SitedeployError as exc:
+            if failures is None:
+                raise
+            failures.append(TargetFailed(name, exc))
+    return out
 
 
 # --- plumbing -------------------------------------------------------------------------------
@@ -140,6 +182,10 @@ class LazyBuild:
 
     signature: Signature
 
+    _failed: SitedeployError | None = None
+    """A failed build, raised again for every further target (a class default: subclasses
+    such as the versions' ``LineBuild`` set up their own state)."""
+
     def __init__(self, config: Config, source: Source, commit: Commit, progress: Progress) -> None:
         self.signature = check_signature(config, source, commit)  # the operator's rule, first
         config = build_config_at(config, source, commit, warn=progress.step)  # git decides the build
@@ -154,10 +200,16 @@ class LazyBuild:
         return hashlib.sha256(f"{self.key}{cfg!r}".encode()).hexdigest()[:20]
 
     def get(self) -> Built:
+        if self._failed is not None:  # a failed build fails every target, built once
+            raise self._failed
         if self._built is None:
-            self._built = build_release(
-                self.config, self.source, self.commit, jobs=self.jobs, progress=self.progress
-            )
+            try:
+                self._built = build_release(
+                    self.config, self.source, self.commit, jobs=self.jobs, progress=self.progress
+                )
+            except SitedeployError as exc:
+                self._failed = exc
+                raise
         return self._built
 
 

@@ -10,24 +10,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..build import Built, build_release, site_jobs
+from ..build import Built, SiteJob, build_release, site_jobs
 from ..config import Config, TargetConfig
 from ..errors import GateError, PlanRefused
-from ..gitconfig import build_config_at
-from ..progress import SILENT, Progress
+from ..gitconfig import build_config_at, uncommitted_note
+from ..progress import SILENT, Progress, stage
 from ..release.control import pinned_after_rollback
 from ..release.records import Action, ReleaseRecord, read_control, read_history, read_release
 from ..release.transaction import Rules, Transaction, check_hold
+from ..source import Source
 from ..targets import Target, open_target
 from ..targets.base import MultiHost
 from ..targets.dryrun import DryRun
 from .common import (
     DeployResult,
+    Failures,
     LazyBuild,
     Outcome,
+    each_target,
     new_record,
+    open_source,
     rules_for,
-    synced_source,
 )
 
 Gate = Callable[[Built], None]
@@ -36,10 +39,11 @@ Gate = Callable[[Built], None]
 def build(
     config: Config, *, ref: str | None = None, site: str | None = None, progress: Progress = SILENT
 ) -> Built:
-    source = synced_source(config)
+    source = _fetched(config, progress)
     commit = source.resolve(ref, config.source.branch)
     config = build_config_at(config, source, commit, warn=progress.step)
     jobs = site_jobs(config, source, commit, only=site)
+    _say_uncommitted(config, jobs, progress)
     return build_release(config, source, commit, jobs=jobs, progress=progress)
 
 
@@ -54,28 +58,42 @@ def deploy(
     link_check: bool = True,
     lock_timeout: float | None = None,
     progress: Progress = SILENT,
+    failures: Failures | None = None,
 ) -> list[DeployResult]:
     """Build ``ref`` (default: the tip of the source branch) and publish it to the targets.
 
     A target that serves versions (``versions = "tag:…"``) is published by ``sitedeploy
     versions deploy``, never by a plain deploy of one commit over its root: named, it is
-    refused; among all targets, it is skipped with a note.
+    refused; among all targets, it is skipped with a note. ``failures``: see ``each_target``.
     """
     targets = _plain_targets(config, target, progress)
-    source = synced_source(config)
+    source = _fetched(config, progress)
     commit = source.resolve(ref, config.source.branch)
     notes: list[str] = []
     lazy = LazyBuild(config, source, commit, progress)
+    _say_uncommitted(config, lazy.jobs, progress)
     gate = _link_gate(config, force, notes) if link_check and config.agent.link_check else None
-    results = []
-    for name, cfg in targets.items():
+
+    def deploy_one(name: str, cfg: TargetConfig) -> DeployResult:
         rules = rules_for(cfg, force=force, force_delete=force_delete, lock_timeout=lock_timeout)
         with open_target(name, cfg, config) as t:
             check_hold(name, read_control(t), commit.sha, force=force)  # refuse before building
-            results.append(
-                publish(t, rules, lazy, lazy.key_for(cfg), dry_run=dry_run, gate=gate, notes=notes)
-            )
-    return results
+            return publish(t, rules, lazy, lazy.key_for(cfg), dry_run=dry_run, gate=gate, notes=notes)
+
+    return each_target(targets, failures, deploy_one)
+
+
+def _fetched(config: Config, progress: Progress) -> Source:
+    source = open_source(config)
+    with stage(progress, "fetch", say=f"fetching {source.url}"):  # a first clone takes long
+        source.sync()
+    return source
+
+
+def _say_uncommitted(config: Config, jobs: list[SiteJob], progress: Progress) -> None:
+    note = uncommitted_note(config, sorted({job.config.path for job in jobs}))
+    if note:
+        progress.step(note)
 
 
 def _plain_targets(config: Config, target: str | None, progress: Progress) -> dict[str, TargetConfig]:
@@ -118,7 +136,10 @@ def publish(
     if gate is not None:
         gate(built)
     note = "; ".join([*([forced] if forced else []), *(notes or [])])
-    with Transaction(target, rules, action, note=note, progress=lazy.progress) as tx:
+    with (
+        stage(lazy.progress, f"publish {t.name}", say=f"{t.name}: publishing"),
+        Transaction(target, rules, action, note=note, progress=lazy.progress) as tx,
+    ):
         whole = tx.live_manifest is not None  # a deleted manifest: publish a new, recorded release
         if action == "deploy" and _serves(tx.live_record, key) and not redo and whole:
             assert tx.live_record is not None
@@ -128,8 +149,17 @@ def publish(
         if pin and tx.live_record is not None:
             tx.control_change = pinned_after_rollback(tx.live_record, record)
     outcome: Outcome = "dry-run" if dry_run else ("deployed" if action == "deploy" else "rolled back")
+    bad = tx.live_record.commit if pin and tx.live_record and tx.live_record.commit != record.commit else None
     return DeployResult(
-        t.name, lazy.commit, outcome, record.id, tx.plan, tx.stats, tuple(built.warnings), built.warning_count
+        t.name,
+        lazy.commit,
+        outcome,
+        record.id,
+        tx.plan,
+        tx.stats,
+        tuple(built.warnings),
+        built.warning_count,
+        marked_bad=bad,
     )
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
+from ..agent.refs import Refs, parse_ls_remote, parse_tracked, resolve
 from ..build import build_release
 from ..config import Config, TargetConfig
-from ..errors import RollbackError, TargetError
+from ..errors import RollbackError, SitedeployError, TargetError
 from ..gitconfig import build_config_at
+from ..gitrun import Git
 from ..progress import SILENT, Progress
 from ..release import records as state
 from ..release.control import hold_reason
@@ -18,25 +20,71 @@ from ..targets import Drift, Target, open_target
 from ..targets.base import MultiHost
 from ..targets.dryrun import DryRun
 from ..targets.ownership import owned
-from .common import TargetStatus, VerifyResult, rules_for, synced_source
+from .common import (
+    Failures,
+    TargetStatus,
+    VerifyResult,
+    each_target,
+    open_source,
+    rules_for,
+    synced_source,
+)
 from .tracking import tag_tracking
 
 
-def status(config: Config, *, target: str | None = None) -> list[TargetStatus]:
-    out = []
-    for name, cfg in config.target(target).items():
+def status(
+    config: Config, *, target: str | None = None, failures: Failures | None = None
+) -> list[TargetStatus]:
+    tips = _Tips(config)
+
+    def status_of(name: str, cfg: TargetConfig) -> TargetStatus:
+        tracking, tip = tips.of(name, cfg)
         with open_target(name, cfg, config) as t:
-            out.append(_status_one(t))
-        tracking = tag_tracking(config, cfg, out[-1].commit, out[-1].waiting)  # ref = "tag:…"
-        out[-1] = dataclasses.replace(out[-1], tracking=tracking)
+            found = _status_one(t, tracking, tip)
+        if tracking and tip is None:
+            found = dataclasses.replace(found, tip_error=tips.error or "the remote has no such ref")
+        newest = tag_tracking(config, cfg, found.commit, found.waiting)  # ref = "tag:…"
+        found = dataclasses.replace(found, newest_tag=newest)
         if cfg.versions:  # a versioned target: its versions, aliases and what each serves
             from ..versions.api import versions_status
 
-            out[-1] = dataclasses.replace(out[-1], versions=versions_status(config, name))
-    return out
+            found = dataclasses.replace(found, versions=versions_status(config, name))
+        return found
+
+    return each_target(config.target(target), failures, status_of)
 
 
-def _status_one(t: Target) -> TargetStatus:
+TIP_TIMEOUT = 15.0
+"""Seconds ``status`` waits for the remote's refs before it shows the tips as unknown."""
+
+
+class _Tips:
+    """The commit each target's tracked ref points at now: one ``git ls-remote``, on first use.
+    A remote that does not answer leaves the tips unknown; status still reads the targets."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._refs: Refs | None = None
+        self.error: str | None = None
+
+    def of(self, name: str, cfg: TargetConfig) -> tuple[str | None, str | None]:
+        if cfg.versions:  # many release lines, each with its own tag (sitedeploy.versions)
+            return None, None
+        tracked = parse_tracked(cfg.ref, self.config.source.branch, f"targets.{name}.ref")
+        if self._refs is None and self.error is None:
+            url = open_source(self.config).url
+            try:  # a short wait: status must answer quickly while the git server is down
+                out = Git(remote=url).text(
+                    "ls-remote", "--", url, doing=f"list the refs of {url}", network=True, timeout=TIP_TIMEOUT
+                )
+                self._refs = parse_ls_remote(out)
+            except SitedeployError as exc:
+                self.error = exc.message
+        found = resolve(tracked, self._refs) if self._refs is not None else None
+        return tracked.describe(), found[1] if found else None
+
+
+def _status_one(t: Target, tracking: str | None = None, tip: str | None = None) -> TargetStatus:
     live = t.live_release()
     record = state.read_release(t, live) if live else None
     last = next((e for e in reversed(state.read_history(t)) if e.release == live), None)
@@ -57,31 +105,39 @@ def _status_one(t: Target) -> TargetStatus:
         releases=t.list_releases(),
         hosts=t.live_by_host() if isinstance(t, MultiHost) else None,
         agent=control.agent,
-        waiting=_waiting(control, record.commit if record else None),
+        waiting=_waiting(control, record.commit if record else None, tip),
+        tracking=tracking,
+        tip=tip,
     )
 
 
-def _waiting(control: state.Control, live_commit: str | None) -> str | None:
-    """Why the newest commit the agent saw is not live, if it is not."""
-    newest = control.agent.get("last_attempted") or control.agent.get("held_commit")
+def _waiting(control: state.Control, live_commit: str | None, tip: str | None = None) -> str | None:
+    """Why the tip of the tracked ref (else the newest commit the agent saw) is not live."""
+    agent = control.agent
+    newest = tip or agent.get("last_attempted") or agent.get("held_commit")
     if not isinstance(newest, str) or not newest or newest == live_commit:
         return hold_reason(control, "") if control.pin or control.suspended else None
     reason = hold_reason(control, newest)
-    if reason is None and control.agent.get("failed_commit") == newest:
-        reason = f"failed: {control.agent.get('last_error') or 'see the agent log'}"
+    if reason is None and agent.get("failed_commit") == newest:
+        reason = f"failed: {agent.get('last_error') or 'see the agent log'}"
+    if reason is None and agent.get("last_attempted") == newest:
+        reason = "the agent is deploying it (building, or waiting for the target's lock)"
+    if reason is None and tip is not None:
+        reason = "not deployed yet ('sitedeploy deploy', or the agent's next tick)"
     return f"{newest[:12]} is not live: {reason}" if reason else None
 
 
 def history(
-    config: Config, *, target: str | None = None, limit: int | None = None
+    config: Config, *, target: str | None = None, limit: int | None = None, failures: Failures | None = None
 ) -> dict[str, list[HistoryEntry]]:
     """Newest first, per target."""
-    out = {}
-    for name, cfg in config.target(target).items():
+
+    def history_of(name: str, cfg: TargetConfig) -> tuple[str, list[HistoryEntry]]:
         with open_target(name, cfg, config) as t:
             entries = list(reversed(state.read_history(t)))
-            out[name] = entries[:limit] if limit else entries
-    return out
+        return name, entries[:limit] if limit else entries
+
+    return dict(each_target(config.target(target), failures, history_of))
 
 
 def verify(
@@ -94,16 +150,19 @@ def verify(
     dry_run: bool = False,
     force: bool = False,
     force_delete: bool = False,
+    failures: Failures | None = None,
 ) -> list[VerifyResult]:
     """Compare each target's live files with the live release's manifest; optionally heal
-    (a transaction like any change: ``max_delete``, suspension and ``--dry-run`` apply)."""
-    results = []
-    for name, cfg in config.target(target).items():
+    (a transaction like any change: ``max_delete``, suspension and ``--dry-run`` apply).
+    ``failures``: see ``each_target``."""
+
+    def verify_one(name: str, cfg: TargetConfig) -> VerifyResult:
         with open_target(name, cfg, config) as t:
             rules = rules_for(cfg, force=force, force_delete=force_delete, lock_timeout=lock_timeout)
             checked: Target = DryRun(t) if dry_run else t
-            results.append(_verify_one(config, checked, cfg, repair, progress, rules))
-    return results
+            return _verify_one(config, checked, cfg, repair, progress, rules)
+
+    return each_target(config.target(target), failures, verify_one)
 
 
 def verify_target(

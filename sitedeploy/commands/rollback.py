@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..config import Config
+from ..agent.triggers import wake_agent
+from ..config import Config, TargetConfig
 from ..errors import RollbackError, SourceError
 from ..progress import SILENT, Progress
 from ..release import control as ctl
 from ..release.records import ReleaseRecord, read_control, read_history, read_release
 from ..release.transaction import Rules, Transaction, previous_release
 from ..targets import Target, open_target
-from .common import DeployResult, LazyBuild, commit_of, rules_for, synced_source
+from .common import DeployResult, Failures, LazyBuild, commit_of, each_target, rules_for, synced_source
 from .deploy import publish
 
 
@@ -29,14 +30,16 @@ def rollback(
     force: bool = False,
     lock_timeout: float | None = None,
     progress: Progress = SILENT,
+    failures: Failures | None = None,
 ) -> list[DeployResult]:
     """Put an earlier release back: the one before the live one, or ``to`` (commit or release)."""
-    results = []
-    for name, cfg in config.target(target).items():
+
+    def rollback_one(name: str, cfg: TargetConfig) -> DeployResult:
         rules = rules_for(cfg, force=force, lock_timeout=lock_timeout)
         with open_target(name, cfg, config) as t:
-            results.append(_rollback_one(config, t, rules, to, progress))
-    return results
+            return _rollback_one(config, t, rules, to, progress)
+
+    return each_target(config.target(target), failures, rollback_one)
 
 
 def _rollback_one(
@@ -71,7 +74,8 @@ def switch_back(
         assert tx.record is not None
         if pin:
             tx.control_change = ctl.pinned_after_rollback(tx.live_record, tx.record)
-    return DeployResult(t.name, commit_of(tx.record), "rolled back", rid, plan)
+    bad = moved_away(tx.live_record, tx.record) if pin else None
+    return DeployResult(t.name, commit_of(tx.record), "rolled back", rid, plan, marked_bad=bad)
 
 
 def _rebuild(config: Config, t: Target, rules: Rules, commit_ref: str, progress: Progress) -> DeployResult:
@@ -95,6 +99,11 @@ def _rebuild(config: Config, t: Target, rules: Rules, commit_ref: str, progress:
     return publish(
         t, forced, lazy, lazy.key_for(cfg), action="rollback", notes=["rebuilt from git"], pin=True
     )
+
+
+def moved_away(moved_from: ReleaseRecord, moved_to: ReleaseRecord) -> str | None:
+    """The commit a pinning rollback marks bad (see ``control.pinned_after_rollback``)."""
+    return moved_from.commit if moved_from.commit != moved_to.commit else None
 
 
 def _older_commit_in_history(t: Target, live: ReleaseRecord) -> str:
@@ -130,26 +139,46 @@ def revert_failed_switch(t: Target, rules: Rules, reason: str) -> DeployResult:
 # --- control: one locked update each ------------------------------------------------------------
 
 
-def _update(config: Config, target: str | None, change: ctl.Change, lock_timeout: float | None) -> list[str]:
-    names = []
-    for name, cfg in config.target(target).items():
+def _update(
+    config: Config,
+    target: str | None,
+    change: ctl.Change,
+    lock_timeout: float | None,
+    failures: Failures | None = None,
+) -> list[str]:
+    def update_one(name: str, cfg: TargetConfig) -> str:
         with open_target(name, cfg, config) as t:
             timeout = cfg.lock_timeout if lock_timeout is None else lock_timeout
             ctl.update_control(t, name, change, timeout=timeout)
-            names.append(name)
+        return name
+
+    names = each_target(config.target(target), failures, update_one)
+    if names:  # an agent on this machine acts on the change now, not after its interval
+        wake_agent(config.state_dir)
     return names
 
 
-def resume(config: Config, *, target: str | None = None, lock_timeout: float | None = None) -> list[str]:
+def resume(
+    config: Config,
+    *,
+    target: str | None = None,
+    lock_timeout: float | None = None,
+    failures: Failures | None = None,
+) -> list[str]:
     """Lift pins and suspensions: the agent deploys these targets again."""
-    return _update(config, target, ctl.resumed(), lock_timeout)
+    return _update(config, target, ctl.resumed(), lock_timeout, failures)
 
 
 def suspend(
-    config: Config, *, target: str | None = None, reason: str = "", lock_timeout: float | None = None
+    config: Config,
+    *,
+    target: str | None = None,
+    reason: str = "",
+    lock_timeout: float | None = None,
+    failures: Failures | None = None,
 ) -> list[str]:
     """A release freeze: no deploy (manual or automatic) until ``resume``."""
-    return _update(config, target, ctl.suspended(reason), lock_timeout)
+    return _update(config, target, ctl.suspended(reason), lock_timeout, failures)
 
 
 def mark_bad(
@@ -159,16 +188,23 @@ def mark_bad(
     target: str | None = None,
     reason: str = "",
     lock_timeout: float | None = None,
+    failures: Failures | None = None,
 ) -> list[str]:
     """Never deploy ``commit`` (any ref the repo knows) to these targets, until ``unmark``."""
     sha = synced_source(config).resolve(commit).sha
-    return _update(config, target, ctl.marked_bad(sha, reason or "marked bad by hand"), lock_timeout)
+    change = ctl.marked_bad(sha, reason or "marked bad by hand")
+    return _update(config, target, change, lock_timeout, failures)
 
 
 def unmark(
-    config: Config, commit: str, *, target: str | None = None, lock_timeout: float | None = None
+    config: Config,
+    commit: str,
+    *,
+    target: str | None = None,
+    lock_timeout: float | None = None,
+    failures: Failures | None = None,
 ) -> list[str]:
     """Forget the bad marks of commits starting with ``commit``: they may be deployed again."""
     if len(commit) < 4:
         raise RollbackError(f"'{commit}': give at least 4 characters of the commit to unmark")
-    return _update(config, target, ctl.unmarked(commit), lock_timeout)
+    return _update(config, target, ctl.unmarked(commit), lock_timeout, failures)

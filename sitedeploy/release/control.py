@@ -28,7 +28,8 @@ def update_control(store: MetaStore, target: str, change: Change, *, timeout: fl
 def hold_reason(control: Control, commit: str) -> str | None:
     """Why ``commit`` may not be deployed to a target now, or None."""
     if control.suspended:
-        return f"suspended by {control.suspended.by}: {control.suspended.reason or 'no reason given'}"
+        reason = control.suspended.reason or "no reason given"
+        return f"suspended by {control.suspended.by}: {reason}; 'sitedeploy resume' lifts it"
     if control.pin:
         return f"pinned by {control.pin.by} ({control.pin.reason}); 'sitedeploy resume' unpins"
     if commit in control.bad_commits:
