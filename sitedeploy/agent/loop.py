@@ -231,7 +231,7 @@ class Agent:
         self._verify_signature(source, commit)
         self.log.event("deploying", target=t.name, commit=commit.short, ref=mem.ref, subject=commit.subject)
         lazy = lazies.get(sha) or commands.LazyBuild(
-            self.config, source, commit, LogProgress(self.log, t.name)
+            self.config, source, commit, LogProgress(self.log, t.name), trust="production"
         )
         lazies[sha] = lazy
         rules = commands.rules_for(cfg)

@@ -60,6 +60,9 @@ class Job:
     """This site's own virtual environments (requirements.txt), never shared with another site."""
     cache: Path | None = None
     """The site's incremental-build cache (MkDocs); None builds in full without one."""
+    state: Path | None = None
+    """The trust level's state folder, of which a build is bound only named subfolders: the
+    deployer keeps its own files there (the incremental builder's code, caches' seals)."""
 
 
 @dataclass

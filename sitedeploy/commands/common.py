@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..build import Built, SiteJob, build_release, release_key, site_jobs
+from ..build import Built, SiteJob, Trust, build_release, release_key, site_jobs
 from ..config import Config, TargetConfig
 from ..gitconfig import build_config_at
 from ..progress import Progress
@@ -108,9 +108,12 @@ def rules_for(
 class LazyBuild:
     """Build a commit at most once per command, and only if some target needs it."""
 
-    def __init__(self, config: Config, source: Source, commit: Commit, progress: Progress) -> None:
+    def __init__(
+        self, config: Config, source: Source, commit: Commit, progress: Progress, *, trust: Trust
+    ) -> None:
         config = build_config_at(config, source, commit, warn=progress.step)  # git decides the build
         self.config, self.source, self.commit, self.progress = config, source, commit, progress
+        self.trust: Trust = trust
         self.jobs: list[SiteJob] = site_jobs(config, source, commit)
         self.key = release_key(commit, self.jobs)
         self._built: Built | None = None
@@ -123,7 +126,12 @@ class LazyBuild:
     def get(self) -> Built:
         if self._built is None:
             self._built = build_release(
-                self.config, self.source, self.commit, jobs=self.jobs, progress=self.progress
+                self.config,
+                self.source,
+                self.commit,
+                trust=self.trust,
+                jobs=self.jobs,
+                progress=self.progress,
             )
         return self._built
 

@@ -42,7 +42,7 @@ def build(
     commit = source.resolve(ref, config.source.branch)
     config = build_config_at(config, source, commit, warn=progress.step)
     jobs = site_jobs(config, source, commit, only=site)
-    return build_release(config, source, commit, jobs=jobs, progress=progress)
+    return build_release(config, source, commit, trust="production", jobs=jobs, progress=progress)
 
 
 def deploy(
@@ -67,7 +67,7 @@ def deploy(
     source = synced_source(config)
     commit = source.resolve(ref, config.source.branch)
     notes = [note for note in (_signature(config, source, commit, force),) if note]
-    lazy = LazyBuild(config, source, commit, progress)
+    lazy = LazyBuild(config, source, commit, progress, trust="production")
     gate = _link_gate(config, force, notes) if link_check and config.agent.link_check else None
     results = []
     for name, cfg in targets.items():
