@@ -14,8 +14,8 @@ The stat fields make the check cheap: a file whose (inode, size, mtime, ctime) a
 recorded is taken as unchanged without reading it, and only the others are hashed. Code in
 the sandbox can set a file's mtime but not its ctime (the kernel sets it on every write,
 rename or ``utime``), so a rewrite always shows. The seal lives in a deployer-only folder
-(``<level>/seals/``), never bound into a sandbox. Links, FIFOs and devices in a sealed
-folder are never followed or opened: they break the seal.
+(``<level>/seals/``), never bound into a sandbox. A symbolic link is recorded by its target
+(a venv's ``bin/python`` is one), never followed; a FIFO or device breaks the seal.
 """
 
 from __future__ import annotations
@@ -29,25 +29,26 @@ from pathlib import Path
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-Record = dict[str, list[int | str]]
-"""relative path -> [inode, size, mtime_ns, ctime_ns, sha256]"""
+Entry = list[int | str]
+"""A regular file: [inode, size, mtime_ns, ctime_ns, sha256]; a link: ["->", target]."""
+Record = dict[str, Entry]
 
 
 class Unsealable(Exception):
-    """The folder holds something a seal cannot vouch for (a link, a FIFO, a device)."""
+    """The folder holds something a seal cannot vouch for (a FIFO, a socket, a device)."""
 
 
-def write_seal(folder: Path, seal: Path, *, skip: tuple[str, ...] = ()) -> None:
+def write_seal(folder: Path, seal: Path) -> None:
     """Record ``folder`` as it is now in ``seal``; reuses hashes of files unchanged since the
     last seal. A folder that cannot be sealed leaves no seal (the next build starts clean)."""
     old = _read(seal)
     seal.unlink(missing_ok=True)  # a crash below leaves no seal: the cache is not reused
     record: Record = {}
     try:
-        for rel, st in _walk(folder, skip):
-            key, before = _key(st), old.get(rel)
-            known = before is not None and before[:4] == key  # unwritten since the last seal
-            record[rel] = [*key, before[4] if known and before else _hash(folder, rel)]
+        for rel, entry in _walk(folder):
+            before = old.get(rel)
+            unwritten = before is not None and before[:4] == entry  # since the last seal
+            record[rel] = before if unwritten and before else _complete(folder, rel, entry)
     except (Unsealable, OSError):
         return
     seal.parent.mkdir(parents=True, exist_ok=True)
@@ -56,13 +57,13 @@ def write_seal(folder: Path, seal: Path, *, skip: tuple[str, ...] = ()) -> None:
     os.replace(tmp, seal)
 
 
-def broken_seal(folder: Path, seal: Path, *, skip: tuple[str, ...] = ()) -> str | None:
+def broken_seal(folder: Path, seal: Path) -> str | None:
     """Why ``folder`` is not as its seal recorded it (or has no seal), None when it is."""
     if not seal.is_file():
         return "no seal from a finished build"
     recorded = _read(seal)
     try:
-        present = dict(_walk(folder, skip))
+        present = dict(_walk(folder))
     except Unsealable as e:
         return str(e)
     except OSError as e:
@@ -70,17 +71,10 @@ def broken_seal(folder: Path, seal: Path, *, skip: tuple[str, ...] = ()) -> str 
     if set(present) != set(recorded):
         extra = sorted(set(present) ^ set(recorded))
         return f"{extra[0]} was added or removed since the build that wrote it"
-    for rel, st in sorted(present.items()):
-        if _key(st) != recorded[rel][:4] and _digest_or_none(folder, rel) != recorded[rel][4]:
+    for rel, entry in sorted(present.items()):
+        if entry != recorded[rel][:4] and _completed_or_none(folder, rel, entry) != recorded[rel]:
             return f"{rel} changed since the build that wrote it"
     return None
-
-
-def _digest_or_none(folder: Path, rel: str) -> str | None:
-    try:
-        return _hash(folder, rel)
-    except (Unsealable, OSError):
-        return None
 
 
 def discard(folder: Path) -> None:
@@ -92,10 +86,6 @@ def discard(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
 
 
-def _key(st: os.stat_result) -> list[int | str]:
-    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
-
-
 def _read(seal: Path) -> Record:
     try:
         data = json.loads(seal.read_bytes())
@@ -104,24 +94,38 @@ def _read(seal: Path) -> Record:
     return data if isinstance(data, dict) else {}
 
 
-def _walk(folder: Path, skip: tuple[str, ...]) -> list[tuple[str, os.stat_result]]:
-    """Every regular file below ``folder`` with its lstat; Unsealable for anything else."""
-    found: list[tuple[str, os.stat_result]] = []
+def _walk(folder: Path) -> list[tuple[str, Entry]]:
+    """Every file and link below ``folder``: a link with its target, a regular file with its
+    stat key (its hash is added by :func:`_complete`); Unsealable for anything else."""
+    found: list[tuple[str, Entry]] = []
     pending = [""]
     while pending:
         rel = pending.pop()
-        for entry in os.scandir(folder / rel if rel else folder):
-            path = f"{rel}/{entry.name}" if rel else entry.name
-            if path in skip:
-                continue
-            st = entry.stat(follow_symlinks=False)
-            if stat.S_ISDIR(st.st_mode):
-                pending.append(path)
-            elif stat.S_ISREG(st.st_mode):
-                found.append((path, st))
-            else:
-                raise Unsealable(f"{path} is not a regular file or folder")
+        with os.scandir(os.path.join(folder, rel)) as entries:
+            for item in entries:
+                path = f"{rel}/{item.name}" if rel else item.name
+                st = item.stat(follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode):
+                    pending.append(path)
+                elif stat.S_ISLNK(st.st_mode):
+                    found.append((path, ["->", os.readlink(item.path)]))
+                elif stat.S_ISREG(st.st_mode):
+                    found.append((path, [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]))
+                else:
+                    raise Unsealable(f"{path} is not a regular file, link or folder")
     return found
+
+
+def _complete(folder: Path, rel: str, entry: Entry) -> Entry:
+    """The full record of an entry from :func:`_walk`: a regular file gets its hash."""
+    return entry if entry[0] == "->" else [*entry, _hash(folder, rel)]
+
+
+def _completed_or_none(folder: Path, rel: str, entry: Entry) -> Entry | None:
+    try:
+        return _complete(folder, rel, entry)
+    except (Unsealable, OSError):
+        return None
 
 
 def _hash(folder: Path, rel: str) -> str:

@@ -268,3 +268,30 @@ class _Steps:
 
     def bar(self, description: str, total: int) -> Any:
         return contextlib.nullcontext(lambda n: None)
+
+
+PTH = (
+    "import atexit, os, sys; '--site-dir' in sys.argv and atexit.register(lambda: open(os.path.join("
+    "sys.argv[sys.argv.index('--site-dir') + 1], 'pwned.html'), 'w').write('pwned'))\n"
+)
+
+
+def test_a_venv_changed_after_it_was_made_is_made_again(tmp_path: Path) -> None:
+    repo = ContentRepo(tmp_path / "content")
+    _pages(repo)
+    repo.write("sites/docs/requirements.txt", "mkdocs==1.6.1\n")
+    repo.commit("docs with pinned requirements")
+    ops = tmp_path / "ops"
+    ops.mkdir()
+    deploy_toml = write_config(ops, repo.path, sites=SITE)
+    cfg = config_mod.load(deploy_toml)
+    commands.build(cfg)
+    (venv,) = (cfg.state_dir / "venvs" / "docs").glob("mkdocs-*")
+    (site_packages,) = venv.glob("lib/python*/site-packages")
+    (site_packages / "zz-planted.pth").write_text(PTH)  # runs at every start of the venv's Python
+
+    repo.write("sites/docs/docs/page3.md", "# Page 3\n\nEdited.\n")
+    repo.commit("edit one page")
+    built = commands.build(cfg)
+    assert not (built.root / "pwned.html").exists()
+    assert not (site_packages / "zz-planted.pth").exists()  # the venv was made again
