@@ -15,14 +15,20 @@ from __future__ import annotations
 import contextlib
 import filecmp
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
+
+from PIL import Image
 
 from sitedeploy import build as build_mod
 from sitedeploy import commands
 from sitedeploy import config as config_mod
 from sitedeploy.builders import mkdocs_pack
-from sitedeploy.config import SiteConfig
+from sitedeploy.config import ImagesConfig, SiteConfig
+from sitedeploy.images import process_site
+from sitedeploy.images.cache import VariantCache
 from sitedeploy.release_tree import MARKER
 from sitedeploy.versions import previews
 from tests.fixtures.git import MKDOCS_YML, ContentRepo, write_config
@@ -295,3 +301,27 @@ def test_a_venv_changed_after_it_was_made_is_made_again(tmp_path: Path) -> None:
     built = commands.build(cfg)
     assert not (built.root / "pwned.html").exists()
     assert not (site_packages / "zz-planted.pth").exists()  # the venv was made again
+
+
+def test_a_cached_variant_rewritten_in_place_is_rendered_again_not_published(tmp_path: Path) -> None:
+    cache_dir = tmp_path / "cache"
+    first = tmp_path / "one" / "img"
+    first.mkdir(parents=True)
+    Image.linear_gradient("L").resize((1000, 500)).convert("RGB").save(first / "a.jpg", quality=95)
+    (first.parent / "index.html").write_text('<p><img src="img/a.jpg" alt="a"></p>\n')
+    shutil.copytree(first.parent, tmp_path / "two")
+    process_site(first.parent, "/", ImagesConfig(widths=(480,)), cache_dir)
+    clean = _bytes(first.parent)  # before: the site's variants are hard links into the cache
+    blobs = [p for p in VariantCache(cache_dir).root.glob("??/*/*") if p.name != "outcome.json"]
+    assert blobs
+    for blob in blobs:  # same size, same mtime: only the bytes differ
+        st = blob.stat()
+        blob.write_bytes(b"\0" * st.st_size)
+        os.utime(blob, ns=(st.st_atime_ns, st.st_mtime_ns))
+    report = process_site(tmp_path / "two", "/", ImagesConfig(widths=(480,)), cache_dir)
+    assert (report.cache_hits, report.decoded) == (0, 1)
+    assert _bytes(tmp_path / "two") == clean
+
+
+def _bytes(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
