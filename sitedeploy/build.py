@@ -14,6 +14,10 @@ the time of the last commit that touched the site, which makes a build a pure fu
 the site's tree. A cached build is checked against
 its recorded manifest before it is reused, so a damaged or tampered cache is rebuilt, never
 published.
+
+Every build has a trust level (:data:`Trust`: production, a branch preview, a pull-request
+preview that may come from a fork), and each level writes only its own state folder
+(:func:`trust_dir`): no cache a lower level wrote is ever read by a higher one.
 """
 
 from __future__ import annotations

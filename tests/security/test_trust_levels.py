@@ -20,6 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image
 
 from sitedeploy import build as build_mod
@@ -27,6 +28,7 @@ from sitedeploy import commands
 from sitedeploy import config as config_mod
 from sitedeploy.builders import mkdocs_pack
 from sitedeploy.config import ImagesConfig, SiteConfig
+from sitedeploy.errors import BuildError
 from sitedeploy.images import process_site
 from sitedeploy.images.cache import VariantCache
 from sitedeploy.release_tree import MARKER
@@ -325,3 +327,41 @@ def test_a_cached_variant_rewritten_in_place_is_rendered_again_not_published(tmp
 
 def _bytes(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+FAILING_HOOK = (
+    HOOK
+    + """
+_poison = on_post_build
+
+
+def on_post_build(config, **kwargs):
+    _poison(config, **kwargs)
+    raise RuntimeError("failing after poisoning the cache")
+"""
+)
+
+
+def test_a_build_that_fails_after_poisoning_its_own_cache_leaves_nothing_reusable(tmp_path: Path) -> None:
+    repo = ContentRepo(tmp_path / "content")
+    _pages(repo)
+    repo.commit("docs")
+    ops = tmp_path / "ops"
+    ops.mkdir()
+    deploy_toml = write_config(ops, repo.path, sites=SITE)
+    cfg = config_mod.load(deploy_toml)
+    commands.deploy(cfg)
+    repo.write("sites/docs/mkdocs.yml", MKDOCS_YML + "hooks:\n  - evil.py\n")
+    repo.write("sites/docs/evil.py", FAILING_HOOK)
+    repo.commit("a hostile commit on main")
+    with pytest.raises(BuildError, match="failing after poisoning"):
+        commands.deploy(cfg)
+
+    repo.write("sites/docs/mkdocs.yml", MKDOCS_YML)  # reverted, and a page edited
+    (repo.path / "sites/docs/evil.py").unlink()
+    repo.write("sites/docs/docs/page3.md", "# Page 3\n\nEdited on main.\n")
+    repo.commit("revert")
+    steps: list[str] = []
+    commands.deploy(cfg, progress=_Steps(steps))
+    assert any("full: the cache was discarded: " in s for s in steps), steps
+    _same_tree(ops / "public" / "current", _clean_build(deploy_toml, tmp_path))
