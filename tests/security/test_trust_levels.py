@@ -365,3 +365,14 @@ def test_a_build_that_fails_after_poisoning_its_own_cache_leaves_nothing_reusabl
     commands.deploy(cfg, progress=_Steps(steps))
     assert any("full: the cache was discarded: " in s for s in steps), steps
     _same_tree(ops / "public" / "current", _clean_build(deploy_toml, tmp_path))
+
+
+def test_each_preview_builds_at_the_level_its_ref_allows() -> None:
+    assert previews.preview_trust("pull/7") == "pull-preview"
+    assert previews.preview_trust("merge-requests/12") == "pull-preview"
+    assert previews.preview_trust("feature/x") == "branch-preview"
+    assert previews.preview_trust("pull/7x") == "branch-preview"
+    state = Path("/state")
+    assert build_mod.trust_dir(state, "production") == state
+    levels = {build_mod.trust_dir(state, level) for level in build_mod.TRUST_LEVELS}
+    assert len(levels) == 3 and all(level == state or state in level.parents for level in levels)
