@@ -7,6 +7,12 @@ package (``python -m mkdocs`` with the site as working directory let it). Where 
 script exists, the entry point is called with ``python -P``, which also keeps the working
 directory off ``sys.path``. MkDocs itself puts the config's folder on ``sys.path`` while it
 loads hooks; that is the tool's own behaviour and kept.
+
+With an incremental cache the build runs sitedeploy's incremental builder instead
+(:mod:`.mkdocs_incremental`), from a copy in the trust level's ``mkdocs-lib/``: a folder no
+build is ever bound writable, checked byte for byte before each build. The cache itself is
+bound writable, so the deployer seals it after each finished build and discards it before the
+next one if anything in it changed since (:mod:`sitedeploy.cacheseal`).
 """
 
 from __future__ import annotations
