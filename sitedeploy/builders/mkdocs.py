@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 from .. import cacheseal, sandbox, venvs
+from ..errors import BuildError
 from . import MKDOCS_FILES, Job, Warnings, find_config, log_lines, run_tool
 
 INCREMENTAL = "sitedeploy_mkdocs"
@@ -56,6 +57,7 @@ def build(job: Job) -> Warnings:
     if job.cache is None or job.state is None:
         command = [*entry_point(python, "mkdocs"), "build", "--clean"]
     else:
+        _check_cache_place(job)
         lib = incremental_lib(job.state / LIB)  # a stable path: part of the cache key
         discarded = _check_cache(job.cache, _seal_of(job))
         command = [str(python), "-P", "-m", f"{INCREMENTAL}.mkdocs_incremental", "--cache", str(job.cache)]
@@ -77,6 +79,18 @@ def build(job: Job) -> Warnings:
         if discarded and found.path.startswith("full"):
             found.path = f"full: {discarded}"
     return found
+
+
+def _check_cache_place(job: Job) -> None:
+    """The cache to bind writable must be one folder of ``mkdocs-cache/``: a site name such
+    as ``..`` would otherwise bind the state folder (its seals, the builder's code) writable.
+    Names are refused where they are read; this is the last line, at the bind."""
+    assert job.cache is not None and job.state is not None
+    if job.cache.parent != job.state / "mkdocs-cache" or job.cache.name in ("", ".", ".."):
+        raise BuildError(
+            f"site '{job.site}': its name cannot name a cache folder (it would be {job.cache}); "
+            "rename the site"
+        )
 
 
 def _seal_of(job: Job) -> Path:

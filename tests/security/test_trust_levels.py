@@ -24,7 +24,7 @@ import pytest
 from PIL import Image
 
 from sitedeploy import build as build_mod
-from sitedeploy import commands
+from sitedeploy import builders, commands
 from sitedeploy import config as config_mod
 from sitedeploy.builders import mkdocs_pack
 from sitedeploy.config import ImagesConfig, SiteConfig
@@ -376,3 +376,27 @@ def test_each_preview_builds_at_the_level_its_ref_allows() -> None:
     assert build_mod.trust_dir(state, "production") == state
     levels = {build_mod.trust_dir(state, level) for level in build_mod.TRUST_LEVELS}
     assert len(levels) == 3 and all(level == state or state in level.parents for level in levels)
+
+
+def test_a_cache_outside_its_folder_is_refused_before_it_is_bound(tmp_path: Path) -> None:
+    """Site names are validated where they are read; the bind itself refuses too."""
+    repo = ContentRepo(tmp_path / "content")
+    _pages(repo)
+    state = tmp_path / "state"
+    for name in ("..", "a/b"):
+        job = builders.Job(
+            site=name,
+            label="sites/docs",
+            src=repo.path / "sites" / "docs",
+            out=tmp_path / "out",
+            work=tmp_path / "work",
+            epoch=0,
+            strict=False,
+            sandbox="bwrap",
+            venvs=state / "venvs" / name,
+            cache=state / "mkdocs-cache" / name,
+            state=state,
+        )
+        with pytest.raises(BuildError, match="cannot name a cache folder"):
+            builders.build("mkdocs", job)
+    assert not (state / "mkdocs-lib").exists()
