@@ -17,10 +17,13 @@ next one if anything in it changed since (:mod:`sitedeploy.cacheseal`).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .. import cacheseal, sandbox, venvs
@@ -48,6 +51,26 @@ _LAUNCH = (
 
 
 def build(job: Job) -> Warnings:
+    if job.cache is None or job.state is None:
+        return _build(job)
+    _check_cache_place(job)
+    with _cache_lock(job):
+        return _build(job)
+
+
+@contextmanager
+def _cache_lock(job: Job) -> Iterator[None]:
+    """One build per cache from the seal check to the new seal (an agent and a person may
+    build the same site): a deployer-only lock file, not the cache's own ``.lock``, which a
+    build could swap for a link."""
+    path = _seal_of(job).with_suffix(".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _build(job: Job) -> Warnings:
     config = find_config(job, MKDOCS_FILES)
     python = venvs.python_for(job, "mkdocs")
     job.out.mkdir(parents=True, exist_ok=True)
@@ -57,7 +80,6 @@ def build(job: Job) -> Warnings:
     if job.cache is None or job.state is None:
         command = [*entry_point(python, "mkdocs"), "build", "--clean"]
     else:
-        _check_cache_place(job)
         lib = incremental_lib(job.state / LIB)  # a stable path: part of the cache key
         discarded = _check_cache(job.cache, _seal_of(job))
         command = [str(python), "-P", "-m", f"{INCREMENTAL}.mkdocs_incremental", "--cache", str(job.cache)]
