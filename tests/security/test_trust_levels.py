@@ -1,13 +1,14 @@
 """Trust levels share no writable state, and what a build may write is checked before reuse
 (issue 21, findings 5 and 6).
 
-A fork's pull-request preview runs a hook that rewrites every file of every writable bind it
-can see (the incremental MkDocs cache's pack and HTML, venvs, variants...) and, for good
-measure, plants a valid incremental cache of the main branch's pages with its own HTML; the
-next production deploy must be byte-identical to a clean build. A site whose cache folder is
-named like the incremental builder's code (``.lib``) cannot put code on another site's
-``PYTHONPATH``. And a cache rewritten after the build that wrote it (same level) is thrown
-away, said so, and the output is again that of a clean build.
+- A fork's pull-request preview runs a hook that rewrites every file of every writable bind
+  it can see and, for good measure, plants a valid incremental cache of the main branch's
+  pages with its own HTML; the next production deploy is byte-identical to a clean build.
+- A site whose cache folder is named like the incremental builder's code (``.lib``) plants
+  ``sitecustomize.py`` in every folder it may write: nothing runs in another site's build.
+- Same level: a cache rewritten after the build that wrote it, or by a build that then
+  failed, is thrown away (and said so); a venv changed after it was made is made again; an
+  image variant rewritten in place is encoded again. Each output is a clean build's.
 """
 
 from __future__ import annotations
