@@ -6,9 +6,8 @@
   pages with its own HTML; the next production deploy is byte-identical to a clean build.
 - A site whose cache folder is named like the incremental builder's code (``.lib``) plants
   ``sitecustomize.py`` in every folder it may write: nothing runs in another site's build.
-- Same level: a cache rewritten after the build that wrote it, or by a build that then
-  failed, is thrown away (and said so); a venv changed after it was made is made again; an
-  image variant rewritten in place is encoded again. Each output is a clean build's.
+- Same level: a cache rewritten after its build, or by a build that then failed, is thrown
+  away (said so); a changed venv is made again; a rewritten variant is encoded again.
 """
 
 from __future__ import annotations
@@ -149,6 +148,10 @@ def _same_tree(ours: Path, clean: Path) -> None:
     )
 
 
+def _bytes(root: Path) -> dict[str, bytes]:
+    return {rel: path.read_bytes() for rel, path in _tree(root).items()}
+
+
 def _clean_build(deploy_toml: Path, tmp_path: Path) -> Path:
     """The same commit built with a fresh state folder: nothing cached, nothing shared."""
     clean = config_mod.load(deploy_toml, state_dir=tmp_path / "clean-state")
@@ -266,9 +269,7 @@ def test_a_cache_changed_after_the_build_that_wrote_it_is_discarded_and_said_so(
     _same_tree(ops / "public" / "current", _clean_build(deploy_toml, tmp_path))
 
 
-class _Steps:
-    """A progress sink that keeps the step lines, which say which way each site was built."""
-
+class _Steps:  # keeps the step lines: they say which way each site was built
     def __init__(self, lines: list[str]) -> None:
         self.lines = lines
 
@@ -324,10 +325,6 @@ def test_a_cached_variant_rewritten_in_place_is_rendered_again_not_published(tmp
     report = process_site(tmp_path / "two", "/", ImagesConfig(widths=(480,)), cache_dir)
     assert (report.cache_hits, report.decoded) == (0, 1)
     assert _bytes(tmp_path / "two") == clean
-
-
-def _bytes(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
 FAILING_HOOK = (
