@@ -14,10 +14,15 @@ the time of the last commit that touched the site, which makes a build a pure fu
 the site's tree. A cached build is checked against
 its recorded manifest before it is reused, so a damaged or tampered cache is rebuilt, never
 published.
+
+Every build has a trust level (:data:`Trust`: production, a branch preview, a pull-request
+preview that may come from a fork), and each level writes only its own state folder
+(:func:`trust_dir`): no cache a lower level wrote is ever read by a higher one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -27,7 +32,7 @@ import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from . import __version__, builders, sandbox
 from .config import Config, ImagesConfig, SiteConfig, normalize_mount
@@ -43,6 +48,9 @@ ROOT_SITE_FILES = (*MKDOCS_FILES, "zensical.toml")
 """A repository with one of these at its root and no [[sites]] is one site at ``/``."""
 ROOT_SITE_NAME = "docs"
 _log = logging.getLogger(__name__)
+Trust = Literal["production", "branch-preview", "pull-preview"]
+"""Who a build is for, which decides which state it may write (:func:`trust_dir`)."""
+TRUST_LEVELS: tuple[Trust, ...] = get_args(Trust)
 
 
 @dataclass(frozen=True)
@@ -155,11 +163,17 @@ def build_release(
     source: Source,
     commit: Commit,
     *,
+    trust: Trust,
     jobs: list[SiteJob] | None = None,
     progress: Progress = SILENT,
 ) -> Built:
-    """Build (or reuse) every site of ``commit`` and assemble the release tree."""
+    """Build (or reuse) every site of ``commit`` and assemble the release tree.
+
+    ``trust`` is required, so that no caller can forget it: every folder the build writes
+    (build cache, venvs, image variants, incremental caches, work folders, release trees) is
+    the level's own (:func:`trust_dir`)."""
     jobs = site_jobs(config, source, commit) if jobs is None else jobs
+    config = dataclasses.replace(config, state_dir=trust_dir(config.state_dir, trust))
     cache, releases = config.state_dir / "builds", config.state_dir / "releases"
     build_key = release_key(commit, jobs)
     results: list[SiteResult] = []
@@ -173,6 +187,20 @@ def build_release(
     root, manifest = assemble(releases, build_key, commit, outputs)
     recorded = {"origin": config.build_origin, "tables": config.build_tables}
     return Built(commit, root, manifest, build_key, tuple(results), recorded)
+
+
+def trust_dir(state_dir: Path, trust: Trust) -> Path:
+    """The folder holding everything builds of ``trust`` write.
+
+    Production keeps the state folder's own layout (``builds/``, ``venvs/``,
+    ``image-cache/``, ``mkdocs-cache/``, ``zensical-cache/``, ``workspaces/``, ``releases/``);
+    each preview level has the same layout under ``trust/<level>/``. A pull-request preview
+    (possibly a fork's) therefore never writes a cache a branch preview or production reads,
+    and a branch preview never writes production's.
+    """
+    if trust not in TRUST_LEVELS:
+        raise ValueError(f"unknown trust level {trust!r}")
+    return state_dir if trust == "production" else state_dir / "trust" / trust
 
 
 def release_key(commit: Commit, jobs: list[SiteJob]) -> str:
@@ -288,6 +316,7 @@ def _build_site(
             venvs=config.state_dir / "venvs" / site.config.name,
             cache=_incremental_cache(config, site),
             progress=progress,
+            state=config.state_dir,  # this trust level's (build_release)
         )
         if site.kind == "mkdocs" and site.config.images.enabled:
             from .images.prefetch import prefetching

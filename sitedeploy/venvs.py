@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import sandbox
+from . import cacheseal, sandbox
 from .errors import BuildError
 from .sandbox_hints import namespace_hint
 
@@ -42,10 +42,25 @@ def python_for(job: Job, tool: str) -> Path:
         return _own_python(job, tool)
     digest = hashlib.sha256(tool.encode() + b"\0" + requirements.read_bytes()).hexdigest()
     venv = job.venvs / f"{tool}-{digest[:16]}"
-    if not (venv / COMPLETE).exists():
+    if not (venv / COMPLETE).exists() or _changed_since_made(job, venv):
         job.progress.step(f"site '{job.site}': installing {job.label}/requirements.txt in a new venv")
         _create(venv, job, tool)
+        _seal(job, venv)
     return venv / "bin" / "python"
+
+
+def _seal(job: Job, venv: Path) -> None:
+    """Record the finished venv where no build can write (:mod:`.cacheseal`)."""
+    if job.state is not None:
+        cacheseal.write_seal(venv, job.state / "seals" / "venvs" / job.site / f"{venv.name}.json")
+
+
+def _changed_since_made(job: Job, venv: Path) -> bool:
+    """Whether anything in the venv changed since it was made: then it is made again."""
+    if job.state is None:
+        return False
+    seal = job.state / "seals" / "venvs" / job.site / f"{venv.name}.json"
+    return cacheseal.broken_seal(venv, seal) is not None
 
 
 def _own_python(job: Job, tool: str) -> Path:

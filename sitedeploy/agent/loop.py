@@ -233,7 +233,7 @@ class Agent:
         commit = source.commit(sha)
         self.log.event("deploying", target=t.name, commit=commit.short, ref=mem.ref, subject=commit.subject)
         lazy = lazies.get(sha) or commands.LazyBuild(
-            self.config, source, commit, LogProgress(self.log, t.name)
+            self.config, source, commit, LogProgress(self.log, t.name), trust="production"
         )
         lazies[sha] = lazy
         if lazy.signature.signer is not None:  # checked (and held) by publish, for every line

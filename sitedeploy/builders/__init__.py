@@ -64,6 +64,9 @@ class Job:
     """The site's incremental-build cache (MkDocs); None builds in full without one."""
     progress: Progress = field(default=SILENT, compare=False)
     """Where a long step (a first virtual environment) says what it is doing."""
+    state: Path | None = None
+    """The trust level's state folder, of which a build is bound only named subfolders: the
+    deployer keeps its own files there (the incremental builder's code, caches' seals)."""
 
 
 @dataclass

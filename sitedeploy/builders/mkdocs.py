@@ -7,17 +7,32 @@ package (``python -m mkdocs`` with the site as working directory let it). Where 
 script exists, the entry point is called with ``python -P``, which also keeps the working
 directory off ``sys.path``. MkDocs itself puts the config's folder on ``sys.path`` while it
 loads hooks; that is the tool's own behaviour and kept.
+
+With an incremental cache the build runs sitedeploy's incremental builder instead
+(:mod:`.mkdocs_incremental`), from a copy in the trust level's ``mkdocs-lib/``: a folder no
+build is ever bound writable, checked byte for byte before each build. The cache itself is
+bound writable, so the deployer seals it after each finished build and discards it before the
+next one if anything in it changed since (:mod:`sitedeploy.cacheseal`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from .. import sandbox, venvs
+from .. import cacheseal, sandbox, venvs
+from ..errors import BuildError
 from . import MKDOCS_FILES, Job, Warnings, find_config, log_lines, run_tool
 
 INCREMENTAL = "sitedeploy_mkdocs"
+LIB = "mkdocs-lib"
+"""The incremental builder's code, in the trust level's state folder: never bound writable."""
 INCREMENTAL_MODULES = (
     "mkdocs_incremental.py",
     "mkdocs_cache.py",
@@ -36,16 +51,37 @@ _LAUNCH = (
 
 
 def build(job: Job) -> Warnings:
+    if job.cache is None or job.state is None:
+        return _build(job)
+    _check_cache_place(job)
+    with _cache_lock(job):
+        return _build(job)
+
+
+@contextmanager
+def _cache_lock(job: Job) -> Iterator[None]:
+    """One build per cache from the seal check to the new seal (an agent and a person may
+    build the same site): a deployer-only lock file, not the cache's own ``.lock``, which a
+    build could swap for a link."""
+    path = _seal_of(job).with_suffix(".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _build(job: Job) -> Warnings:
     config = find_config(job, MKDOCS_FILES)
     python = venvs.python_for(job, "mkdocs")
     job.out.mkdir(parents=True, exist_ok=True)
     env = {"SOURCE_DATE_EPOCH": str(job.epoch)}
     read_only, writable = [job.src], [job.out]
-    if job.cache is None:
+    discarded = ""
+    if job.cache is None or job.state is None:
         command = [*entry_point(python, "mkdocs"), "build", "--clean"]
     else:
-        lib = _incremental_lib(job.cache.parent / ".lib")  # a stable path: part of the cache key
-        job.cache.mkdir(parents=True, exist_ok=True)
+        lib = incremental_lib(job.state / LIB)  # a stable path: part of the cache key
+        discarded = _check_cache(job.cache, _seal_of(job))
         command = [str(python), "-P", "-m", f"{INCREMENTAL}.mkdocs_incremental", "--cache", str(job.cache)]
         env["PYTHONPATH"] = str(lib)
         read_only, writable = [*read_only, lib], [*writable, job.cache]
@@ -59,33 +95,99 @@ def build(job: Job) -> Warnings:
     step = sandbox.Step(
         command, job.work / "run", cwd=job.src, read_only=read_only, writable=writable, env=env
     )
-    return warnings(run_tool(job, "mkdocs build", step, python))
+    found = warnings(run_tool(job, "mkdocs build", step, python))
+    if job.cache is not None and job.state is not None:  # a finished build: what it left is reusable
+        cacheseal.write_seal(job.cache, _seal_of(job))
+        if discarded and found.path.startswith("full"):
+            found.path = f"full: {discarded}"
+    return found
 
 
-def _incremental_lib(lib: Path) -> Path:
+def _check_cache_place(job: Job) -> None:
+    """The cache to bind writable must be one folder of ``mkdocs-cache/``: a site name such
+    as ``..`` would otherwise bind the state folder (its seals, the builder's code) writable.
+    Names are refused where they are read; this is the last line, at the bind."""
+    assert job.cache is not None and job.state is not None
+    if job.cache.parent != job.state / "mkdocs-cache" or job.cache.name in ("", ".", ".."):
+        raise BuildError(
+            f"site '{job.site}': its name cannot name a cache folder (it would be {job.cache}); "
+            "rename the site"
+        )
+
+
+def _seal_of(job: Job) -> Path:
+    assert job.cache is not None and job.state is not None
+    return job.state / "seals" / "mkdocs-cache" / f"{job.cache.name}.json"
+
+
+def _check_cache(cache: Path, seal: Path) -> str:
+    """Empty the cache unless it is exactly as the last finished build left it; why, if not."""
+    if cache.is_symlink() or not cache.is_dir() or not any(cache.iterdir()):
+        cacheseal.discard(cache)
+        return ""  # nothing to reuse: the builder says so itself
+    broken = cacheseal.broken_seal(cache, seal)
+    if broken is None:
+        return ""
+    cacheseal.discard(cache)
+    return f"the cache was discarded: {broken}"
+
+
+def incremental_lib(lib: Path) -> Path:
     """The incremental builder as a package of its own, importable by the site's interpreter.
 
     It runs in the site's environment (its MkDocs, its plugins), which has no sitedeploy
     installed; its modules import only each other, the standard library and MkDocs, so a copy
     under another package name works there, and sitedeploy's own site-packages never shadow
     the site's MkDocs.
+
+    The folder is on every incremental build's ``PYTHONPATH``, so whatever it holds runs in
+    every build (a ``sitecustomize.py`` would). It is the deployer's own (``<level>/mkdocs-lib``,
+    outside every cache a build is bound writable) and bound read-only; before each build it
+    must hold exactly the package's files with exactly their bytes, or it is made again.
     """
-    package = lib / INCREMENTAL
-    package.mkdir(parents=True, exist_ok=True)
-    _install(package / "__init__.py", b'"""sitedeploy\'s incremental MkDocs builder (a copy)."""\n')
+    wanted = {"__init__.py": b'"""sitedeploy\'s incremental MkDocs builder (a copy)."""\n'}
     here = Path(__file__).parent
-    for name in INCREMENTAL_MODULES:
-        _install(package / name, (here / name).read_bytes())
+    wanted |= {name: (here / name).read_bytes() for name in INCREMENTAL_MODULES}
+    if not _lib_intact(lib, wanted):
+        _remake_lib(lib, wanted)
     return lib
 
 
-def _install(path: Path, data: bytes) -> None:
-    """Write ``path`` only when its bytes change (by rename: a build reading it sees old or new)."""
-    if path.exists() and path.read_bytes() == data:
-        return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+def _lib_intact(lib: Path, wanted: dict[str, bytes]) -> bool:
+    try:
+        if not _real_dir(lib) or os.listdir(lib) != [INCREMENTAL] or not _real_dir(lib / INCREMENTAL):
+            return False
+        package = lib / INCREMENTAL
+        if sorted(os.listdir(package)) != sorted(wanted):
+            return False
+        return all(_holds(package / name, data) for name, data in wanted.items())
+    except OSError:
+        return False
+
+
+def _real_dir(path: Path) -> bool:
+    return stat.S_ISDIR(path.lstat().st_mode)
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    return stat.S_ISREG(path.lstat().st_mode) and path.read_bytes() == data
+
+
+def _remake_lib(lib: Path, wanted: dict[str, bytes]) -> None:
+    """Build the folder beside ``lib`` and swap it in (a build reading it sees old or new)."""
+    lib.parent.mkdir(parents=True, exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(prefix=f".{lib.name}-", dir=lib.parent))
+    (fresh / INCREMENTAL).mkdir()
+    for name, data in wanted.items():
+        (fresh / INCREMENTAL / name).write_bytes(data)
+    old = Path(tempfile.mkdtemp(prefix=f".{lib.name}-old-", dir=lib.parent))
+    if lib.is_symlink() or lib.exists():
+        os.replace(lib, old / "lib")
+    try:
+        os.rename(fresh, lib)
+    except OSError:  # another build made it at the same moment (the same bytes)
+        shutil.rmtree(fresh, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def entry_point(python: Path, name: str) -> list[str]:

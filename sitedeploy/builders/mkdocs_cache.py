@@ -11,7 +11,9 @@ Layout of the cache folder (one per site)::
     last-build.json     which path the last build took and why, for callers to show
 
 HTML files are named by the key of their content and never rewritten, so a page file that a
-finished site (or a release made from it) hard-links stays as it was. The pack is written
+finished site (or a release made from it) hard-links stays as it was. The whole folder is
+sealed by the deployer after each finished build and thrown away before the next one if
+anything changed since (``sitedeploy.builders.mkdocs``, ``sitedeploy.cacheseal``). The pack is written
 after the HTML files it names, and unreferenced HTML files are pruned after it: a crash at any
 point leaves a pack whose every reference exists (and one that is missing is rendered again).
 """

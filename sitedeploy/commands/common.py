@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from ..build import Built, SiteJob, build_release, release_key, site_jobs
+from ..build import Built, SiteJob, Trust, build_release, release_key, site_jobs
 from ..config import Config, TargetConfig
 from ..errors import SignatureError, SitedeployError
 from ..gitconfig import build_config_at
@@ -186,10 +186,13 @@ class LazyBuild:
     """A failed build, raised again for every further target (a class default: subclasses
     such as the versions' ``LineBuild`` set up their own state)."""
 
-    def __init__(self, config: Config, source: Source, commit: Commit, progress: Progress) -> None:
+    def __init__(
+        self, config: Config, source: Source, commit: Commit, progress: Progress, *, trust: Trust
+    ) -> None:
         self.signature = check_signature(config, source, commit)  # the operator's rule, first
         config = build_config_at(config, source, commit, warn=progress.step)  # git decides the build
         self.config, self.source, self.commit, self.progress = config, source, commit, progress
+        self.trust: Trust = trust
         self.jobs: list[SiteJob] = site_jobs(config, source, commit)
         self.key = release_key(commit, self.jobs)
         self._built: Built | None = None
@@ -205,7 +208,12 @@ class LazyBuild:
         if self._built is None:
             try:
                 self._built = build_release(
-                    self.config, self.source, self.commit, jobs=self.jobs, progress=self.progress
+                    self.config,
+                    self.source,
+                    self.commit,
+                    trust=self.trust,
+                    jobs=self.jobs,
+                    progress=self.progress,
                 )
             except SitedeployError as exc:
                 self._failed = exc

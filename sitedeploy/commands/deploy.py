@@ -44,7 +44,7 @@ def build(
     config = build_config_at(config, source, commit, warn=progress.step)
     jobs = site_jobs(config, source, commit, only=site)
     _say_uncommitted(config, jobs, progress)
-    return build_release(config, source, commit, jobs=jobs, progress=progress)
+    return build_release(config, source, commit, trust="production", jobs=jobs, progress=progress)
 
 
 def deploy(
@@ -70,7 +70,7 @@ def deploy(
     source = _fetched(config, progress)
     commit = source.resolve(ref, config.source.branch)
     notes: list[str] = []
-    lazy = LazyBuild(config, source, commit, progress)
+    lazy = LazyBuild(config, source, commit, progress, trust="production")
     _say_uncommitted(config, lazy.jobs, progress)
     gate = _link_gate(config, force, notes) if link_check and config.agent.link_check else None
 

@@ -207,7 +207,9 @@ def _verify_one(
     assert record is not None
     source = synced_source(config)
     commit = source.commit(record.commit)
-    built = build_release(build_config_at(config, source, commit), source, commit, progress=progress)
+    built = build_release(
+        build_config_at(config, source, commit), source, commit, trust="production", progress=progress
+    )
     _check_reproduced(t.name, live, manifest, built.manifest, drift)
     with Transaction(t, rules, "repair", progress=progress) as tx:
         tx.repair(live, manifest, built.root, drift)

@@ -92,7 +92,7 @@ def _rebuild(config: Config, t: Target, rules: Rules, commit_ref: str, progress:
     if kept is not None:
         return switch_back(t, rules, kept, progress=progress, pin=True)
     progress.step(f"{t.name}: release of {commit.short} is no longer kept; rebuilding it")
-    lazy = LazyBuild(config, source, commit, progress)
+    lazy = LazyBuild(config, source, commit, progress, trust="production")
     cfg = config.targets[t.name]
     # A rollback may go to a commit marked bad or past a pin: the person asked for this commit.
     forced = dataclasses.replace(rules, force=True)

@@ -15,7 +15,9 @@ none (stale temp folders are swept on the next write). Entries are immutable; a 
 Entries are written (:meth:`VariantCache.put`) and evicted only by the image worker, inside
 the sandbox; the deployer only reads them (:meth:`~VariantCache.get`, :meth:`~VariantCache.open_blob`),
 and treats what it reads as planted: no link is followed (:mod:`.safefs`), ``outcome.json``
-is checked field by field (:mod:`.wire`), and a variant file must have the recorded size.
+is checked field by field (:mod:`.wire`), and a variant file must have the recorded size and
+hash to the digest it is named by (else the entry is a miss and is rendered again). Each
+trust level has its own cache (:func:`sitedeploy.build.trust_dir`).
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class VariantCache:
     def __init__(self, root: Path) -> None:
         self.base = root
         self.root = root / SCHEMA
+        self._verified: dict[tuple[str, str], list[int]] = {}
+        """(key, digest) -> the stat of the blob whose bytes were last found to match."""
 
     def entry(self, key: str) -> Path:
         return self.root / key[:2] / key
@@ -107,12 +111,29 @@ class VariantCache:
 
     def open_blob(self, key: str, variant: Variant) -> int:
         """A descriptor on the variant's file, checked as :meth:`get` checks it; OSError if
-        it is not a regular file of the recorded size reached without links."""
+        it is not a regular file of the recorded size reached without links, or its bytes
+        do not hash to the digest it is named by."""
         fd = open_regular(self.base, _parts(key, _blob_name(variant)))
-        if os.fstat(fd).st_size != variant.size:
+        st = os.fstat(fd)
+        if st.st_size != variant.size or not self._hashes_to_digest(fd, st, key, variant):
             os.close(fd)
-            raise OSError(f"{self.blob(key, variant)} is not {variant.size} bytes")
+            raise OSError(f"{self.blob(key, variant)} is not the {variant.size} bytes it was written as")
         return fd
+
+    def _hashes_to_digest(self, fd: int, st: os.stat_result, key: str, variant: Variant) -> bool:
+        """Whether the blob's SHA-256 starts with its digest. Read once per version of the
+        file: a blob whose (inode, size, mtime, ctime) are those last verified is unchanged
+        (the worker can set an mtime, never a ctime), so :meth:`get` and the copy into the
+        site hash it once between them."""
+        stamp = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+        if self._verified.get((key, variant.digest)) == stamp:
+            return True
+        with os.fdopen(os.dup(fd), "rb") as f:
+            same = hashlib.file_digest(f, "sha256").hexdigest().startswith(variant.digest)
+        os.lseek(fd, 0, os.SEEK_SET)
+        if same:
+            self._verified[(key, variant.digest)] = stamp
+        return same
 
     def put(self, key: str, rendered: Rendered) -> bool:
         """Store an entry: write everything to a temp folder, then rename it into place."""

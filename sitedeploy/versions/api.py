@@ -139,7 +139,12 @@ def publish_version(
         return dataclasses.replace(base, release=live)
     try:
         lazy = LineBuild(
-            family.config, source, source.commit(version.commit), progress, site=family.cfg.version_site
+            family.config,
+            source,
+            source.commit(version.commit),
+            progress,
+            trust="production",  # versions come from the operator's config: tags and branches
+            site=family.cfg.version_site,
         )
         result = publish_line(family, version.name, lazy, rules_of(family, force=force))
     except PlanRefused as exc:

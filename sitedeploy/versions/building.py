@@ -1,6 +1,9 @@
 """The build of one version or preview: the commit's sites, optionally one site re-rooted, and
 for previews every page marked ``noindex``.
 
+Versions build at the ``production`` trust level; previews at ``branch-preview`` or
+``pull-preview`` (:func:`sitedeploy.versions.previews.preview_trust`), each with its own caches.
+
 It is a :class:`~sitedeploy.commands.common.LazyBuild` (built at most once, only when a line
 needs it), so :func:`sitedeploy.commands.publish` — the transaction, the "unchanged" check —
 publishes it like any deploy.
@@ -16,7 +19,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..build import Built, SiteJob, release_key, site_jobs
+from ..build import Built, SiteJob, Trust, release_key, site_jobs, trust_dir
 from ..commands.common import LazyBuild, check_signature
 from ..config import Config
 from ..gitconfig import build_config_at
@@ -38,12 +41,14 @@ class LineBuild(LazyBuild):
         commit: Commit,
         progress: Progress,
         *,
+        trust: Trust,
         site: str | None = None,
         noindex: bool = False,
     ) -> None:
         self.signature = check_signature(config, source, commit)  # held by publish, as for any deploy
         config = build_config_at(config, source, commit, warn=progress.step)  # each version: its commit's
         self.config, self.source, self.commit, self.progress = config, source, commit, progress
+        self.trust: Trust = trust
         jobs = site_jobs(config, source, commit, only=site)
         if site is not None:
             jobs = [_at_root(j) for j in jobs]
@@ -55,7 +60,8 @@ class LineBuild(LazyBuild):
     def get(self) -> Built:
         if self._built is None:
             built = super().get()
-            self._built = _noindexed(built, self.config.state_dir / "noindex") if self.noindex else built
+            noindex = trust_dir(self.config.state_dir, self.trust) / "noindex"  # the level's own
+            self._built = _noindexed(built, noindex) if self.noindex else built
         return self._built
 
 

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from ..build import Trust
 from ..commands import synced_source
 from ..config import Config, preview_specs
 from ..errors import PlanRefused, SitedeployError
@@ -53,6 +54,14 @@ class PreviewRefs:
     wanted: dict[str, tuple[str, str]]
     clashes: dict[str, tuple[str, ...]]
     """slug → the refs (full names) that make it: none of them is deployed or removed."""
+
+
+def preview_trust(label: str) -> Trust:
+    """The trust level a preview of ``label`` builds at: ``pull-preview`` for a pull (merge)
+    request, which may come from a fork, else ``branch-preview``. A branch whose name looks
+    like a request's label (``pull/7``) gets the lower level: wrong only in the safe way."""
+    pulls = (re.escape(shown).replace(r"\{0\}", r"\d+") for _, shown, _ in PULL_REFS)
+    return "pull-preview" if any(re.fullmatch(p, label) for p in pulls) else "branch-preview"
 
 
 def preview_refs(refs: dict[str, str], specs: tuple[str, ...]) -> dict[str, tuple[str, str]]:
@@ -159,7 +168,13 @@ def _publish(
     base = LineResult(family.target, name, branch, sha, "unchanged", url=family.url(name))
     try:
         lazy = LineBuild(
-            family.config, source, source.commit(sha), progress, site=family.cfg.version_site, noindex=True
+            family.config,
+            source,
+            source.commit(sha),
+            progress,
+            trust=preview_trust(branch),
+            site=family.cfg.version_site,
+            noindex=True,
         )
         result = publish_line(family, name, lazy, rules_of(family, force=force))
     except PlanRefused as exc:
