@@ -7,6 +7,9 @@ package (``python -m mkdocs`` with the site as working directory let it). Where 
 script exists, the entry point is called with ``python -P``, which also keeps the working
 directory off ``sys.path``. MkDocs itself puts the config's folder on ``sys.path`` while it
 loads hooks; that is the tool's own behaviour and kept.
+
+The build writes into a folder of its own; :func:`sitedeploy.untrusted.copy_out` then moves
+its files into ``job.out`` (regular files and folders only, never through a link).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .. import sandbox, venvs
+from .. import sandbox, untrusted, venvs
 from . import MKDOCS_FILES, Job, Warnings, find_config, log_lines, run_tool
 
 INCREMENTAL = "sitedeploy_mkdocs"
@@ -38,9 +41,10 @@ _LAUNCH = (
 def build(job: Job) -> Warnings:
     config = find_config(job, MKDOCS_FILES)
     python = venvs.python_for(job, "mkdocs")
-    job.out.mkdir(parents=True, exist_ok=True)
+    site = job.work / "site"  # what the build writes: untrusted until copied out
+    site.mkdir(parents=True)
     env = {"SOURCE_DATE_EPOCH": str(job.epoch)}
-    read_only, writable = [job.src], [job.out]
+    read_only, writable = [job.src], [site]
     if job.cache is None:
         command = [*entry_point(python, "mkdocs"), "build", "--clean"]
     else:
@@ -53,13 +57,16 @@ def build(job: Job) -> Warnings:
         "--config-file",
         str(config),
         "--site-dir",
-        str(job.out),
+        str(site),
         *(["--strict"] if job.strict else []),
     ]
     step = sandbox.Step(
         command, job.work / "run", cwd=job.src, read_only=read_only, writable=writable, env=env
     )
-    return warnings(run_tool(job, "mkdocs build", step, python))
+    found = warnings(run_tool(job, "mkdocs build", step, python))
+    job.out.parent.mkdir(parents=True, exist_ok=True)
+    untrusted.copy_out(job.work, ["site"], job.out, f"site '{job.site}' ({job.label})")
+    return found
 
 
 def _incremental_lib(lib: Path) -> Path:
