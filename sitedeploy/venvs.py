@@ -92,6 +92,7 @@ def _own_python(job: Job, tool: str) -> Path:
 def _create(venv: Path, job: Job, tool: str) -> None:
     # A venv's scripts embed its own path, so it cannot be built elsewhere and renamed; the
     # marker written last tells a finished venv from one an interrupted run left behind.
+    wanted = host_requirements(job)  # refused lines stop here, before anything is made
     marker(venv).unlink(missing_ok=True)
     shutil.rmtree(venv, ignore_errors=True)
     if os.path.lexists(venv):
@@ -100,7 +101,7 @@ def _create(venv: Path, job: Job, tool: str) -> None:
     downloads = Path(tempfile.mkdtemp(prefix=".download-", dir=venv.parent))
     try:
         _make_venv(venv, job)
-        wheels = _download(venv, job, tool, downloads)
+        wheels = _download(venv, job, tool, downloads, wanted)
         _install(venv, job, tool, wheels)
     except BuildError:
         shutil.rmtree(venv, ignore_errors=True)
@@ -123,20 +124,20 @@ def _make_venv(venv: Path, job: Job) -> None:
 # ---------------------------------------------------------------- part 1: download, on the host
 
 
-def _download(venv: Path, job: Job, tool: str, downloads: Path) -> Path:
+def _download(venv: Path, job: Job, tool: str, downloads: Path, wanted: tuple[list[str], list[str]]) -> Path:
     """Wheels for the requirements (and ``tool``) in ``downloads/wheels``; runs no repo code.
 
     The fresh venv's pip runs here, before anything is installed in it (no ``.pth`` yet),
     isolated (``-I``), with the operator's environment: their index, token and proxy.
     """
-    lines, sources = host_requirements(job)
-    wanted = downloads / "requirements.txt"
-    wanted.write_text("".join(f"{line}\n" for line in lines))
+    lines, sources = wanted
+    listed = downloads / "requirements.txt"
+    listed.write_text("".join(f"{line}\n" for line in lines))
     wheels = downloads / "wheels"
     wheels.mkdir()
     command = [str(venv / "bin" / "python"), "-I", "-m", "pip", "download", "--quiet"]
     command += ["--disable-pip-version-check", "--only-binary", ":all:", "--dest", str(wheels)]
-    command += ["-r", str(wanted), tool, *(_BUILD_TOOLS if sources else ())]
+    command += ["-r", str(listed), tool, *(_BUILD_TOOLS if sources else ())]
     try:
         proc = subprocess.run(  # nosec B603: argv list, no shell; --only-binary: no repo code runs
             command, cwd=downloads, stdin=subprocess.DEVNULL, capture_output=True, timeout=PIP_TIMEOUT,
