@@ -15,11 +15,12 @@ What callers get:
 - :func:`walk`: every file below a folder as (relative path, folder fd, name, stat);
 - :func:`open_regular`: a read-only descriptor for one file;
 - :func:`copy_out`: the output moved into a folder the deployer owns, so that later stages
-  (images, manifest, the build cache) read only the deployer's own files. A file with one
-  link is moved by ``rename`` (no bytes copied: once the step's process tree is gone, no
-  other name for it exists); a file with more links (the incremental builder shares pages
-  with its cache, which the next build may write in place) is copied from its descriptor
-  into a new inode;
+  (images, manifest, the build cache) read only the deployer's own files. Checked whole
+  first; a tree whose files each have one link is renamed in one step (no bytes copied: once
+  the step's process tree is gone, no other name for them exists); a file with more links
+  (one shared with a folder the next build can write, such as Zensical's ``.cache``, which
+  could then change a published file in place) is copied from its descriptor into a new
+  inode, the rest moved one by one;
 - :func:`read_tail`: at most the last bytes of a file, for a log.
 
 Limits: at most :data:`MAX_DEPTH` folders deep and :data:`MAX_FILE_BYTES` per file.
@@ -158,18 +159,48 @@ def _walk(folder: int, where: str, prefix: str, depth: int) -> Iterator[File | s
 
 
 def copy_out(anchor: Path, parts: Sequence[str], dest: Path, where: str) -> None:
-    """Move the sandbox's output ``anchor/parts...`` into ``dest``, a new folder the deployer
-    makes: real folders and regular files only, every file a name only ``dest`` holds."""
-    root = open_dir(anchor, parts, where)
+    """Move the sandbox's output ``anchor/parts...`` to ``dest`` (a new name in a folder of
+    the deployer's): real folders and regular files only, every file a name only ``dest`` holds.
+
+    The whole tree is checked first, by descriptor. When no file has a second name, the folder
+    is renamed in one step (the step's processes are gone: bwrap's PID namespace dies with it,
+    so nothing changes it between the check and the rename, and every later walk refuses a
+    link again); otherwise it is rebuilt file by file, each shared file copied to a new inode.
+    """
+    *above, name = parts
+    if not name or name in (".", "..") or "/" in name:
+        raise refuse(where, "/".join(parts), "a path that leaves its folder")
+    parent = open_dir(anchor, above, where)
     try:
-        os.mkdir(dest, 0o755)
-        for found in walk(root, where):
-            if isinstance(found, str):
-                os.mkdir(dest / found, 0o755)
-            else:
-                _take(found, dest / found.rel, where)
+        root = _open_at(parent, name, _DIR_FLAGS, where, "/".join(parts))
+        try:
+            shared = _has_shared(root, where)
+            if not shared:
+                os.rename(name, dest, src_dir_fd=parent)
+                return
+            _rebuild(root, dest, where)
+        finally:
+            os.close(root)
     finally:
-        os.close(root)
+        os.close(parent)
+
+
+def _has_shared(root: int, where: str) -> bool:
+    """Whether any file below ``root`` has another name (refusing what :func:`walk` refuses)."""
+    shared = False
+    for found in walk(root, where):
+        if not isinstance(found, str) and found.stat.st_nlink > 1:
+            shared = True
+    return shared
+
+
+def _rebuild(root: int, dest: Path, where: str) -> None:
+    os.mkdir(dest, 0o755)
+    for found in walk(root, where):
+        if isinstance(found, str):
+            os.mkdir(dest / found, 0o755)
+        else:
+            _take(found, dest / found.rel, where)
 
 
 def _take(found: File, target: Path, where: str) -> None:
