@@ -24,6 +24,10 @@ What callers get:
 - :func:`read_tail`: at most the last bytes of a file, for a log.
 
 Limits: at most :data:`MAX_DEPTH` folders deep and :data:`MAX_FILE_BYTES` per file.
+
+The image worker's variant cache is read by the same rules in :mod:`sitedeploy.images.safefs`
+(``openat`` with ``O_NOFOLLOW`` from the cache folder, regular files only), which reports an
+``OSError`` per entry so that one bad entry is re-rendered rather than failing the build.
 """
 
 from __future__ import annotations
