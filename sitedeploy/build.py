@@ -39,9 +39,10 @@ from .config import Config, ImagesConfig, SiteConfig, normalize_mount
 from .errors import BuildError, ConfigError
 from .names import check_site_folders
 from .progress import SILENT, Progress, stage
-from .release.manifest import Manifest, hash_file, scan, walk
+from .release.manifest import Manifest, files, hash_file, scan
 from .release_tree import KEEP_BUILDS_PER_SITE, assemble, evicting, publish_dir
 from .source import Commit, Source, git_path
+from .untrusted import UnsafeOutput
 
 MKDOCS_FILES = builders.MKDOCS_FILES
 ROOT_SITE_FILES = (*MKDOCS_FILES, "zensical.toml")
@@ -265,12 +266,14 @@ def _intact(entry: Path, site: SiteJob, progress: Progress) -> bool:
     """
     recorded = Manifest.from_json((entry / "manifest.json").read_bytes())
     stats = _read_stats(entry)
-    out = entry / "out"
-    present = dict(walk(out))
-    changed = set(present) != set(recorded) or any(
-        _stat_key(full) != stats.get(rel) and hash_file(full) != recorded[rel].sha256
-        for rel, full in present.items()
-    )
+    try:
+        present = {rel: (full, _stat_key(st)) for rel, full, st in files(entry / "out")}
+        changed = set(present) != set(recorded) or any(
+            key != stats.get(rel) and hash_file(full) != recorded[rel].sha256
+            for rel, (full, key) in present.items()
+        )
+    except (UnsafeOutput, OSError):
+        changed = True  # a link or a special file in the cache: rebuild, never follow it
     if not changed:
         return True
     message = f"cached build of site '{site.config.name}' differs from its manifest; rebuilding it"
@@ -280,8 +283,7 @@ def _intact(entry: Path, site: SiteJob, progress: Progress) -> bool:
     return False
 
 
-def _stat_key(path: Path) -> list[int]:
-    st = path.stat()
+def _stat_key(st: os.stat_result) -> list[int]:
     return [st.st_ino, st.st_size, st.st_mtime_ns]
 
 
@@ -333,8 +335,9 @@ def _build_site(
             summary, image_warnings = _optimize_images(config, site, out, progress)
         for line in image_warnings:
             found.add(line)
-        (work / "entry" / "manifest.json").write_bytes(scan(out).to_json())
-        stats = {rel: _stat_key(full) for rel, full in walk(out)}
+        listed = list(files(out))  # one walk (by descriptor) for the hashes and the stats
+        (work / "entry" / "manifest.json").write_bytes(scan(out, listed).to_json())
+        stats = {rel: _stat_key(st) for rel, _, st in listed}
         (work / "entry" / "stats.json").write_text(json.dumps(stats, separators=(",", ":")))
         (work / "entry" / "summary.txt").write_text(summary)
         (work / "entry" / "path.txt").write_text(found.path)
@@ -363,7 +366,7 @@ def _read_warnings(entry: Path) -> tuple[list[str], int]:
 def _check_output_names(out: Path, job: builders.Job) -> None:
     """A file name a target cannot store (a hook may write anything) fails the build here,
     naming the file, instead of failing mid-upload with an encoding error."""
-    for rel, _ in walk(out):
+    for rel, _, _ in files(out):
         bad = any(ord(c) < 32 or ord(c) == 127 or 0xDC80 <= ord(c) <= 0xDCFF for c in rel)
         if bad:
             shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

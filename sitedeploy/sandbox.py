@@ -7,7 +7,8 @@ credentials, so each of those steps runs under ``bwrap`` with:
 
 - new PID, IPC, UTS (and, where the kernel allows, user and cgroup) namespaces, a fresh
   ``/proc``: the parent's ``/proc/<pid>/environ`` does not exist in there;
-- no network, except for the step that installs requirements;
+- no network (requirements are downloaded beforehand, outside, running no repo code:
+  :mod:`.venvs`);
 - an empty environment plus an allow-list (``--clearenv`` / ``--setenv``), a private HOME
   and ``/tmp`` inside the step's own work folder;
 - a file system made of read-only binds only: the system (``/usr``, the ``/lib*`` dirs, a few
@@ -19,14 +20,20 @@ credentials, so each of those steps runs under ``bwrap`` with:
   ``--die-with-parent``.
 
 Values given with ``--setenv`` are visible in the host's process list, so only non-secret
-ones go there (locale, paths, ``SOURCE_DATE_EPOCH``); pip's own settings reach the install
-step through a config file instead (see :mod:`.venvs`).
+ones go there (locale, paths, ``SOURCE_DATE_EPOCH``); the operator's pip settings never
+reach a step (see :mod:`.venvs`).
+
+What a step writes is read back only through :mod:`.untrusted`. Each step's work folder is
+new, made by the deployer in a folder of its own, and its log is beside it there
+(:func:`log_path`), out of the step's reach; every path is checked with ``lstat`` right
+before it is bound (a link is refused: bwrap would bind what it names).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .errors import ConfigError
+from .errors import BuildError, ConfigError
 
 Mode = Literal["bwrap", "off"]
 OFF_WARNING = (
@@ -166,7 +173,9 @@ class Step:
 
     command: Sequence[str]
     work: Path
-    """The step's private, writable folder: HOME, /tmp and the log live here."""
+    """The step's private, writable folder (HOME, TMPDIR): new for this step, made by the
+    deployer (or by :func:`prepare`) inside a folder of the deployer's that no step can write;
+    the log goes beside it (:func:`log_path`)."""
     cwd: Path
     read_only: Sequence[Path] = ()
     writable: Sequence[Path] = ()
@@ -196,15 +205,14 @@ def prepare(step: Step, mode: Mode, python: Path) -> tuple[list[str], dict[str, 
     :func:`run` and by the image worker (:mod:`sitedeploy.images.confined`), which needs the
     process's pipes rather than a finished run.
     """
-    home, tmp = step.work / "home", step.work / "tmp"
-    home.mkdir(parents=True, exist_ok=True)
-    tmp.mkdir(exist_ok=True)
+    _own_folder(step.work)
+    home, tmp = _own_folder(step.work / "home"), _own_folder(step.work / "tmp")
     env = {**allowed_env(home, tmp, python.parent, mode), **(step.env or {})}
     command = list(step.command)
     bwrap = require_bwrap(mode)
     if bwrap is not None:
-        read_only = [*python_roots(python), *step.read_only]
-        writable = [step.work, *step.writable]
+        read_only = [*python_roots(python), *_no_links(step.read_only)]
+        writable = _no_links([step.work, *step.writable])
         command = bwrap_argv(
             command, env=env, read_only=read_only, writable=writable, cwd=step.cwd,
             network=step.network, bwrap=bwrap,
@@ -212,15 +220,52 @@ def prepare(step: Step, mode: Mode, python: Path) -> tuple[list[str], dict[str, 
     return command, env
 
 
+def _own_folder(path: Path) -> Path:
+    """``path`` as a real folder: made here when absent; an existing one must not be a link.
+
+    A step's work folder is one the deployer just made (``mkdtemp``) in a folder no step can
+    write, so a link there can only mean a mistake in sitedeploy; still, never bind through one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            raise BuildError(f"sandbox: {path} is not a real folder (a link?); refusing to use it") from None
+    return path
+
+
+def _no_links(paths: Iterable[Path]) -> list[Path]:
+    """``paths``, checked right before they are bound: bwrap would bind what a link names."""
+    checked = list(paths)
+    for path in checked:
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            continue  # bwrap refuses a missing source itself
+        if stat.S_ISLNK(mode):
+            raise BuildError(f"sandbox: {path} is a symlink; refusing to bind it into a build step")
+    return checked
+
+
+def log_path(step: Step) -> Path:
+    """Where :func:`run` writes the step's output: beside its work folder, in the folder the
+    deployer made for it, which the step cannot write (a step could swap a log in its own
+    folder for a link, and the next run's output would overwrite what the link names)."""
+    return step.work.with_name(f"{step.work.name}.log")
+
+
 def run(step: Step, mode: Mode, python: Path, timeout: float) -> tuple[int, Path]:
     """Run ``step`` (confined unless ``mode`` is off); returns its exit code and its log file.
 
-    Output goes to a file, not memory: a build that prints gigabytes costs disk, not RAM.
+    Output goes to a file, not memory: a build that prints gigabytes costs disk, not RAM. The
+    log is a new file (``O_EXCL``, never a link) outside every folder the step can write.
     Raises ``subprocess.TimeoutExpired`` after ``timeout`` seconds (the process is killed).
     """
     command, env = prepare(step, mode, python)
-    log = step.work / "output.log"
-    with log.open("wb") as out:
+    log = log_path(step)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "wb") as out:
         # A list argv and no shell; with bwrap the environment is set inside (--clearenv).
         proc = subprocess.run(  # nosec B603: argv list, no shell, command built here
             command, cwd=step.cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,

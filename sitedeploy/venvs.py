@@ -6,10 +6,25 @@ and the builder, so sites with different plugins coexist and sitedeploy's own en
 stays clean. Each site has its own venvs (``<state>/venvs/<site>/``): a package one site
 installs (a ``.pth`` file runs at every interpreter start) never runs in another's build.
 
-``pip install`` runs whatever the named packages ship, so it runs in the sandbox like the
-build itself, with network (it has to download) but without the deployer's environment:
-pip's own ``PIP_*`` settings reach it through a config file in its private work folder,
-not through the command line, where the host's process list would show them.
+``pip install`` runs whatever the named packages ship, so it is done in two parts:
+
+1. **download, on the host, running no repo code**: ``pip download --only-binary :all:``
+   with the operator's own pip settings (``PIP_*``, pip.conf: a private index and its token)
+   and network. Wheels only: pip builds an sdist to learn its metadata, which would run its
+   ``setup.py`` here, so an index package without a wheel is refused, and a source archive
+   or folder committed in the site folder (``./vendor/pkg-1.0.tar.gz``) is left to part 2.
+   Option lines (``-r``, ``-e``, ``--index-url``...), paths that leave the site folder and
+   URLs other than ``https://`` wheels are refused: the operator decides where packages
+   come from, not the commit.
+2. **install, in the sandbox, offline**: ``pip install --no-index --find-links <wheels>``
+   with no network and none of the operator's ``PIP_*``, proxy or credential variables
+   (``PIP_CONFIG_FILE`` is ``/dev/null``). A committed sdist is built here, offline: its
+   build requirements (setuptools, wheel) and dependencies come from the downloaded wheels,
+   so they must be named in ``requirements.txt``.
+
+Every sandboxed step gets a new work folder made here (``mkdtemp``), never reused by another
+step, with its log beside it where the step cannot write; the venv's completion marker is a
+file beside the venv (``<venv>.complete``), in a folder no step can write.
 """
 
 from __future__ import annotations
@@ -18,21 +33,28 @@ import hashlib
 import importlib.util
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from . import cacheseal, sandbox
+from . import cacheseal, sandbox, untrusted
 from .errors import BuildError
 from .sandbox_hints import namespace_hint
 
 if TYPE_CHECKING:
     from .builders import Job
 
-COMPLETE = ".sitedeploy-complete"
+COMPLETE = ".complete"
+"""Suffix of the marker beside a finished venv (``mkdocs-0123abcd.complete``)."""
 PIP_TIMEOUT = 1800.0
+_ARCHIVES = (".whl", ".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tar.xz", ".txz")
+_BUILD_TOOLS = ("setuptools", "wheel")
+"""Downloaded too when the site commits a source archive: pip builds it with them, offline."""
 
 
 def python_for(job: Job, tool: str) -> Path:
@@ -42,7 +64,7 @@ def python_for(job: Job, tool: str) -> Path:
         return _own_python(job, tool)
     digest = hashlib.sha256(tool.encode() + b"\0" + requirements.read_bytes()).hexdigest()
     venv = job.venvs / f"{tool}-{digest[:16]}"
-    if not (venv / COMPLETE).exists() or _changed_since_made(job, venv):
+    if not (_is_regular(marker(venv)) and untrusted.is_real_dir(venv)) or _changed_since_made(job, venv):
         job.progress.step(f"site '{job.site}': installing {job.label}/requirements.txt in a new venv")
         _create(venv, job, tool)
         _seal(job, venv)
@@ -63,6 +85,18 @@ def _changed_since_made(job: Job, venv: Path) -> bool:
     return cacheseal.broken_seal(venv, seal) is not None
 
 
+def marker(venv: Path) -> Path:
+    """The file that says ``venv`` is complete: beside it, not in it (pip's code writes in it)."""
+    return venv.with_name(venv.name + COMPLETE)
+
+
+def _is_regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _own_python(job: Job, tool: str) -> Path:
     if importlib.util.find_spec(tool) is None:
         raise BuildError(
@@ -73,20 +107,26 @@ def _own_python(job: Job, tool: str) -> Path:
 
 
 def _create(venv: Path, job: Job, tool: str) -> None:
-    # A venv's scripts embed its own path, so it cannot be built elsewhere and renamed; a
-    # marker file written last tells a finished venv from one an interrupted run left behind.
+    # A venv's scripts embed its own path, so it cannot be built elsewhere and renamed; the
+    # marker written last tells a finished venv from one an interrupted run left behind.
+    wanted = host_requirements(job)  # refused lines stop here, before anything is made
+    marker(venv).unlink(missing_ok=True)
     shutil.rmtree(venv, ignore_errors=True)
+    if os.path.lexists(venv):
+        os.unlink(venv)
     venv.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".pip-", dir=venv.parent))
+    downloads = Path(tempfile.mkdtemp(prefix=".download-", dir=venv.parent))
     try:
         _make_venv(venv, job)
-        _install(venv, job, tool, work)
+        wheels = _download(venv, job, tool, downloads, wanted)
+        _install(venv, job, tool, wheels)
     except BuildError:
         shutil.rmtree(venv, ignore_errors=True)
         raise
     finally:
-        shutil.rmtree(work, ignore_errors=True)
-    (venv / COMPLETE).touch()
+        shutil.rmtree(downloads, ignore_errors=True)
+    fd = os.open(marker(venv), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    os.close(fd)
 
 
 def _make_venv(venv: Path, job: Job) -> None:
@@ -98,56 +138,159 @@ def _make_venv(venv: Path, job: Job) -> None:
         raise BuildError(f"site '{job.site}': cannot create a venv in {venv}: {proc.stderr.strip()[-300:]}")
 
 
-def _install(venv: Path, job: Job, tool: str, work: Path) -> None:
-    python = venv / "bin" / "python"
-    cache = job.venvs / ".pip-cache"
-    cache.mkdir(parents=True, exist_ok=True)
-    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    pip += ["--cache-dir", str(cache)]
-    env = {"PIP_CONFIG_FILE": str(_pip_config(work))}
-    _confined(job, [*pip, "-r", str(job.src / "requirements.txt")], python, work, venv, cache, env)
-    if not _imports(job, python, tool, work):
-        _confined(job, [*pip, tool], python, work, venv, cache, env)
+# ---------------------------------------------------------------- part 1: download, on the host
 
 
-def _imports(job: Job, python: Path, tool: str, work: Path) -> bool:
-    """Whether the venv can import ``tool``; runs the venv's Python, so confined, offline."""
-    step = sandbox.Step([str(python), "-I", "-c", f"import {tool}"], work / "probe", cwd=work / "probe")
+def _download(venv: Path, job: Job, tool: str, downloads: Path, wanted: tuple[list[str], list[str]]) -> Path:
+    """Wheels for the requirements (and ``tool``) in ``downloads/wheels``; runs no repo code.
+
+    The fresh venv's pip runs here, before anything is installed in it (no ``.pth`` yet),
+    isolated (``-I``), with the operator's environment: their index, token and proxy.
+    """
+    lines, sources = wanted
+    listed = downloads / "requirements.txt"
+    listed.write_text("".join(f"{line}\n" for line in lines))
+    wheels = downloads / "wheels"
+    wheels.mkdir()
+    command = [str(venv / "bin" / "python"), "-I", "-m", "pip", "download", "--quiet"]
+    command += ["--disable-pip-version-check", "--only-binary", ":all:", "--dest", str(wheels)]
+    command += ["-r", str(listed), tool, *(_BUILD_TOOLS if sources else ())]
     try:
-        code, _ = sandbox.run(step, job.sandbox, python, 300)
+        proc = subprocess.run(  # nosec B603: argv list, no shell; --only-binary: no repo code runs
+            command, cwd=downloads, stdin=subprocess.DEVNULL, capture_output=True, timeout=PIP_TIMEOUT,
+            check=False,
+        )  # fmt: skip
     except subprocess.TimeoutExpired:
-        return False
+        raise BuildError(
+            f"site '{job.site}': downloading requirements took over {PIP_TIMEOUT:.0f} s"
+        ) from None
+    if proc.returncode != 0:
+        said = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise BuildError(
+            f"site '{job.site}' ({job.label}/requirements.txt): downloading the build requirements "
+            f"failed: {said[-1] if said else 'no output'} (sitedeploy downloads wheels only, since "
+            "building an sdist runs its code: pin a version that has a wheel, or commit the sdist "
+            "in the site folder and name it as ./path/to/it.tar.gz)",
+            log_tail="\n".join(said[-20:]),
+        )
+    return wheels
+
+
+def host_requirements(job: Job) -> tuple[list[str], list[str]]:
+    """The lines of the site's requirements.txt the host may download, and the committed
+    source archives/folders left to the offline install; refuses what could make the host
+    read outside the site folder, run code, or fetch from where the commit says."""
+    path = job.src / "requirements.txt"
+    lines: list[str] = []
+    sources: list[str] = []
+    for number, spec in _logical_lines(path.read_text(encoding="utf-8", errors="replace")):
+        where = f"site '{job.site}' ({job.label}/requirements.txt line {number})"
+        first = spec.split()[0]
+        if first.startswith("-"):
+            raise BuildError(
+                f"{where}: option {first!r} is not allowed (pip options come from the deployer's "
+                "own settings, not the commit); name packages, versions or files in the site folder"
+            )
+        if "://" in spec or spec.startswith(("git+", "hg+", "svn+", "bzr+")):
+            lines.append(_checked_url(spec, where))
+        elif "/" in first or first.startswith((".", "~")) or first.lower().endswith(_ARCHIVES):
+            local = _inside_site(first, job, where)
+            if local.endswith(".whl"):
+                lines.append(" ".join([str(job.src / local), *spec.split()[1:]]))
+            else:
+                sources.append(local)  # built by pip in the sandbox, offline
+        else:
+            lines.append(spec)
+    return lines, sources
+
+
+def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(first line number, line) with comments dropped and ``\\`` continuations joined."""
+    pending, start = "", 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = "" if raw.lstrip().startswith("#") else raw.split(" #", 1)[0].split("\t#", 1)[0]
+        if not pending:
+            start = number
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        spec = (pending + line).strip()
+        pending = ""
+        if spec:
+            yield start, spec
+
+
+def _checked_url(spec: str, where: str) -> str:
+    url = spec.split("@", 1)[-1].split(";", 1)[0].strip()
+    if not (url.startswith("https://") and url.split("#", 1)[0].split("?", 1)[0].endswith(".whl")):
+        raise BuildError(
+            f"{where}: {url!r}: only https:// links to wheels (.whl) are allowed (an sdist or a "
+            "repository would be built, running its code, to learn what it is); commit it in the "
+            "site folder instead"
+        )
+    return spec
+
+
+def _inside_site(name: str, job: Job, where: str) -> str:
+    path = PurePosixPath(name)
+    if path.is_absolute() or name.startswith("~") or ".." in path.parts:
+        raise BuildError(f"{where}: {name!r} is outside the site folder; commit the file in {job.label}/")
+    return path.as_posix()
+
+
+# ---------------------------------------------------------------- part 2: install, sandboxed
+
+
+def _install(venv: Path, job: Job, tool: str, wheels: Path) -> None:
+    python = venv / "bin" / "python"
+    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-cache-dir"]
+    pip += ["--no-index", "--find-links", str(wheels)]
+    _confined(job, [*pip, "-r", str(job.src / "requirements.txt")], python, venv, wheels)
+    if not _imports(job, python, tool, venv.parent):
+        _confined(job, [*pip, tool], python, venv, wheels)
+
+
+@contextmanager
+def _step_work(parent: Path) -> Iterator[Path]:
+    """A new work folder for one sandboxed step, in a new folder of the deployer's (the log
+    goes beside the work folder there); both removed afterwards."""
+    outer = Path(tempfile.mkdtemp(prefix=".step-", dir=parent))
+    try:
+        yield outer / "work"
+    finally:
+        shutil.rmtree(outer, ignore_errors=True)
+
+
+def _imports(job: Job, python: Path, tool: str, parent: Path) -> bool:
+    """Whether the venv can import ``tool``; runs the venv's Python, so confined, offline."""
+    with _step_work(parent) as work:
+        step = sandbox.Step(
+            [str(python), "-I", "-c", f"import {tool}"], work, cwd=job.src, read_only=[job.src]
+        )
+        try:
+            code, _ = sandbox.run(step, job.sandbox, python, 300)
+        except subprocess.TimeoutExpired:
+            return False
     return code == 0
 
 
-def _confined(
-    job: Job, command: list[str], python: Path, work: Path, venv: Path, cache: Path, env: dict[str, str]
-) -> None:
-    step = sandbox.Step(
-        command, work / "pip", cwd=job.src, read_only=[job.src], writable=[venv, cache, work],
-        network=True, env=env,
-    )  # fmt: skip
-    try:
-        code, log = sandbox.run(step, job.sandbox, python, PIP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise BuildError(f"site '{job.site}': pip install took over {PIP_TIMEOUT:.0f} s; stopped") from None
-    if code != 0:
-        tail = log.read_bytes()[-20_000:].decode("utf-8", "replace").strip().splitlines()[-20:]
-        raise BuildError(
-            f"site '{job.site}' ({job.label}/requirements.txt): installing the site's build requirements "
-            f"failed: {tail[-1] if tail else 'no output'}{namespace_hint(tail)}",
-            log_tail="\n".join(tail),
-        )
-
-
-def _pip_config(work: Path) -> Path:
-    """The operator's ``PIP_*`` settings (index URL, certificates...) as a pip config file."""
-    lines = ["[global]"]
-    for key, value in sorted(os.environ.items()):
-        if key.startswith("PIP_") and key != "PIP_CONFIG_FILE":
-            lines.append(f"{key[4:].lower().replace('_', '-')} = {value}")
-    path = work / "pip.conf"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    return path
+def _confined(job: Job, command: list[str], python: Path, venv: Path, wheels: Path) -> None:
+    """One offline ``pip install`` in the sandbox: it may write the venv and its own folder."""
+    env = {"PIP_CONFIG_FILE": os.devnull}  # no pip.conf of the operator's, and no PIP_* at all
+    with _step_work(venv.parent) as work:
+        step = sandbox.Step(
+            command, work, cwd=job.src, read_only=[job.src, wheels], writable=[venv], env=env
+        )  # fmt: skip
+        try:
+            code, log = sandbox.run(step, job.sandbox, python, PIP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise BuildError(
+                f"site '{job.site}': pip install took over {PIP_TIMEOUT:.0f} s; stopped"
+            ) from None
+        if code != 0:
+            tail = untrusted.read_tail(log, 20_000).decode("utf-8", "replace").strip().splitlines()[-20:]
+            raise BuildError(
+                f"site '{job.site}' ({job.label}/requirements.txt): installing the site's build "
+                f"requirements failed: {tail[-1] if tail else 'no output'}{namespace_hint(tail)}",
+                log_tail="\n".join(tail),
+            )

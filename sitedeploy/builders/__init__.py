@@ -10,13 +10,15 @@ they run through :mod:`sitedeploy.sandbox`, each exactly as a user's ``mkdocs bu
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import sandbox
+from .. import sandbox, untrusted
 from ..errors import BuildError
 from ..progress import SILENT, Progress
 from ..sandbox import Mode
@@ -28,6 +30,10 @@ ZENSICAL_FILES = ("zensical.toml",)
 SHOWN_WARNINGS = 10
 """Warning lines kept for the deploy output; the count covers all of them."""
 LOG_TAIL_LINES = 30
+LOG_TAIL_BYTES = 64 * 1024
+LOG_READ_LINES = 1_000_000
+"""Lines of a log read for warnings and the first error; a build printing more is not read on."""
+LOG_LINE_BYTES = 64 * 1024
 TIMEOUT = 3600.0
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 
@@ -116,22 +122,34 @@ def run_tool(job: Job, tool: str, step: sandbox.Step, python: Path) -> Path:
 
 
 def log_lines(log: Path) -> Iterable[str]:
-    """The tool's output, line by line, colours stripped; read from disk, never all at once."""
-    with log.open("rb") as f:
-        for raw in f:
-            yield _ANSI.sub("", raw.decode("utf-8", "replace")).rstrip()
+    """The tool's output, line by line, colours stripped; read from disk, never all at once,
+    and at most :data:`LOG_READ_BYTES` of it. The log is the deployer's own file (see
+    :func:`sitedeploy.sandbox.log_path`); it is still opened without following a link and
+    read only when it is a regular file."""
+    fd = os.open(log, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return
+        for _ in range(LOG_READ_LINES):
+            raw = f.readline(LOG_LINE_BYTES)  # bounded: a line without an end is read in pieces
+            if not raw:
+                return
+            yield _clean(raw)
+
+
+def _clean(raw: bytes) -> str:
+    return _ANSI.sub("", raw.decode("utf-8", "replace")).rstrip()
 
 
 def failure(job: Job, tool: str, log: Path) -> BuildError:
     """A BuildError naming the site and the line a user needs (the first error, else the first
-    warning, else the last line), with the log's tail."""
-    tail: list[str] = []
+    warning, else the last line), with the log's tail (its last bytes, however long it is)."""
     firsts: dict[str, str] = {}
     for line in log_lines(log):
         level = _level(line)
         if level:
             firsts.setdefault(level, line.strip())
-        tail = [*tail[-(LOG_TAIL_LINES - 1) :], line]
+    tail = [_clean(raw) for raw in untrusted.read_tail(log, LOG_TAIL_BYTES).splitlines()[-LOG_TAIL_LINES:]]
     reason = firsts.get("error") or firsts.get("warning") or (tail[-1].strip() if tail else "no output")
     reason += namespace_hint(tail)  # bwrap blames the kernel; name the usual culprits too
     return BuildError(f"site '{job.site}' ({job.label}): {tool} failed: {reason}", log_tail="\n".join(tail))

@@ -13,6 +13,9 @@ With an incremental cache the build runs sitedeploy's incremental builder instea
 build is ever bound writable, checked byte for byte before each build. The cache itself is
 bound writable, so the deployer seals it after each finished build and discards it before the
 next one if anything in it changed since (:mod:`sitedeploy.cacheseal`).
+
+The build writes into a folder of its own; :func:`sitedeploy.untrusted.copy_out` then moves
+its files into ``job.out`` (regular files and folders only, never through a link).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .. import cacheseal, sandbox, venvs
+from .. import cacheseal, sandbox, untrusted, venvs
 from ..errors import BuildError
 from . import MKDOCS_FILES, Job, Warnings, find_config, log_lines, run_tool
 
@@ -73,9 +76,10 @@ def _cache_lock(job: Job) -> Iterator[None]:
 def _build(job: Job) -> Warnings:
     config = find_config(job, MKDOCS_FILES)
     python = venvs.python_for(job, "mkdocs")
-    job.out.mkdir(parents=True, exist_ok=True)
+    site = job.work / "site"  # what the build writes: untrusted until copied out
+    site.mkdir(parents=True)
     env = {"SOURCE_DATE_EPOCH": str(job.epoch)}
-    read_only, writable = [job.src], [job.out]
+    read_only, writable = [job.src], [site]
     discarded = ""
     if job.cache is None or job.state is None:
         command = [*entry_point(python, "mkdocs"), "build", "--clean"]
@@ -89,7 +93,7 @@ def _build(job: Job) -> Warnings:
         "--config-file",
         str(config),
         "--site-dir",
-        str(job.out),
+        str(site),
         *(["--strict"] if job.strict else []),
     ]
     step = sandbox.Step(
@@ -100,6 +104,8 @@ def _build(job: Job) -> Warnings:
         cacheseal.write_seal(job.cache, _seal_of(job))
         if discarded and found.path.startswith("full"):
             found.path = f"full: {discarded}"
+    job.out.parent.mkdir(parents=True, exist_ok=True)
+    untrusted.copy_out(job.work, ["site"], job.out, f"site '{job.site}' ({job.label})")
     return found
 
 

@@ -4,15 +4,17 @@ The checked-out folder has passed :mod:`sitedeploy.tree_check`, so its links res
 it. The copy checks again anyway and materialises each link as the file or folder it names
 (a release holds regular files only): a link whose real target leaves the folder, or a
 folder link that leads back into itself, stops the build instead of being followed.
-Zensical builds on such a copy too (it writes into its project folder).
+Zensical builds on such a copy too (it writes into its project folder). The copy only
+ever creates: each folder with ``mkdir``, each file as a new name (``link`` or an exclusive
+create), so nothing already at a destination (a link a build planted) is followed or written.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
+from .. import untrusted
 from ..errors import BuildError
 from . import Job, Warnings
 
@@ -29,10 +31,14 @@ def copy_tree(src: Path, out: Path, job: Job, *, hard_links: bool = False) -> No
     writes into (not for a folder a builder's code then runs in).
     """
     root = src.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    if not untrusted.is_real_dir(out):
+        raise BuildError(f"site '{job.site}': {out} is not a real folder (a link?); refusing to copy into it")
     stack: list[tuple[Path, Path, frozenset[Path]]] = [(root, out, frozenset({root}))]
     while stack:  # iterative: a deep tree must not hit the recursion limit
         folder, dest, chain = stack.pop()
-        dest.mkdir(parents=True, exist_ok=True)
+        if dest != out:
+            os.mkdir(dest)  # never into what is there: a build may have planted a link
         with os.scandir(folder) as it:
             entries = sorted(it, key=lambda e: e.name)
         for entry in entries:
@@ -56,7 +62,9 @@ def _copy(source: Path, target: Path, hard_links: bool) -> None:
             return os.link(source, target, follow_symlinks=False)
         except OSError:
             pass  # another file system: copy
-    shutil.copyfile(source, target, follow_symlinks=False)
+    # "x": a new file, never through a link (or into a file) already at ``target``.
+    with source.open("rb") as data, target.open("xb") as copy:
+        untrusted.copy_fd(data.fileno(), copy.fileno(), os.fstat(data.fileno()).st_size)
 
 
 def _real(link: Path, root: Path, job: Job) -> Path:

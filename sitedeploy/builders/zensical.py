@@ -9,8 +9,11 @@ checked byte-identical across two builds of the same commit in different folders
 Zensical's differential build is its own: its ``.cache`` says what it may skip. That cache is
 keyed by the project's absolute path (a copy in a new folder renders every page again), so
 with incremental builds on, the copy lives at the same place every time
-(``<state_dir>/zensical-cache/<site>/project``): each build empties it except ``.cache``,
-copies the commit's files in and runs there. A build that fails leaves no cache behind, and
+(``<state_dir>/zensical-cache/<site>/project``): each build makes that folder anew, moves
+the last build's ``.cache`` back in (when it is a real folder), copies the commit's files in
+and runs there. The output is taken from the project by descriptor
+(:func:`sitedeploy.untrusted.copy_out`): a ``site_dir`` the build replaced with a link is
+refused, not followed. A build that fails leaves no cache behind, and
 with ``--full-build`` (``[build] incremental = false``) the copy is a fresh one in the job's
 work folder, as before.
 """
@@ -28,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from .. import sandbox, venvs
+from .. import sandbox, untrusted, venvs
 from ..errors import BuildError
 from . import MKDOCS_FILES, ZENSICAL_FILES, Job, Warnings, find_config, log_lines, run_tool
 from .mkdocs import entry_point
@@ -42,26 +45,26 @@ def build(job: Job) -> Warnings:
     config = find_config(job, ZENSICAL_FILES + MKDOCS_FILES)
     python = venvs.python_for(job, "zensical")
     with _project(job) as (project, cached):
+        site_dir = _site_dir(job, config)  # read from the checkout: the build cannot change it
         copy_tree(job.src, project, job)
-        log = _run(job, python, project, project / config.name)
+        log = _run(job, python, project, project / config.name, site_dir)
     found = warnings(log)
     if job.cache is not None:
         found.path = "incremental: Zensical's own cache" if cached else "full: no previous build in the cache"
     return found
 
 
-def _run(job: Job, python: Path, project: Path, config: Path) -> Path:
-    """``zensical build`` in ``project``, its ``site_dir`` moved to the output; its log."""
-    site_dir = project / _site_dir(job, config)
+def _run(job: Job, python: Path, project: Path, config: Path, site_dir: str) -> Path:
+    """``zensical build`` in ``project``, its ``site_dir`` copied out to the output; its log."""
     command = [*entry_point(python, "zensical"), "build", "--config-file", str(config)]
     command += ["--strict"] if job.strict else []
     env = {"SOURCE_DATE_EPOCH": str(job.epoch)}
     step = sandbox.Step(command, job.work / "run", cwd=project, writable=[project], env=env)
     log = run_tool(job, "zensical build", step, python)
-    if not site_dir.is_dir():
-        raise BuildError(f"site '{job.site}' ({job.label}): zensical build wrote no {site_dir.name}/ folder")
     job.out.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(site_dir, job.out)
+    # By descriptor from the project folder: a site_dir (or a folder above it) that the build
+    # swapped for a link is refused, never moved or published.
+    untrusted.copy_out(project, site_dir.split("/"), job.out, f"site '{job.site}' ({job.label})")
     return log
 
 
@@ -76,26 +79,33 @@ def _project(job: Job) -> Iterator[tuple[Path, bool]]:
         fcntl.flock(lock, fcntl.LOCK_EX)  # an agent and a person may build the same site at once
         project = job.cache / "project"
         try:
-            yield project, _empty_but_cache(project)
+            yield project, _fresh_project(project, keep_cache=not os.path.lexists(job.src / CACHE))
         except BaseException:
             shutil.rmtree(project, ignore_errors=True)  # a failed build's cache is not to be trusted
             raise
 
 
-def _empty_but_cache(project: Path) -> bool:
-    """Remove everything the last build left in ``project`` except Zensical's cache folder
-    (a link in its place is removed too: the deployer never follows what a build wrote)."""
-    project.mkdir(parents=True, exist_ok=True)
+def _fresh_project(project: Path, keep_cache: bool) -> bool:
+    """Make ``project`` a new, empty folder of the deployer's, with only Zensical's cache
+    folder of the last build moved back in; whether there was one.
+
+    Everything the last build left is planted until proven otherwise, so nothing is written
+    into it: the old folder is renamed away whole (a rename moves a link, never follows it),
+    its ``.cache`` is moved back only when it is a real folder, and the rest is removed.
+    """
+    old = project.with_name(f".old-{os.getpid()}")
+    if os.path.lexists(project):
+        os.rename(project, old)
+    os.mkdir(project, 0o755)
     cached = False
-    with os.scandir(project) as entries:
-        for entry in list(entries):
-            if entry.name == CACHE and entry.is_dir(follow_symlinks=False):
-                with os.scandir(entry.path) as kept:
-                    cached = any(kept)
-            elif entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path)
-            else:
-                os.unlink(entry.path)
+    if untrusted.is_real_dir(old):
+        if keep_cache and untrusted.is_real_dir(old / CACHE):
+            os.rename(old / CACHE, project / CACHE)
+            with os.scandir(project / CACHE) as kept:
+                cached = any(kept)
+        shutil.rmtree(old)  # removes links, never follows them
+    elif os.path.lexists(old):
+        os.unlink(old)
     return cached
 
 

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import untrusted
 from ..config import ImagesConfig, normalize_mount
 from ..errors import BuildError
 from ..progress import SILENT, Progress
@@ -98,10 +99,16 @@ def process_site(
     """Give every raster ``<img>`` of one built site responsive variants; modifies ``site_dir``.
 
     ``sandbox`` is ``[build] sandbox``: the images are decoded in that sandbox (``"off"``:
-    in an unconfined worker process, still never in this one).
+    in an unconfined worker process, still never in this one). ``site_dir`` is the deployer's
+    own copy of the build's output (:func:`sitedeploy.untrusted.copy_out` made it: real
+    folders and regular files only); a link in its place is refused, never resolved.
     """
     if not settings.enabled:
         return ImageReport()
+    if not untrusted.is_real_dir(site_dir):
+        raise BuildError(
+            f"images: {site_dir} is not a real folder (a link?); refusing to write variants into it"
+        )
     site_dir, mount, spec = site_dir.resolve(), normalize_mount(mount), spec_from(settings)
     progress.step("images: scanning pages")
     scan = _Scan(site_dir, mount)

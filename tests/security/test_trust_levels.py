@@ -296,7 +296,7 @@ def test_a_venv_changed_after_it_was_made_is_made_again(tmp_path: Path) -> None:
     deploy_toml = write_config(ops, repo.path, sites=SITE)
     cfg = config_mod.load(deploy_toml)
     commands.build(cfg)
-    (venv,) = (cfg.state_dir / "venvs" / "docs").glob("mkdocs-*")
+    (venv,) = [p for p in (cfg.state_dir / "venvs" / "docs").glob("mkdocs-*") if p.is_dir()]  # not its marker
     (site_packages,) = venv.glob("lib/python*/site-packages")
     (site_packages / "zz-planted.pth").write_text(PTH)  # runs at every start of the venv's Python
 
