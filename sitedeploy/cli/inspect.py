@@ -37,7 +37,9 @@ def _status_json(s: TargetStatus) -> dict[str, Any]:
 
 def _status_text(s: TargetStatus) -> str:
     if s.release is None:
-        return f"{s.target} ({s.location}): nothing deployed yet"
+        return f"{s.target} ({s.location}): nothing deployed yet" + (
+            f"\n  LOCKED by {s.lock}" if s.lock else ""
+        )
     lines = [
         f"{s.target} ({s.location})",
         f"  live:     {s.commit and s.commit[:12]}  {s.subject}",
@@ -54,6 +56,8 @@ def _status_text(s: TargetStatus) -> str:
         lines.append(f"  SUSPENDED by {s.suspended.by} at {s.suspended.at}: {s.suspended.reason}")
     for sha, mark in s.bad_commits.items():
         lines.append(f"  BAD       {sha[:12]} marked by {mark.by} at {mark.at}: {mark.reason}")
+    if s.lock:
+        lines.append(f"  LOCKED by {s.lock} ('sitedeploy unlock' shows and removes it)")
     if s.waiting:
         lines.append(f"  waiting:  {s.waiting}")
     if s.agent:

@@ -64,6 +64,8 @@ class TargetStatus:
     """Why the newest commit is not live (pinned, suspended, marked bad, failed), if it is not."""
     versions: dict[str, Any] | None = None
     """A versioned target: default, aliases, and each version's commit (sitedeploy.versions)."""
+    lock: str | None = None
+    """Who holds the target's lock now and since when, with its lease's age, if anyone does."""
 
     @property
     def hosts_disagree(self) -> bool:
@@ -102,7 +104,9 @@ def rules_for(
 ) -> Rules:
     """The target's rules from its config, with what the person overrode on the command line."""
     timeout = cfg.lock_timeout if lock_timeout is None else lock_timeout
-    return Rules(cfg.keep_releases, cfg.max_delete, timeout, force=force, force_delete=force_delete)
+    return Rules(
+        cfg.keep_releases, cfg.max_delete, timeout, cfg.lock_ttl, force=force, force_delete=force_delete
+    )
 
 
 class LazyBuild:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 from ..build import build_release
 from ..config import Config, TargetConfig
@@ -11,6 +12,7 @@ from ..gitconfig import build_config_at
 from ..progress import SILENT, Progress
 from ..release import records as state
 from ..release.control import hold_reason
+from ..release.lock import read_lock
 from ..release.manifest import Manifest
 from ..release.records import HistoryEntry
 from ..release.transaction import Transaction
@@ -53,7 +55,13 @@ def _status_one(t: Target) -> TargetStatus:
         hosts=t.live_by_host() if isinstance(t, MultiHost) else None,
         agent=control.agent,
         waiting=_waiting(control, record.commit if record else None),
+        lock=_lock_line(t),
     )
+
+
+def _lock_line(t: Target) -> str | None:
+    holder = read_lock(t)
+    return holder.details(time.time()) if holder else None
 
 
 def _waiting(control: state.Control, live_commit: str | None) -> str | None:

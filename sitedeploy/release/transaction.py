@@ -19,8 +19,14 @@ Crash windows (every one converges on the next run):
   missing from history and records it (``recover``);
 - during prune: a release that was not removed is removed next time.
 
+The lock is a lease (:mod:`.lock`) renewed by a heartbeat thread while the transaction works;
+the switch is fenced: just before it, the transaction checks that its lease is still the
+target's current lock and was renewed in time, and stops with ``LeaseLost`` otherwise. A run
+that took over an expired lease says so in its history entry's note.
+
 ``SITEDEPLOY_CRASH_AT=<step>`` kills the process with SIGKILL at a named step (``prepare``,
-``record``, ``switch``, ``history``, ``prune``): the reliability suite's crash points.
+``record``, ``switch``, ``history``, ``prune``): the reliability suite's crash points;
+``SITEDEPLOY_PAUSE_AT=<step>`` stops it there with SIGSTOP (a holder whose renewals stall).
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from ..errors import PlanRefused, RollbackError, SitedeployError, TargetError
 from ..progress import SILENT, Progress
 from .control import Change, hold_reason
 from .diff import Plan, diff
-from .lock import locked
+from .lock import Lease, locked
 from .manifest import Manifest
 from .records import (
     Action,
@@ -72,6 +78,8 @@ class Rules:
     keep_releases: int = 10
     max_delete: int = 256
     lock_timeout: float = 0
+    lock_ttl: float = 60.0
+    """Seconds a lock lease lasts unless renewed (``[targets.X] lock_ttl``)."""
     force: bool = False
     """Deploy although the target is pinned or suspended or the commit is marked bad."""
     force_delete: bool = False
@@ -109,15 +117,23 @@ class Transaction:
         self._change: _Change | None = None
         self._prepared: Prepared | None = None
         self._repair: tuple[str, Manifest, Path, list[Drift]] | None = None
-        self._lock: AbstractContextManager[object] | None = None
+        self._lock: AbstractContextManager[Lease] | None = None
+        self.lease: Lease | None = None
 
     # --- entering: lock and read --------------------------------------------------------------
 
     def __enter__(self) -> Self:
         self._lock = locked(
-            self.target, self.target.name, purpose=self.action, timeout=self.rules.lock_timeout
+            self.target,
+            self.target.name,
+            purpose=self.action,
+            ttl=self.rules.lock_ttl,
+            timeout=self.rules.lock_timeout,
         )
-        self._lock.__enter__()
+        self.lease = self._lock.__enter__()
+        if self.lease.took_over is not None:
+            held = self.lease.took_over
+            self.notes.append(f"took over the expired lock of {held.owner} (pid {held.pid}, {held.purpose})")
         try:
             record_interrupted_switch(self.target)
             live = self.target.live_release()
@@ -208,6 +224,8 @@ class Transaction:
             write_release(self.target, change.record, change.manifest)
         _checkpoint("switch")
         entry = history_entry(self.action, change.record, change.plan, self._note())
+        assert self.lease is not None
+        self.lease.check()  # the fence: never switch over a run that took our lease
         recorded = prepared.switch(entry)
         self._prepared = None  # live now: from here on a failure is recovered, never discarded
         _checkpoint("history")
@@ -370,3 +388,5 @@ def _checkpoint(step: str) -> None:
     """Fault injection for the reliability suite: die here, as a power cut would."""
     if os.environ.get("SITEDEPLOY_CRASH_AT") == step:
         os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get("SITEDEPLOY_PAUSE_AT") == step:
+        os.kill(os.getpid(), signal.SIGSTOP)

@@ -44,7 +44,7 @@ class RootResult:
 
 def rules_of(family: Family, *, force: bool = False) -> Rules:
     cfg = family.cfg
-    return Rules(cfg.keep_releases, cfg.max_delete, cfg.lock_timeout, force=force)
+    return Rules(cfg.keep_releases, cfg.max_delete, cfg.lock_timeout, cfg.lock_ttl, force=force)
 
 
 def publish_line(

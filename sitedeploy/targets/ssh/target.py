@@ -59,6 +59,11 @@ class SSHTarget(Closing):
         self.hosts = [SSHHost(name, entry, cfg) for entry in cfg.hosts]
         self._pool = ThreadPoolExecutor(max(1, len(self.hosts)), thread_name_prefix=f"ssh-{name}")
 
+    def lease_store(self) -> SSHTarget:
+        """Its own connections for the lock's heartbeat thread: an SFTP session is not shared
+        between threads, and a renewal must not wait behind a long upload."""
+        return SSHTarget(self.name, self.cfg)
+
     def describe(self) -> str:
         where = self.root if self.root.startswith("/") else f"/~/{self.root}"
         return f"ssh://{','.join(h.label for h in self.hosts)}{where}"
