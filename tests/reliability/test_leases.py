@@ -101,15 +101,15 @@ def _prepared(sc: Scenario) -> float:
 def kill_then_rollback(sc: Scenario) -> None:
     alone = _prepared(sc)
     for step in STEPS:
-        with sc.target() as t:
-            before = t.live_release()
+        sc.next_commit()
+        assert sc.cli("deploy").returncode == 0  # a live release with one to go back to
         sc.next_commit()
         run = sc.cli("deploy", crash_at=step)
         killed_at = time.monotonic()
         assert run.killed, run.stderr
         with sc.target() as t:
             holder = read_lock(t)
-            back = previous_release(t, t.live_release()) if step in ("history", "prune") else before
+            back = previous_release(t, t.live_release())
         assert holder is not None and holder.ttl == TTL, "the killed deploy held the lease"
         assert back is not None
         code, err = _rollback_as_other(sc, back)
