@@ -30,7 +30,7 @@ from ..errors import StateDamaged
 from .manifest import Manifest
 
 HISTORY_LIMIT = 1000
-Action = Literal["deploy", "rollback", "recover", "repair"]
+Action = Literal["deploy", "rollback", "recover", "repair", "retire"]
 
 
 class MetaStore(Protocol):

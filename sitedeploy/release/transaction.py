@@ -1,7 +1,8 @@
 """The release transaction: the one path every change to a target takes.
 
-Deploy, rollback (all its forms), ``verify --repair``, dry-run and the agent are thin callers
-of :class:`Transaction`, a context manager in the style of mike's ``Commit``::
+Deploy, rollback (all its forms), ``verify --repair``, retiring a version's or preview's line
+(``retire``, :mod:`.retire`), dry-run and the agent are thin callers of :class:`Transaction`, a
+context manager in the style of mike's ``Commit``::
 
     with Transaction(target, rules, "deploy") as tx:     # lock; note an interrupted switch;
         if tx.live_record is None or ...:                 # read the live release and control
@@ -19,14 +20,13 @@ Crash windows (every one converges on the next run):
   missing from history and records it (``recover``);
 - during prune: a release that was not removed is removed next time.
 
-The lock is a lease (:mod:`.lock`) renewed by a heartbeat thread while the transaction works;
-the switch is fenced: just before it, the transaction checks that its lease is still the
-target's current lock and was renewed in time, and stops with ``LeaseLost`` otherwise. A run
-that took over an expired lease says so in its history entry's note.
+The lock is a lease (:mod:`.lock`) renewed while the transaction works; the switch is fenced
+(``Lease.check``: no switch after the lease ran out or was taken over). A takeover is noted.
+The one other write path to a target is :func:`.control.update_control` (pins, suspensions,
+marks, the agent's bookkeeping in ``control.json``): one read-apply-write under the same lock.
 
 ``SITEDEPLOY_CRASH_AT=<step>`` kills the process with SIGKILL at a named step (``prepare``,
-``record``, ``switch``, ``history``, ``prune``): the reliability suite's crash points;
-``SITEDEPLOY_PAUSE_AT=<step>`` stops it there with SIGSTOP (a holder whose renewals stall).
+``record``, ``switch``, ``history``, ``prune``, ``retire``); ``SITEDEPLOY_PAUSE_AT`` SIGSTOPs it.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ from .records import (
     write_control,
     write_release,
 )
+from .retire import Retirement, carry_out, plan_retirement
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -117,6 +118,7 @@ class Transaction:
         self._change: _Change | None = None
         self._prepared: Prepared | None = None
         self._repair: tuple[str, Manifest, Path, list[Drift]] | None = None
+        self._retire: Retirement | None = None
         self._lock: AbstractContextManager[Lease] | None = None
         self.lease: Lease | None = None
 
@@ -132,8 +134,7 @@ class Transaction:
         )
         self.lease = self._lock.__enter__()
         if self.lease.took_over is not None:
-            held = self.lease.took_over
-            self.notes.append(f"took over the expired lock of {held.owner} (pid {held.pid}, {held.purpose})")
+            self.notes.append(f"took over the expired lock of {self.lease.took_over.describe()}")
         try:
             record_interrupted_switch(self.target)
             live = self.target.live_release()
@@ -188,6 +189,11 @@ class Transaction:
             )
         self._repair = (release_id, manifest, build_dir, drift)
 
+    def retire(self, line: Target, what: str) -> int:
+        """Delete a whole line the root no longer serves, at a clean exit (:mod:`.retire`)."""
+        self._retire = plan_retirement(self, line, what)
+        return self._retire.files
+
     @property
     def record(self) -> ReleaseRecord | None:
         return self._change.record if self._change else None
@@ -216,6 +222,8 @@ class Transaction:
     def _commit(self) -> None:
         if self._repair is not None:
             self._commit_repair(*self._repair)
+        if self._retire is not None:
+            carry_out(self, self._retire, _checkpoint)
         if self._change is None or self._prepared is None:
             return
         change, prepared = self._change, self._prepared

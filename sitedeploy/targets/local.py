@@ -164,6 +164,16 @@ class LocalTarget(Closing):
         with self._errors(f"remove release {release_id}"):
             shutil.rmtree(self.releases_dir / release_id, ignore_errors=False)
 
+    def retire(self) -> None:
+        """Served folder and releases first, the state (lock included) last, then the folder."""
+        with self._errors("retire the line"):
+            if not self.root.exists():
+                return
+            for child in self.root.iterdir():
+                if child.name != ".sitedeploy":
+                    _remove_any(child)
+            shutil.rmtree(self.root)
+
     # --- drift ----------------------------------------------------------------------------
 
     def verify(self, release_id: str, manifest: Manifest) -> list[Drift]:
@@ -320,3 +330,10 @@ def atomic_write(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def _remove_any(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()

@@ -74,7 +74,7 @@ from .client import Clients, error_code, translated
 from .headers import HeaderRules
 from .live import LiveState, Stored, Switch, Touch, plan_switch, touched_by
 from .meta import STATE_DIR, MetaFiles
-from .releases import ReleaseFiles
+from .releases import ReleaseFiles, retire_prefix
 from .transfer import Bucket, write_touch
 
 if TYPE_CHECKING:
@@ -364,6 +364,11 @@ class S3Target(Closing):
                     if not key.startswith(self.meta_prefix):
                         out[key[len(self.prefix) :]] = (obj["Size"], obj["ETag"])
         return out
+
+    def retire(self) -> None:
+        """Every key under the line's own prefix, the lock last (the caller's release)."""
+        with self.errors("retire the line"):
+            retire_prefix(self.name, self.bucket, self.list_keys(self.prefix), f"{self.meta_prefix}lock.json")
 
     def list_keys(self, prefix: str) -> list[str]:
         with self.errors(f"list {prefix}"):

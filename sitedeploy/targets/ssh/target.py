@@ -47,6 +47,9 @@ from .host import SSHHost, temp_name
 from .release import nul_list, repair_host, stage_host, verify_host
 
 T = TypeVar("T")
+_CLEAR_BUT_STATE = r"""
+[ ! -d "$1" ] || find "$1" -mindepth 1 -maxdepth 1 ! -name .sitedeploy -exec rm -rf -- {} +
+"""
 
 
 class SSHTarget(Closing):
@@ -296,6 +299,11 @@ class SSHTarget(Closing):
                 f"target '{self.name}': refusing to remove release {release_id}, live on {holders}"
             )
         self._each(lambda h: self._remove_on(h, release_id))
+
+    def retire(self) -> None:
+        """On every host: everything but the state, then the folder with its state."""
+        self._each(lambda h: h.sh("retire the line", _CLEAR_BUT_STATE, self.root))
+        self._each(lambda h: h.sh("retire the line", 'rm -rf -- "$1"', self.root))
 
     # --- drift ----------------------------------------------------------------------------
 
