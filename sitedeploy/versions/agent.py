@@ -99,4 +99,4 @@ def _tell(agent: Agent, family: Family, r: LineResult, report: TickReport) -> No
 
 
 def _retryable(r: LineResult) -> bool:
-    return "locked by" in r.detail
+    return r.retryable  # told by the error's class (LockHeld, Unreachable, ...), not its text

@@ -94,6 +94,7 @@ def sync_previews(
     """Deploy new and moved branches, remove the deleted and the expired, one root release."""
     wanted = preview_refs(refs, preview_specs(family.cfg))
     state = live_state(family)
+    family.finish_retirements(state)  # a run that died before retiring a preview's line
     skipped = state.extra.get("removed", {})
     results = [
         _publish(family, source, name, branch, sha, progress)
@@ -134,7 +135,7 @@ def _publish(
     except PlanRefused as exc:
         return dataclasses.replace(base, outcome="held", detail=exc.message)
     except SitedeployError as exc:
-        return dataclasses.replace(base, outcome="failed", detail=exc.message)
+        return dataclasses.replace(base, outcome="failed", detail=exc.message, retryable=exc.retryable)
     stats = dataclasses.asdict(result.stats) if result.stats else {}
     return dataclasses.replace(base, outcome=result.outcome, release=result.release, stats=stats)
 
@@ -163,7 +164,7 @@ def _seconds(iso: str) -> float:
         return 0.0
 
 
-def delete_preview(config: Config, target: str | None, name: str) -> None:
+def delete_preview(config: Config, target: str | None, name: str, *, dry_run: bool = False) -> int:
     """Remove one preview now; it comes back only when its branch moves."""
     family = (
         families(config, target, "previews")[0] if target is None else Family.of(config, target, "previews")
@@ -182,5 +183,8 @@ def delete_preview(config: Config, target: str | None, name: str) -> None:
         removed = {**s.extra.get("removed", {}), name: record.commit if record else ""}
         return dataclasses.replace(s.without_line(name), extra={**s.extra, "removed": removed})
 
+    if dry_run:
+        change(state)
+        return family.remove_line(name, dry_run=True)
     update_root(family, change, note=f"delete preview {name}", rules=rules_of(family))
-    family.remove_line(name)
+    return family.remove_line(name)

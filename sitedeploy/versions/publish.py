@@ -40,6 +40,8 @@ class RootResult:
     state: FamilyState
     changed: bool
     release: str | None
+    retired_files: int = 0
+    """Files of a line removed with it (or that a dry run would remove)."""
 
 
 def rules_of(family: Family, *, force: bool = False) -> Rules:
