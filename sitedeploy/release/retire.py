@@ -49,7 +49,7 @@ def plan_retirement(tx: Transaction, line: Target, what: str) -> Retirement:
     if files > rules.max_delete and not rules.force_delete:
         raise PlanRefused(
             f"target '{name}': removing {what} deletes {files} files (max_delete = {rules.max_delete}); "
-            "raise max_delete or pass --force-delete"
+            "raise max_delete or pass --force"
         )
     return Retirement(line, what, files)
 

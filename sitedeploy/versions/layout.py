@@ -119,7 +119,9 @@ class Family:
         """Delete a line that the live root no longer serves: the transaction's ``retire`` mode
         on the root (its holds, ``max_delete``, its history); the files the line served."""
         cfg = self.cfg
-        rules = Rules(cfg.keep_releases, cfg.max_delete, cfg.lock_timeout, cfg.lock_ttl, force=force)
+        rules = Rules(
+            cfg.keep_releases, cfg.max_delete, cfg.lock_timeout, cfg.lock_ttl, force=force, force_delete=force
+        )
         what = f"{self.kind[:-1]} {name}"
         with self.root() as root, self.line(name) as line:
             into, gone = (DryRun(root), DryRun(line)) if dry_run else (root, line)
