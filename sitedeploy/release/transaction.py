@@ -134,7 +134,7 @@ class Transaction:
         )
         self.lease = self._lock.__enter__()
         if self.lease.took_over is not None:
-            self.notes.append(f"took over the expired lock of {self.lease.took_over.describe()}")
+            self.notes.append(f"took over the stale lock of {self.lease.took_over.describe()}")
         try:
             record_interrupted_switch(self.target)
             live = self.target.live_release()

@@ -120,7 +120,7 @@ def kill_then_rollback(sc: Scenario) -> None:
             last = records.read_history(t)[-1]
             assert read_lock(t) is None
         assert last.deployed_by == OTHER["SITEDEPLOY_IDENTITY"] and last.action == "rollback"
-        assert f"took over the expired lock of {holder.owner}" in last.note
+        assert f"took over the stale lock of {holder.owner}" in last.note
         report.row("leases", f"{sc.kind:6} {step:9} {took:17.2f}s  {alone:.2f}s")
         assert took <= TTL + RENEWAL + alone + 1.5, f"{sc.kind}: {took:.2f}s from kill to rollback"
         commands.resume(sc.config)
