@@ -152,3 +152,14 @@ def test_unlock_refuses_a_fresh_lease_unless_forced_and_removes_an_expired_one()
     target.meta["lock.json"] = json.dumps(stale).encode()
     assert break_lock(target, "t", force=False) is not None and "lock.json" not in target.meta
     assert break_lock(target, "t", force=False) is None
+
+
+def test_a_run_that_waited_for_the_lock_gets_a_whole_lease_from_when_it_took_it() -> None:
+    target = MemoryTarget()
+    now = time.time()
+    busy = LockInfo("ci@elsewhere", 7, now, now + 1.5, "deploy", "b", now, 1.5)
+    target.meta["lock.json"] = dump(busy.__dict__)
+    with locked(target, "t", ttl=1.0, timeout=10) as lease:  # waits ~1.5 s, longer than its ttl
+        assert lease.took_over == busy
+        assert lease.info.expires_at > time.time() + 0.5
+        lease.check()

@@ -179,9 +179,7 @@ def locked(
     timeout: float = 0,
 ) -> Iterator[Lease]:
     """Hold the target's lock for the block; released on success and on any exception."""
-    now = time.time()
-    mine = LockInfo(whoami(), os.getpid(), now, now + ttl, purpose, uuid.uuid4().hex, now, ttl)
-    took_over = _acquire(store, target, mine, timeout)
+    mine, took_over = _acquire(store, target, purpose, ttl, timeout)
     beat_store = _lease_store(store)
     lease = Lease(store, beat_store, target, mine, took_over)
     _HELD.add(mine.token)
@@ -201,11 +199,20 @@ def _close(store: Any) -> None:
     store.close()
 
 
-def _acquire(store: MetaStore, target: str, mine: LockInfo, timeout: float) -> LockInfo | None:
-    """Create the lock, taking over a stale one; the holder it replaced, if any."""
+def _fresh(purpose: str, ttl: float, token: str) -> LockInfo:
+    now = time.time()
+    return LockInfo(whoami(), os.getpid(), now, now + ttl, purpose, token, now, ttl)
+
+
+def _acquire(
+    store: MetaStore, target: str, purpose: str, ttl: float, timeout: float
+) -> tuple[LockInfo, LockInfo | None]:
+    """Create the lock, taking over a stale one: the lock as written (its lease starts at the
+    attempt that succeeded, not when this run began to wait) and the holder it replaced."""
     deadline = time.monotonic() + timeout
+    token = uuid.uuid4().hex
     took_over: LockInfo | None = None
-    while not store.create_meta(LOCK, dump(dataclasses.asdict(mine))):
+    while not store.create_meta(LOCK, dump(dataclasses.asdict(mine := _fresh(purpose, ttl, token)))):
         holder = read_lock(store)
         if holder is None or holder.is_stale(time.time()):
             store.delete_meta(LOCK)  # take over a lock whose owner is gone or whose lease ran out
@@ -218,7 +225,7 @@ def _acquire(store: MetaStore, target: str, mine: LockInfo, timeout: float) -> L
                 f"{_iso(holder.expires_at)} unless renewed ('sitedeploy unlock' shows it)"
             )
         time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
-    return took_over
+    return mine, took_over
 
 
 def _release(store: MetaStore, mine: LockInfo) -> None:
