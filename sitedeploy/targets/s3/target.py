@@ -203,7 +203,7 @@ class S3Target(Closing):
 
     def write_state(self, state: LiveState) -> None:
         data = state.to_json()
-        self.write_meta(STATE, data)
+        self.meta.write(STATE, data, fenced=True)
         self._parsed = (data, state.copy())  # the next read is answered from memory: no parse
 
     def base_state(self) -> LiveState:
