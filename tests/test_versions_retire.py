@@ -48,3 +48,15 @@ def test_a_delete_killed_before_the_line_is_retired_is_finished_by_the_next_run(
     retired = history(versioned)[0]
     assert retired["action"] == "retire" and str(retired["note"]).startswith("removed version 1.4 (")
     assert "took over the expired lock" in str(retired["note"]) or retired["deployed_by"]
+
+
+def test_max_delete_refuses_a_delete_before_the_root_changes_and_force_overrides(versioned: Path) -> None:
+    versioned.write_text(versioned.read_text() + "max_delete = 1\n")  # [targets.local] is last
+    ok(sd(versioned, "versions", "deploy"))
+    before = history(versioned)
+    refused = sd(versioned, "versions", "delete", "1.4")
+    assert refused.exit_code == 1 and "removing version 1.4 deletes" in refused.stderr
+    assert "max_delete = 1" in refused.stderr and "--force" in refused.stderr
+    assert history(versioned) == before and "1.4" in names(versioned)  # the root still serves it
+    ok(sd(versioned, "versions", "delete", "1.4", "--force"))
+    assert "1.4" not in names(versioned) and not (versioned.parent / "public/lines/1.4").exists()

@@ -17,7 +17,9 @@ from .verbs import target_option
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 force_option = click.option(
-    "--force", is_flag=True, help="Change the root although it is pinned or suspended."
+    "--force",
+    is_flag=True,
+    help="Change the root although it is pinned or suspended (delete: and beyond max_delete).",
 )
 
 
@@ -262,13 +264,14 @@ def previews_list(opts: Options, target: str | None, as_json: bool) -> None:
 @previews.command("delete")
 @click.argument("slug")
 @target_option
+@force_option
 @dry_run_option
 @pass_options
-def previews_delete(opts: Options, slug: str, target: str | None, dry_run: bool) -> None:
+def previews_delete(opts: Options, slug: str, target: str | None, force: bool, dry_run: bool) -> None:
     """Remove the preview SLUG now (it comes back when its branch moves)."""
     from ..versions import previews as pv
 
-    files = run(opts, lambda: pv.delete_preview(opts.load(), target, slug, dry_run=dry_run))
+    files = run(opts, lambda: pv.delete_preview(opts.load(), target, slug, dry_run=dry_run, force=force))
     data = {"deleted": slug, "dry_run": dry_run, "files": files}
     _show(opts, data, lambda: f"preview {slug} {_removed(dry_run, files)}")
 

@@ -44,6 +44,7 @@ class DryRun(Closing):
         self.would_be_live: str | None = None
         self.staged: set[str] = set()
         self.retired = False
+        self.dry_run = True
 
     def describe(self) -> str:
         return self.inner.describe()

@@ -280,8 +280,9 @@ def remove_alias(
             )
         return state.without_alias(alias)
 
+    dry = _dry(family, change, alias if not family.links else None, force)  # refuse before any write
     if dry_run:
-        return _dry(family, change, alias if not family.links else None, force)
+        return dry
     result = update_root(family, change, note=f"unalias {alias}", rules=rules_of(family, force=force))
     if not family.links:
         return dataclasses.replace(result, retired_files=family.remove_line(alias, force=force))
@@ -336,8 +337,9 @@ def delete_version(
         deleted = {**state.extra.get("deleted", {}), version: _live_commit(family, version)}
         return dataclasses.replace(state.without_line(version), extra={**state.extra, "deleted": deleted})
 
+    dry = _dry(family, change, version, force)  # holds and max_delete refuse before any write
     if dry_run:
-        return _dry(family, change, version, force)
+        return dry
     result = update_root(family, change, note=f"delete {version}", rules=rules_of(family, force=force))
     return dataclasses.replace(result, retired_files=family.remove_line(version, force=force))
 

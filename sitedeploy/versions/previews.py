@@ -101,7 +101,9 @@ def sync_previews(
         for name, (branch, sha) in wanted.items()
         if skipped.get(name) != sha
     ]
-    doomed = _expired(family, state, wanted, now if now is not None else time.time())
+    expired = _expired(family, state, wanted, now if now is not None else time.time())
+    doomed, held = _removable(family, expired)
+    results += held
     removed_by_age = {name: wanted[name][1] for name in doomed if name in wanted}
     fresh = [
         r for r in results if r.outcome == "deployed" or (r.outcome == "unchanged" and not state.line(r.name))
@@ -140,6 +142,19 @@ def _publish(
     return dataclasses.replace(base, outcome=result.outcome, release=result.release, stats=stats)
 
 
+def _removable(family: Family, names: list[str]) -> tuple[list[str], list[LineResult]]:
+    """The previews whose removal the retire mode allows now (holds, ``max_delete``), checked
+    before the root stops serving them; the others are reported held and stay served."""
+    ok, held = [], []
+    for name in names:
+        try:
+            family.remove_line(name, dry_run=True)
+            ok.append(name)
+        except PlanRefused as exc:
+            held.append(LineResult(family.target, name, "", "", "held", detail=exc.message))
+    return ok, held
+
+
 def _added(state: FamilyState, name: str) -> str:
     old = state.line(name)
     return old.added_at if old else now_iso()
@@ -164,7 +179,9 @@ def _seconds(iso: str) -> float:
         return 0.0
 
 
-def delete_preview(config: Config, target: str | None, name: str, *, dry_run: bool = False) -> int:
+def delete_preview(
+    config: Config, target: str | None, name: str, *, dry_run: bool = False, force: bool = False
+) -> int:
     """Remove one preview now; it comes back only when its branch moves."""
     family = (
         families(config, target, "previews")[0] if target is None else Family.of(config, target, "previews")
@@ -183,8 +200,9 @@ def delete_preview(config: Config, target: str | None, name: str, *, dry_run: bo
         removed = {**s.extra.get("removed", {}), name: record.commit if record else ""}
         return dataclasses.replace(s.without_line(name), extra={**s.extra, "removed": removed})
 
+    change(state)
+    files = family.remove_line(name, dry_run=True, force=force)  # refuse before any write
     if dry_run:
-        change(state)
-        return family.remove_line(name, dry_run=True)
-    update_root(family, change, note=f"delete preview {name}", rules=rules_of(family))
-    return family.remove_line(name)
+        return files
+    update_root(family, change, note=f"delete preview {name}", rules=rules_of(family, force=force))
+    return family.remove_line(name, force=force)
