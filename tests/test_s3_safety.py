@@ -262,3 +262,24 @@ def test_the_state_objects_write_is_fenced_against_a_run_that_switched_meanwhile
             slow.write_state(seen)
     fresh = S3Target("s3", cfg)
     fresh.write_state(fresh.read_state())  # a run that read it first writes as before
+
+
+def test_a_lease_renewal_never_overwrites_a_lock_that_another_run_took(
+    s3_server: S3Server, s3_bucket: str, s3_config: ConfigFactory
+) -> None:
+    from sitedeploy.errors import LeaseLost
+    from sitedeploy.release.lock import locked, read_lock
+
+    cfg = s3_config()
+    slow = S3Target("s3", cfg)
+    other = {"owner": "oncall@elsewhere", "pid": 7, "acquired_at": time.time(), "purpose": "rollback"}
+    other |= {"expires_at": time.time() + 60, "token": "theirs"}
+    with locked(slow, "s3", ttl=60) as lease:
+        mine = slow.read_meta("lock.json")
+        s3_server.client().put_object(Bucket=s3_bucket, Key=".sitedeploy/lock.json", Body=json.dumps(other))
+        with pytest.raises(LeaseLost, match=r"lock.json changed since this run read it"):
+            slow.write_meta("lock.json", mine or b"")  # a renewal racing the takeover
+        with pytest.raises(LeaseLost, match="taken over by oncall@elsewhere"):
+            lease.check()
+    held = read_lock(S3Target("s3", cfg))
+    assert held is not None and held.token == "theirs"

@@ -20,7 +20,9 @@ and when it was last renewed, and when the lease ends (``expires_at``).
   of a TTL before it ends by its own clock.
 - **Window**: the fence is a read of ``lock.json`` just before the switch. A holder paused in
   the moment between that read and the switch (micro-seconds, not a renewal interval) is not
-  caught; every other pause is.
+  caught by it, nor is a renewal paused between its read and its write (local, SSH). On S3
+  both are closed by conditional writes: a renewal and the state object's write (the switch's
+  commit point) carry ``If-Match`` of what this run last saw (``targets/s3/meta.py``).
 """
 
 from __future__ import annotations
@@ -145,6 +147,8 @@ class Lease:
                 return
             try:
                 self._renew()
+            except LeaseLost as exc:  # a store that renews conditionally saw the lock replaced
+                self.lost = f"its renewal was refused ({exc.message})"
             except SitedeployError as exc:  # a blip: try again until the lease runs out
                 log.warning("%s (renewing the lock; retried)", exc.message)
 

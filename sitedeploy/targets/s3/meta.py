@@ -108,7 +108,7 @@ class MetaFiles:
                 if fenced and error_code(exc) in _EXISTS:
                     raise LeaseLost(
                         f"s3://{self.bucket}/{key} changed since this run read it: another run took "
-                        "the lock over and switched; this run stopped without recording its switch "
+                        "the lock over (and may have switched); this run stopped without writing it "
                         "(run again)"
                     ) from None
                 raise

@@ -73,7 +73,7 @@ from .bodies import Bodies, live_homes, parse_manifest, settle
 from .client import Clients, error_code, translated
 from .headers import HeaderRules
 from .live import LiveState, Stored, Switch, Touch, plan_switch, touched_by
-from .meta import STATE_DIR, MetaFiles
+from .meta import LOCK, STATE_DIR, MetaFiles
 from .releases import ReleaseFiles, retire_prefix
 from .transfer import Bucket, write_touch
 
@@ -177,7 +177,7 @@ class S3Target(Closing):
             self.write_state(state)
             return
         if not self.releases.write(name, data):  # a release's manifest and record: one object
-            self.meta.write(name, data)
+            self.meta.write(name, data, fenced=name == LOCK)  # a lease renewal: only over ours
 
     def create_meta(self, name: str, data: bytes) -> bool:
         return self.meta.create(name, data)
