@@ -163,3 +163,20 @@ def test_a_run_that_waited_for_the_lock_gets_a_whole_lease_from_when_it_took_it(
         assert lease.took_over == busy
         assert lease.info.expires_at > time.time() + 0.5
         lease.check()
+
+
+def test_a_local_switch_checks_the_lease_under_the_flock_that_a_takeover_needs(tmp_path: Path) -> None:
+    from sitedeploy.targets.local import LocalTarget
+
+    target = LocalTarget("local", tmp_path / "public")
+    for rid in ("r1", "r2"):
+        (target.releases_dir / rid).mkdir(parents=True)
+    with locked(target, "local"):
+        target.switch_to("r1")  # our lease: switched
+        taker = LockInfo(
+            "oncall@elsewhere", 7, time.time(), time.time() + 60, "rollback", "x", time.time(), 60
+        )
+        target.meta_dir.joinpath("lock.json").write_bytes(dump(taker.__dict__))
+        with pytest.raises(LeaseLost, match=r"held by oncall@elsewhere \(pid 7"):
+            target.switch_to("r2")
+    assert target.live_release() == "r1" and read_lock(target) == taker

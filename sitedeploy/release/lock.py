@@ -18,11 +18,13 @@ and when it was last renewed, and when the lease ends (``expires_at``).
 - **Clocks**: ``expires_at`` is wall-clock time, so machines that deploy to one target need
   clocks in step (NTP) to well within the TTL; a holder also stops trusting its lease a tenth
   of a TTL before it ends by its own clock.
-- **Window**: the fence is a read of ``lock.json`` just before the switch. A holder paused in
-  the moment between that read and the switch (micro-seconds, not a renewal interval) is not
-  caught by it, nor is a renewal paused between its read and its write (local, SSH). On S3
-  both are closed by conditional writes: a renewal and the state object's write (the switch's
-  commit point) carry ``If-Match`` of what this run last saw (``targets/s3/meta.py``).
+- **Fence**: the transaction checks its lease just before the switch, and the targets close
+  the moment between that check and the switch: a local target checks the lease token
+  (:func:`fence`) under the ``flock`` that every change of ``lock.json`` takes, around the
+  ``rename(2)`` that switches; on S3 the state object's write (the commit point) and every
+  renewal carry ``If-Match`` of what this run last saw (``targets/s3/meta.py``). Left open: on
+  SSH, a holder paused inside its two-phase switch after the check; and a local or SSH renewal
+  paused between its read and its write (it lands at most a tenth of a TTL before expiry).
 """
 
 from __future__ import annotations
@@ -166,6 +168,19 @@ class Lease:
         self.info, self.trusted_until = renewed, renewed.expires_at - renewed.ttl / 10
 
 
+def fence(target: str, raw: bytes | None) -> None:
+    """Raise :class:`LeaseLost` unless ``raw`` (the lock file as read under the store's own
+    guard, just before an irreversible step) is a lease this process holds now."""
+    holder = _parse(raw)
+    if holder is not None and holder.token in _HELD:
+        return
+    who = holder.describe() if holder else "nobody (it was removed)"
+    raise LeaseLost(
+        f"target '{target}': this run lost its lock (it is held by {who}); nothing was switched. "
+        "Check 'sitedeploy status' and run again"
+    )
+
+
 def _lease_store(store: MetaStore) -> MetaStore:
     """The store the heartbeat thread renews through: its own connection where the target's
     is not safe to share between threads (SSH's SFTP session)."""
@@ -243,8 +258,12 @@ def _release(store: MetaStore, mine: LockInfo) -> None:
 
 def read_lock(store: MetaStore) -> LockInfo | None:
     """The target's lock as it is now, or None (no lock, or a foreign or damaged file)."""
+    return _parse(store.read_meta(LOCK))
+
+
+def _parse(data: bytes | None) -> LockInfo | None:
     try:
-        raw = load(store.read_meta(LOCK))
+        raw = load(data)
         return LockInfo(**raw) if isinstance(raw, dict) else None
     except (ValueError, TypeError):  # a foreign or damaged lock file holds nothing
         return None
