@@ -180,3 +180,31 @@ def test_a_local_switch_checks_the_lease_under_the_flock_that_a_takeover_needs(t
         with pytest.raises(LeaseLost, match=r"held by oncall@elsewhere \(pid 7"):
             target.switch_to("r2")
     assert target.live_release() == "r1" and read_lock(target) == taker
+
+
+def test_previews_expire_when_their_branch_goes_or_they_were_not_updated_for_max_age(
+    tmp_path: Path,
+) -> None:
+    from typing import cast
+
+    from sitedeploy.config import Config, LocalTargetConfig
+    from sitedeploy.versions.layout import Family
+    from sitedeploy.versions.previews import _expired
+    from sitedeploy.versions.state import FamilyState, Line
+
+    cfg = LocalTargetConfig(type="local", path="p", previews="branch:*", preview_max_age_days=2)
+    family = Family("t", cfg, cast(Config, None), "previews")  # _expired reads cfg only
+    now = 1_800_000_000.0
+    day = 86_400
+
+    def at(days_ago: float) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - days_ago * day))
+
+    lines = (Line("fresh", "fresh", updated_at=at(1)), Line("stale", "stale", updated_at=at(3)))
+    state = FamilyState(kind="previews", lines=(*lines, Line("gone", "gone", updated_at=at(0))))
+    wanted = {"fresh": ("fresh", "a" * 40), "stale": ("stale", "b" * 40)}
+    assert _expired(family, state, wanted, now) == ["stale", "gone"]
+    never = Family(
+        "t", LocalTargetConfig(type="local", path="p", preview_max_age_days=0), family.config, "previews"
+    )
+    assert _expired(never, state, wanted, now) == ["gone"]  # 0: never by age
