@@ -168,6 +168,11 @@ class Lease:
         self.info, self.trusted_until = renewed, renewed.expires_at - renewed.ttl / 10
 
 
+def held_tokens() -> list[str]:
+    """Tokens of the leases this process holds now (a target's fenced switch checks them)."""
+    return sorted(_HELD)
+
+
 def fence(target: str, raw: bytes | None) -> None:
     """Raise :class:`LeaseLost` unless ``raw`` (the lock file as read under the store's own
     guard, just before an irreversible step) is a lease this process holds now."""

@@ -36,9 +36,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from ...config import SSHTargetConfig
-from ...errors import TargetError
+from ...errors import LeaseLost, TargetError
 from ...progress import Progress
 from ...release.diff import Plan
+from ...release.lock import held_tokens
 from ...release.manifest import Manifest
 from ...release.records import ReleaseRecord
 from ..base import Closing, Drift, PreparedFolder
@@ -47,6 +48,16 @@ from .host import SSHHost, temp_name
 from .release import nul_list, repair_host, stage_host, verify_host
 
 T = TypeVar("T")
+_FENCED_SWITCH = r"""
+meta=$1; link=$2; cur=$3; shift 3
+tok=$(sed -n 's/^ *"token": *"\([0-9a-f]*\)".*/\1/p' "$meta/lock.json.d/lock.json" 2>/dev/null)
+for mine in "$@"; do
+  if [ -n "$tok" ] && [ "$tok" = "$mine" ]; then mv -T -f -- "$link" "$cur" && echo switched; exit; fi
+done
+rm -f -- "$link"
+owner=$(sed -n 's/^ *"owner": *"\([^"]*\)".*/\1/p' "$meta/lock.json.d/lock.json" 2>/dev/null)
+echo "the lock is held by ${owner:-nobody}"
+"""
 _CLEAR_BUT_STATE = r"""
 [ ! -d "$1" ] || find "$1" -mindepth 1 -maxdepth 1 ! -name .sitedeploy -exec rm -rf -- {} +
 """
@@ -280,8 +291,15 @@ class SSHTarget(Closing):
             host.sftp.remove(link)
 
     def _commit_switch(self, host: SSHHost, link: str) -> None:
-        with host.step("switch current", self.current):
-            host.sftp.posix_rename(link, self.current)  # rename(2): readers see old or new
+        """rename(2) of the temp link over ``current`` (readers see old or new), on the host in
+        one script after checking that the host's lock is still a lease this process holds: a
+        pause of this process cannot fall between the check and the switch."""
+        out = host.sh("switch current", _FENCED_SWITCH, self.meta_dir, link, self.current, *held_tokens())
+        if out.strip() != "switched":
+            raise LeaseLost(
+                f"{host.where}: this run lost its lock ({out.strip() or 'no lock'}); nothing was switched "
+                "there. Check 'sitedeploy status' and run again"
+            )
 
     def _switch_to(self, host: SSHHost, before: str | None) -> None:
         if before is None:
