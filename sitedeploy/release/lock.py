@@ -21,10 +21,11 @@ and when it was last renewed, and when the lease ends (``expires_at``).
 - **Fence**: the transaction checks its lease just before the switch, and the targets close
   the moment between that check and the switch: a local target checks the lease token
   (:func:`fence`) under the ``flock`` that every change of ``lock.json`` takes, around the
-  ``rename(2)`` that switches; on S3 the state object's write (the commit point) and every
-  renewal carry ``If-Match`` of what this run last saw (``targets/s3/meta.py``). Left open: on
-  SSH, a holder paused inside its two-phase switch after the check; and a local or SSH renewal
-  paused between its read and its write (it lands at most a tenth of a TTL before expiry).
+  ``rename(2)`` that switches; each SSH host checks the token and renames in one script on
+  the host (:func:`held_tokens`); on S3 the state object's write (the commit point) and every
+  renewal carry ``If-Match`` of what this run last saw (``targets/s3/meta.py``). Left open: a
+  local or SSH renewal paused between its read and its write (it lands at most a tenth of a
+  TTL before expiry) can overwrite a lock taken in that moment.
 """
 
 from __future__ import annotations
