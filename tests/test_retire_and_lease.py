@@ -208,3 +208,17 @@ def test_previews_expire_when_their_branch_goes_or_they_were_not_updated_for_max
         "t", LocalTargetConfig(type="local", path="p", preview_max_age_days=0), family.config, "previews"
     )
     assert _expired(never, state, wanted, now) == ["gone"]  # 0: never by age
+
+
+def test_a_local_renewal_is_a_compare_and_swap_under_the_guard(tmp_path: Path) -> None:
+    from sitedeploy.targets.local import LocalTarget
+
+    target = LocalTarget("local", tmp_path / "public")
+    with locked(target, "local", ttl=1.2) as lease:
+        first = read_lock(target)
+        time.sleep(1.0)
+        renewed = read_lock(target)
+        assert first is not None and renewed is not None and renewed.renewed_at > first.renewed_at
+        assert not target.renew_lock("someone-else", b"{}")  # a token that does not hold it
+        assert read_lock(target) == renewed
+        lease.check()

@@ -275,3 +275,25 @@ def test_a_switch_happens_only_on_a_host_whose_lock_is_still_this_runs_lease(
     assert live_on(first_host) == f"releases/{first.id}"  # and ours switched back: hosts agree
     assert not list((taken_host.home / "site").glob(".current*"))  # no temp link left
     target.close()
+
+
+def test_the_lease_is_renewed_on_every_host_only_while_it_holds_this_runs_token(
+    ssh_env: SSHEnv, sshd_pair: tuple[SSHServer, SSHServer]
+) -> None:
+    import time
+
+    from sitedeploy.release.lock import read_lock
+
+    target = open_ssh_target("prod", ssh_env.target_table(Path("site")))
+    with locked(target, "prod", ttl=1.5) as lease:
+        first = read_lock(target)
+        time.sleep(1.3)  # past the first lease's trusted part: only a renewal keeps it
+        lease.check()
+        for server in sshd_pair:
+            renewed = json.loads((server.home / "site/.sitedeploy/lock.json").read_text())
+            assert first is not None and renewed["token"] == first.token
+            assert renewed["renewed_at"] > first.renewed_at
+        assert not target.renew_lock("f" * 32, b"{}")  # another token: nothing written
+        assert read_lock(target) is not None and read_lock(target).token == first.token  # type: ignore[union-attr]
+    assert not any((s.home / "site/.sitedeploy/lock.json").exists() for s in sshd_pair)
+    target.close()

@@ -23,9 +23,9 @@ and when it was last renewed, and when the lease ends (``expires_at``).
   (:func:`fence`) under the ``flock`` that every change of ``lock.json`` takes, around the
   ``rename(2)`` that switches; each SSH host checks the token and renames in one script on
   the host (:func:`held_tokens`); on S3 the state object's write (the commit point) and every
-  renewal carry ``If-Match`` of what this run last saw (``targets/s3/meta.py``). Left open: a
-  local or SSH renewal paused between its read and its write (it lands at most a tenth of a
-  TTL before expiry) can overwrite a lock taken in that moment.
+  renewal carry ``If-Match`` of what this run last saw (``targets/s3/meta.py``). A renewal is
+  a compare-and-swap too where the store offers ``renew_lock`` (local: under the ``flock``;
+  SSH: one script per host), so it never overwrites a lock that another run took.
 """
 
 from __future__ import annotations
@@ -165,13 +165,25 @@ class Lease:
             self.lost = "it was taken over by " + (current.describe() if current else "nobody (removed)")
             return
         renewed = dataclasses.replace(self.info, renewed_at=started, expires_at=started + self.info.ttl)
-        self.beat_store.write_meta(LOCK, dump(dataclasses.asdict(renewed)))
+        data = dump(dataclasses.asdict(renewed))
+        swap = getattr(self.beat_store, "renew_lock", None)  # compare-and-swap where the store can
+        if callable(swap) and not swap(self.token, data):
+            self.lost = "it was taken over (the lock no longer holds this run's token)"
+            return
+        if not callable(swap):
+            self.beat_store.write_meta(LOCK, data)
         self.info, self.trusted_until = renewed, renewed.expires_at - renewed.ttl / 10
 
 
 def held_tokens() -> list[str]:
     """Tokens of the leases this process holds now (a target's fenced switch checks them)."""
     return sorted(_HELD)
+
+
+def token_of(raw: bytes | None) -> str | None:
+    """The token of a lock file's bytes (None: no lock, or a foreign or damaged file)."""
+    holder = _parse(raw)
+    return holder.token if holder else None
 
 
 def fence(target: str, raw: bytes | None) -> None:

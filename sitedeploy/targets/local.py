@@ -33,7 +33,7 @@ from pathlib import Path
 from ..errors import LockHeld, TargetError
 from ..progress import Progress
 from ..release.diff import Plan
-from ..release.lock import LOCK, fence
+from ..release.lock import LOCK, fence, token_of
 from ..release.manifest import Manifest, hash_file
 from ..release.records import ReleaseRecord, read_manifest
 from ..statedir import ignored_folder
@@ -96,6 +96,14 @@ class LocalTarget(Closing):
     def delete_meta(self, name: str) -> None:
         with self._guard(name), self._errors(f"delete {name}"):
             (self.meta_dir / name).unlink(missing_ok=True)
+
+    def renew_lock(self, token: str, data: bytes) -> bool:
+        """Replace the lock with ``data`` only while it holds ``token``, under the guard."""
+        with self._guard(), self._errors("renew the lock"):
+            if token_of(self.read_meta(LOCK)) != token:
+                return False
+            atomic_write(self.meta_dir / LOCK, data)  # not write_meta: the guard is held here
+            return True
 
     @contextmanager
     def _guard(self, name: str = LOCK) -> Iterator[None]:

@@ -48,6 +48,13 @@ from .host import SSHHost, temp_name
 from .release import nul_list, repair_host, stage_host, verify_host
 
 T = TypeVar("T")
+_RENEW = r"""
+meta=$1; mine=$2
+tok=$(sed -n 's/^ *"token": *"\([0-9a-f]*\)".*/\1/p' "$meta/lock.json.d/lock.json" 2>/dev/null)
+if [ -z "$tok" ] || [ "$tok" != "$mine" ]; then cat > /dev/null; echo lost; exit 0; fi
+tmp="$meta/.lock.json.$$.tmp"
+cat > "$tmp" && mv -f -- "$tmp" "$meta/lock.json" && echo renewed
+"""
 _FENCED_SWITCH = r"""
 meta=$1; link=$2; cur=$3; shift 3
 tok=$(sed -n 's/^ *"token": *"\([0-9a-f]*\)".*/\1/p' "$meta/lock.json.d/lock.json" 2>/dev/null)
@@ -289,6 +296,11 @@ class SSHTarget(Closing):
     def _remove_link(self, host: SSHHost, link: str) -> None:
         with host.step("remove the temp link", link):
             host.sftp.remove(link)
+
+    def renew_lock(self, token: str, data: bytes) -> bool:
+        """On every host, in one script: replace the lock only while it holds ``token``."""
+        found = self._each(lambda h: h.sh("renew the lock", _RENEW, self.meta_dir, token, stdin=data))
+        return all(out.strip() == "renewed" for out in found.values())
 
     def _commit_switch(self, host: SSHHost, link: str) -> None:
         """rename(2) of the temp link over ``current`` (readers see old or new), on the host in
