@@ -15,7 +15,8 @@ installs (a ``.pth`` file runs at every interpreter start) never runs in another
    or folder committed in the site folder (``./vendor/pkg-1.0.tar.gz``) is left to part 2.
    Option lines (``-r``, ``-e``, ``--index-url``...), paths that leave the site folder and
    URLs other than ``https://`` wheels are refused: the operator decides where packages
-   come from, not the commit.
+   come from, not the commit. So is ``${VAR}``, which pip fills in from the environment
+   it runs in (the operator's: a key in a wheel's URL would go to the host the commit names).
 2. **install, in the sandbox, offline**: ``pip install --no-index --find-links <wheels>``
    with no network and none of the operator's ``PIP_*``, proxy or credential variables
    (``PIP_CONFIG_FILE`` is ``/dev/null``). A committed sdist is built here, offline: its
@@ -186,6 +187,11 @@ def host_requirements(job: Job) -> tuple[list[str], list[str]]:
     for number, spec in _logical_lines(path.read_text(encoding="utf-8", errors="replace")):
         where = f"site '{job.site}' ({job.label}/requirements.txt line {number})"
         first = spec.split()[0]
+        if "${" in spec:  # pip would put the deployer's variable (a key, a token) there
+            raise BuildError(
+                f"{where}: '${{...}}' is not allowed (pip would fill in the deployer's environment "
+                "variables, its credentials among them); write the value itself"
+            )
         if first.startswith("-"):
             raise BuildError(
                 f"{where}: option {first!r} is not allowed (pip options come from the deployer's "
