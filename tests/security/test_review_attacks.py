@@ -7,6 +7,10 @@ as a regression test; an attempt that succeeded was fixed and its test shows the
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +18,8 @@ import pytest
 from sitedeploy import commands
 from sitedeploy import config as config_mod
 from sitedeploy.errors import BuildError
-from tests.fixtures.canaries import CLI_CANARIES
+from sitedeploy.untrusted import UnsafeOutput
+from tests.fixtures.canaries import CLI_CANARIES, CanaryFolder
 from tests.fixtures.git import ContentRepo, write_config
 
 DOCS = '[[sites]]\nname = "docs"\npath = "sites/docs"\n'
@@ -47,3 +52,150 @@ def test_requirements_cannot_expand_the_deployers_environment(
     said = f"{caught.value} {getattr(caught.value, 'log_tail', '')}"
     assert not [name for name, value in CLI_CANARIES.items() if value in said]
     assert "requirements.txt line 2" in str(caught.value)
+
+
+def _hooked(repo: ContentRepo, hook: str, yml_extra: str = "") -> None:
+    """``sites/docs`` with a MkDocs hook ``hook`` (module source) and extra mkdocs.yml lines."""
+    repo.write("sites/docs/hooks.py", hook)
+    yml = (repo.path / "sites/docs/mkdocs.yml").read_text()
+    repo.write("sites/docs/mkdocs.yml", yml + "hooks:\n  - hooks.py\n" + yml_extra)
+
+
+# A daemon that outlives the hook: double fork, new session, then for four seconds it keeps
+# planting links to the canary in the output, writing late pages and beating a heart in the
+# site's incremental cache (a folder that outlives the build, so the test can see it run).
+DAEMON_HOOK = """
+import os, sys, time
+CANARY = {canary!r}
+def on_post_build(config, **kwargs):
+    out = config["site_dir"]
+    cache = sys.argv[sys.argv.index("--cache") + 1]
+    if os.fork():
+        time.sleep(0.3)  # the daemon has started beating
+        return
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+    with open(os.path.join(cache, "heartbeat"), "w") as f:
+        f.write("started")
+    time.sleep(1)  # past the hook's return: the deployer is reading the output by now
+    end = time.time() + 4
+    n = 0
+    while time.time() < end:
+        n += 1
+        for path, act in ((os.path.join(out, "late-link.html"), lambda p: os.symlink(CANARY, p)),
+                          (os.path.join(out, "late-%d.html" % n), lambda p: open(p, "w").write("late"))):
+            try:
+                act(path)
+            except OSError:
+                pass
+        try:
+            with open(os.path.join(cache, "heartbeat"), "w") as f:
+                f.write(str(n))
+        except OSError:
+            pass
+        time.sleep(0.02)
+    os._exit(0)
+"""
+
+
+@pytest.mark.slow
+def test_a_daemon_started_by_a_hook_dies_with_the_build(
+    tmp_path: Path, content_repo: ContentRepo, canary_folder: CanaryFolder
+) -> None:
+    """Goal 2, races: a hook's daemon that survived the step could swap a page for a link
+    after the deployer checked the output and before it published it. bwrap's PID namespace
+    ends with the step: the daemon is dead when the deployer reads the output."""
+    _hooked(content_repo, DAEMON_HOOK.format(canary=str(canary_folder.file)))
+    content_repo.commit("a hook that leaves a daemon behind")
+    cfg = _config(tmp_path, content_repo)
+    try:
+        commands.deploy(cfg)
+    except UnsafeOutput:
+        pass  # the daemon was quick enough to plant a link before the step ended: refused
+    [heartbeat] = (cfg.state_dir / "mkdocs-cache").rglob("heartbeat")
+    beats = heartbeat.read_text()
+    time.sleep(1.0)
+    assert heartbeat.read_text() == beats, "the daemon still runs after the build returned"
+    public = tmp_path / "ops" / "public"
+    late = [p for p in public.rglob("*") if p.name.startswith("late") and p.is_symlink()]
+    assert late == [] and canary_folder.changes() == []
+    published = {p.name for p in public.rglob("late-*")}
+    built = {p.name for p in (cfg.state_dir / "builds" / "docs").rglob("late-*")}
+    assert published == built  # nothing was added to the output after the deployer checked it
+
+
+# What a hook tries from inside the step; its findings are published, so the test reads them.
+PROBE_HOOK = """
+import json, os, socket, sys
+HOST_PID, TCP_PORT, ABSTRACT = {pid}, {port}, {abstract!r}
+def _try(what):
+    try:
+        return "OK " + repr(what())[:80]
+    except Exception as exc:
+        return "ERR " + type(exc).__name__
+def _tcp(host, family=socket.AF_INET):
+    s = socket.socket(family)
+    s.settimeout(3)
+    try:
+        s.connect((host, TCP_PORT))
+    finally:
+        s.close()
+def _abstract():
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect("\\0" + ABSTRACT)
+    finally:
+        s.close()
+def _write(path):
+    with open(path, "a") as f:
+        f.write("planted")
+def on_post_build(config, **kwargs):
+    src = os.path.dirname(config["config_file_path"])
+    lib = [p for p in sys.path if "mkdocs-lib" in p]
+    found = {{
+        "tcp-loopback": _try(lambda: _tcp("127.0.0.1")),
+        "tcp-v6-loopback": _try(lambda: _tcp("::1", socket.AF_INET6)),
+        "metadata": _try(lambda: _tcp("169.254.169.254")),
+        "abstract-socket": _try(_abstract),
+        "kill-deployer": _try(lambda: os.kill(HOST_PID, 0)),
+        "deployer-proc": _try(lambda: os.listdir("/proc/%d" % HOST_PID)),
+        "shadow": _try(lambda: open("/etc/shadow").read()),
+        "passwd": _try(lambda: open("/etc/passwd").read()),
+        "home": _try(lambda: os.listdir("/home")),
+        "input-write": _try(lambda: _write(os.path.join(src, "mkdocs.yml"))),
+        "lib-write": _try(lambda: _write(os.path.join(lib[0], "sitecustomize.py"))) if lib else "no lib",
+        "tty": _try(lambda: open("/dev/tty", "w")),
+    }}
+    with open(os.path.join(config["site_dir"], "probe.json"), "w") as f:
+        json.dump(found, f)
+"""
+
+
+@pytest.mark.slow
+def test_a_hook_reaches_no_service_no_process_and_writes_no_input(
+    tmp_path: Path, content_repo: ContentRepo
+) -> None:
+    """Goals 1, 2 and 4 from inside a build: TCP on 127.0.0.1 and ::1 where the deployer has
+    services listening, an abstract unix socket (bound to the network namespace, not a path),
+    the metadata address, the deployer's process (signal, /proc), system secrets, the site's
+    own input and the incremental builder's code on ``sys.path``, the terminal."""
+    tcp = socket.create_server(("::", 0), family=socket.AF_INET6, dualstack_ipv6=True)
+    abstract = f"sitedeploy-review-{os.getpid()}"
+    unix = socket.socket(socket.AF_UNIX)
+    unix.bind("\0" + abstract)
+    unix.listen()
+    hook = PROBE_HOOK.format(pid=os.getpid(), port=tcp.getsockname()[1], abstract=abstract)
+    _hooked(content_repo, hook)
+    content_repo.commit("a hook that probes its surroundings")
+    try:
+        cfg = _config(tmp_path, content_repo)
+        commands.deploy(cfg)
+    finally:
+        tcp.close()
+        unix.close()
+    found = json.loads((tmp_path / "ops" / "public" / "current" / "probe.json").read_text())
+    reached = {what: said for what, said in found.items() if said.startswith("OK")}
+    assert reached == {}, reached
+    assert "lib-write" in found and found["lib-write"] != "no lib"
+    assert (content_repo.path / "sites/docs/mkdocs.yml").read_text().count("planted") == 0
