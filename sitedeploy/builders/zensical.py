@@ -112,10 +112,13 @@ def _fresh_project(project: Path, keep_cache: bool) -> bool:
 def _site_dir(job: Job, config: Path) -> str:
     """``site_dir`` from the config (Zensical refuses one outside the project)."""
     raw = _read_config(job, config).get("site_dir", "site")
-    path = PurePosixPath(str(raw))
+    # Only text: YAML aliases let a few hundred bytes stand for a billion strings, which
+    # str() or repr() would build here, in the deployer's memory.
+    path = PurePosixPath(raw if isinstance(raw, str) else "/")
     if path.is_absolute() or ".." in path.parts or not path.parts:
+        shown = repr(raw)[:200] if isinstance(raw, str) else f"a {type(raw).__name__}"
         raise BuildError(
-            f"site '{job.site}' ({job.label}/{config.name}): site_dir {raw!r} must be a relative folder "
+            f"site '{job.site}' ({job.label}/{config.name}): site_dir {shown} must be a relative folder "
             "inside the site; sitedeploy decides where the output goes"
         )
     return str(path)

@@ -198,3 +198,29 @@ def test_a_hook_reaches_no_service_no_process_and_writes_no_input(
     assert reached == {}, reached
     assert "lib-write" in found and found["lib-write"] != "no lib"
     assert (content_repo.path / "sites/docs/mkdocs.yml").read_text().count("planted") == 0
+
+
+def _laughs(depth: int) -> str:
+    """YAML whose ``site_dir`` is ten lists of ten... ``depth`` deep: a few hundred bytes
+    that stand for 10**depth strings once anything turns it into text."""
+    lines = ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for level in range(1, depth):
+        lines.append(f"l{level}: &l{level} [{', '.join([f'*l{level - 1}'] * 10)}]")
+    lines.append(f"site_dir: [{', '.join([f'*l{depth - 1}'] * 10)}]")
+    return "site_name: Z\n" + "\n".join(lines) + "\n"
+
+
+@pytest.mark.slow
+def test_zensicals_site_dir_read_on_the_host_is_text_or_refused(tmp_path: Path, content_repo: ContentRepo) -> None:
+    """Goal 7: the deployer reads ``site_dir`` from a Zensical site's mkdocs.yml itself (on
+    the host). YAML aliases make a 400-byte value stand for a billion strings; the deployer
+    turned whatever it found into text (``str()``), so depth 9 exhausts its memory. Here at
+    depth 6 the sign is a one-line error that is megabytes long."""
+    sites = DOCS + 'builder = "zensical"\n'
+    content_repo.write("sites/docs/mkdocs.yml", _laughs(6))
+    content_repo.commit("a billion laughs in site_dir")
+    started = time.monotonic()
+    with pytest.raises(BuildError) as caught:
+        commands.build(_config(tmp_path, content_repo, sites=sites))
+    assert len(str(caught.value)) < 1000 and "site_dir" in str(caught.value)
+    assert time.monotonic() - started < 60
