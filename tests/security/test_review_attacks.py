@@ -211,7 +211,9 @@ def _laughs(depth: int) -> str:
 
 
 @pytest.mark.slow
-def test_zensicals_site_dir_read_on_the_host_is_text_or_refused(tmp_path: Path, content_repo: ContentRepo) -> None:
+def test_zensicals_site_dir_read_on_the_host_is_text_or_refused(
+    tmp_path: Path, content_repo: ContentRepo
+) -> None:
     """Goal 7: the deployer reads ``site_dir`` from a Zensical site's mkdocs.yml itself (on
     the host). YAML aliases make a 400-byte value stand for a billion strings; the deployer
     turned whatever it found into text (``str()``), so depth 9 exhausts its memory. Here at
