@@ -18,9 +18,9 @@ import pytest
 
 from sitedeploy import commands
 from sitedeploy import config as config_mod
-from sitedeploy.errors import BuildError
+from sitedeploy.errors import BuildError, SitedeployError
 from sitedeploy.untrusted import UnsafeOutput
-from tests.fixtures.canaries import CLI_CANARIES, CanaryFolder
+from tests.fixtures.canaries import CLI_CANARIES, FOLDER_CANARY, CanaryFolder
 from tests.fixtures.git import ContentRepo, write_config
 
 DOCS = '[[sites]]\nname = "docs"\npath = "sites/docs"\n'
@@ -226,3 +226,40 @@ def test_zensicals_site_dir_read_on_the_host_is_text_or_refused(
         commands.build(_config(tmp_path, content_repo, sites=sites))
     assert len(str(caught.value)) < 1000 and "site_dir" in str(caught.value)
     assert time.monotonic() - started < 60
+
+
+# mkdocs.yml keys that name a path, each pointed at the deployer's files (the canary folder
+# stands for ~/.ssh or /etc; an outside hook stands for a file the operator keeps elsewhere).
+OUTSIDE_CONFIGS = {
+    "docs_dir": "docs_dir: {dir}\n",
+    "INHERIT": "INHERIT: {file}\n",
+    "hooks": "hooks:\n  - {hook}\n",
+    "custom_dir": "theme:\n  name: mkdocs\n  custom_dir: {dir}\n",
+    "extra_css": "extra_css:\n  - {file}\n",
+    "site_dir": "site_dir: {dir}\n",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", sorted(OUTSIDE_CONFIGS))
+def test_mkdocs_paths_pointing_outside_the_site_reach_nothing(
+    key: str, tmp_path: Path, content_repo: ContentRepo, canary_folder: CanaryFolder
+) -> None:
+    """Goal 1 and 2 through mkdocs.yml: absolute paths to the deployer's files in every key
+    that names one. MkDocs reads them inside the sandbox, where they do not exist: the build
+    fails with one line or publishes nothing of them, and nothing is written there."""
+    hook = tmp_path / "operator-hook.py"
+    hook.write_text(f"open({str(canary_folder.absent)!r}, 'w').write('ran')\n")
+    names = {"dir": canary_folder.folder, "file": canary_folder.file, "hook": hook}
+    yml = (content_repo.path / "sites/docs/mkdocs.yml").read_text()
+    content_repo.write("sites/docs/mkdocs.yml", yml + OUTSIDE_CONFIGS[key].format(**names))
+    content_repo.commit(f"mkdocs.yml: {key} outside the site")
+    cfg = _config(tmp_path, content_repo)
+    try:
+        commands.deploy(cfg)
+    except SitedeployError as exc:  # a failed build, or the link gate refusing a dead link
+        assert "\n" not in str(exc) and FOLDER_CANARY not in str(exc)
+    public = tmp_path / "ops" / "public"
+    published = [p.read_bytes() for p in public.rglob("*") if p.is_file() and not p.is_symlink()]
+    assert not [data for data in published if FOLDER_CANARY.encode() in data]
+    assert not canary_folder.absent.exists() and canary_folder.changes() == []
