@@ -12,18 +12,22 @@ import json
 import os
 import socket
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from sitedeploy import commands
+from sitedeploy import commands, sandbox
 from sitedeploy import config as config_mod
 from sitedeploy.errors import BuildError, SitedeployError
 from sitedeploy.untrusted import UnsafeOutput
+from sitedeploy.versions import previews
 from tests.fixtures.canaries import CLI_CANARIES, FOLDER_CANARY, CanaryFolder
 from tests.fixtures.git import ContentRepo, write_config
 
 DOCS = '[[sites]]\nname = "docs"\npath = "sites/docs"\n'
+PREVIEWS = 'previews = "pull:*"\n'
 
 
 def _config(tmp_path: Path, repo: ContentRepo, sites: str = DOCS, extra: str = "") -> config_mod.Config:
@@ -263,3 +267,53 @@ def test_mkdocs_paths_pointing_outside_the_site_reach_nothing(
     published = [p.read_bytes() for p in public.rglob("*") if p.is_file() and not p.is_symlink()]
     assert not [data for data in published if FOLDER_CANARY.encode() in data]
     assert not canary_folder.absent.exists() and canary_folder.changes() == []
+
+
+def _png(path: Path) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (1200, 800), (200, 30, 30)).save(path)
+
+
+@pytest.mark.slow
+def test_every_step_of_a_fork_preview_binds_only_its_own_levels_state(
+    tmp_path: Path, content_repo: ContentRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Goal 3, systematically: every sandboxed step of a pull-request preview (pip install,
+    the import probe, the MkDocs build, the image worker) is recorded as bwrap is asked to
+    run it. After production has filled its caches, no step of the fork's preview is bound
+    anything of production's state, writable or read-only, nor the mirror."""
+    content_repo.write("sites/docs/requirements.txt", "mkdocs==1.6.1\n")
+    _png(content_repo.path / "sites/docs/docs/photo.png")
+    content_repo.write("sites/docs/docs/index.md", "# Home\n\n![a photo](photo.png)\n")
+    content_repo.commit("a site with requirements and an image")
+    ops = tmp_path / "ops"
+    ops.mkdir()
+    cfg = config_mod.load(write_config(ops, content_repo.path, sites=DOCS, images=True, extra=PREVIEWS))
+    commands.deploy(cfg)  # production fills its caches, venvs and variants
+    content_repo.write("sites/docs/docs/guide.md", "# Guide\n\nFrom a fork.\n")
+    content_repo.git("update-ref", "refs/pull/9/head", content_repo.commit("a fork's pull request"))
+    content_repo.git("reset", "-q", "--hard", "HEAD~1")
+
+    steps: list[tuple[list[Path], list[Path]]] = []
+    real = sandbox.bwrap_argv
+
+    def recording(command: Sequence[str], **kwargs: Any) -> list[str]:
+        steps.append(([Path(p) for p in kwargs["read_only"]], [Path(p) for p in kwargs["writable"]]))
+        return real(command, **kwargs)
+
+    monkeypatch.setattr(sandbox, "bwrap_argv", recording)
+    results = previews.deploy_previews(cfg)
+
+    assert [(r.name, r.outcome) for r in results] == [("pr-9", "deployed")], results
+    assert len(steps) >= 3  # pip install, the probe, the build (and the image worker)
+    state = cfg.state_dir.resolve()
+    own = state / "trust" / "pull-preview"
+    for read_only, writable in steps:
+        for path in writable:  # the level's own state, or a fresh folder gone after the step
+            kept = path.resolve().is_relative_to(own) or not os.path.lexists(path)
+            assert kept, f"writable {path} is neither the preview level's nor the step's own"
+        for path in read_only:
+            if path.resolve().is_relative_to(state):
+                assert path.resolve().is_relative_to(own), f"read-only {path} is not the preview level's"
