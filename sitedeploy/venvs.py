@@ -15,7 +15,10 @@ installs (a ``.pth`` file runs at every interpreter start) never runs in another
    or folder committed in the site folder (``./vendor/pkg-1.0.tar.gz``) is left to part 2.
    Option lines (``-r``, ``-e``, ``--index-url``...), paths that leave the site folder and
    URLs other than ``https://`` wheels are refused: the operator decides where packages
-   come from, not the commit. So is ``${VAR}``, which pip fills in from the environment
+   come from, not the commit. A line that is none of these must name a package (a name,
+   then extras, a version or a marker): pip would read ``file:..%2Fsome%2Ffolder`` as a
+   local folder and run its ``setup.py`` here to learn its metadata, wheels only or not.
+   So is ``${VAR}``, which pip fills in from the environment
    it runs in (the operator's: a key in a wheel's URL would go to the host the commit names).
 2. **install, in the sandbox, offline**: ``pip install --no-index --find-links <wheels>``
    with no network and none of the operator's ``PIP_*``, proxy or credential variables
@@ -33,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -54,6 +58,8 @@ COMPLETE = ".complete"
 """Suffix of the marker beside a finished venv (``mkdocs-0123abcd.complete``)."""
 PIP_TIMEOUT = 1800.0
 _ARCHIVES = (".whl", ".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tar.xz", ".txz")
+_PACKAGE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?\s*(?:$|[\[(=!<>~;])")
+"""A requirement by name (PEP 508), followed by extras, a version, a marker or nothing."""
 _BUILD_TOOLS = ("setuptools", "wheel")
 """Downloaded too when the site commits a source archive: pip builds it with them, offline."""
 
@@ -206,7 +212,7 @@ def host_requirements(job: Job) -> tuple[list[str], list[str]]:
             else:
                 sources.append(local)  # built by pip in the sandbox, offline
         else:
-            lines.append(spec)
+            lines.append(_checked_name(spec, where))
     return lines, sources
 
 
@@ -233,6 +239,21 @@ def _checked_url(spec: str, where: str) -> str:
             f"{where}: {url!r}: only https:// links to wheels (.whl) are allowed (an sdist or a "
             "repository would be built, running its code, to learn what it is); commit it in the "
             "site folder instead"
+        )
+    return spec
+
+
+def _checked_name(spec: str, where: str) -> str:
+    """``spec`` when it names a package (``mkdocs-material[imaging]>=9 ; python_version…``).
+
+    Anything else would be pip's to interpret: ``file:..%2F..%2Fsome%2Ffolder`` has no ``/``
+    for the checks above to see, and pip prepares a local folder's metadata by running its
+    ``setup.py`` even with ``--only-binary :all:`` — on the host, with network and secrets.
+    """
+    if _PACKAGE.match(spec) is None:
+        raise BuildError(
+            f"{where}: {spec.split()[0][:100]!r} is not a package name; name a package (with a "
+            "version), an https:// link to a wheel, or a file in the site folder as ./path"
         )
     return spec
 

@@ -1,0 +1,97 @@
+"""The independent review (issue 21), continued: attacks through a site's requirements.txt
+on the host half of the pip step, which runs with network and the operator's settings."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sitedeploy import commands
+from sitedeploy import config as config_mod
+from sitedeploy.errors import BuildError
+from tests.fixtures.canaries import CanaryFolder
+from tests.fixtures.git import ContentRepo, write_config
+
+DOCS = '[[sites]]\nname = "docs"\npath = "sites/docs"\n'
+# A project folder committed in the site: pip prepares its metadata by running setup.py.
+SETUP_PY = "open({absent!r}, 'w').write('setup.py ran on the host')\nfrom setuptools import setup\nsetup(name='evil', version='1.0')\n"
+
+
+def _config(tmp_path: Path, repo: ContentRepo) -> config_mod.Config:
+    ops = tmp_path / "ops"
+    ops.mkdir(exist_ok=True)
+    return config_mod.load(write_config(ops, repo.path, sites=DOCS))
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # The site's own checkout, reached from the download folder (<state>/venvs/docs/.download-x)
+        # with the slashes percent-encoded: no '/', no '://', no leading '.' for the checks to see.
+        "file:..%2F..%2F..%2Fworkspaces%2Fdocs%2Fproj#egg=evil",
+        "file:..%2F..%2F..%2Fworkspaces%2Fdocs%2Fproj",
+        "evil@file:..%2F..%2F..%2Fworkspaces%2Fdocs%2Fproj",
+    ],
+)
+def test_a_percent_encoded_file_url_runs_no_setup_py_on_the_host(
+    line: str, tmp_path: Path, content_repo: ContentRepo, canary_folder: CanaryFolder
+) -> None:
+    """Goal 1 at its worst: ``pip download --only-binary :all:`` still prepares a local
+    folder's metadata, running its ``setup.py`` in the deployer's process tree, with network
+    and every secret of its environment. Such a line is refused before pip runs."""
+    content_repo.write("sites/docs/proj/setup.py", SETUP_PY.format(absent=str(canary_folder.absent)))
+    content_repo.write("sites/docs/requirements.txt", f"mkdocs==1.6.1\n{line}\n")
+    content_repo.commit("a requirement that is a folder of the site, spelled as a file: URL")
+    with pytest.raises(BuildError) as caught:
+        commands.build(_config(tmp_path, content_repo))
+    assert not canary_folder.absent.exists(), "setup.py ran on the host"
+    assert "requirements.txt line 2" in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[int, list[str]]]:
+    """A TCP service on the deployer's loopback, recording who connected."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            seen.append("connection")
+            conn.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], seen
+    stop.set()
+    thread.join()
+    server.close()
+
+
+@pytest.mark.parametrize("option", ["--index-url", "--extra-index-url", "--find-links", "-i", "-f"])
+def test_an_option_after_a_requirement_chooses_no_index(
+    option: str, tmp_path: Path, content_repo: ContentRepo, listener: tuple[int, list[str]]
+) -> None:
+    """Goal 4 from the host download: option lines are refused, but pip also reads options
+    after a requirement on its line (``\\`` joins lines). pip applies only ``--hash`` and a
+    few build options there, and sitedeploy refuses the line's URL: the commit's index is
+    never asked."""
+    port, seen = listener
+    content_repo.write(
+        "sites/docs/requirements.txt", f"mkdocs==1.6.1 \\\n    {option} http://127.0.0.1:{port}/simple/\n"
+    )
+    content_repo.commit("an index named after a requirement")
+    try:
+        commands.build(_config(tmp_path, content_repo))
+    except BuildError as exc:
+        assert "requirements.txt line 1" in str(exc) and "\n" not in str(exc)
+    assert seen == []
