@@ -18,7 +18,10 @@ from tests.fixtures.git import ContentRepo, write_config
 
 DOCS = '[[sites]]\nname = "docs"\npath = "sites/docs"\n'
 # A project folder committed in the site: pip prepares its metadata by running setup.py.
-SETUP_PY = "open({absent!r}, 'w').write('setup.py ran on the host')\nfrom setuptools import setup\nsetup(name='evil', version='1.0')\n"
+SETUP_PY = (
+    "open({absent!r}, 'w').write('setup.py ran on the host')\n"
+    "from setuptools import setup\nsetup(name='evil', version='1.0')\n"
+)
 
 
 def _config(tmp_path: Path, repo: ContentRepo) -> config_mod.Config:
