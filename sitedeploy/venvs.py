@@ -60,6 +60,8 @@ PIP_TIMEOUT = 1800.0
 _ARCHIVES = (".whl", ".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tar.xz", ".txz")
 _PACKAGE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?\s*(?:$|[\[(=!<>~;])")
 """A requirement by name (PEP 508), followed by extras, a version, a marker or nothing."""
+_NAMED = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?\s*(?:\[[A-Za-z0-9._,\s-]*\])?")
+"""What may stand before ``@ https://…`` in a requirement: a name, maybe extras."""
 _BUILD_TOOLS = ("setuptools", "wheel")
 """Downloaded too when the site commits a source archive: pip builds it with them, offline."""
 
@@ -233,8 +235,15 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
 
 
 def _checked_url(spec: str, where: str) -> str:
-    url = spec.split("@", 1)[-1].split(";", 1)[0].strip()
-    if not (url.startswith("https://") and url.split("#", 1)[0].split("?", 1)[0].endswith(".whl")):
+    """``spec`` when it is ``https://…/x.whl`` or ``name @ https://…/x.whl`` (a marker after).
+
+    What stands before an ``@`` must be a package name: pip reads
+    ``file:///some/folder#@https://x/y.whl`` as the folder and runs its ``setup.py`` here.
+    """
+    name, at, rest = spec.partition("@")
+    url = (rest if at else spec).split(";", 1)[0].strip()
+    named = _NAMED.fullmatch(name.strip()) is not None if at else True
+    if not (named and url.startswith("https://") and url.split("#", 1)[0].split("?", 1)[0].endswith(".whl")):
         raise BuildError(
             f"{where}: {url!r}: only https:// links to wheels (.whl) are allowed (an sdist or a "
             "repository would be built, running its code, to learn what it is); commit it in the "

@@ -38,6 +38,9 @@ def _config(tmp_path: Path, repo: ContentRepo) -> config_mod.Config:
         "file:..%2F..%2F..%2Fworkspaces%2Fdocs%2Fproj#egg=evil",
         "file:..%2F..%2F..%2Fworkspaces%2Fdocs%2Fproj",
         "evil@file:..%2F..%2F..%2Fworkspaces%2Fdocs%2Fproj",
+        # A URL whose last '@' part is an https wheel: pip reads the folder before the '#'.
+        "file:{state}/workspaces/docs/proj#@https://wheels.example/evil-1.0-py3-none-any.whl",
+        "evil @ file:{state}/workspaces/docs/proj?@https://wheels.example/evil-1.0-py3-none-any.whl",
     ],
 )
 def test_a_percent_encoded_file_url_runs_no_setup_py_on_the_host(
@@ -47,10 +50,12 @@ def test_a_percent_encoded_file_url_runs_no_setup_py_on_the_host(
     folder's metadata, running its ``setup.py`` in the deployer's process tree, with network
     and every secret of its environment. Such a line is refused before pip runs."""
     content_repo.write("sites/docs/proj/setup.py", SETUP_PY.format(absent=str(canary_folder.absent)))
+    cfg = _config(tmp_path, content_repo)
+    line = line.replace("{state}", "//" + str(cfg.state_dir))  # file:///<state>/...
     content_repo.write("sites/docs/requirements.txt", f"mkdocs==1.6.1\n{line}\n")
     content_repo.commit("a requirement that is a folder of the site, spelled as a file: URL")
     with pytest.raises(BuildError) as caught:
-        commands.build(_config(tmp_path, content_repo))
+        commands.build(cfg)
     assert not canary_folder.absent.exists(), "setup.py ran on the host"
     assert "requirements.txt line 2" in str(caught.value) and "\n" not in str(caught.value)
 
