@@ -317,3 +317,93 @@ def test_every_step_of_a_fork_preview_binds_only_its_own_levels_state(
         for path in read_only:
             if path.resolve().is_relative_to(state):
                 assert path.resolve().is_relative_to(own), f"read-only {path} is not the preview level's"
+
+
+OUTPUT_HOOK = """
+import os
+def on_post_build(config, **kwargs):
+    out = config["site_dir"]
+    kind = {kind!r}
+    if kind == "newline":
+        open(os.path.join(out, "evil\\n\\x1b[31m.html"), "w").write("x")
+    elif kind == "bad-utf8":
+        open(os.path.join(os.fsencode(out), b"\\xff\\xfe.html"), "w").write("x")
+    elif kind == "deep":
+        path = out
+        for _ in range(200):
+            path = os.path.join(path, "d")
+        os.makedirs(path)
+    elif kind == "socket":
+        import socket
+        socket.socket(socket.AF_UNIX).bind(os.path.join(out, "sock.html"))
+    elif kind == "reserved":
+        os.makedirs(os.path.join(out, ".sitedeploy"))
+        open(os.path.join(out, ".sitedeploy", "state.json"), "w").write("{{}}")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["newline", "bad-utf8", "deep", "socket", "reserved"])
+def test_hostile_output_names_are_refused_with_one_line(
+    kind: str, tmp_path: Path, content_repo: ContentRepo
+) -> None:
+    """Goals 5 and 7 in the output: a file name with a newline and a terminal escape, one
+    that is not UTF-8, 200 nested folders, a socket, the target's own state folder. Each is
+    refused with one line that drives no terminal; the live site stays."""
+    cfg = _config(tmp_path, content_repo)
+    commands.deploy(cfg)
+    live = tmp_path / "ops" / "public" / "current"
+    before = os.readlink(live)
+    _hooked(content_repo, OUTPUT_HOOK.format(kind=kind))
+    content_repo.commit(f"a hook that writes {kind}")
+    with pytest.raises(SitedeployError) as caught:
+        commands.deploy(cfg)
+    assert "\n" not in str(caught.value) and "\x1b" not in str(caught.value)
+    assert os.readlink(live) == before
+
+
+CACHE_HOOK = """
+import os, sys
+def on_post_build(config, **kwargs):
+    cache = sys.argv[sys.argv.index("--cache") + 1]
+    for name in os.listdir(cache):  # every file the builder keeps becomes a plant
+        path = os.path.join(cache, name)
+        if os.path.isfile(path) and not os.path.islink(path):
+            os.unlink(path)
+            os.symlink({file!r}, path)
+    os.mkfifo(os.path.join(cache, "fifo"))
+    os.symlink({dir!r}, os.path.join(cache, "html-link"))
+"""
+
+
+@pytest.mark.slow
+def test_links_and_fifos_left_in_the_incremental_cache_are_never_followed(
+    tmp_path: Path, content_repo: ContentRepo, canary_folder: CanaryFolder
+) -> None:
+    """Goal 2 through the one folder a MkDocs build may write that outlives it: every file of
+    its incremental cache swapped for a link to a canary, a FIFO, a link to a canary folder.
+    The deployer's seal check and the next build neither block nor follow them; the next
+    commit is built as from scratch."""
+    cfg = _config(tmp_path, content_repo)
+    commands.deploy(cfg)  # the cache holds a first build's files
+    _hooked(content_repo, CACHE_HOOK.format(file=str(canary_folder.file), dir=str(canary_folder.folder)))
+    content_repo.commit("a hook that plants in the cache")
+    commands.deploy(cfg)
+    [cache] = (cfg.state_dir / "mkdocs-cache").iterdir()
+    assert (cache / "fifo").exists() and (cache / "html-link").is_symlink()  # the plants are there
+    (content_repo.path / "sites/docs/hooks.py").unlink()
+    content_repo.write(
+        "sites/docs/mkdocs.yml",
+        (content_repo.path / "sites/docs/mkdocs.yml").read_text().replace("hooks:\n  - hooks.py\n", ""),
+    )
+    content_repo.write("sites/docs/docs/guide.md", "# Guide\n\nAfter the plants.\n")
+    content_repo.commit("the next commit")
+    commands.deploy(cfg)
+    published = tmp_path / "ops" / "public" / "current"
+    clean = commands.build(config_mod.load(cfg.path, state_dir=tmp_path / "clean-state")).root
+    assert _tree(published) == _tree(clean)
+    assert canary_folder.changes() == []
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}

@@ -103,3 +103,19 @@ def test_an_option_after_a_requirement_chooses_no_index(
     except BuildError as exc:
         assert "requirements.txt line 1" in str(exc) and "\n" not in str(exc)
     assert seen == []
+
+
+def test_a_folder_named_like_a_wheel_is_not_built_on_the_host(
+    tmp_path: Path, content_repo: ContentRepo, canary_folder: CanaryFolder
+) -> None:
+    """A path ending in ``.whl`` goes to the host download; a *folder* of that name with a
+    ``setup.py`` would be a project pip prepares by running it. pip refuses (not a wheel
+    file), and nothing runs."""
+    folder = "sites/docs/evil-1.0-py3-none-any.whl"
+    content_repo.write(f"{folder}/setup.py", SETUP_PY.format(absent=str(canary_folder.absent)))
+    content_repo.write("sites/docs/requirements.txt", "mkdocs==1.6.1\n./evil-1.0-py3-none-any.whl\n")
+    content_repo.commit("a folder named like a wheel")
+    with pytest.raises(BuildError) as caught:
+        commands.build(_config(tmp_path, content_repo))
+    assert not canary_folder.absent.exists(), "setup.py ran on the host"
+    assert "\n" not in str(caught.value)
