@@ -12,7 +12,7 @@ import pytest
 
 from sitedeploy import commands
 from sitedeploy import config as config_mod
-from sitedeploy.errors import BuildError
+from sitedeploy.errors import BuildError, ConfigError
 from tests.fixtures.canaries import CanaryFolder
 from tests.fixtures.git import ContentRepo, write_config
 
@@ -119,3 +119,17 @@ def test_a_folder_named_like_a_wheel_is_not_built_on_the_host(
         commands.build(_config(tmp_path, content_repo))
     assert not canary_folder.absent.exists(), "setup.py ran on the host"
     assert "\n" not in str(caught.value)
+
+
+def test_a_huge_committed_deploy_toml_is_refused_before_it_is_read(
+    tmp_path: Path, content_repo: ContentRepo
+) -> None:
+    """Goal 7: git stores a file compressed, so 4 GB of spaces in deploy.toml is a few MB to
+    push (a fork's pull request is read too), and the deployer read the blob whole into
+    memory to parse it. Here 8 MB stands for it: refused with one line, by its size."""
+    content_repo.write("deploy.toml", DOCS + "#" + " " * (8 * 1024 * 1024) + "\n")
+    content_repo.commit("a deploy.toml of 8 MB")
+    with pytest.raises(ConfigError) as caught:
+        commands.build(_config(tmp_path, content_repo))
+    assert "deploy.toml" in str(caught.value) and "bytes" in str(caught.value)
+    assert len(str(caught.value)) < 300
