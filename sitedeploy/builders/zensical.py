@@ -132,7 +132,8 @@ def _read_config(job: Job, config: Path) -> dict[str, Any]:
             text = config.read_text(encoding="utf-8")
             data = yaml.load(text, Loader=_LenientSafeLoader)  # nosec B506: a SafeLoader subclass
     except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise BuildError(f"site '{job.site}' ({job.label}/{config.name}): cannot read: {exc}") from None
+        said = " ".join(str(exc).split())[:300]  # PyYAML's spans lines and quotes the file
+        raise BuildError(f"site '{job.site}' ({job.label}/{config.name}): cannot read: {said}") from None
     return data if isinstance(data, dict) else {}
 
 

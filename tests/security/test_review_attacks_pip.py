@@ -12,7 +12,7 @@ import pytest
 
 from sitedeploy import commands
 from sitedeploy import config as config_mod
-from sitedeploy.errors import BuildError, ConfigError
+from sitedeploy.errors import BuildError, ConfigError, SitedeployError
 from tests.fixtures.canaries import CanaryFolder
 from tests.fixtures.git import ContentRepo, write_config
 
@@ -133,3 +133,35 @@ def test_a_huge_committed_deploy_toml_is_refused_before_it_is_read(
         commands.build(_config(tmp_path, content_repo))
     assert "deploy.toml" in str(caught.value) and "bytes" in str(caught.value)
     assert len(str(caught.value)) < 300
+
+
+def test_a_broken_zensical_config_is_one_line_for_the_chat(tmp_path: Path, content_repo: ContentRepo) -> None:
+    """Goal 6: the deployer parses a Zensical site's mkdocs.yml itself; PyYAML's error spans
+    lines and quotes the file, so the commit chose lines of a message that goes to the chat
+    (where a line of its own can be a Markdown link definition). One line, always."""
+    content_repo.write(
+        "sites/docs/mkdocs.yml",
+        'site_name: "[Re-authorize the deploy bot][1]\n\n[1]: https://evil.example/login\n',
+    )
+    content_repo.commit("a mkdocs.yml PyYAML cannot read")
+    sites = DOCS + 'builder = "zensical"\n'
+    ops = tmp_path / "ops"
+    ops.mkdir()
+    with pytest.raises(BuildError) as caught:
+        commands.build(config_mod.load(write_config(ops, content_repo.path, sites=sites)))
+    assert "\n" not in str(caught.value) and "mkdocs.yml" in str(caught.value)
+
+
+def test_a_site_mounted_on_the_targets_state_folder_is_refused(
+    tmp_path: Path, content_repo: ContentRepo
+) -> None:
+    """Goal 2/5 through ``mount``: a committed site mounted at ``/.sitedeploy/`` would write
+    where the target keeps its own state (history, control, manifests)."""
+    content_repo.write(
+        "deploy.toml", '[[sites]]\nname = "landing"\npath = "sites/landing"\nmount = "/.sitedeploy/"\n'
+    )
+    content_repo.commit("a site mounted on the state folder")
+    with pytest.raises(SitedeployError) as caught:
+        commands.deploy(_config(tmp_path, content_repo))
+    assert ".sitedeploy" in str(caught.value) and "\n" not in str(caught.value)
+    assert not (tmp_path / "ops" / "public" / ".sitedeploy" / "index.html").exists()
