@@ -20,6 +20,9 @@ installs (a ``.pth`` file runs at every interpreter start) never runs in another
    local folder and run its ``setup.py`` here to learn its metadata, wheels only or not.
    So is ``${VAR}``, which pip fills in from the environment
    it runs in (the operator's: a key in a wheel's URL would go to the host the commit names).
+   The commit's own wheels are downloaded first without their dependencies and refused when
+   their metadata requires a package by URL or path (``x @ file:///folder``), which pip
+   would resolve, and prepare by running its ``setup.py``, here.
 2. **install, in the sandbox, offline**: ``pip install --no-index --find-links <wheels>``
    with no network and none of the operator's ``PIP_*``, proxy or credential variables
    (``PIP_CONFIG_FILE`` is ``/dev/null``). A committed sdist is built here, offline: its
@@ -42,6 +45,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
@@ -62,6 +66,7 @@ _PACKAGE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?\s*(?:$|[\[(=!
 """A requirement by name (PEP 508), followed by extras, a version, a marker or nothing."""
 _NAMED = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?\s*(?:\[[A-Za-z0-9._,\s-]*\])?")
 """What may stand before ``@ https://…`` in a requirement: a name, maybe extras."""
+_REQUIRES = re.compile(r"requires-dist:", re.IGNORECASE)
 _BUILD_TOOLS = ("setuptools", "wheel")
 """Downloaded too when the site commits a source archive: pip builds it with them, offline."""
 
@@ -154,7 +159,10 @@ def _download(venv: Path, job: Job, tool: str, downloads: Path, wanted: tuple[li
     """Wheels for the requirements (and ``tool``) in ``downloads/wheels``; runs no repo code.
 
     The fresh venv's pip runs here, before anything is installed in it (no ``.pth`` yet),
-    isolated (``-I``), with the operator's environment: their index, token and proxy.
+    isolated (``-I``), with the operator's environment: their index, token and proxy. First
+    the commit's own lines without their dependencies, whose metadata is checked (a wheel
+    may require ``x @ file:///a/folder``, which pip would prepare by running its
+    ``setup.py`` here, wheels only or not); then everything, dependencies by name only.
     """
     lines, sources = wanted
     listed = downloads / "requirements.txt"
@@ -163,7 +171,14 @@ def _download(venv: Path, job: Job, tool: str, downloads: Path, wanted: tuple[li
     wheels.mkdir()
     command = [str(venv / "bin" / "python"), "-I", "-m", "pip", "download", "--quiet"]
     command += ["--disable-pip-version-check", "--only-binary", ":all:", "--dest", str(wheels)]
-    command += ["-r", str(listed), tool, *(_BUILD_TOOLS if sources else ())]
+    if lines:
+        _pip_download(job, [*command, "--no-deps", "-r", str(listed)], downloads)
+        _refuse_direct_dependencies(job, wheels)
+    _pip_download(job, [*command, "-r", str(listed), tool, *(_BUILD_TOOLS if sources else ())], downloads)
+    return wheels
+
+
+def _pip_download(job: Job, command: list[str], downloads: Path) -> None:
     try:
         proc = subprocess.run(  # nosec B603: argv list, no shell; --only-binary: no repo code runs
             command, cwd=downloads, stdin=subprocess.DEVNULL, capture_output=True, timeout=PIP_TIMEOUT,
@@ -182,7 +197,38 @@ def _download(venv: Path, job: Job, tool: str, downloads: Path, wanted: tuple[li
             "in the site folder and name it as ./path/to/it.tar.gz)",
             log_tail="\n".join(said[-20:]),
         )
-    return wheels
+
+
+def _refuse_direct_dependencies(job: Job, wheels: Path) -> None:
+    """Refuse a downloaded wheel that requires a package by URL or path (``x @ file:…``)."""
+    for wheel in sorted(wheels.glob("*.whl")):
+        for requirement in _requires_dist(wheel):
+            if "@" in requirement.split(";", 1)[0]:
+                raise BuildError(
+                    f"site '{job.site}' ({job.label}/requirements.txt): {wheel.name} requires "
+                    f"{requirement[:200]!r}, a package by URL or path, which would be fetched or "
+                    "built on the deploy host; use a wheel that requires packages by name"
+                )
+
+
+def _requires_dist(wheel: Path) -> list[str]:
+    """Every ``Requires-Dist`` of every top-level ``.dist-info/METADATA`` in ``wheel``; a
+    METADATA over 1 MB counts as one that cannot be checked (it may be a zip bomb)."""
+    found: list[str] = []
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            for info in archive.infolist():
+                if info.filename.count("/") != 1 or not info.filename.endswith(".dist-info/METADATA"):
+                    continue
+                if info.file_size > 1024**2:
+                    return ["@ a METADATA over 1 MB"]
+                text = archive.read(info).decode("utf-8", "replace")
+                found += [
+                    line.split(":", 1)[1].strip() for line in text.splitlines() if _REQUIRES.match(line)
+                ]
+    except (OSError, zipfile.BadZipFile):
+        return []  # not a wheel: pip cannot install it either, and says so
+    return found
 
 
 def host_requirements(job: Job) -> tuple[list[str], list[str]]:

@@ -4,8 +4,10 @@ settings and secrets), a committed deploy.toml, a Zensical config, a site's moun
 
 from __future__ import annotations
 
+import io
 import socket
 import threading
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -189,3 +191,39 @@ def test_a_site_mounted_on_the_targets_state_folder_is_refused(
         commands.deploy(_config(tmp_path, content_repo))
     assert ".sitedeploy" in str(caught.value) and "\n" not in str(caught.value)
     assert not (tmp_path / "ops" / "public" / ".sitedeploy" / "index.html").exists()
+
+
+def _carrier_wheel(requires: str) -> bytes:
+    """A wheel that installs nothing and depends on ``requires``."""
+    buffer = io.BytesIO()
+    dist = "carrier-1.0.dist-info"
+    with zipfile.ZipFile(buffer, "w") as whl:
+        whl.writestr("carrier.py", "")
+        whl.writestr(
+            f"{dist}/METADATA",
+            f"Metadata-Version: 2.1\nName: carrier\nVersion: 1.0\nRequires-Dist: {requires}\n",
+        )
+        whl.writestr(
+            f"{dist}/WHEEL", "Wheel-Version: 1.0\nGenerator: t\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        )
+        whl.writestr(f"{dist}/RECORD", "")
+    return buffer.getvalue()
+
+
+def test_a_wheels_own_dependency_on_a_folder_runs_no_setup_py_on_the_host(
+    tmp_path: Path, content_repo: ContentRepo, canary_folder: CanaryFolder
+) -> None:
+    """Goal 1 through what the host resolves, not what it reads: a committed wheel (or an
+    https:// one) whose metadata requires ``evil @ file:///<the site's checkout>/proj``. pip
+    resolves the dependency on the host and prepares the folder by running its ``setup.py``.
+    Refused, naming the wheel and its dependency, before anything is resolved."""
+    cfg = _config(tmp_path, content_repo)
+    proj = cfg.state_dir / "workspaces" / "docs" / "proj"
+    content_repo.write("sites/docs/proj/setup.py", SETUP_PY.format(absent=str(canary_folder.absent)))
+    content_repo.write("sites/docs/carrier-1.0-py3-none-any.whl", _carrier_wheel(f"evil @ file://{proj}"))
+    content_repo.write("sites/docs/requirements.txt", "mkdocs==1.6.1\n./carrier-1.0-py3-none-any.whl\n")
+    content_repo.commit("a wheel that depends on a folder of the site")
+    with pytest.raises(BuildError) as caught:
+        commands.build(cfg)
+    assert not canary_folder.absent.exists(), "setup.py ran on the host"
+    assert "carrier" in str(caught.value) and "\n" not in str(caught.value)
