@@ -48,6 +48,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from email.parser import HeaderParser
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -66,7 +67,6 @@ _PACKAGE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?\s*(?:$|[\[(=!
 """A requirement by name (PEP 508), followed by extras, a version, a marker or nothing."""
 _NAMED = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?\s*(?:\[[A-Za-z0-9._,\s-]*\])?")
 """What may stand before ``@ https://…`` in a requirement: a name, maybe extras."""
-_REQUIRES = re.compile(r"requires-dist:", re.IGNORECASE)
 _BUILD_TOOLS = ("setuptools", "wheel")
 """Downloaded too when the site commits a source archive: pip builds it with them, offline."""
 
@@ -223,9 +223,9 @@ def _requires_dist(wheel: Path) -> list[str]:
                 if info.file_size > 1024**2:
                     return ["@ a METADATA over 1 MB"]
                 text = archive.read(info).decode("utf-8", "replace")
-                found += [
-                    line.split(":", 1)[1].strip() for line in text.splitlines() if _REQUIRES.match(line)
-                ]
+                # As pip reads it: an e-mail header block, where a line that starts with a
+                # space continues the one before (``Requires-Dist: x`` + `` @ file:///…``).
+                found += [str(v) for v in HeaderParser().parsestr(text).get_all("Requires-Dist") or []]
     except (OSError, zipfile.BadZipFile):
         return []  # not a wheel: pip cannot install it either, and says so
     return found

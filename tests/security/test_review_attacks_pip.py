@@ -210,17 +210,21 @@ def _carrier_wheel(requires: str) -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.parametrize("fold", ["", "\n"])
 def test_a_wheels_own_dependency_on_a_folder_runs_no_setup_py_on_the_host(
-    tmp_path: Path, content_repo: ContentRepo, canary_folder: CanaryFolder
+    fold: str, tmp_path: Path, content_repo: ContentRepo, canary_folder: CanaryFolder
 ) -> None:
     """Goal 1 through what the host resolves, not what it reads: a committed wheel (or an
     https:// one) whose metadata requires ``evil @ file:///<the site's checkout>/proj``. pip
     resolves the dependency on the host and prepares the folder by running its ``setup.py``.
-    Refused, naming the wheel and its dependency, before anything is resolved."""
+    Refused, naming the wheel and its dependency, before anything is resolved; also when
+    the header is folded over two lines (pip reads METADATA as an e-mail header block)."""
     cfg = _config(tmp_path, content_repo)
     proj = cfg.state_dir / "workspaces" / "docs" / "proj"
     content_repo.write("sites/docs/proj/setup.py", SETUP_PY.format(absent=str(canary_folder.absent)))
-    content_repo.write("sites/docs/carrier-1.0-py3-none-any.whl", _carrier_wheel(f"evil @ file://{proj}"))
+    content_repo.write(
+        "sites/docs/carrier-1.0-py3-none-any.whl", _carrier_wheel(f"evil{fold} @ file://{proj}")
+    )
     content_repo.write("sites/docs/requirements.txt", "mkdocs==1.6.1\n./carrier-1.0-py3-none-any.whl\n")
     content_repo.commit("a wheel that depends on a folder of the site")
     with pytest.raises(BuildError) as caught:
