@@ -1,10 +1,9 @@
 """Virtual environments for sites that pin their build requirements.
 
 A site with a ``requirements.txt`` beside its config (a theme, plugins) is built with a
-Python from a virtual environment made from exactly that file, cached by the file's hash
-and the builder, so sites with different plugins coexist and sitedeploy's own environment
-stays clean. Each site has its own venvs (``<state>/venvs/<site>/``): a package one site
-installs (a ``.pth`` file runs at every interpreter start) never runs in another's build.
+Python from a venv made from exactly that file, keyed by its bytes, the files of the site it
+names and the builder. Each site has its own venvs (``<state>/venvs/<site>/``): a package
+one site installs (a ``.pth`` file runs at every interpreter start) never runs in another's.
 
 ``pip install`` runs whatever the named packages ship, so it is done in two parts:
 
@@ -13,16 +12,13 @@ installs (a ``.pth`` file runs at every interpreter start) never runs in another
    and network. Wheels only: pip builds an sdist to learn its metadata, which would run its
    ``setup.py`` here, so an index package without a wheel is refused, and a source archive
    or folder committed in the site folder (``./vendor/pkg-1.0.tar.gz``) is left to part 2.
-   Option lines (``-r``, ``-e``, ``--index-url``...), paths that leave the site folder and
-   URLs other than ``https://`` wheels are refused: the operator decides where packages
-   come from, not the commit. A line that is none of these must name a package (a name,
-   then extras, a version or a marker): pip would read ``file:..%2Fsome%2Ffolder`` as a
-   local folder and run its ``setup.py`` here to learn its metadata, wheels only or not.
-   So is ``${VAR}``, which pip fills in from the environment
-   it runs in (the operator's: a key in a wheel's URL would go to the host the commit names).
-   The commit's own wheels are downloaded first without their dependencies and refused when
-   their metadata requires a package by URL or path (``x @ file:///folder``), which pip
-   would resolve, and prepare by running its ``setup.py``, here.
+   Refused: option lines (``-r``, ``-e``, ``--index-url``...), paths that leave the site
+   folder, URLs other than ``https://`` wheels (the operator decides where packages come
+   from), ``${VAR}`` (pip fills in the operator's environment: a key in a URL would leave),
+   and any other line that does not name a package (pip reads ``file:..%2Fa%2Ffolder`` as a
+   folder and runs its ``setup.py`` here to learn its metadata, wheels only or not). The
+   commit's own wheels are downloaded first without dependencies and refused when their
+   metadata requires a package by URL or path (``x @ file:///folder``), for the same reason.
 2. **install, in the sandbox, offline**: ``pip install --no-index --find-links <wheels>``
    with no network and none of the operator's ``PIP_*``, proxy or credential variables
    (``PIP_CONFIG_FILE`` is ``/dev/null``). A committed sdist is built here, offline: its
@@ -76,13 +72,39 @@ def python_for(job: Job, tool: str) -> Path:
     requirements = job.src / "requirements.txt"
     if not requirements.is_file():
         return _own_python(job, tool)
-    digest = hashlib.sha256(tool.encode() + b"\0" + requirements.read_bytes()).hexdigest()
+    digest = _venv_key(job, tool, requirements.read_bytes())
     venv = job.venvs / f"{tool}-{digest[:16]}"
     if not (_is_regular(marker(venv)) and untrusted.is_real_dir(venv)) or _changed_since_made(job, venv):
         job.progress.step(f"site '{job.site}': installing {job.label}/requirements.txt in a new venv")
         _create(venv, job, tool)
         _seal(job, venv)
     return venv / "bin" / "python"
+
+
+def _venv_key(job: Job, tool: str, requirements: bytes) -> str:
+    """The venv's name: the tool, requirements.txt, and the bytes of every file of the site
+    it names (``./plugin-1.0-py3-none-any.whl``): a wheel replaced under the same name (a
+    reverted plugin, another pull request's) gets a venv of its own, never the old one."""
+    key = hashlib.sha256(tool.encode() + b"\0" + requirements)
+    for rel in _named_files(requirements.decode("utf-8", "replace")):
+        path = job.src / rel
+        key.update(b"\0" + rel.encode() + b"\0")
+        if ".." not in PurePosixPath(rel).parts and path.is_file():  # else refused when installed
+            with path.open("rb") as f:
+                key.update(hashlib.file_digest(f, "sha256").digest())
+    return key.hexdigest()
+
+
+def _named_files(text: str) -> list[str]:
+    """The paths requirements.txt names (the lines :func:`host_requirements` takes as files)."""
+    found = []
+    for _, spec in _logical_lines(text):
+        first = spec.split()[0]
+        if "://" in spec or first.startswith(("-", "~", "/")):
+            continue
+        if "/" in first or first.startswith(".") or first.lower().endswith(_ARCHIVES):
+            found.append(PurePosixPath(first).as_posix())
+    return sorted(found)
 
 
 def _seal(job: Job, venv: Path) -> None:

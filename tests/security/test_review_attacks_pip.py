@@ -231,3 +231,48 @@ def test_a_wheels_own_dependency_on_a_folder_runs_no_setup_py_on_the_host(
         commands.build(cfg)
     assert not canary_folder.absent.exists(), "setup.py ran on the host"
     assert "carrier" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def _pth_wheel(code: str) -> bytes:
+    """``plugin-1.0-py3-none-any.whl`` whose .pth file runs ``code`` at every interpreter start."""
+    buffer = io.BytesIO()
+    dist = "plugin-1.0.dist-info"
+    with zipfile.ZipFile(buffer, "w") as whl:
+        whl.writestr("plugin.pth", f"import os; exec({code!r}, {{}})\n")
+        whl.writestr(f"{dist}/METADATA", "Metadata-Version: 2.1\nName: plugin\nVersion: 1.0\n")
+        whl.writestr(
+            f"{dist}/WHEEL", "Wheel-Version: 1.0\nGenerator: t\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        )
+        whl.writestr(f"{dist}/RECORD", "")
+    return buffer.getvalue()
+
+
+EVIL_PTH = """
+import atexit, os, sys
+def _plant():
+    if "--site-dir" in sys.argv:
+        with open(os.path.join(sys.argv[sys.argv.index("--site-dir") + 1], "evil.html"), "w") as f:
+            f.write("<p>planted by a reverted wheel</p>")
+atexit.register(_plant)
+"""
+
+
+@pytest.mark.slow
+def test_a_committed_wheel_replaced_under_the_same_name_is_installed_again(
+    tmp_path: Path, content_repo: ContentRepo
+) -> None:
+    """Goal 3 within a level: the venv is keyed by requirements.txt's text, so a commit that
+    replaces a committed wheel's bytes under the same name (a revert of a hostile plugin, or
+    another pull request's different wheel) was built with the old venv, and the old .pth
+    kept running. The wheel's bytes are part of the key."""
+    content_repo.write("sites/docs/requirements.txt", "mkdocs==1.6.1\n./plugin-1.0-py3-none-any.whl\n")
+    content_repo.write("sites/docs/plugin-1.0-py3-none-any.whl", _pth_wheel(EVIL_PTH))
+    content_repo.commit("a plugin that plants a page")
+    cfg = _config(tmp_path, content_repo)
+    commands.deploy(cfg)
+    live = tmp_path / "ops" / "public" / "current"
+    assert (live / "evil.html").exists()  # the hostile plugin ran
+    content_repo.write("sites/docs/plugin-1.0-py3-none-any.whl", _pth_wheel("pass"))
+    content_repo.commit("revert the plugin to a harmless one, same file name")
+    commands.deploy(cfg)
+    assert not (live / "evil.html").exists(), "the reverted plugin still runs"
