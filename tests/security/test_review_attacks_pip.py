@@ -276,3 +276,29 @@ def test_a_committed_wheel_replaced_under_the_same_name_is_installed_again(
     content_repo.commit("revert the plugin to a harmless one, same file name")
     commands.deploy(cfg)
     assert not (live / "evil.html").exists(), "the reverted plugin still runs"
+
+
+@pytest.mark.parametrize(
+    "committed",
+    [
+        "[limits]\nmax_pixels = 1000000000000\n\n[images]\nmax_pixels = 1000000000000\n",
+        '[build]\nsandbox = "off"\n',
+    ],
+)
+def test_a_commit_cannot_set_machine_settings_for_itself(
+    committed: str, tmp_path: Path, content_repo: ContentRepo, canary_folder: CanaryFolder
+) -> None:
+    """Goal 6: a committed deploy.toml naming the operator's tables (the ceilings, the
+    sandbox). Build settings come from the commit, machine settings never:
+    the ceiling holds, and a hook that writes a canary still runs in the sandbox."""
+    hook = f"def on_post_build(config, **kw):\n    open({str(canary_folder.absent)!r}, 'w').write('x')\n"
+    content_repo.write("sites/docs/hooks.py", hook)
+    yml = (content_repo.path / "sites/docs/mkdocs.yml").read_text()
+    content_repo.write("sites/docs/mkdocs.yml", yml + "hooks:\n  - hooks.py\n")
+    content_repo.write("deploy.toml", DOCS + "\n" + committed)
+    content_repo.commit("machine settings in the commit")
+    try:
+        commands.build(_config(tmp_path, content_repo))
+    except SitedeployError as exc:
+        assert "\n" not in str(exc)
+    assert not canary_folder.absent.exists()
