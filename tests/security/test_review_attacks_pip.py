@@ -16,6 +16,7 @@ import pytest
 from sitedeploy import commands
 from sitedeploy import config as config_mod
 from sitedeploy.errors import BuildError, ConfigError, SitedeployError
+from sitedeploy.versions import previews
 from tests.fixtures.canaries import CLI_CANARIES, CanaryFolder
 from tests.fixtures.git import ContentRepo, write_config
 
@@ -302,3 +303,22 @@ def test_a_commit_cannot_set_machine_settings_for_itself(
     except SitedeployError as exc:
         assert "\n" not in str(exc)
     assert not canary_folder.absent.exists()
+
+
+@pytest.mark.slow
+def test_branches_named_like_git_options_are_previewed_as_names(
+    tmp_path: Path, content_repo: ContentRepo
+) -> None:
+    """Goal 5 through refs: a self-hosted server takes ``refs/heads/--output=<path>``; a
+    deployer that passed the branch's name to git would have git write there. Each is
+    previewed under a slug of its own, and nothing is written outside."""
+    planted = tmp_path / "written-by-git"
+    for name in (f"--output={planted}", "-x", "--exec=touch"):
+        content_repo.git("update-ref", f"refs/heads/{name}", "HEAD")
+    ops = tmp_path / "ops"
+    ops.mkdir()
+    cfg = config_mod.load(write_config(ops, content_repo.path, sites=DOCS, extra='previews = "branch:*"\n'))
+    results = previews.deploy_previews(cfg)
+    names = sorted(r.name for r in results if r.outcome == "deployed")
+    assert len(names) == 4 and all(n.startswith("br-") and "/" not in n for n in names), results
+    assert not planted.exists()
