@@ -21,13 +21,11 @@ one site installs (a ``.pth`` file runs at every interpreter start) never runs i
    metadata requires a package by URL or path (``x @ file:///folder``), for the same reason.
 2. **install, in the sandbox, offline**: ``pip install --no-index --find-links <wheels>``
    with no network and none of the operator's ``PIP_*``, proxy or credential variables
-   (``PIP_CONFIG_FILE`` is ``/dev/null``). A committed sdist is built here, offline: its
-   build requirements (setuptools, wheel) and dependencies come from the downloaded wheels,
-   so they must be named in ``requirements.txt``.
+   (``PIP_CONFIG_FILE`` is ``/dev/null``). A committed sdist is built here, offline, from
+   the downloaded wheels: its build requirements and dependencies must be named too.
 
-Every sandboxed step gets a new work folder made here (``mkdtemp``), never reused by another
-step, with its log beside it where the step cannot write; the venv's completion marker is a
-file beside the venv (``<venv>.complete``), in a folder no step can write.
+Every sandboxed step gets a new work folder (``mkdtemp``), its log beside it where the step
+cannot write; the venv's completion marker is beside the venv (``<venv>.complete``).
 """
 
 from __future__ import annotations
@@ -72,6 +70,8 @@ def python_for(job: Job, tool: str) -> Path:
     requirements = job.src / "requirements.txt"
     if not requirements.is_file():
         return _own_python(job, tool)
+    if requirements.stat().st_size > 1024**2:  # read whole below: git stores it compressed
+        raise BuildError(f"site '{job.site}': {job.label}/requirements.txt is over 1 MB; shorten it")
     digest = _venv_key(job, tool, requirements.read_bytes())
     venv = job.venvs / f"{tool}-{digest[:16]}"
     if not (_is_regular(marker(venv)) and untrusted.is_real_dir(venv)) or _changed_since_made(job, venv):

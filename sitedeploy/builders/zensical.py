@@ -126,6 +126,8 @@ def _site_dir(job: Job, config: Path) -> str:
 
 def _read_config(job: Job, config: Path) -> dict[str, Any]:
     try:
+        if config.stat().st_size > 1024**2:  # read whole: git stores a file compressed
+            raise BuildError(f"site '{job.site}' ({job.label}/{config.name}): over 1 MB; shorten it")
         if config.suffix == ".toml":
             data = tomllib.loads(config.read_text(encoding="utf-8")).get("project", {})
         else:  # a SafeLoader: tags like !ENV or !!python/name read as null, never run

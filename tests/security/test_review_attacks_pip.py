@@ -322,3 +322,20 @@ def test_branches_named_like_git_options_are_previewed_as_names(
     names = sorted(r.name for r in results if r.outcome == "deployed")
     assert len(names) == 4 and all(n.startswith("br-") and "/" not in n for n in names), results
     assert not planted.exists()
+
+
+@pytest.mark.parametrize("name", ["requirements.txt", "zensical.toml"])
+def test_a_huge_file_the_deployer_reads_itself_is_refused_by_its_size(
+    name: str, tmp_path: Path, content_repo: ContentRepo
+) -> None:
+    """Goal 7, the same class as a huge deploy.toml: files of the checkout the deployer reads
+    whole on the host (requirements.txt to key the venv, Zensical's config for site_dir)."""
+    padding = "#" + " " * (8 * 1024 * 1024) + "\n"
+    if name == "zensical.toml":
+        content_repo.write("sites/docs/zensical.toml", '[project]\nsite_name = "Z"\n' + padding)
+    else:
+        content_repo.write("sites/docs/requirements.txt", "mkdocs==1.6.1\n" + padding)
+    content_repo.commit(f"a {name} of 8 MB")
+    with pytest.raises(BuildError) as caught:
+        commands.build(_config(tmp_path, content_repo))
+    assert name in str(caught.value) and "1 MB" in str(caught.value)
