@@ -26,10 +26,12 @@ from .config import BUILD_TABLES, Config, check_top_level, parse_build_tables
 from .errors import ConfigError
 from .gitrun import Git
 from .limits import check_build_limits
-from .source import Commit, Source, is_url
+from .source import Commit, Source, git_path, is_url
 
 Warn = Callable[[str], None]
 MAX_KEYS_NAMED = 5
+MAX_CONFIG_BYTES = 1024 * 1024
+"""The largest committed deploy.toml read (settings are a few kilobytes)."""
 
 
 def committed_path(config: Config) -> str:
@@ -86,6 +88,7 @@ def build_config_at(config: Config, source: Source, commit: Commit, *, warn: War
     differ from the commit's (an uncommitted edit, or an operator file the commit overrides).
     """
     rel = committed_path(config)
+    _check_size(source, commit, rel)
     text = source.read_text(commit.sha, rel)
     if text is None:  # the commit has no deploy.toml: the local file's build tables apply
         return config
@@ -95,6 +98,17 @@ def build_config_at(config: Config, source: Source, commit: Commit, *, warn: War
     if warn is not None and (config.build_tables or working_copy) and config.build_tables != tables:
         _warn_differences(config, tables, origin, warn)
     return with_build_tables(config, tables, origin)
+
+
+def _check_size(source: Source, commit: Commit, rel: str) -> None:
+    """Refuse a committed deploy.toml too large to be settings, before reading it: git stores
+    it compressed, so a few megabytes pushed (4 GB of spaces) would be read whole into memory."""
+    size = source.git.probe("cat-file", "-s", f"{commit.sha}:{git_path(rel)}")
+    if size is not None and size.isdigit() and int(size) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{rel} at commit {commit.short}: {int(size):,} bytes, over the {MAX_CONFIG_BYTES:,} a "
+            "deploy.toml may have; it holds settings only: shorten it"
+        )
 
 
 def with_build_tables(config: Config, tables: Mapping[str, Any], origin: str) -> Config:

@@ -1,10 +1,9 @@
 """Virtual environments for sites that pin their build requirements.
 
 A site with a ``requirements.txt`` beside its config (a theme, plugins) is built with a
-Python from a virtual environment made from exactly that file, cached by the file's hash
-and the builder, so sites with different plugins coexist and sitedeploy's own environment
-stays clean. Each site has its own venvs (``<state>/venvs/<site>/``): a package one site
-installs (a ``.pth`` file runs at every interpreter start) never runs in another's build.
+Python from a venv made from exactly that file, keyed by its bytes, the files of the site it
+names and the builder. Each site has its own venvs (``<state>/venvs/<site>/``): a package
+one site installs (a ``.pth`` file runs at every interpreter start) never runs in another's.
 
 ``pip install`` runs whatever the named packages ship, so it is done in two parts:
 
@@ -13,18 +12,20 @@ installs (a ``.pth`` file runs at every interpreter start) never runs in another
    and network. Wheels only: pip builds an sdist to learn its metadata, which would run its
    ``setup.py`` here, so an index package without a wheel is refused, and a source archive
    or folder committed in the site folder (``./vendor/pkg-1.0.tar.gz``) is left to part 2.
-   Option lines (``-r``, ``-e``, ``--index-url``...), paths that leave the site folder and
-   URLs other than ``https://`` wheels are refused: the operator decides where packages
-   come from, not the commit.
+   Refused: option lines (``-r``, ``-e``, ``--index-url``...), paths that leave the site
+   folder, URLs other than ``https://`` wheels (the operator decides where packages come
+   from), ``${VAR}`` (pip fills in the operator's environment: a key in a URL would leave),
+   and any other line that does not name a package (pip reads ``file:..%2Fa%2Ffolder`` as a
+   folder and runs its ``setup.py`` here to learn its metadata, wheels only or not). The
+   commit's own wheels are downloaded first without dependencies and refused when their
+   metadata requires a package by URL or path (``x @ file:///folder``), for the same reason.
 2. **install, in the sandbox, offline**: ``pip install --no-index --find-links <wheels>``
    with no network and none of the operator's ``PIP_*``, proxy or credential variables
-   (``PIP_CONFIG_FILE`` is ``/dev/null``). A committed sdist is built here, offline: its
-   build requirements (setuptools, wheel) and dependencies come from the downloaded wheels,
-   so they must be named in ``requirements.txt``.
+   (``PIP_CONFIG_FILE`` is ``/dev/null``). A committed sdist is built here, offline, from
+   the downloaded wheels: its build requirements and dependencies must be named too.
 
-Every sandboxed step gets a new work folder made here (``mkdtemp``), never reused by another
-step, with its log beside it where the step cannot write; the venv's completion marker is a
-file beside the venv (``<venv>.complete``), in a folder no step can write.
+Every sandboxed step gets a new work folder (``mkdtemp``), its log beside it where the step
+cannot write; the venv's completion marker is beside the venv (``<venv>.complete``).
 """
 
 from __future__ import annotations
@@ -32,13 +33,16 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 import shutil
 import stat
 import subprocess
 import sys
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from email.parser import HeaderParser
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -53,6 +57,10 @@ COMPLETE = ".complete"
 """Suffix of the marker beside a finished venv (``mkdocs-0123abcd.complete``)."""
 PIP_TIMEOUT = 1800.0
 _ARCHIVES = (".whl", ".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tar.xz", ".txz")
+_PACKAGE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?\s*(?:$|[\[(=!<>~;])")
+"""A requirement by name (PEP 508), followed by extras, a version, a marker or nothing."""
+_NAMED = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?\s*(?:\[[A-Za-z0-9._,\s-]*\])?")
+"""What may stand before ``@ https://…`` in a requirement: a name, maybe extras."""
 _BUILD_TOOLS = ("setuptools", "wheel")
 """Downloaded too when the site commits a source archive: pip builds it with them, offline."""
 
@@ -62,13 +70,41 @@ def python_for(job: Job, tool: str) -> Path:
     requirements = job.src / "requirements.txt"
     if not requirements.is_file():
         return _own_python(job, tool)
-    digest = hashlib.sha256(tool.encode() + b"\0" + requirements.read_bytes()).hexdigest()
+    if requirements.stat().st_size > 1024**2:  # read whole below: git stores it compressed
+        raise BuildError(f"site '{job.site}': {job.label}/requirements.txt is over 1 MB; shorten it")
+    digest = _venv_key(job, tool, requirements.read_bytes())
     venv = job.venvs / f"{tool}-{digest[:16]}"
     if not (_is_regular(marker(venv)) and untrusted.is_real_dir(venv)) or _changed_since_made(job, venv):
         job.progress.step(f"site '{job.site}': installing {job.label}/requirements.txt in a new venv")
         _create(venv, job, tool)
         _seal(job, venv)
     return venv / "bin" / "python"
+
+
+def _venv_key(job: Job, tool: str, requirements: bytes) -> str:
+    """The venv's name: the tool, requirements.txt, and the bytes of every file of the site
+    it names (``./plugin-1.0-py3-none-any.whl``): a wheel replaced under the same name (a
+    reverted plugin, another pull request's) gets a venv of its own, never the old one."""
+    key = hashlib.sha256(tool.encode() + b"\0" + requirements)
+    for rel in _named_files(requirements.decode("utf-8", "replace")):
+        path = job.src / rel
+        key.update(b"\0" + rel.encode() + b"\0")
+        if ".." not in PurePosixPath(rel).parts and path.is_file():  # else refused when installed
+            with path.open("rb") as f:
+                key.update(hashlib.file_digest(f, "sha256").digest())
+    return key.hexdigest()
+
+
+def _named_files(text: str) -> list[str]:
+    """The paths requirements.txt names (the lines :func:`host_requirements` takes as files)."""
+    found = []
+    for _, spec in _logical_lines(text):
+        first = spec.split()[0]
+        if "://" in spec or first.startswith(("-", "~", "/")):
+            continue
+        if "/" in first or first.startswith(".") or first.lower().endswith(_ARCHIVES):
+            found.append(PurePosixPath(first).as_posix())
+    return sorted(found)
 
 
 def _seal(job: Job, venv: Path) -> None:
@@ -145,7 +181,10 @@ def _download(venv: Path, job: Job, tool: str, downloads: Path, wanted: tuple[li
     """Wheels for the requirements (and ``tool``) in ``downloads/wheels``; runs no repo code.
 
     The fresh venv's pip runs here, before anything is installed in it (no ``.pth`` yet),
-    isolated (``-I``), with the operator's environment: their index, token and proxy.
+    isolated (``-I``), with the operator's environment: their index, token and proxy. First
+    the commit's own lines without their dependencies, whose metadata is checked (a wheel
+    may require ``x @ file:///a/folder``, which pip would prepare by running its
+    ``setup.py`` here, wheels only or not); then everything, dependencies by name only.
     """
     lines, sources = wanted
     listed = downloads / "requirements.txt"
@@ -154,7 +193,14 @@ def _download(venv: Path, job: Job, tool: str, downloads: Path, wanted: tuple[li
     wheels.mkdir()
     command = [str(venv / "bin" / "python"), "-I", "-m", "pip", "download", "--quiet"]
     command += ["--disable-pip-version-check", "--only-binary", ":all:", "--dest", str(wheels)]
-    command += ["-r", str(listed), tool, *(_BUILD_TOOLS if sources else ())]
+    if lines:
+        _pip_download(job, [*command, "--no-deps", "-r", str(listed)], downloads)
+        _refuse_direct_dependencies(job, wheels)
+    _pip_download(job, [*command, "-r", str(listed), tool, *(_BUILD_TOOLS if sources else ())], downloads)
+    return wheels
+
+
+def _pip_download(job: Job, command: list[str], downloads: Path) -> None:
     try:
         proc = subprocess.run(  # nosec B603: argv list, no shell; --only-binary: no repo code runs
             command, cwd=downloads, stdin=subprocess.DEVNULL, capture_output=True, timeout=PIP_TIMEOUT,
@@ -173,7 +219,38 @@ def _download(venv: Path, job: Job, tool: str, downloads: Path, wanted: tuple[li
             "in the site folder and name it as ./path/to/it.tar.gz)",
             log_tail="\n".join(said[-20:]),
         )
-    return wheels
+
+
+def _refuse_direct_dependencies(job: Job, wheels: Path) -> None:
+    """Refuse a downloaded wheel that requires a package by URL or path (``x @ file:…``)."""
+    for wheel in sorted(wheels.glob("*.whl")):
+        for requirement in _requires_dist(wheel):
+            if "@" in requirement.split(";", 1)[0]:
+                raise BuildError(
+                    f"site '{job.site}' ({job.label}/requirements.txt): {wheel.name} requires "
+                    f"{requirement[:200]!r}, a package by URL or path, which would be fetched or "
+                    "built on the deploy host; use a wheel that requires packages by name"
+                )
+
+
+def _requires_dist(wheel: Path) -> list[str]:
+    """Every ``Requires-Dist`` of every top-level ``.dist-info/METADATA`` in ``wheel``; a
+    METADATA over 1 MB counts as one that cannot be checked (it may be a zip bomb)."""
+    found: list[str] = []
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            for info in archive.infolist():
+                if info.filename.count("/") != 1 or not info.filename.endswith(".dist-info/METADATA"):
+                    continue
+                if info.file_size > 1024**2:
+                    return ["@ a METADATA over 1 MB"]
+                text = archive.read(info).decode("utf-8", "replace")
+                # As pip reads it: an e-mail header block, where a line that starts with a
+                # space continues the one before (``Requires-Dist: x`` + `` @ file:///…``).
+                found += [str(v) for v in HeaderParser().parsestr(text).get_all("Requires-Dist") or []]
+    except (OSError, zipfile.BadZipFile):
+        return []  # not a wheel: pip cannot install it either, and says so
+    return found
 
 
 def host_requirements(job: Job) -> tuple[list[str], list[str]]:
@@ -186,6 +263,11 @@ def host_requirements(job: Job) -> tuple[list[str], list[str]]:
     for number, spec in _logical_lines(path.read_text(encoding="utf-8", errors="replace")):
         where = f"site '{job.site}' ({job.label}/requirements.txt line {number})"
         first = spec.split()[0]
+        if "${" in spec:  # pip would put the deployer's variable (a key, a token) there
+            raise BuildError(
+                f"{where}: '${{...}}' is not allowed (pip would fill in the deployer's environment "
+                "variables, its credentials among them); write the value itself"
+            )
         if first.startswith("-"):
             raise BuildError(
                 f"{where}: option {first!r} is not allowed (pip options come from the deployer's "
@@ -200,7 +282,7 @@ def host_requirements(job: Job) -> tuple[list[str], list[str]]:
             else:
                 sources.append(local)  # built by pip in the sandbox, offline
         else:
-            lines.append(spec)
+            lines.append(_checked_name(spec, where))
     return lines, sources
 
 
@@ -221,12 +303,34 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
 
 
 def _checked_url(spec: str, where: str) -> str:
-    url = spec.split("@", 1)[-1].split(";", 1)[0].strip()
-    if not (url.startswith("https://") and url.split("#", 1)[0].split("?", 1)[0].endswith(".whl")):
+    """``spec`` when it is ``https://…/x.whl`` or ``name @ https://…/x.whl`` (a marker after).
+
+    What stands before an ``@`` must be a package name: pip reads
+    ``file:///some/folder#@https://x/y.whl`` as the folder and runs its ``setup.py`` here.
+    """
+    name, at, rest = spec.partition("@")
+    url = (rest if at else spec).split(";", 1)[0].strip()
+    named = _NAMED.fullmatch(name.strip()) is not None if at else True
+    if not (named and url.startswith("https://") and url.split("#", 1)[0].split("?", 1)[0].endswith(".whl")):
         raise BuildError(
             f"{where}: {url!r}: only https:// links to wheels (.whl) are allowed (an sdist or a "
             "repository would be built, running its code, to learn what it is); commit it in the "
             "site folder instead"
+        )
+    return spec
+
+
+def _checked_name(spec: str, where: str) -> str:
+    """``spec`` when it names a package (``mkdocs-material[imaging]>=9 ; python_version…``).
+
+    Anything else would be pip's to interpret: ``file:..%2F..%2Fsome%2Ffolder`` has no ``/``
+    for the checks above to see, and pip prepares a local folder's metadata by running its
+    ``setup.py`` even with ``--only-binary :all:`` — on the host, with network and secrets.
+    """
+    if _PACKAGE.match(spec) is None:
+        raise BuildError(
+            f"{where}: {spec.split()[0][:100]!r} is not a package name; name a package (with a "
+            "version), an https:// link to a wheel, or a file in the site folder as ./path"
         )
     return spec
 

@@ -112,10 +112,13 @@ def _fresh_project(project: Path, keep_cache: bool) -> bool:
 def _site_dir(job: Job, config: Path) -> str:
     """``site_dir`` from the config (Zensical refuses one outside the project)."""
     raw = _read_config(job, config).get("site_dir", "site")
-    path = PurePosixPath(str(raw))
+    # Only text: YAML aliases let a few hundred bytes stand for a billion strings, which
+    # str() or repr() would build here, in the deployer's memory.
+    path = PurePosixPath(raw if isinstance(raw, str) else "/")
     if path.is_absolute() or ".." in path.parts or not path.parts:
+        shown = repr(raw)[:200] if isinstance(raw, str) else f"a {type(raw).__name__}"
         raise BuildError(
-            f"site '{job.site}' ({job.label}/{config.name}): site_dir {raw!r} must be a relative folder "
+            f"site '{job.site}' ({job.label}/{config.name}): site_dir {shown} must be a relative folder "
             "inside the site; sitedeploy decides where the output goes"
         )
     return str(path)
@@ -123,13 +126,16 @@ def _site_dir(job: Job, config: Path) -> str:
 
 def _read_config(job: Job, config: Path) -> dict[str, Any]:
     try:
+        if config.stat().st_size > 1024**2:  # read whole: git stores a file compressed
+            raise BuildError(f"site '{job.site}' ({job.label}/{config.name}): over 1 MB; shorten it")
         if config.suffix == ".toml":
             data = tomllib.loads(config.read_text(encoding="utf-8")).get("project", {})
         else:  # a SafeLoader: tags like !ENV or !!python/name read as null, never run
             text = config.read_text(encoding="utf-8")
             data = yaml.load(text, Loader=_LenientSafeLoader)  # nosec B506: a SafeLoader subclass
     except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise BuildError(f"site '{job.site}' ({job.label}/{config.name}): cannot read: {exc}") from None
+        said = " ".join(str(exc).split())[:300]  # PyYAML's spans lines and quotes the file
+        raise BuildError(f"site '{job.site}' ({job.label}/{config.name}): cannot read: {said}") from None
     return data if isinstance(data, dict) else {}
 
 

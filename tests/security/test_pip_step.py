@@ -10,7 +10,6 @@ it reaches nothing, finds no token, and the canaries stay as they were.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import socket
@@ -32,7 +31,9 @@ SETUP_PY = """
 import json, os, socket
 from setuptools import setup
 
-PORT, VENV, CANARY_FILE, CANARY_DIR, ABSENT = {port}, {venv!r}, {file!r}, {dir!r}, {absent!r}
+import sys
+PORT, CANARY_FILE, CANARY_DIR, ABSENT = {port}, {file!r}, {dir!r}, {absent!r}
+VENV = sys.prefix  # the venv being installed into (its name hashes this very sdist)
 report = {{}}
 s = socket.socket()
 s.settimeout(5)
@@ -133,10 +134,8 @@ def test_a_setup_py_reaches_nothing_and_finds_no_token(
         write_config(ops, content_repo.path, sites='[[sites]]\nname = "docs"\npath = "sites/docs"\n')
     )
     requirements = "mkdocs==1.6.1\n./evil-1.0.tar.gz\n"
-    digest = hashlib.sha256(b"mkdocs\0" + requirements.encode()).hexdigest()[:16]
-    venv = cfg.state_dir / "venvs" / "docs" / f"mkdocs-{digest}"
     setup_py = SETUP_PY.format(
-        port=port, venv=str(venv), file=str(canary_folder.file), dir=str(canary_folder.folder),
+        port=port, file=str(canary_folder.file), dir=str(canary_folder.folder),
         absent=str(canary_folder.absent),
     )  # fmt: skip
     content_repo.write("sites/docs/evil-1.0.tar.gz", _sdist(setup_py))
@@ -146,6 +145,7 @@ def test_a_setup_py_reaches_nothing_and_finds_no_token(
     built = commands.build(cfg)  # the sdist is built, offline, in the sandbox
 
     assert built.sites[0].name == "docs"
+    [venv] = [p for p in (cfg.state_dir / "venvs" / "docs").glob("mkdocs-*") if p.is_dir()]
     report = json.loads((venv / "report.json").read_text())
     assert report["connect"] != "connected" and seen == []
     assert PIP_TOKEN not in json.dumps(report)
