@@ -80,6 +80,18 @@ def test_a_commit_marked_bad_by_hand_is_refused_until_unmarked(
     assert history(deploy_toml)[0]["commit"] == sha
 
 
+def test_unmark_takes_the_branch_or_tag_that_mark_bad_took(
+    deploy_toml: Path, content_repo: ContentRepo
+) -> None:
+    assert sd(deploy_toml, "deploy").exit_code == 0
+    content_repo.add_static_site(version="v2")
+    sha = content_repo.commit("landing v2")
+    assert sd(deploy_toml, "mark-bad", "main").exit_code == 0
+    assert sd(deploy_toml, "unmark", "main").exit_code == 0  # the commit main names now
+    assert sd(deploy_toml, "deploy").exit_code == 0
+    assert history(deploy_toml)[0]["commit"] == sha
+
+
 def test_an_unsigned_commit_is_refused_when_signatures_are_required(
     tmp_path: Path, deploy_toml: Path, content_repo: ContentRepo
 ) -> None:

@@ -9,6 +9,7 @@ it moved away from as bad, in the same transaction as the switch.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from ..agent.triggers import wake_agent
 from ..config import Config, TargetConfig
@@ -20,6 +21,9 @@ from ..release.transaction import Rules, Transaction, previous_release
 from ..targets import Target, open_target
 from .common import DeployResult, Failures, LazyBuild, commit_of, each_target, rules_for, synced_source
 from .deploy import publish
+
+_SHA_PREFIX = re.compile(r"[0-9a-f]{4,40}")
+"""What ``unmark`` takes as a commit's sha (or its start) rather than a ref to resolve."""
 
 
 def rollback(
@@ -204,7 +208,12 @@ def unmark(
     lock_timeout: float | None = None,
     failures: Failures | None = None,
 ) -> list[str]:
-    """Forget the bad marks of commits starting with ``commit``: they may be deployed again."""
-    if len(commit) < 4:
-        raise RollbackError(f"'{commit}': give at least 4 characters of the commit to unmark")
-    return _update(config, target, ctl.unmarked(commit), lock_timeout, failures)
+    """Forget the bad marks of ``commit``: a sha prefix (a marked commit may be gone from the
+    repo by now), or a branch or tag, which ``mark-bad`` takes too: the commit it names now."""
+    return _update(config, target, ctl.unmarked(_marked_prefix(config, commit)), lock_timeout, failures)
+
+
+def _marked_prefix(config: Config, commit: str) -> str:
+    if _SHA_PREFIX.fullmatch(commit):
+        return commit
+    return synced_source(config).resolve(commit).sha
