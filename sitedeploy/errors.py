@@ -27,7 +27,8 @@ table knows is a bug: it propagates, and the CLI reports it as an internal error
     │   ├── PermissionDenied         authenticated, but not allowed (file mode, IAM policy)
     │   ├── NotFound                 the bucket, folder or distribution does not exist
     │   ├── Conflict             ↻   someone else is changing the target right now
-    │   │   └── LockHeld         ↻   another deploy holds the target's lock (names the holder)
+    │   │   ├── LockHeld         ↻   another deploy holds the target's lock (names the holder)
+    │   │   └── LeaseLost        ↻   this run's lock lease ran out or was taken over: no switch
     │   ├── NoSpace                  disk or quota full on the server
     │   ├── ServerError          ↻   the server failed (S3 500/503, throttling, SFTP failure)
     │   ├── Misconfigured            a local file the target reads is wrong (ssh_config)
@@ -170,6 +171,10 @@ class Conflict(TargetError):
 
 class LockHeld(Conflict):
     """Another deploy or rollback holds the target's lock."""
+
+
+class LeaseLost(Conflict):
+    """This run's lock lease ran out or another run took it over; it stopped before switching."""
 
 
 class NoSpace(TargetError):

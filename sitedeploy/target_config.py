@@ -27,6 +27,9 @@ class TargetConfig:
     """Refuse a deploy that would delete more files than this (``--force-delete`` overrides)."""
     lock_timeout: float = setting(0.0, at_least(0))
     """Seconds to wait for another deploy's lock before giving up."""
+    lock_ttl: float = setting(60.0, at_least(1))
+    """Seconds a deploy's lock lease lasts unless its holder renews it (every third of it): a
+    deployer that dies blocks others for at most this long (plus one renewal interval)."""
     ref: str | None = None
     """What the agent follows: ``branch:main`` or ``tag:v*``; default: the source branch."""
     prereleases: bool = False

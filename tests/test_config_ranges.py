@@ -54,6 +54,8 @@ URL_PROBLEM = "must be an http:// or https:// URL with a host, got "
         ),
         (SSH_T + "file_mode = 0o4777", "targets.t.file_mode: must be a permission mode such as 0o644"),
         (SSH_T + "connect_timeout = inf", "targets.t.connect_timeout: must be a finite number, got inf"),
+        (SSH_T + "lock_ttl = 0.5", "targets.t.lock_ttl: must be at least 1, got 0.5"),
+        ('[targets.t]\ntype = "local"\npath = "p"\nlock_ttl = nan', "targets.t.lock_ttl: must be a finite"),
         (
             '[targets.t]\ntype = "local"\npath = "p"\ncheck_urls = ["file:///etc/passwd"]',
             f"targets.t.check_urls: {URL_PROBLEM}'file:///etc/passwd'",

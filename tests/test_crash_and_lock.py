@@ -125,3 +125,46 @@ def test_an_expired_lock_is_taken_over(deploy_toml: Path) -> None:
     (meta / "lock.json").write_text(json.dumps(stale))
     [result] = commands.deploy(config_mod.load(deploy_toml))
     assert result.outcome == "deployed"
+
+
+def _lock_of(owner: str, *, age: float, ttl: float = 60) -> dict[str, object]:
+    now = time.time()
+    return {
+        "owner": owner,
+        "pid": 4242,
+        "acquired_at": now - age - 300,
+        "expires_at": now - age + ttl,
+        "purpose": "deploy",
+        "token": "t",
+        "renewed_at": now - age,
+        "ttl": ttl,
+    }
+
+
+def test_status_shows_a_held_lock_and_unlock_shows_then_removes_it(deploy_toml: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from sitedeploy.cli.main import cli
+
+    commands.deploy(config_mod.load(deploy_toml))
+    lock = deploy_toml.parent / "public/.sitedeploy/lock.json"
+    lock.write_text(json.dumps(_lock_of("ci@runner-7", age=5)))
+
+    def sd(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
+        result = CliRunner().invoke(cli, ["--config", str(deploy_toml), *args], input=stdin)
+        return result.exit_code, result.stdout, result.stderr
+
+    code, out, _ = sd("status")
+    assert code == 0 and "LOCKED by ci@runner-7 (pid 4242, deploy since" in out and "5s ago" in out
+    code, _, err = sd("unlock", "--target", "local", stdin="n\n")  # shown, then declined
+    assert code == 2 and "locked by ci@runner-7" in err and "last renewed" in err and lock.exists()
+    code, _, err = sd("unlock", "--target", "local", "--yes")  # a fresh lease: its holder may be working
+    assert code == 1 and "lease is fresh" in err and "--force" in err and lock.exists()
+    code, out, _ = sd("unlock", "--target", "local", "--yes", "--force")
+    assert code == 0 and "lock removed (was ci@runner-7" in out and not lock.exists()
+    lock.write_text(json.dumps(_lock_of("ci@runner-7", age=90)))  # lease ran out 30 s ago
+    code, out, _ = sd("unlock", "--target", "local", stdin="y\n")
+    assert code == 0 and "lock removed" in out and not lock.exists()
+    assert sd("unlock", "--target", "local")[1].strip() == "local: not locked"

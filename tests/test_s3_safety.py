@@ -239,3 +239,47 @@ def test_too_many_deletes_and_an_empty_build_are_refused_before_anything_is_writ
         target, cfg, write_tree(tmp_path / "b", {"p0.html": "0", "p1.html": "1"}), force_delete=True
     )
     assert forced.outcome == "deployed"
+
+
+def test_the_state_objects_write_is_fenced_against_a_run_that_switched_meanwhile(
+    s3_config: ConfigFactory, tmp_path: Path
+) -> None:
+    """The commit point of an S3 switch is one conditional write (If-Match on the state object
+    as this run last saw it): a holder that lost its lease while another run switched cannot
+    record its own switch over the other's."""
+    from sitedeploy.errors import LeaseLost
+    from sitedeploy.release.lock import locked
+
+    cfg = s3_config()
+    publish_dir(S3Target("s3", cfg), cfg, write_tree(tmp_path / "b", versioned_site(1)))
+    slow, taker = S3Target("s3", cfg), S3Target("s3", cfg)
+    with locked(slow, "s3"):
+        seen = slow.read_state()
+        switched = taker.read_state()  # the run that took the (expired) lock over, and switched
+        switched.switches += 1
+        taker.write_state(switched)
+        with pytest.raises(LeaseLost, match=r"live.json changed since this run read it"):
+            slow.write_state(seen)
+    fresh = S3Target("s3", cfg)
+    fresh.write_state(fresh.read_state())  # a run that read it first writes as before
+
+
+def test_a_lease_renewal_never_overwrites_a_lock_that_another_run_took(
+    s3_server: S3Server, s3_bucket: str, s3_config: ConfigFactory
+) -> None:
+    from sitedeploy.errors import LeaseLost
+    from sitedeploy.release.lock import locked, read_lock
+
+    cfg = s3_config()
+    slow = S3Target("s3", cfg)
+    other = {"owner": "oncall@elsewhere", "pid": 7, "acquired_at": time.time(), "purpose": "rollback"}
+    other |= {"expires_at": time.time() + 60, "token": "theirs"}
+    with locked(slow, "s3", ttl=60) as lease:
+        mine = slow.read_meta("lock.json")
+        s3_server.client().put_object(Bucket=s3_bucket, Key=".sitedeploy/lock.json", Body=json.dumps(other))
+        with pytest.raises(LeaseLost, match=r"lock.json changed since this run read it"):
+            slow.write_meta("lock.json", mine or b"")  # a renewal racing the takeover
+        with pytest.raises(LeaseLost, match="taken over by oncall@elsewhere"):
+            lease.check()
+    held = read_lock(S3Target("s3", cfg))
+    assert held is not None and held.token == "theirs"

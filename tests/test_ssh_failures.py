@@ -16,6 +16,7 @@ import pytest
 
 from sitedeploy.errors import HostKeyError, TargetError
 from sitedeploy.release import records as state
+from sitedeploy.release.lock import locked
 from sitedeploy.release.manifest import scan
 from sitedeploy.release.transaction import history_entry
 from tests.fixtures.sshd import (
@@ -155,7 +156,10 @@ def test_switch_failing_on_one_host_switches_the_others_back(
 
     monkeypatch.setattr(target, "_commit_switch", host_dies_at_the_switch)
     prepared, prepared_record, _ = staged_only(target, build)
-    with pytest.raises(TargetError, match=rf"host {down.host}: .*switched back {re.escape(up.host)}"):
+    with (
+        locked(target, "prod"),  # a switch happens only under this run's lease (on each host)
+        pytest.raises(TargetError, match=rf"host {down.host}: .*switched back {re.escape(up.host)}"),
+    ):
         prepared.switch(history_entry("deploy", prepared_record, None))
     assert live_on(up) == first.id and live_on(down) == first.id
     target.close()

@@ -252,3 +252,48 @@ def test_a_large_state_file_goes_gzipped_and_reads_back_the_same(
         assert target.read_meta(f"manifests/{name}.json") == data
     assert sorted(p.name for p in path.parent.iterdir()) == ["r1.json", "r2.json"]  # no temp left
     target.close()
+
+
+def test_a_switch_happens_only_on_a_host_whose_lock_is_still_this_runs_lease(
+    ssh_env: SSHEnv, sshd_pair: tuple[SSHServer, SSHServer], tmp_path: Path
+) -> None:
+    """The check of the lease and the rename run in one script on each host, so a pause of the
+    deployer cannot fall between them; a host whose lock another run took is not switched."""
+    from sitedeploy.errors import LeaseLost
+
+    target, _, first, second = two_releases(ssh_env, tmp_path)
+    first_host, taken_host = sshd_pair
+    with locked(target, "prod"):
+        target.switch_to(first.id)  # our lease on every host: switched everywhere
+        assert [live_on(s) for s in sshd_pair] == [f"releases/{first.id}"] * 2
+        lock = taken_host.home / "site/.sitedeploy/lock.json.d/lock.json"
+        taker = {**json.loads(lock.read_text()), "owner": "oncall@elsewhere", "token": "f" * 32}
+        lock.write_text(json.dumps(taker, indent=1, sort_keys=True))
+        with pytest.raises(LeaseLost, match=r"lost its lock \(the lock is held by oncall@elsewhere\)"):
+            target.switch_to(second.id)
+    assert live_on(taken_host) == f"releases/{first.id}"  # the taker's host: untouched
+    assert live_on(first_host) == f"releases/{first.id}"  # and ours switched back: hosts agree
+    assert not list((taken_host.home / "site").glob(".current*"))  # no temp link left
+    target.close()
+
+
+def test_the_lease_is_renewed_on_every_host_only_while_it_holds_this_runs_token(
+    ssh_env: SSHEnv, sshd_pair: tuple[SSHServer, SSHServer]
+) -> None:
+    import time
+
+    from sitedeploy.release.lock import read_lock
+
+    target = open_ssh_target("prod", ssh_env.target_table(Path("site")))
+    with locked(target, "prod", ttl=1.5) as lease:
+        first = read_lock(target)
+        time.sleep(1.3)  # past the first lease's trusted part: only a renewal keeps it
+        lease.check()
+        for server in sshd_pair:
+            renewed = json.loads((server.home / "site/.sitedeploy/lock.json").read_text())
+            assert first is not None and renewed["token"] == first.token
+            assert renewed["renewed_at"] > first.renewed_at
+        assert not target.renew_lock("f" * 32, b"{}")  # another token: nothing written
+        assert read_lock(target) is not None and read_lock(target).token == first.token  # type: ignore[union-attr]
+    assert not any((s.home / "site/.sitedeploy/lock.json").exists() for s in sshd_pair)
+    target.close()

@@ -191,7 +191,10 @@ def test_aliases_default_and_delete_rules(versioned: Path) -> None:
         "2.0",
     ]
     history = json.loads(ok(sd(versioned, "--json", "history", "-n", "3")).stdout)
-    assert [h["subject"] for h in history][:2] == ["delete 1.4", "unalias lts"]  # the root's own history
+    assert [h["subject"] for h in history] == ["delete 1.4", "delete 1.4", "unalias lts"]  # the root's own
+    retired = history[0]  # the line itself went through the transaction: who removed it, when
+    assert retired["action"] == "retire" and retired["note"].startswith("removed version 1.4 (")
+    assert retired["deployed_by"] and retired["removed"] > 0
 
 
 # --- an alias moved under concurrent readers -----------------------------------------------------

@@ -11,6 +11,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from sitedeploy.agent.loop import Agent
 from sitedeploy.versions import previews as pv
 from sitedeploy.versions.api import mirror_refs
@@ -146,3 +148,38 @@ def test_preview_specs_are_matched_by_kind() -> None:
         "mr-2": ("merge-requests/2", "6" * 40),
     }
     assert list(pv.preview_refs(refs, ("branch:feature/*", "pull:4*"))) == ["br-feature-a", "pr-40"]
+
+
+def test_a_preview_removal_obeys_max_delete_dry_run_and_force_and_is_in_history(agent_env: AgentEnv) -> None:
+    from sitedeploy.errors import PlanRefused
+    from sitedeploy.release.records import read_history
+    from sitedeploy.targets.local import LocalTarget
+
+    env = agent_env
+    config = env.config(target='previews = "branch:feature/*"\nmax_delete = 1\n')
+    agent = Agent(config, env.log())
+    env.remote.git("checkout", "-q", "-b", "feature/Login")
+    env.remote.static_site("login draft")
+    env.remote.commit("draft")
+    env.remote.push("feature/Login")
+    agent.tick()
+    preview = env.public / "previews" / "current" / "br-feature-login" / "index.html"
+    assert preview.exists()
+    with pytest.raises(
+        PlanRefused, match=r"removing preview br-feature-login deletes \d+ files \(max_delete = 1\)"
+    ):
+        pv.delete_preview(config, None, "br-feature-login", dry_run=True)
+    assert (
+        pv.delete_preview(config, None, "br-feature-login", dry_run=True, force=True) > 1 and preview.exists()
+    )
+
+    env.remote.git("checkout", "-q", "main")
+    env.remote.git("push", "-q", "origin", "--delete", "feature/Login")
+    agent.tick()  # the branch is gone, but max_delete holds the removal: still served, told
+    assert preview.exists()
+    assert any("br-feature-login held" in n.message for n in agent.notifier.sent), agent.notifier.sent
+
+    assert pv.delete_preview(config, None, "br-feature-login", force=True) > 1
+    assert not preview.exists() and not (env.public / "previews" / "lines" / "br-feature-login").exists()
+    entry = read_history(LocalTarget("previews", env.public / "previews"))[-1]
+    assert entry.action == "retire" and entry.note.startswith("removed preview br-feature-login (")

@@ -348,6 +348,17 @@ class Agent:
         """The target, opened with the agent's opener; use as a context manager."""
         return self.opener(name, cfg, self.config)
 
+    # --- the versions/previews tick's hooks (sitedeploy.versions.agent.TickHooks) ------------
+
+    def synced_source(self) -> Source:
+        return self._synced_source()
+
+    def line_memory(self, key: str) -> TargetMemory:
+        return self.memory.target(key)
+
+    def notify(self, notice: Notice) -> None:
+        self.notifier.notify(notice)
+
     def _synced_source(self) -> Source:
         if self._source is None:
             source = commands.open_source(self.config)

@@ -42,7 +42,8 @@ def _status_json(s: TargetStatus) -> dict[str, Any]:
 def _status_text(s: TargetStatus) -> str:
     if s.release is None:
         return f"{s.target} ({s.location}): nothing deployed yet" + (
-            f"\n  tracking: {s.tracking}" if s.tracking else ""
+            (f"\n  tracking: {s.tracking}" if s.tracking else "")
+            + (f"\n  LOCKED by {s.lock}" if s.lock else "")
         )
     lines = [
         f"{s.target} ({s.location})",
@@ -63,6 +64,8 @@ def _status_text(s: TargetStatus) -> str:
     if s.tracking:
         where = f"at {s.tip[:12]}" if s.tip else f"(tip unknown: {s.tip_error})"
         lines.append(f"  tracking: {s.tracking} {where}")
+    if s.lock:
+        lines.append(f"  LOCKED by {s.lock} ('sitedeploy unlock' shows and removes it)")
     if s.waiting:
         lines.append(f"  waiting:  {s.waiting}")
     if s.newest_tag:

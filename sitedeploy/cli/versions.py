@@ -17,7 +17,9 @@ from .verbs import target_option
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 force_option = click.option(
-    "--force", is_flag=True, help="Change the root although it is pinned or suspended."
+    "--force",
+    is_flag=True,
+    help="Change the root although it is pinned or suspended (delete: and beyond max_delete).",
 )
 
 
@@ -100,19 +102,30 @@ def versions_alias(
     _root_out(opts, result, f"{alias} -> {version}")
 
 
+dry_run_option = click.option("--dry-run", is_flag=True, help="Run every check; change nothing.")
+
+
 @versions.command("unalias")
 @click.argument("alias")
 @target_option
 @force_option
+@dry_run_option
 @json_option
 @pass_options
-def versions_unalias(opts: Options, alias: str, target: str | None, force: bool, as_json: bool) -> None:
+def versions_unalias(
+    opts: Options, alias: str, target: str | None, force: bool, dry_run: bool, as_json: bool
+) -> None:
     """Stop serving ALIAS."""
     from ..versions import api
 
     opts = _opts(opts, as_json)
-    result = run(opts, lambda: api.remove_alias(opts.load(), target, alias, force=force))
-    _root_out(opts, result, f"{alias} removed")
+    result = run(opts, lambda: api.remove_alias(opts.load(), target, alias, force=force, dry_run=dry_run))
+    _root_out(opts, result, f"{alias} {_removed(dry_run, result.retired_files)}")
+
+
+def _removed(dry_run: bool, files: int) -> str:
+    said = "would be removed (dry run, nothing changed)" if dry_run else "removed"
+    return said + (f", {files} file(s) of its line" if files else "")
 
 
 @versions.command("set-default")
@@ -134,15 +147,18 @@ def versions_set_default(opts: Options, name: str, target: str | None, force: bo
 @click.argument("version")
 @target_option
 @force_option
+@dry_run_option
 @json_option
 @pass_options
-def versions_delete(opts: Options, version: str, target: str | None, force: bool, as_json: bool) -> None:
+def versions_delete(
+    opts: Options, version: str, target: str | None, force: bool, dry_run: bool, as_json: bool
+) -> None:
     """Remove VERSION and its files (refused while an alias or the default names it)."""
     from ..versions import api
 
     opts = _opts(opts, as_json)
-    result = run(opts, lambda: api.delete_version(opts.load(), target, version, force=force))
-    _root_out(opts, result, f"{version} deleted")
+    result = run(opts, lambda: api.delete_version(opts.load(), target, version, force=force, dry_run=dry_run))
+    _root_out(opts, result, f"{version} {_removed(dry_run, result.retired_files)}")
 
 
 @versions.command("rollback")
@@ -251,13 +267,16 @@ def previews_list(opts: Options, target: str | None, as_json: bool) -> None:
 @previews.command("delete")
 @click.argument("slug")
 @target_option
+@force_option
+@dry_run_option
 @pass_options
-def previews_delete(opts: Options, slug: str, target: str | None) -> None:
+def previews_delete(opts: Options, slug: str, target: str | None, force: bool, dry_run: bool) -> None:
     """Remove the preview SLUG now (it comes back when its branch moves)."""
     from ..versions import previews as pv
 
-    run(opts, lambda: pv.delete_preview(opts.load(), target, slug))
-    _show(opts, {"deleted": slug}, lambda: f"preview {slug} deleted")
+    files = run(opts, lambda: pv.delete_preview(opts.load(), target, slug, dry_run=dry_run, force=force))
+    data = {"deleted": slug, "dry_run": dry_run, "files": files}
+    _show(opts, data, lambda: f"preview {slug} {_removed(dry_run, files)}")
 
 
 @cli.command("import-mike")

@@ -76,6 +76,8 @@ class TargetStatus:
     """Why ``tip`` is unknown."""
     newest_tag: str | None = None
     """With ``ref = "tag:…"``: the newest matching tag, and why it is not live if it is not."""
+    lock: str | None = None
+    """Who holds the target's lock now and since when, with its lease's age, if anyone does."""
 
     @property
     def hosts_disagree(self) -> bool:
@@ -147,7 +149,9 @@ def rules_for(
 ) -> Rules:
     """The target's rules from its config, with what the person overrode on the command line."""
     timeout = cfg.lock_timeout if lock_timeout is None else lock_timeout
-    return Rules(cfg.keep_releases, cfg.max_delete, timeout, force=force, force_delete=force_delete)
+    return Rules(
+        cfg.keep_releases, cfg.max_delete, timeout, cfg.lock_ttl, force=force, force_delete=force_delete
+    )
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 from ..agent.refs import Refs, parse_ls_remote, parse_tracked, resolve
 from ..build import build_release
@@ -13,6 +14,7 @@ from ..gitrun import Git
 from ..progress import SILENT, Progress
 from ..release import records as state
 from ..release.control import hold_reason
+from ..release.lock import read_lock
 from ..release.manifest import Manifest
 from ..release.records import HistoryEntry
 from ..release.transaction import Rules, Transaction, check_repair
@@ -108,7 +110,13 @@ def _status_one(t: Target, tracking: str | None = None, tip: str | None = None) 
         waiting=_waiting(control, record.commit if record else None, tip),
         tracking=tracking,
         tip=tip,
+        lock=_lock_line(t),
     )
+
+
+def _lock_line(t: Target) -> str | None:
+    holder = read_lock(t)
+    return holder.details(time.time()) if holder else None
 
 
 def _waiting(control: state.Control, live_commit: str | None, tip: str | None = None) -> str | None:

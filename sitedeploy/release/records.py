@@ -30,7 +30,7 @@ from ..errors import StateDamaged
 from .manifest import Manifest
 
 HISTORY_LIMIT = 1000
-Action = Literal["deploy", "rollback", "recover", "repair"]
+Action = Literal["deploy", "rollback", "recover", "repair", "retire"]
 
 
 class MetaStore(Protocol):
@@ -52,7 +52,11 @@ def now_iso() -> str:
 
 
 def whoami() -> str:
-    """``user@host`` of whoever runs this process."""
+    """``user@host`` of whoever runs this process (``SITEDEPLOY_IDENTITY`` overrides it: a
+    test that plays a second machine, or a deploy host behind a generic name)."""
+    named = os.environ.get("SITEDEPLOY_IDENTITY", "").strip()
+    if named:
+        return named
     try:
         user = getpass.getuser()
     except (KeyError, OSError):

@@ -1,7 +1,8 @@
 """The release transaction: the one path every change to a target takes.
 
-Deploy, rollback (all its forms), ``verify --repair``, dry-run and the agent are thin callers
-of :class:`Transaction`, a context manager in the style of mike's ``Commit``::
+Deploy, rollback (all its forms), ``verify --repair``, retiring a version's or preview's line
+(``retire``, :mod:`.retire`), dry-run and the agent are thin callers of :class:`Transaction`, a
+context manager in the style of mike's ``Commit``::
 
     with Transaction(target, rules, "deploy") as tx:     # lock; note an interrupted switch;
         if tx.live_record is None or ...:                 # read the live release and control
@@ -19,8 +20,13 @@ Crash windows (every one converges on the next run):
   missing from history and records it (``recover``);
 - during prune: a release that was not removed is removed next time.
 
+The lock is a lease (:mod:`.lock`) renewed while the transaction works; the switch is fenced
+(``Lease.check``: no switch after the lease ran out or was taken over). A takeover is noted.
+The one other write path to a target is :func:`.control.update_control` (pins, suspensions,
+marks, the agent's bookkeeping in ``control.json``): one read-apply-write under the same lock.
+
 ``SITEDEPLOY_CRASH_AT=<step>`` kills the process with SIGKILL at a named step (``prepare``,
-``record``, ``switch``, ``history``, ``prune``): the reliability suite's crash points.
+``record``, ``switch``, ``history``, ``prune``, ``retire``); ``SITEDEPLOY_PAUSE_AT`` SIGSTOPs it.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from ..errors import PlanRefused, RollbackError, SitedeployError, TargetError
 from ..progress import SILENT, Progress
 from .control import Change, hold_reason
 from .diff import Plan, diff
-from .lock import locked
+from .lock import Lease, locked
 from .manifest import Manifest
 from .records import (
     Action,
@@ -55,6 +61,7 @@ from .records import (
     write_control,
     write_release,
 )
+from .retire import Retirement, carry_out, plan_retirement
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -72,6 +79,8 @@ class Rules:
     keep_releases: int = 10
     max_delete: int = 256
     lock_timeout: float = 0
+    lock_ttl: float = 60.0
+    """Seconds a lock lease lasts unless renewed (``[targets.X] lock_ttl``)."""
     force: bool = False
     """Deploy although the target is pinned or suspended or the commit is marked bad."""
     force_delete: bool = False
@@ -109,15 +118,23 @@ class Transaction:
         self._change: _Change | None = None
         self._prepared: Prepared | None = None
         self._repair: tuple[str, Manifest, Path, list[Drift]] | None = None
-        self._lock: AbstractContextManager[object] | None = None
+        self._retire: Retirement | None = None
+        self._lock: AbstractContextManager[Lease] | None = None
+        self.lease: Lease | None = None
 
     # --- entering: lock and read --------------------------------------------------------------
 
     def __enter__(self) -> Self:
         self._lock = locked(
-            self.target, self.target.name, purpose=self.action, timeout=self.rules.lock_timeout
+            self.target,
+            self.target.name,
+            purpose=self.action,
+            ttl=self.rules.lock_ttl,
+            timeout=self.rules.lock_timeout,
         )
-        self._lock.__enter__()
+        self.lease = self._lock.__enter__()
+        if self.lease.took_over is not None:
+            self.notes.append(f"took over the stale lock of {self.lease.took_over.describe()}")
         try:
             record_interrupted_switch(self.target)
             live = self.target.live_release()
@@ -176,6 +193,11 @@ class Transaction:
         check_repair(self.target.name, self.rules, self.control, drift)
         self._repair = (release_id, manifest, build_dir, drift)
 
+    def retire(self, line: Target, what: str) -> int:
+        """Delete a whole line the root no longer serves, at a clean exit (:mod:`.retire`)."""
+        self._retire = plan_retirement(self, line, what)
+        return self._retire.files
+
     @property
     def record(self) -> ReleaseRecord | None:
         return self._change.record if self._change else None
@@ -204,6 +226,8 @@ class Transaction:
     def _commit(self) -> None:
         if self._repair is not None:
             self._commit_repair(*self._repair)
+        if self._retire is not None:
+            carry_out(self, self._retire, _checkpoint)
         if self._change is None or self._prepared is None:
             return
         change, prepared = self._change, self._prepared
@@ -212,6 +236,8 @@ class Transaction:
             write_release(self.target, change.record, change.manifest)
         _checkpoint("switch")
         entry = history_entry(self.action, change.record, change.plan, self._note())
+        assert self.lease is not None
+        self.lease.check()  # the fence: never switch over a run that took our lease
         recorded = prepared.switch(entry)
         self._prepared = None  # live now: from here on a failure is recovered, never discarded
         _checkpoint("history")
@@ -388,3 +414,5 @@ def _checkpoint(step: str) -> None:
     """Fault injection for the reliability suite: die here, as a power cut would."""
     if os.environ.get("SITEDEPLOY_CRASH_AT") == step:
         os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get("SITEDEPLOY_PAUSE_AT") == step:
+        os.kill(os.getpid(), signal.SIGSTOP)

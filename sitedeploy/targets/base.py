@@ -8,6 +8,7 @@ A target stores releases and a pointer to the live one. Every change to it goes 
     Prepared.switch()     make it the live one, atomically for readers
     Prepared.discard()    undo what prepare left (the transaction failed before the switch)
     remove_release(id)    drop an old release (never the live one)
+    retire()              delete a whole version's or preview's line (transaction mode "retire")
 
 plus the :class:`~sitedeploy.release.records.MetaStore` calls for small state files. A target
 is a context manager: leaving the block closes its connections. ``local``, ``ssh`` and ``s3``
@@ -118,6 +119,12 @@ class Target(MetaStore, Protocol):
 
     def remove_release(self, release_id: str) -> None:
         """Delete a release that is not live; its record is removed by the caller."""
+
+    def retire(self) -> None:
+        """Delete the whole target: what it serves, every release and its state, the lock
+        last. Only for a version's or preview's line that the family root no longer serves,
+        run by the transaction's ``retire`` mode under the root's lock and the line's own.
+        Safe to call again after a crash (what is gone stays gone)."""
 
     def verify(self, release_id: str, manifest: Manifest) -> list[Drift]:
         """Compare a release's files with ``manifest``: one Drift per host (one for a bucket)."""

@@ -43,6 +43,8 @@ class DryRun(Closing):
         self.overlay: dict[str, bytes] = {}
         self.would_be_live: str | None = None
         self.staged: set[str] = set()
+        self.retired = False
+        self.dry_run = True
 
     def describe(self) -> str:
         return self.inner.describe()
@@ -84,6 +86,9 @@ class DryRun(Closing):
 
     def remove_release(self, release_id: str) -> None:
         pass
+
+    def retire(self) -> None:
+        self.retired = True  # what a real run would delete is told by the transaction's plan
 
     def verify(self, release_id: str, manifest: Manifest) -> list[Drift]:
         return self.inner.verify(release_id, manifest)

@@ -20,21 +20,40 @@ A release left staged by a dead run is verified before it is reused, and staged 
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import shutil
 import stat
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import TargetError
+from ..errors import LockHeld, TargetError
 from ..progress import Progress
 from ..release.diff import Plan
+from ..release.lock import LOCK, fence, token_of
 from ..release.manifest import Manifest, hash_file
 from ..release.records import ReleaseRecord, read_manifest
 from ..statedir import ignored_folder
 from .base import Closing, Drift, PreparedFolder, TransferStats
+
+GUARD = "lock.guard"
+
+
+def _flock(target: str, fd: int) -> None:
+    """Wait a little for the guard (held for a read and a rename only); never hang on a holder
+    that was stopped inside it."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise LockHeld(f"target '{target}': the lock's guard stayed taken 10 s; try again") from None
+            time.sleep(0.02)
 
 
 class LocalTarget(Closing):
@@ -58,12 +77,12 @@ class LocalTarget(Closing):
                 return None
 
     def write_meta(self, name: str, data: bytes) -> None:
-        with self._errors(f"write {name}"):
+        with self._guard(name), self._errors(f"write {name}"):
             atomic_write(self.meta_dir / name, data)
 
     def create_meta(self, name: str, data: bytes) -> bool:
         path = self.meta_dir / name
-        with self._errors(f"create {name}"):
+        with self._guard(name), self._errors(f"create {name}"):
             tmp = _temp_name(path)
             atomic_write(tmp, data)
             try:  # link(2) fails if the name exists: an exclusive create of a complete file
@@ -75,8 +94,32 @@ class LocalTarget(Closing):
                 tmp.unlink()
 
     def delete_meta(self, name: str) -> None:
-        with self._errors(f"delete {name}"):
+        with self._guard(name), self._errors(f"delete {name}"):
             (self.meta_dir / name).unlink(missing_ok=True)
+
+    def renew_lock(self, token: str, data: bytes) -> bool:
+        """Replace the lock with ``data`` only while it holds ``token``, under the guard."""
+        with self._guard(), self._errors("renew the lock"):
+            if token_of(self.read_meta(LOCK)) != token:
+                return False
+            atomic_write(self.meta_dir / LOCK, data)  # not write_meta: the guard is held here
+            return True
+
+    @contextmanager
+    def _guard(self, name: str = LOCK) -> Iterator[None]:
+        """The flock that every change of the lock and the switch hold, so that the switch's
+        check of the lease and its rename are one step for a run taking the lock over."""
+        if name != LOCK:
+            yield
+            return
+        with self._errors("take the lock's guard"):
+            self.meta_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.meta_dir / GUARD, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            _flock(self.name, fd)
+            yield
+        finally:
+            os.close(fd)
 
     # --- releases -------------------------------------------------------------------------
 
@@ -152,7 +195,8 @@ class LocalTarget(Closing):
     def switch_to(self, release_id: str) -> None:
         if not (self.releases_dir / release_id).is_dir():
             raise TargetError(f"target '{self.name}': release {release_id} is not on the target any more")
-        with self._errors("switch current"):
+        with self._guard(), self._errors("switch current"):
+            fence(self.name, self.read_meta(LOCK))  # under the flock a takeover needs too
             tmp = _temp_name(self.current)
             tmp.unlink(missing_ok=True)
             os.symlink(Path("releases") / release_id, tmp)
@@ -163,6 +207,16 @@ class LocalTarget(Closing):
             raise TargetError(f"target '{self.name}': refusing to remove the live release {release_id}")
         with self._errors(f"remove release {release_id}"):
             shutil.rmtree(self.releases_dir / release_id, ignore_errors=False)
+
+    def retire(self) -> None:
+        """Served folder and releases first, the state (lock included) last, then the folder."""
+        with self._errors("retire the line"):
+            if not self.root.exists():
+                return
+            for child in self.root.iterdir():
+                if child.name != ".sitedeploy":
+                    _remove_any(child)
+            shutil.rmtree(self.root)
 
     # --- drift ----------------------------------------------------------------------------
 
@@ -320,3 +374,10 @@ def atomic_write(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def _remove_any(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()

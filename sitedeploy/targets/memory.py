@@ -129,6 +129,13 @@ class MemoryTarget(Closing):
         self.releases.pop(release_id, None)
         self.log.append(f"remove {release_id}")
 
+    def retire(self) -> None:
+        self.step("retire")
+        self.releases.clear()
+        self.live = None
+        self.meta.clear()
+        self.log.append("retire")
+
     def verify(self, release_id: str, manifest: Manifest) -> list[Drift]:
         files = self.releases.get(release_id, {})
         drift = Drift(where=self.describe())

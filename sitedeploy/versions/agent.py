@@ -5,28 +5,51 @@ version (and preview branch) are compared with what the agent remembers; only wh
 appeared or disappeared is the mirror fetched and the family visited — and then a version whose
 line already serves its ref's commit is neither built nor published, so old versions are never
 rebuilt. Each deployed version or preview is notified (a preview with its URL).
+
+The agent is reached only through :class:`TickHooks`, the few things a tick needs from it (its
+config, log and clock, the tick's synced source, a memory slot per family, notifications).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from ..agent.notify import Notice
 from ..agent.refs import Refs
-from ..config import TargetConfig, preview_specs
+from ..config import Config, TargetConfig, preview_specs
 from ..errors import SitedeployError
 from .api import LineResult, sync_versions
 from .layout import Family, Kind
 from .naming import versions_from_refs
 
 if TYPE_CHECKING:
-    from ..agent.loop import Agent, TickReport
+    from ..agent.log import EventLog
+    from ..agent.loop import TickReport
+    from ..agent.memory import TargetMemory
+    from ..source import Source
+
+
+class TickHooks(Protocol):
+    """What the versions/previews tick needs from the agent (``Agent`` provides it)."""
+
+    config: Config
+    log: EventLog
+    clock: Callable[[], float]
+
+    def synced_source(self) -> Source:
+        """The content mirror, fetched once per tick and shared with plain targets."""
+
+    def line_memory(self, key: str) -> TargetMemory:
+        """The agent's memory slot for one family (``applied`` is the digest of its refs)."""
+
+    def notify(self, notice: Notice) -> None: ...
 
 
 def family_tick(
-    agent: Agent, name: str, cfg: TargetConfig, refs: Refs, full: bool, report: TickReport
+    agent: TickHooks, name: str, cfg: TargetConfig, refs: Refs, full: bool, report: TickReport
 ) -> None:
     kinds: tuple[Kind, ...] = ("versions", "previews")
     for kind in kinds:
@@ -48,8 +71,8 @@ def _wanted(family: Family, refs: Refs) -> dict[str, str]:
     return {s: sha for s, (_, sha) in matched.wanted.items()} | clashes
 
 
-def _tick(agent: Agent, family: Family, refs: Refs, full: bool, report: TickReport) -> None:
-    mem = agent.memory.target(f"{family.target}#{family.kind}")
+def _tick(agent: TickHooks, family: Family, refs: Refs, full: bool, report: TickReport) -> None:
+    mem = agent.line_memory(f"{family.target}#{family.kind}")
     wanted = _wanted(family, refs)
     digest = hashlib.sha256(json.dumps(wanted, sort_keys=True).encode()).hexdigest()
     if digest == mem.applied and not full:
@@ -67,8 +90,8 @@ def _tick(agent: Agent, family: Family, refs: Refs, full: bool, report: TickRepo
         mem.applied = digest  # a failed build waits for its ref to move, as for any target
 
 
-def _sync(agent: Agent, family: Family, refs: Refs) -> list[LineResult]:
-    source = agent._synced_source()  # fetched once per tick, shared with plain targets
+def _sync(agent: TickHooks, family: Family, refs: Refs) -> list[LineResult]:
+    source = agent.synced_source()
     if family.kind == "versions":
         cfg = family.cfg
         assert cfg.versions is not None
@@ -83,7 +106,7 @@ def _sync(agent: Agent, family: Family, refs: Refs) -> list[LineResult]:
     return sync_previews(family, source, refs, now=agent.clock())
 
 
-def _tell(agent: Agent, family: Family, r: LineResult, report: TickReport) -> None:
+def _tell(agent: TickHooks, family: Family, r: LineResult, report: TickReport) -> None:
     if r.outcome == "unchanged":
         return
     what = "version" if family.kind == "versions" else "preview"
@@ -98,8 +121,8 @@ def _tell(agent: Agent, family: Family, r: LineResult, report: TickReport) -> No
     if r.detail:
         message += f": {r.detail}"
     key = f"{r.name}:{r.commit}:{r.outcome}"
-    agent.notifier.notify(Notice(event, f"{family.target}/{r.name}", message, r.commit or None, key=key))
+    agent.notify(Notice(event, f"{family.target}/{r.name}", message, r.commit or None, key=key))
 
 
 def _retryable(r: LineResult) -> bool:
-    return "locked by" in r.detail
+    return r.retryable  # told by the error's class (LockHeld, Unreachable, ...), not its text

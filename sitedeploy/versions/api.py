@@ -38,6 +38,8 @@ class LineResult:
     detail: str = ""
     url: str | None = None
     stats: dict[str, int] = field(default_factory=dict)
+    retryable: bool = False
+    """A failure that may pass by itself (a held lock, a network blip): the agent tries again."""
 
     def summary(self) -> str:
         where = f" at {self.url}" if self.url else ""
@@ -106,6 +108,7 @@ def sync_versions(
     progress: Progress = SILENT,
 ) -> list[LineResult]:
     """Publish each version whose line does not serve its ref's commit, then the root once."""
+    family.finish_retirements(live_state(family))  # a run that died before retiring a line
     results = [
         publish_version(family, source, v, rebuild=rebuild, force=force, progress=progress) for v in versions
     ]
@@ -150,7 +153,7 @@ def publish_version(
     except PlanRefused as exc:
         return dataclasses.replace(base, outcome="held", detail=exc.message)
     except SitedeployError as exc:  # one version's failure must not hold back the others
-        return dataclasses.replace(base, outcome="failed", detail=exc.message)
+        return dataclasses.replace(base, outcome="failed", detail=exc.message, retryable=exc.retryable)
     return _result(base, result)
 
 
@@ -261,7 +264,9 @@ def set_alias(
     )
 
 
-def remove_alias(config: Config, target: str | None, alias: str, *, force: bool = False) -> RootResult:
+def remove_alias(
+    config: Config, target: str | None, alias: str, *, force: bool = False, dry_run: bool = False
+) -> RootResult:
     family = _one(config, target)
     if alias in family.cfg.aliases:
         raise ConfigError(
@@ -280,10 +285,20 @@ def remove_alias(config: Config, target: str | None, alias: str, *, force: bool 
             )
         return state.without_alias(alias)
 
+    dry = _dry(family, change, alias if not family.links else None, force)  # refuse before any write
+    if dry_run:
+        return dry
     result = update_root(family, change, note=f"unalias {alias}", rules=rules_of(family, force=force))
     if not family.links:
-        family.remove_line(alias)
+        return dataclasses.replace(result, retired_files=family.remove_line(alias, force=force))
     return result
+
+
+def _dry(family: Family, change: Change, line: str | None, force: bool) -> RootResult:
+    """What a change and the retiring of ``line`` would do: every check, nothing written."""
+    state = change(live_state(family))
+    files = family.remove_line(line, dry_run=True, force=force) if line else 0
+    return RootResult(state, changed=False, release=None, retired_files=files)
 
 
 def set_default(config: Config, target: str | None, name: str, *, force: bool = False) -> RootResult:
@@ -302,7 +317,9 @@ def set_default(config: Config, target: str | None, name: str, *, force: bool = 
     return update_root(family, change, note=f"default -> {name}", rules=rules_of(family, force=force))
 
 
-def delete_version(config: Config, target: str | None, version: str, *, force: bool = False) -> RootResult:
+def delete_version(
+    config: Config, target: str | None, version: str, *, force: bool = False, dry_run: bool = False
+) -> RootResult:
     """Unlink ``version`` from the root, then remove its line; refused while anything names it."""
     family = _one(config, target)
 
@@ -325,9 +342,11 @@ def delete_version(config: Config, target: str | None, version: str, *, force: b
         deleted = {**state.extra.get("deleted", {}), version: _live_commit(family, version)}
         return dataclasses.replace(state.without_line(version), extra={**state.extra, "deleted": deleted})
 
+    dry = _dry(family, change, version, force)  # holds and max_delete refuse before any write
+    if dry_run:
+        return dry
     result = update_root(family, change, note=f"delete {version}", rules=rules_of(family, force=force))
-    family.remove_line(version)
-    return result
+    return dataclasses.replace(result, retired_files=family.remove_line(version, force=force))
 
 
 def _live_commit(family: Family, name: str) -> str | None:

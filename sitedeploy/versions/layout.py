@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import posixpath
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -40,11 +39,12 @@ from ..errors import ConfigError, TargetError
 from ..names import check_line_name
 from ..progress import Progress
 from ..release.diff import Plan
-from ..release.lock import locked
 from ..release.manifest import Manifest
 from ..release.records import ReleaseRecord
+from ..release.transaction import Rules, Transaction
 from ..targets import Drift, Target, open_target
 from ..targets.base import PreparedFolder
+from ..targets.dryrun import DryRun
 from ..targets.local import LocalTarget
 from .state import FamilyState, forget_state, read_state
 
@@ -117,36 +117,41 @@ class Family:
         parts = (LINES, name) if self.links else (name,)
         return open_target(f"{self.name}/{name}", self._cfg_at(*parts), self.config)
 
-    def remove_line(self, name: str) -> None:
-        """Delete a line that the live root no longer serves, under the line's own lock."""
-        with self.line(name) as t:
-            if isinstance(t, LocalTarget):
-                with locked(t, t.name, purpose="delete"):
-                    for child in t.root.iterdir():
-                        if child.name != ".sitedeploy":
-                            _remove(child)
-                shutil.rmtree(t.root)
-            elif isinstance(self.cfg, SSHTargetConfig):
-                from ..targets.ssh.target import SSHTarget
-                from .ssh import remove_ssh_line
+    def remove_line(self, name: str, *, dry_run: bool = False, force: bool = False) -> int:
+        """Delete a line that the live root no longer serves: the transaction's ``retire`` mode
+        on the root (its holds, ``max_delete``, its history); the files the line served."""
+        cfg = self.cfg
+        rules = Rules(
+            cfg.keep_releases, cfg.max_delete, cfg.lock_timeout, cfg.lock_ttl, force=force, force_delete=force
+        )
+        what = f"{self.kind[:-1]} {name}"
+        with self.root() as root, self.line(name) as line:
+            into, gone = (DryRun(root), DryRun(line)) if dry_run else (root, line)
+            with Transaction(into, rules, "retire") as tx:
+                return tx.retire(gone, what)
 
-                assert isinstance(t, SSHTarget)
-                remove_ssh_line(t)
-            else:
-                from .s3 import remove_s3_line
+    def orphans(self, state: FamilyState) -> list[str]:
+        """Lines the root recorded as deleted or removed that still hold something (a run that
+        died between unlinking a line and retiring it, or halfway through the delete)."""
+        gone = {*state.extra.get("deleted", {}), *state.extra.get("removed", {})}
+        found = []
+        for name in sorted(n for n in gone if state.line(n) is None):
+            with self.line(name) as line:
+                if line.live_release() or line.list_releases() or line.read_meta("history.json"):
+                    found.append(name)
+        return found
 
-                remove_s3_line(t)
+    def finish_retirements(self, state: FamilyState) -> list[str]:
+        """Retire every orphaned line; the ones finished. Forced: each was checked against the
+        holds and ``max_delete`` before the root stopped serving it."""
+        done = self.orphans(state)
+        for name in done:
+            self.remove_line(name, force=True)
+        return done
 
     def url(self, name: str) -> str | None:
         template = self.cfg.preview_url if self.kind == "previews" else None
         return template.format(slug=name, name=name) if template else None
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink()
 
 
 class LinkedRoot(LocalTarget):

@@ -132,6 +132,7 @@ def sync_previews(
     matched = match_previews(refs, preview_specs(family.cfg))
     wanted = matched.wanted
     state = live_state(family)
+    family.finish_retirements(state)  # a run that died before retiring a preview's line
     skipped = state.extra.get("removed", {})
     results = [
         _publish(family, source, name, branch, sha, progress, force)
@@ -140,7 +141,9 @@ def sync_previews(
     ]
     results += [_clash(family, name, clashing) for name, clashing in matched.clashes.items()]
     kept = {name: ("", "") for name in matched.clashes}  # a clash leaves what the slug serves
-    doomed = _expired(family, state, {**kept, **wanted}, now if now is not None else time.time())
+    expired = _expired(family, state, {**kept, **wanted}, now if now is not None else time.time())
+    doomed, held = _removable(family, expired)
+    results += held
     removed_by_age = {name: wanted[name][1] for name in doomed if name in wanted}
     fresh = [
         r for r in results if r.outcome == "deployed" or (r.outcome == "unchanged" and not state.line(r.name))
@@ -180,7 +183,7 @@ def _publish(
     except PlanRefused as exc:
         return dataclasses.replace(base, outcome="held", detail=exc.message)
     except SitedeployError as exc:
-        return dataclasses.replace(base, outcome="failed", detail=exc.message)
+        return dataclasses.replace(base, outcome="failed", detail=exc.message, retryable=exc.retryable)
     stats = dataclasses.asdict(result.stats) if result.stats else {}
     return dataclasses.replace(base, outcome=result.outcome, release=result.release, stats=stats)
 
@@ -189,6 +192,19 @@ def _clash(family: Family, name: str, clashing: tuple[str, ...]) -> LineResult:
     refs = " and ".join(clashing)
     detail = f"{refs} both make the preview slug {name!r}; rename one of them (neither is published)"
     return LineResult(family.target, name, clashing[0], "", "failed", detail=detail, url=family.url(name))
+
+
+def _removable(family: Family, names: list[str]) -> tuple[list[str], list[LineResult]]:
+    """The previews whose removal the retire mode allows now (holds, ``max_delete``), checked
+    before the root stops serving them; the others are reported held and stay served."""
+    ok, held = [], []
+    for name in names:
+        try:
+            family.remove_line(name, dry_run=True)
+            ok.append(name)
+        except PlanRefused as exc:
+            held.append(LineResult(family.target, name, "", "", "held", detail=exc.message))
+    return ok, held
 
 
 def _added(state: FamilyState, name: str) -> str:
@@ -215,7 +231,9 @@ def _seconds(iso: str) -> float:
         return 0.0
 
 
-def delete_preview(config: Config, target: str | None, name: str) -> None:
+def delete_preview(
+    config: Config, target: str | None, name: str, *, dry_run: bool = False, force: bool = False
+) -> int:
     """Remove one preview now; it comes back only when its branch moves."""
     family = (
         families(config, target, "previews")[0] if target is None else Family.of(config, target, "previews")
@@ -234,5 +252,9 @@ def delete_preview(config: Config, target: str | None, name: str) -> None:
         removed = {**s.extra.get("removed", {}), name: record.commit if record else ""}
         return dataclasses.replace(s.without_line(name), extra={**s.extra, "removed": removed})
 
-    update_root(family, change, note=f"delete preview {name}", rules=rules_of(family))
-    family.remove_line(name)
+    change(state)
+    files = family.remove_line(name, dry_run=True, force=force)  # refuse before any write
+    if dry_run:
+        return files
+    update_root(family, change, note=f"delete preview {name}", rules=rules_of(family, force=force))
+    return family.remove_line(name, force=force)

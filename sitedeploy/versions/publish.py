@@ -40,11 +40,13 @@ class RootResult:
     state: FamilyState
     changed: bool
     release: str | None
+    retired_files: int = 0
+    """Files of a line removed with it (or that a dry run would remove)."""
 
 
 def rules_of(family: Family, *, force: bool = False) -> Rules:
     cfg = family.cfg
-    return Rules(cfg.keep_releases, cfg.max_delete, cfg.lock_timeout, force=force)
+    return Rules(cfg.keep_releases, cfg.max_delete, cfg.lock_timeout, cfg.lock_ttl, force=force)
 
 
 def publish_line(

@@ -5,7 +5,7 @@ made to serve that version's live release: a normal deploy (the S3 target's orde
 assets, then pages, stale keys deleted only after ``retain_releases`` switches, so a deep link
 or an open page never breaks). Only the files that differ from what the alias serves are
 fetched from the version's prefix and sent; an alias already serving that release costs one
-read of its record. Removing a line deletes every key under its prefix, state included.
+read of its record. Removing a line is the transaction's ``retire`` mode (``Family.remove_line``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from ..commands.common import LazyBuild, Signature, commit_of
 from ..errors import TargetError
 from ..progress import Progress
 from ..release.diff import diff
-from ..release.lock import locked
 from ..release.manifest import Manifest
 from ..release.records import ReleaseRecord, read_manifest, read_release
 from ..release.transaction import Rules
@@ -84,14 +83,3 @@ def _fetch(t: Any, paths: list[str], into: Path) -> None:
 
     with translated(t.name, t.describe(), "read the version's files"):
         t.run_all(one, paths)
-
-
-def remove_s3_line(t: Any) -> None:
-    """Delete every key under the line's prefix: its site and its state (the lock last)."""
-    from ..targets.s3.client import translated
-
-    with locked(t, t.name, purpose="delete"), translated(t.name, t.describe(), "delete the line"):
-        keys = [k for k in t.list_keys(t.prefix) if k != f"{t.meta_prefix}lock.json"]
-        for start in range(0, len(keys), 1000):
-            batch = [{"Key": k} for k in keys[start : start + 1000]]
-            t.s3.delete_objects(Bucket=t.cfg.bucket, Delete={"Objects": batch, "Quiet": True})

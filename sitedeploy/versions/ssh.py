@@ -13,7 +13,6 @@ from pathlib import Path
 from ..config import SSHTargetConfig
 from ..progress import Progress
 from ..release.diff import Plan
-from ..release.lock import locked
 from ..release.manifest import Manifest
 from ..release.records import ReleaseRecord
 from ..targets.base import PreparedFolder
@@ -25,7 +24,6 @@ d=$1; shift
 find "$d" -mindepth 1 -maxdepth 1 -type l -exec rm -f -- {} +
 while [ $# -gt 0 ]; do ln -s -- "$2" "$d/$1"; shift 2; done
 """
-_CLEAR = r"""find "$1" -mindepth 1 -maxdepth 1 ! -name .sitedeploy -exec rm -rf -- {} +"""
 
 
 class LinkedSSHRoot(SSHTarget):
@@ -52,10 +50,3 @@ class LinkedSSHRoot(SSHTarget):
     def remove_release(self, release_id: str) -> None:
         super().remove_release(release_id)
         forget_state(self, release_id)
-
-
-def remove_ssh_line(t: SSHTarget) -> None:
-    """Delete a line on every host: its releases under its lock, then the folder."""
-    with locked(t, t.name, purpose="delete"):
-        t._each(lambda h: h.sh("remove the line", _CLEAR, t.root))
-    t._each(lambda h: h.sh("remove the line", 'rm -rf -- "$1"', t.root))

@@ -53,3 +53,61 @@ def test_the_bwrap_argv_is_a_list_without_network_or_secrets(
     networked = sandbox.bwrap_argv(["pip"], env=env, read_only=[], writable=[], cwd=tmp_path, network=True)
     assert "--unshare-net" not in networked and "/etc/resolv.conf" in networked
     assert "/etc/ssl/private" not in " ".join(argv) and str(Path.home()) + " " not in " ".join(argv) + " "
+
+
+# --- every write to a target goes through the transaction ---------------------------------------
+
+TARGET_WRITE = re.compile(
+    # cacheseal.discard empties a build cache folder of the deployer's, not a target
+    r"(?<!\btx)(?<!super\(\))(?<!\bcacheseal)\.(switch_to|remove_release|retire|prepare|repair|discard|"
+    r"write_meta|create_meta|delete_meta)\(|(?<!self)\._each\("  # SSH's private fan-out
+)
+S3_WRITE = re.compile(
+    r"\b(delete_objects|delete_object|put_object|copy_object|upload_file|upload_fileobj|"
+    r"put_object_acl|restore_object|complete_multipart_upload)\("
+)
+WRITERS = {
+    "release/transaction.py": "the transaction itself",
+    "release/retire.py": "the transaction's retire mode",
+    "release/lock.py": "the lock (lock.json only)",
+    "release/records.py": "the state files' helpers, called under the transaction's lock",
+    "release/control.py": "update_control: the one other, locked write path (control.json)",
+    "versions/state.py": "the family state's helpers, called under the root's transaction",
+}
+"""Modules outside ``targets/`` allowed to call a target's write methods, and why."""
+
+
+def target_writes(text: str, rel: str) -> list[str]:
+    if rel.startswith("targets/") or rel in WRITERS:
+        return []
+    hits = [line.strip() for line in text.splitlines() if TARGET_WRITE.search(line)]
+    return [h for h in hits if not h.startswith(("argv, env = sandbox.prepare",))]
+
+
+def s3_writes(text: str, rel: str) -> list[str]:
+    if rel.startswith("targets/s3/"):
+        return []
+    return [line.strip() for line in text.splitlines() if S3_WRITE.search(line)]
+
+
+def test_every_write_to_a_target_is_reached_only_through_the_transaction() -> None:
+    """A target's write methods are called in targets/ (implementations and their subclasses
+    call ``super()``), by the transaction (``tx.``) and by the few helpers in WRITERS that run
+    under its lock; S3 write calls appear only under targets/s3/."""
+    hits = []
+    for path in sorted(SOURCE.rglob("*.py")):
+        rel = str(path.relative_to(SOURCE))
+        text = path.read_text()
+        hits += [f"{rel}: {h}" for h in target_writes(text, rel) + s3_writes(text, rel)]
+    assert not hits, "\n".join(hits)
+
+
+def test_the_transaction_rule_catches_what_it_names() -> None:
+    removed_line = "            t.s3.delete_objects(Bucket=t.cfg.bucket, Delete={'Objects': batch})"
+    assert s3_writes(removed_line, "versions/s3.py")
+    assert not s3_writes(removed_line, "targets/s3/transfer.py")
+    assert target_writes("    line.remove_release(rid)", "versions/layout.py")
+    assert target_writes("    store.delete_meta('lock.json')", "commands/deploy.py")
+    assert not target_writes("        tx.repair(live, manifest, built.root, drift)", "commands/inspect.py")
+    assert not target_writes("    prepared = super().prepare(record, manifest)", "versions/ssh.py")
+    assert target_writes('    t._each(lambda h: h.sh("remove the line", _CLEAR, t.root))', "versions/ssh.py")

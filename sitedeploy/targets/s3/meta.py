@@ -15,6 +15,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
+from ...errors import LeaseLost
 from .client import Clients, error_code
 
 STATE_DIR = ".sitedeploy/"
@@ -82,18 +83,35 @@ class MetaFiles:
                 raise
             return response["Body"].read(), dict(response.get("Metadata", {}))
 
-    def write(self, name: str, data: bytes, metadata: dict[str, str] | None = None) -> None:
+    def write(
+        self, name: str, data: bytes, metadata: dict[str, str] | None = None, *, fenced: bool = False
+    ) -> None:
+        """``fenced``: only over the version this process last read or wrote (``If-Match``, or
+        ``If-None-Match: *`` when it saw none): the state object's write is the switch's commit
+        point, and a run that lost its lease must not commit over the run that took it."""
         key = self.prefix + name
         extra: dict[str, Any] = {"Metadata": metadata} if metadata else {}
+        if fenced:
+            cached = self._cache.get(name)
+            extra.update({"IfMatch": cached[0]} if cached else {"IfNoneMatch": "*"})
         with self._errors(f"write {key}"):
-            response = self.clients.s3.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=data,
-                ContentType="application/json",
-                CacheControl="no-store",
-                **extra,
-            )
+            try:
+                response = self.clients.s3.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=data,
+                    ContentType="application/json",
+                    CacheControl="no-store",
+                    **extra,
+                )
+            except Exception as exc:
+                if fenced and error_code(exc) in _EXISTS:
+                    raise LeaseLost(
+                        f"s3://{self.bucket}/{key} changed since this run read it: another run took "
+                        "the lock over (and may have switched); this run stopped without writing it "
+                        "(run again)"
+                    ) from None
+                raise
         self._remember(name, response["ETag"], data)
         self._listed(name, True)
         if name.startswith("releases/") and name.endswith(".json"):

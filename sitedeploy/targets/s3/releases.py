@@ -12,9 +12,13 @@ are still read.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ...errors import TargetError
 from .meta import MetaFiles
+
+if TYPE_CHECKING:
+    from .transfer import Bucket
 
 RECORD, MANIFEST = "releases/", "manifests/"
 
@@ -73,3 +77,13 @@ class ReleaseFiles:
             return None
         body = json.loads(data)
         return body if isinstance(body, dict) and "manifest" in body and "record" in body else None
+
+
+def retire_prefix(target: str, bucket: Bucket, keys: list[str], lock: str) -> None:
+    """Delete a retired line's keys, all but its lock (which its holder releases last)."""
+    refused = bucket.delete([k for k in keys if k != lock])
+    if refused:
+        raise TargetError(
+            f"target '{target}': could not delete {len(refused)} key(s) of the line, first {refused[0]}; "
+            "run the command again"
+        )

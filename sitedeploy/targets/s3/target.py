@@ -73,8 +73,8 @@ from .bodies import Bodies, live_homes, parse_manifest, settle
 from .client import Clients, error_code, translated
 from .headers import HeaderRules
 from .live import LiveState, Stored, Switch, Touch, plan_switch, touched_by
-from .meta import STATE_DIR, MetaFiles
-from .releases import ReleaseFiles
+from .meta import LOCK, STATE_DIR, MetaFiles
+from .releases import ReleaseFiles, retire_prefix
 from .transfer import Bucket, write_touch
 
 if TYPE_CHECKING:
@@ -177,7 +177,7 @@ class S3Target(Closing):
             self.write_state(state)
             return
         if not self.releases.write(name, data):  # a release's manifest and record: one object
-            self.meta.write(name, data)
+            self.meta.write(name, data, fenced=name == LOCK)  # a lease renewal: only over ours
 
     def create_meta(self, name: str, data: bytes) -> bool:
         return self.meta.create(name, data)
@@ -203,7 +203,7 @@ class S3Target(Closing):
 
     def write_state(self, state: LiveState) -> None:
         data = state.to_json()
-        self.write_meta(STATE, data)
+        self.meta.write(STATE, data, fenced=True)
         self._parsed = (data, state.copy())  # the next read is answered from memory: no parse
 
     def base_state(self) -> LiveState:
@@ -364,6 +364,11 @@ class S3Target(Closing):
                     if not key.startswith(self.meta_prefix):
                         out[key[len(self.prefix) :]] = (obj["Size"], obj["ETag"])
         return out
+
+    def retire(self) -> None:
+        """Every key under the line's own prefix, the lock last (the caller's release)."""
+        with self.errors("retire the line"):
+            retire_prefix(self.name, self.bucket, self.list_keys(self.prefix), f"{self.meta_prefix}lock.json")
 
     def list_keys(self, prefix: str) -> list[str]:
         with self.errors(f"list {prefix}"):

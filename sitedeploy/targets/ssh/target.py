@@ -36,9 +36,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from ...config import SSHTargetConfig
-from ...errors import TargetError
+from ...errors import LeaseLost, TargetError
 from ...progress import Progress
 from ...release.diff import Plan
+from ...release.lock import held_tokens
 from ...release.manifest import Manifest
 from ...release.records import ReleaseRecord
 from ..base import Closing, Drift, PreparedFolder
@@ -47,6 +48,26 @@ from .host import SSHHost, temp_name
 from .release import nul_list, repair_host, stage_host, verify_host
 
 T = TypeVar("T")
+_RENEW = r"""
+meta=$1; mine=$2
+tok=$(sed -n 's/^ *"token": *"\([0-9a-f]*\)".*/\1/p' "$meta/lock.json.d/lock.json" 2>/dev/null)
+if [ -z "$tok" ] || [ "$tok" != "$mine" ]; then cat > /dev/null; echo lost; exit 0; fi
+tmp="$meta/.lock.json.$$.tmp"
+cat > "$tmp" && mv -f -- "$tmp" "$meta/lock.json" && echo renewed
+"""
+_FENCED_SWITCH = r"""
+meta=$1; link=$2; cur=$3; shift 3
+tok=$(sed -n 's/^ *"token": *"\([0-9a-f]*\)".*/\1/p' "$meta/lock.json.d/lock.json" 2>/dev/null)
+for mine in "$@"; do
+  if [ -n "$tok" ] && [ "$tok" = "$mine" ]; then mv -T -f -- "$link" "$cur" && echo switched; exit; fi
+done
+rm -f -- "$link"
+owner=$(sed -n 's/^ *"owner": *"\([^"]*\)".*/\1/p' "$meta/lock.json.d/lock.json" 2>/dev/null)
+echo "the lock is held by ${owner:-nobody}"
+"""
+_CLEAR_BUT_STATE = r"""
+[ ! -d "$1" ] || find "$1" -mindepth 1 -maxdepth 1 ! -name .sitedeploy -exec rm -rf -- {} +
+"""
 
 
 class SSHTarget(Closing):
@@ -58,6 +79,11 @@ class SSHTarget(Closing):
         self.current = f"{self.root}/current"
         self.hosts = [SSHHost(name, entry, cfg) for entry in cfg.hosts]
         self._pool = ThreadPoolExecutor(max(1, len(self.hosts)), thread_name_prefix=f"ssh-{name}")
+
+    def lease_store(self) -> SSHTarget:
+        """Its own connections for the lock's heartbeat thread: an SFTP session is not shared
+        between threads, and a renewal must not wait behind a long upload."""
+        return SSHTarget(self.name, self.cfg)
 
     def describe(self) -> str:
         where = self.root if self.root.startswith("/") else f"/~/{self.root}"
@@ -271,9 +297,21 @@ class SSHTarget(Closing):
         with host.step("remove the temp link", link):
             host.sftp.remove(link)
 
+    def renew_lock(self, token: str, data: bytes) -> bool:
+        """On every host, in one script: replace the lock only while it holds ``token``."""
+        found = self._each(lambda h: h.sh("renew the lock", _RENEW, self.meta_dir, token, stdin=data))
+        return all(out.strip() == "renewed" for out in found.values())
+
     def _commit_switch(self, host: SSHHost, link: str) -> None:
-        with host.step("switch current", self.current):
-            host.sftp.posix_rename(link, self.current)  # rename(2): readers see old or new
+        """rename(2) of the temp link over ``current`` (readers see old or new), on the host in
+        one script after checking that the host's lock is still a lease this process holds: a
+        pause of this process cannot fall between the check and the switch."""
+        out = host.sh("switch current", _FENCED_SWITCH, self.meta_dir, link, self.current, *held_tokens())
+        if out.strip() != "switched":
+            raise LeaseLost(
+                f"{host.where}: this run lost its lock ({out.strip() or 'no lock'}); nothing was switched "
+                "there. Check 'sitedeploy status' and run again"
+            )
 
     def _switch_to(self, host: SSHHost, before: str | None) -> None:
         if before is None:
@@ -291,6 +329,11 @@ class SSHTarget(Closing):
                 f"target '{self.name}': refusing to remove release {release_id}, live on {holders}"
             )
         self._each(lambda h: self._remove_on(h, release_id))
+
+    def retire(self) -> None:
+        """On every host: everything but the state, then the folder with its state."""
+        self._each(lambda h: h.sh("retire the line", _CLEAR_BUT_STATE, self.root))
+        self._each(lambda h: h.sh("retire the line", 'rm -rf -- "$1"', self.root))
 
     # --- drift ----------------------------------------------------------------------------
 
