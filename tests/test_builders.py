@@ -20,8 +20,8 @@ import pytest
 from sitedeploy import commands
 from sitedeploy import config as config_mod
 from sitedeploy.build import Built
+from sitedeploy.build.release_tree import MARKER
 from sitedeploy.errors import BuildError, ConfigError
-from sitedeploy.release_tree import MARKER
 from tests.fixtures.git import ContentRepo, write_config
 
 BIN = Path(sys.executable).parent

@@ -18,8 +18,8 @@ from mkdocs.structure.files import File, get_files
 from mkdocs.structure.nav import get_navigation
 from mkdocs.structure.pages import Page
 
-from sitedeploy.builders.mkdocs_keys import file_row, file_rows
-from sitedeploy.builders.mkdocs_tracking import (
+from sitedeploy.builders.mkdocs_incremental.keys import file_row, file_rows
+from sitedeploy.builders.mkdocs_incremental.tracking import (
     ConfigReads,
     LinkLookups,
     Reads,

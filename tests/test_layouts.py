@@ -20,10 +20,10 @@ from click.testing import CliRunner, Result
 
 from sitedeploy import config as config_mod
 from sitedeploy.build import site_jobs
+from sitedeploy.build.release_tree import MARKER
 from sitedeploy.cli.main import cli
+from sitedeploy.cli.serve import Preview, start
 from sitedeploy.commands import open_source
-from sitedeploy.release_tree import MARKER
-from sitedeploy.serve import Preview, start
 from tests.fixtures.git import ContentRepo
 
 NO_IMAGES = "[images]\nenabled = false\n"

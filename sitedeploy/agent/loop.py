@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 
 from .. import commands
 from ..build import Built
+from ..build.linkgate import LinkIndex, check_links
 from ..config import Config, TargetConfig
 from ..errors import GateError, SitedeployError
-from ..linkgate import LinkIndex, check_links
 from ..release import records as state
 from ..release.control import hold_reason, update_control, with_agent_facts
 from ..source import Commit, Source

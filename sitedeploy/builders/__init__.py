@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import sandbox, untrusted
+from .. import sandbox
 from ..errors import BuildError
 from ..progress import SILENT, Progress
-from ..sandbox import Mode
-from ..sandbox_hints import namespace_hint
+from ..sandbox import Mode, untrusted
+from ..sandbox.hints import namespace_hint
 
 KINDS = ("mkdocs", "zensical", "static")
 MKDOCS_FILES = ("mkdocs.yml", "mkdocs.yaml")

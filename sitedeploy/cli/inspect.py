@@ -193,7 +193,7 @@ def serve(opts: Options, target: str | None, port: int, bind: str) -> None:
 
     What a target's current/ holds is served (its versions too); branch and pull-request
     previews are not: point a web server at the target's <preview_path>/current/."""
-    from ..serve import Preview
+    from .serve import Preview
 
     config = run(opts, opts.load)
     chosen = run(opts, lambda: config.target(target))
@@ -214,7 +214,7 @@ def serve(opts: Options, target: str | None, port: int, bind: str) -> None:
 
 
 def _start_serving(previews: list[Any], bind: str, others: list[str]) -> None:
-    from ..serve import start, wait
+    from .serve import start, wait
 
     servers = start(previews, bind)  # listen first: a busy port fails before any URL is shown
     for p in previews:

@@ -46,7 +46,7 @@ force_option = click.option(
 @pass_options
 def init(opts: Options, directory: Path) -> None:
     """Write deploy.toml for the repo in DIRECTORY (a root mkdocs.yml, sites/, or an example site)."""
-    from ..scaffold import scaffold
+    from .scaffold import scaffold
 
     done = run(opts, lambda: scaffold(directory))
     data = {

@@ -10,15 +10,15 @@ from typing import Any, Literal, TypeVar
 
 from ..build import Built, SiteJob, Trust, build_release, release_key, site_jobs
 from ..config import Config, TargetConfig
+from ..config.from_git import build_config_at
+from ..config.statedir import ignored_folder
 from ..errors import SignatureError, SitedeployError
-from ..gitconfig import build_config_at
 from ..progress import Progress
 from ..release import records as state
 from ..release.diff import Plan
 from ..release.records import Mark, ReleaseRecord
 from ..release.transaction import Rules
 from ..source import Commit, Source, is_url
-from ..statedir import ignored_folder
 from ..targets import Drift, Target, TransferStats
 
 Outcome = Literal["deployed", "unchanged", "dry-run", "rolled back"]
@@ -252,7 +252,7 @@ def verify_signature(config: Config, source: Source, commit: Commit) -> str | No
     mode = config.source.verify_signatures
     if mode == "off":
         return None
-    from ..signatures import verify_commit
+    from ..source.signatures import verify_commit
 
     src = config.source
     return verify_commit(

@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 from ..build import Built, SiteJob, build_release, site_jobs
 from ..config import Config, TargetConfig
+from ..config.from_git import build_config_at, uncommitted_note
 from ..errors import GateError, PlanRefused
-from ..gitconfig import build_config_at, uncommitted_note
 from ..progress import SILENT, Progress, stage
 from ..release.control import pinned_after_rollback
 from ..release.records import Action, ReleaseRecord, read_control, read_history, read_release
@@ -190,7 +190,7 @@ def _hosts_disagree(t: Target) -> bool:
 
 def _link_gate(config: Config, force: bool, notes: list[str]) -> Gate:
     """The agent's link gate on a manual deploy; with ``force``, a failure becomes a note."""
-    from ..linkgate import LinkIndex, check_links
+    from ..build.linkgate import LinkIndex, check_links
 
     path = config.state_dir / "agent" / "links.json"
 

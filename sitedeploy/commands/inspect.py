@@ -8,9 +8,8 @@ import time
 from ..agent.refs import Refs, parse_ls_remote, parse_tracked, resolve
 from ..build import build_release
 from ..config import Config, TargetConfig
+from ..config.from_git import build_config_at
 from ..errors import RollbackError, SitedeployError, TargetError
-from ..gitconfig import build_config_at
-from ..gitrun import Git
 from ..progress import SILENT, Progress
 from ..release import records as state
 from ..release.control import hold_reason
@@ -18,6 +17,7 @@ from ..release.lock import read_lock
 from ..release.manifest import Manifest
 from ..release.records import HistoryEntry
 from ..release.transaction import Rules, Transaction, check_repair
+from ..source.gitrun import Git
 from ..targets import Drift, Target, open_target
 from ..targets.base import MultiHost
 from ..targets.dryrun import DryRun

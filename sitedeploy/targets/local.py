@@ -30,13 +30,13 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..config.statedir import ignored_folder
 from ..errors import LockHeld, TargetError
 from ..progress import Progress
 from ..release.diff import Plan
 from ..release.lock import LOCK, fence, token_of
 from ..release.manifest import Manifest, hash_file
 from ..release.records import ReleaseRecord, read_manifest
-from ..statedir import ignored_folder
 from .base import Closing, Drift, PreparedFolder, TransferStats
 
 GUARD = "lock.guard"

@@ -22,7 +22,7 @@ from pathlib import Path
 from ..build import Built, SiteJob, Trust, release_key, site_jobs, trust_dir
 from ..commands.common import LazyBuild, check_signature
 from ..config import Config
-from ..gitconfig import build_config_at
+from ..config.from_git import build_config_at
 from ..progress import Progress
 from ..release.manifest import FileEntry, Manifest, content_type
 from ..source import Commit, Source

@@ -2,7 +2,7 @@
 
 Every problem is collected with its key path (``targets.prod.path: required``) and raised
 once as a :class:`ConfigError`, so a user fixes the whole file in one go. The dataclasses
-below (and the target tables, in :mod:`sitedeploy.target_config`) are the configuration
+below (and the target tables, in :mod:`sitedeploy.config.targets`) are the configuration
 reference: each field is a key, its default is the default.
 Secrets never live here: AWS credentials come from the standard chain, SSH keys from
 ssh-agent or key files.
@@ -18,25 +18,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import ConfigError
+from ..errors import ConfigError
+from ..names import is_name
 from .limits import LimitsConfig, check_build_limits
-from .names import is_name
+from .places import overlap_problems
 from .ranges import at_least, bind_address, fraction, greater_than, http_url
 from .schema import did_you_mean, is_valid, parse_table, parse_value, required, setting
-from .target_config import TARGET_TYPES as TARGET_TYPES
-from .target_config import LocalTargetConfig as LocalTargetConfig
-from .target_config import S3TargetConfig as S3TargetConfig
-from .target_config import SSHTargetConfig as SSHTargetConfig
-from .target_config import TargetConfig as TargetConfig
-from .target_config import preview_specs as preview_specs
-from .target_places import overlap_problems
+from .targets import TARGET_TYPES as TARGET_TYPES
+from .targets import LocalTargetConfig as LocalTargetConfig
+from .targets import S3TargetConfig as S3TargetConfig
+from .targets import SSHTargetConfig as SSHTargetConfig
+from .targets import TargetConfig as TargetConfig
+from .targets import preview_specs as preview_specs
 
 DEFAULT_TARGET_PATH = "public"
 BUILD_TABLES = ("sites", "images")
 """What decides the bytes of a release: read from the deploy.toml of the commit deployed."""
 MACHINE_TABLES = ("source", "targets", "agent", "build", "limits")
 """Where a release goes and how this machine runs (the build sandbox included: a content repo
-must not turn its own sandbox off; the ceilings of ``[images]``, see :mod:`sitedeploy.limits`):
+must not turn its own sandbox off; the ceilings of ``[images]``, see :mod:`sitedeploy.config.limits`):
 read from the file sitedeploy is run with."""
 _SECRET_WORDS = re.compile(r"secret|password|passphrase|token|access_key|private_key", re.I)
 

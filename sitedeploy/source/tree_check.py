@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .errors import SourceError
+from ..errors import SourceError
 
 MAX_HOPS = 40
 """Links followed while resolving one path before it counts as a loop (Linux's MAXSYMLINKS)."""

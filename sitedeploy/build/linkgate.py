@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from .build import Built
-from .errors import GateError
-from .release.manifest import FileEntry, Manifest
+from ..errors import GateError
+from ..release.manifest import FileEntry, Manifest
+from .sites import Built
 
 SHOWN = 10
 _ATTR = re.compile(rb"""\s(?:href|src)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)

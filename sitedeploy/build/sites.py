@@ -34,15 +34,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from . import __version__, builders, sandbox
-from .config import Config, ImagesConfig, SiteConfig, normalize_mount
-from .errors import BuildError, ConfigError
-from .names import check_site_folders
-from .progress import SILENT, Progress, stage
-from .release.manifest import Manifest, files, hash_file, scan
+from .. import __version__, builders, sandbox
+from ..config import Config, ImagesConfig, SiteConfig, normalize_mount
+from ..errors import BuildError, ConfigError
+from ..names import check_site_folders
+from ..progress import SILENT, Progress, stage
+from ..release.manifest import Manifest, files, hash_file, scan
+from ..sandbox.untrusted import UnsafeOutput
+from ..source import Commit, Source, git_path
 from .release_tree import KEEP_BUILDS_PER_SITE, assemble, evicting, publish_dir
-from .source import Commit, Source, git_path
-from .untrusted import UnsafeOutput
 
 MKDOCS_FILES = builders.MKDOCS_FILES
 ROOT_SITE_FILES = (*MKDOCS_FILES, "zensical.toml")
@@ -321,7 +321,7 @@ def _build_site(
             state=config.state_dir,  # this trust level's (build_release)
         )
         if site.kind == "mkdocs" and site.config.images.enabled:
-            from .images.prefetch import prefetching
+            from ..images.prefetch import prefetching
 
             # The site's images are encoded into the variant cache (in the sandbox, like the
             # builder) while the builder runs.
@@ -381,7 +381,7 @@ def _optimize_images(config: Config, site: SiteJob, out: Path, progress: Progres
     settings: ImagesConfig = site.config.images
     if not settings.enabled:
         return "built", []
-    from .images import process_site  # imported only when a site is built
+    from ..images import process_site  # imported only when a site is built
 
     report = process_site(
         out,

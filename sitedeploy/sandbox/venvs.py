@@ -46,12 +46,12 @@ from email.parser import HeaderParser
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from . import cacheseal, sandbox, untrusted
-from .errors import BuildError
-from .sandbox_hints import namespace_hint
+from ..errors import BuildError
+from . import bwrap, cacheseal, untrusted
+from .hints import namespace_hint
 
 if TYPE_CHECKING:
-    from .builders import Job
+    from ..builders import Job
 
 COMPLETE = ".complete"
 """Suffix of the marker beside a finished venv (``mkdocs-0123abcd.complete``)."""
@@ -368,11 +368,11 @@ def _step_work(parent: Path) -> Iterator[Path]:
 def _imports(job: Job, python: Path, tool: str, parent: Path) -> bool:
     """Whether the venv can import ``tool``; runs the venv's Python, so confined, offline."""
     with _step_work(parent) as work:
-        step = sandbox.Step(
+        step = bwrap.Step(
             [str(python), "-I", "-c", f"import {tool}"], work, cwd=job.src, read_only=[job.src]
         )
         try:
-            code, _ = sandbox.run(step, job.sandbox, python, 300)
+            code, _ = bwrap.run(step, job.sandbox, python, 300)
         except subprocess.TimeoutExpired:
             return False
     return code == 0
@@ -382,11 +382,11 @@ def _confined(job: Job, command: list[str], python: Path, venv: Path, wheels: Pa
     """One offline ``pip install`` in the sandbox: it may write the venv and its own folder."""
     env = {"PIP_CONFIG_FILE": os.devnull}  # no pip.conf of the operator's, and no PIP_* at all
     with _step_work(venv.parent) as work:
-        step = sandbox.Step(
+        step = bwrap.Step(
             command, work, cwd=job.src, read_only=[job.src, wheels], writable=[venv], env=env
         )  # fmt: skip
         try:
-            code, log = sandbox.run(step, job.sandbox, python, PIP_TIMEOUT)
+            code, log = bwrap.run(step, job.sandbox, python, PIP_TIMEOUT)
         except subprocess.TimeoutExpired:
             raise BuildError(
                 f"site '{job.site}': pip install took over {PIP_TIMEOUT:.0f} s; stopped"

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from .errors import ConfigError, SignatureError
+from ..errors import ConfigError, SignatureError
 from .gitrun import Git
 
 Mode = Literal["ssh", "gpg"]

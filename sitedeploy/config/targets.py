@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .names import line_problem
+from ..names import line_problem
 from .ranges import at_least, greater_than, http_url, http_urls, permission_mode
 from .schema import required, setting
 

@@ -15,7 +15,7 @@ import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
-from .target_config import LocalTargetConfig, S3TargetConfig, SSHTargetConfig, TargetConfig
+from .targets import LocalTargetConfig, S3TargetConfig, SSHTargetConfig, TargetConfig
 
 
 @dataclass(frozen=True)

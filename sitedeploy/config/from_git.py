@@ -22,11 +22,11 @@ import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .config import BUILD_TABLES, Config, check_top_level, parse_build_tables
-from .errors import ConfigError
-from .gitrun import Git
+from ..errors import ConfigError
+from ..source import Commit, Source, git_path, is_url
+from ..source.gitrun import Git
+from .deploy_toml import BUILD_TABLES, Config, check_top_level, parse_build_tables
 from .limits import check_build_limits
-from .source import Commit, Source, git_path, is_url
 
 Warn = Callable[[str], None]
 MAX_KEYS_NAMED = 5

@@ -1,6 +1,6 @@
 """The operator's ceilings on what content may ask for: the ``[limits]`` table.
 
-``[images]`` is a build table, read from the deployed commit (see :mod:`sitedeploy.gitconfig`),
+``[images]`` is a build table, read from the deployed commit (see :mod:`sitedeploy.config.from_git`),
 so a commit chooses its own decompression-bomb limit, variant widths, encoder effort and cache
 size — and through them the image pool's memory, the CPU a build takes and the disk the cache
 fills. ``[limits]`` is a machine table, read only from the file sitedeploy runs with: a commit
@@ -27,7 +27,7 @@ from .ranges import at_least, greater_than
 from .schema import setting
 
 if TYPE_CHECKING:
-    from .config import ImagesConfig, SiteConfig
+    from .deploy_toml import ImagesConfig, SiteConfig
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .errors import BuildError, ConfigError
+from ..errors import BuildError, ConfigError
 
 Mode = Literal["bwrap", "off"]
 OFF_WARNING = (

@@ -13,7 +13,7 @@ Layout of the cache folder (one per site)::
 HTML files are named by the key of their content and never rewritten, so a page file that a
 finished site (or a release made from it) hard-links stays as it was. The whole folder is
 sealed by the deployer after each finished build and thrown away before the next one if
-anything changed since (``sitedeploy.builders.mkdocs``, ``sitedeploy.cacheseal``). The pack is written
+anything changed since (``sitedeploy.builders.mkdocs``, ``sitedeploy.sandbox.cacheseal``). The pack is written
 after the HTML files it names, and unreferenced HTML files are pruned after it: a crash at any
 point leaves a pack whose every reference exists (and one that is missing is rendered again).
 """
@@ -38,7 +38,7 @@ from mkdocs.structure.files import Files
 from mkdocs.structure.pages import Page
 from mkdocs.structure.toc import AnchorLink, TableOfContents
 
-from .mkdocs_pack import FORMAT, PackError, PackReader, PackWriter
+from .pack import FORMAT, PackError, PackReader, PackWriter
 
 PACK = "pages.pack"
 LAST_BUILD = "last-build.json"

@@ -18,12 +18,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..release.manifest import FileEntry, Manifest
+from ..source import Commit
 from .mounts import SiteFiles, check_outputs
-from .release.manifest import FileEntry, Manifest
-from .source import Commit
 
 if TYPE_CHECKING:
-    from .build import SiteJob
+    from .sites import SiteJob
 
 MARKER = ".well-known/sitedeploy.json"
 """The deploy marker: which commit a release holds, served beside the sites."""

@@ -40,7 +40,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import BuildError
+from ..errors import BuildError
 
 MAX_DEPTH = 128
 """Folders nested deeper than this are refused (each level holds a descriptor while walked)."""

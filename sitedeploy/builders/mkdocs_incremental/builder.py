@@ -61,8 +61,8 @@ from mkdocs.structure.files import File, Files, InclusionLevel, get_files, set_e
 from mkdocs.structure.nav import Navigation, get_navigation
 from mkdocs.structure.pages import Page
 
-from .mkdocs_cache import Cache, PageRecord, SearchEntries, State
-from .mkdocs_keys import (
+from .cache import Cache, PageRecord, SearchEntries, State
+from .keys import (
     COMPONENT_REASONS,
     NotIncremental,
     changed_code,
@@ -80,7 +80,7 @@ from .mkdocs_keys import (
     template_inputs,
     template_key,
 )
-from .mkdocs_tracking import ConfigReads, LinkLookups, capturing, rendering, replay, watching
+from .tracking import ConfigReads, LinkLookups, capturing, rendering, replay, watching
 
 log = logging.getLogger("mkdocs.commands.build")
 PREFIX = "sitedeploy-build: "

@@ -17,7 +17,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from .errors import TargetError
+from ..errors import TargetError
 
 MARKER = Path(".well-known/sitedeploy.json")
 

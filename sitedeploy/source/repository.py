@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .errors import NotARepository, RefNotFound, SourceError, scrub
+from ..errors import NotARepository, RefNotFound, SourceError, scrub
 from .gitrun import Git
 
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://|^[^/]+@[^/:]+:")

@@ -1,0 +1,70 @@
+"""The configuration room: ``deploy.toml`` read into frozen dataclasses, and its checks.
+
+- :mod:`.deploy_toml`: the file's tables (sources, sites, images, build, agent) and ``load``;
+- :mod:`.targets`: the ``[targets.NAME]`` tables, one dataclass per target type;
+- :mod:`.places`: where each target keeps its site (no two targets may share a place);
+- :mod:`.limits`: the ``[limits]`` table (what a build may produce);
+- :mod:`.schema`, :mod:`.ranges`: how a table is parsed and a value checked;
+- :mod:`.from_git`: the build settings of the commit being deployed;
+- :mod:`.statedir`: the ``.gitignore`` of the folders sitedeploy makes.
+
+``from sitedeploy.config import Config, load`` is the public way in.
+"""
+
+from .deploy_toml import (
+    BUILD_TABLES,
+    DEFAULT_TARGET_PATH,
+    MACHINE_TABLES,
+    TARGET_TYPES,
+    AgentConfig,
+    BuildConfig,
+    Config,
+    ImagesConfig,
+    LocalTargetConfig,
+    MetricsConfig,
+    NotifyConfig,
+    S3TargetConfig,
+    SiteConfig,
+    SourceConfig,
+    SSHTargetConfig,
+    TargetConfig,
+    WebhookConfig,
+    check_top_level,
+    find_config,
+    from_dict,
+    load,
+    merge_images,
+    normalize_mount,
+    normalize_site_path,
+    parse_build_tables,
+    preview_specs,
+)
+
+__all__ = [
+    "BUILD_TABLES",
+    "DEFAULT_TARGET_PATH",
+    "MACHINE_TABLES",
+    "TARGET_TYPES",
+    "AgentConfig",
+    "BuildConfig",
+    "Config",
+    "ImagesConfig",
+    "LocalTargetConfig",
+    "MetricsConfig",
+    "NotifyConfig",
+    "S3TargetConfig",
+    "SSHTargetConfig",
+    "SiteConfig",
+    "SourceConfig",
+    "TargetConfig",
+    "WebhookConfig",
+    "check_top_level",
+    "find_config",
+    "from_dict",
+    "load",
+    "merge_images",
+    "normalize_mount",
+    "normalize_site_path",
+    "parse_build_tables",
+    "preview_specs",
+]
