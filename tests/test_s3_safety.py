@@ -17,7 +17,7 @@ from sitedeploy.errors import LockHeld, PlanRefused
 from sitedeploy.progress import SILENT
 from sitedeploy.release import records as state
 from sitedeploy.release.diff import diff
-from sitedeploy.release.transaction import history_entry
+from sitedeploy.release.history import history_entry
 from sitedeploy.targets.s3.target import S3Target
 from tests.fixtures.s3 import (
     RequestLog,

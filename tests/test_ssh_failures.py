@@ -16,9 +16,9 @@ import pytest
 
 from sitedeploy.errors import HostKeyError, TargetError
 from sitedeploy.release import records as state
+from sitedeploy.release.history import history_entry
 from sitedeploy.release.lock import locked
 from sitedeploy.release.manifest import scan
-from sitedeploy.release.transaction import history_entry
 from tests.fixtures.sshd import (
     SSHEnv,
     SSHServer,

@@ -14,6 +14,8 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Literal, TextIO
 
 from ..errors import scrub
@@ -62,3 +64,17 @@ def _kv_value(value: Any) -> str:
 def _now() -> str:
     t = time.time()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+
+
+class LogProgress:
+    """Build progress as log events (the agent has no terminal)."""
+
+    def __init__(self, log: EventLog, target: str) -> None:
+        self.log, self.target = log, target
+
+    def step(self, message: str) -> None:
+        self.log.event("step", target=self.target, msg=message)
+
+    @contextmanager
+    def bar(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
+        yield lambda n: None

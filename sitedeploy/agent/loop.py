@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .. import commands
@@ -32,7 +31,7 @@ from ..release.control import hold_reason, update_control, with_agent_facts
 from ..source import Commit, Source
 from ..targets import Target, open_target
 from .drift import drift_pass
-from .log import EventLog
+from .log import EventLog, LogProgress
 from .memory import Memory, TargetMemory
 from .metrics import Metrics
 from .notify import Notice, Notifier
@@ -54,20 +53,6 @@ class TickReport:
     visited: list[str] = field(default_factory=list)
     again: bool = False
     """A build was superseded: tick again at once."""
-
-
-class LogProgress:
-    """Build progress as log events (the agent has no terminal)."""
-
-    def __init__(self, log: EventLog, target: str) -> None:
-        self.log, self.target = log, target
-
-    def step(self, message: str) -> None:
-        self.log.event("step", target=self.target, msg=message)
-
-    @contextmanager
-    def bar(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
-        yield lambda n: None
 
 
 class Agent:

@@ -48,7 +48,7 @@ def status(
         newest = tag_tracking(config, cfg, found.commit, found.waiting)  # ref = "tag:…"
         found = dataclasses.replace(found, newest_tag=newest)
         if cfg.versions:  # a versioned target: its versions, aliases and what each serves
-            from ..versions.api import versions_status
+            from ..versions.info import versions_status
 
             found = dataclasses.replace(found, versions=versions_status(config, name))
         return found

@@ -16,8 +16,9 @@ from ..config import Config, TargetConfig
 from ..errors import RollbackError, SourceError
 from ..progress import SILENT, Progress
 from ..release import control as ctl
+from ..release.history import previous_release
 from ..release.records import ReleaseRecord, read_control, read_history, read_release
-from ..release.transaction import Rules, Transaction, previous_release
+from ..release.transaction import Rules, Transaction
 from ..targets import Target, open_target
 from .common import DeployResult, Failures, LazyBuild, commit_of, each_target, rules_for, synced_source
 from .deploy import publish

@@ -1,6 +1,7 @@
 """The configuration room: ``deploy.toml`` read into frozen dataclasses, and its checks.
 
 - :mod:`.deploy_toml`: the file's tables (sources, sites, images, build, agent) and ``load``;
+- :mod:`.agent`: the ``[agent]`` table (polling, checks, webhook, notifications, metrics);
 - :mod:`.targets`: the ``[targets.NAME]`` tables, one dataclass per target type;
 - :mod:`.places`: where each target keeps its site (no two targets may share a place);
 - :mod:`.limits`: the ``[limits]`` table (what a build may produce);
@@ -11,24 +12,21 @@
 ``from sitedeploy.config import Config, load`` is the public way in.
 """
 
+from .agent import AgentConfig, MetricsConfig, NotifyConfig, WebhookConfig
 from .deploy_toml import (
     BUILD_TABLES,
     DEFAULT_TARGET_PATH,
     MACHINE_TABLES,
     TARGET_TYPES,
-    AgentConfig,
     BuildConfig,
     Config,
     ImagesConfig,
     LocalTargetConfig,
-    MetricsConfig,
-    NotifyConfig,
     S3TargetConfig,
     SiteConfig,
     SourceConfig,
     SSHTargetConfig,
     TargetConfig,
-    WebhookConfig,
     check_top_level,
     find_config,
     from_dict,

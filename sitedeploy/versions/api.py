@@ -1,7 +1,6 @@
 """The versions commands as library functions (the CLI and the agent call these).
 
 deploy  build each version whose tag moved (or is new) into its own line, then update the root
-list    versions, titles, aliases and the commit each line serves
 alias / unalias / set-default   one root release each
 delete  unlink a version from the root, then remove its line (refused while an alias names it)
 rollback  a version's own line back to an earlier release (pins that line only)
@@ -17,13 +16,13 @@ from ..commands import DeployResult, switch_back, synced_source
 from ..config import Config
 from ..errors import ConfigError, PlanRefused, RollbackError, SitedeployError
 from ..progress import SILENT, Progress
-from ..release.records import now_iso, read_control, read_history, read_release
+from ..release.records import now_iso, read_release
 from ..source import Source
 from .building import LineBuild
 from .layout import Family, missing_line
 from .naming import RefVersion, check_name, versions_from_refs
 from .publish import Change, RootResult, follow_rules, live_state, publish_line, rules_of, then, update_root
-from .state import Alias, FamilyState, Line, read_state
+from .state import Alias, FamilyState, Line
 
 
 @dataclass(frozen=True)
@@ -178,61 +177,6 @@ def _adding(line: Line) -> Change:
 def _note(lines: list[Line]) -> str:
     return "versions: " + (
         ", ".join(f"{v.name} ({v.ref})" for v in lines) if lines else "aliases follow their rules"
-    )
-
-
-# --- inspect ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    version: str
-    title: str
-    ref: str
-    aliases: list[str]
-    commit: str | None
-    release: str | None
-    deployed_at: str | None
-    pinned: bool
-
-
-@dataclass(frozen=True)
-class FamilyInfo:
-    target: str
-    default: str | None
-    versions: list[VersionInfo]
-    aliases: dict[str, str]
-    root_release: str | None
-
-
-def list_versions(config: Config, *, target: str | None = None, kind: str = "versions") -> list[FamilyInfo]:
-    return [family_info(f) for f in families(config, target, kind)]
-
-
-def family_info(family: Family) -> FamilyInfo:
-    with family.root() as root:
-        rid = root.live_release()
-        state = read_state(root, rid, family.kind)
-    infos = [_version_info(family, state, v) for v in state.newest_first()]
-    aliases = {a.name: a.version for a in state.aliases}
-    return FamilyInfo(family.target, state.default, infos, aliases, rid)
-
-
-def _version_info(family: Family, state: FamilyState, v: Line) -> VersionInfo:
-    with family.line(v.name) as line:
-        live = line.live_release()
-        record = read_release(line, live) if live else None
-        entry = next((e for e in reversed(read_history(line)) if e.release == live), None)
-        pinned = read_control(line).pin is not None
-    return VersionInfo(
-        v.name,
-        v.title,
-        v.ref,
-        state.aliases_of(v.name),
-        record.commit if record else None,
-        live,
-        entry.deployed_at if entry else None,
-        pinned,
     )
 
 
@@ -398,8 +342,3 @@ def _one(config: Config, target: str | None) -> Family:
             f"several targets serve versions ({', '.join(f.target for f in found)}); pass --target"
         )
     return found[0]
-
-
-def versions_status(config: Config, target: str) -> dict[str, Any]:
-    """What ``status`` shows of a versioned target (plain data, for --json and text)."""
-    return dataclasses.asdict(family_info(Family.of(config, target, "versions")))

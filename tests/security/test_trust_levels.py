@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from sitedeploy import build as build_mod
 from sitedeploy import builders, commands
 from sitedeploy import config as config_mod
+from sitedeploy.build import sites as build_mod
 from sitedeploy.build.release_tree import MARKER
 from sitedeploy.builders.mkdocs_incremental import pack as mkdocs_pack
 from sitedeploy.config import ImagesConfig, SiteConfig

@@ -19,17 +19,17 @@ able to take a cached result instead of running:
 2. a page's template render, if its *template key* is unchanged (its render, title, metadata,
    every setting, the file set, the navigation with all titles) plus whatever else the
    template was seen to read (the build date, where a template uses it rather than just names
-   it; other pages' bodies: :mod:`.mkdocs_tracking`); its HTML file is then hard-linked from
+   it; other pages' bodies: :mod:`.tracking`); its HTML file is then hard-linked from
    the cache and its search entries are added in its place.
 
 A page whose template is rendered again still takes its search entries from the cache when
 its render, title and URL are unchanged (parsing its HTML for them is a fifth of a full
-build). Renders and search entries are chunks of one pack file (:mod:`.mkdocs_cache`,
-:mod:`.mkdocs_pack`): the old one is read once at the start, the new one written as pages are
+build). Renders and search entries are chunks of one pack file (:mod:`.cache`,
+:mod:`.pack`): the old one is read once at the start, the new one written as pages are
 done and put in place at the end.
 
 Static files, theme and extra templates (sitemap, 404), anchor validation and the search index
-run as in a full build, from the (restored) page objects. Keys: :mod:`.mkdocs_keys`.
+run as in a full build, from the (restored) page objects. Keys: :mod:`.keys`.
 
 A full build is made — and said why — on ``--full``, without a usable cache (none, damaged,
 or of an older format), when a site-key component changed (installed packages, theme
@@ -41,10 +41,8 @@ incremental: …`` or ``… full: <reason>``; ``DIR/last-build.json`` says the s
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -56,7 +54,7 @@ from mkdocs import utils
 from mkdocs.commands import build as mkdocs_build
 from mkdocs.config import load_config
 from mkdocs.config.defaults import MkDocsConfig
-from mkdocs.exceptions import Abort, BuildError, ConfigurationError
+from mkdocs.exceptions import Abort, BuildError
 from mkdocs.structure.files import File, Files, InclusionLevel, get_files, set_exclusions
 from mkdocs.structure.nav import Navigation, get_navigation
 from mkdocs.structure.pages import Page
@@ -80,7 +78,9 @@ from .keys import (
     template_inputs,
     template_key,
 )
-from .tracking import ConfigReads, LinkLookups, capturing, rendering, replay, watching
+from .logs import capturing, replay
+from .render_reads import ConfigReads, LinkLookups
+from .tracking import rendering, watching
 
 log = logging.getLogger("mkdocs.commands.build")
 PREFIX = "sitedeploy-build: "
@@ -375,45 +375,3 @@ def _copy_template_fields(old: PageRecord, new: PageRecord) -> None:
     new.stored = old.stored
     new.reads_date, new.reads_others = old.reads_date, old.reads_others
     new.content_after, new.template_logs = old.content_after, old.template_logs
-
-
-# ---------------------------------------------------------------------------- command line
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sitedeploy.builders.mkdocs_incremental")
-    parser.add_argument("--config-file", "-f", type=Path, required=True)
-    parser.add_argument("--site-dir", "-d", type=Path, required=True)
-    parser.add_argument("--cache", type=Path, required=True, help="folder kept between builds of this site")
-    parser.add_argument("--full", action="store_true", help="render every page (and refresh the cache)")
-    parser.add_argument("--strict", action="store_true", help="fail on warnings, as mkdocs build --strict")
-    args = parser.parse_args(argv)
-    _log_like_mkdocs()
-    try:
-        outcome = build_site(args.config_file, args.site_dir, args.cache, full=args.full, strict=args.strict)
-    except Abort as e:  # as ``mkdocs build`` says it: the warnings above are the reason
-        print(f"\n{e}", file=sys.stderr)
-        return 1
-    except ConfigurationError as e:
-        print(f"ERROR    -  {args.config_file}: {e}", file=sys.stderr)
-        return 1
-    except OSError as e:  # an unwritable cache or site folder: a user-fixable problem
-        print(f"ERROR    -  {e.filename or args.cache}: {e.strerror}", file=sys.stderr)
-        return 1
-    except Exception as e:  # content code (an extension, a theme) failed: MkDocs logged where
-        print(f"ERROR    -  {args.config_file}: build failed: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-    print(PREFIX + outcome.summary, flush=True)
-    return 0
-
-
-def _log_like_mkdocs() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)-8s-  %(message)s"))
-    logger = logging.getLogger("mkdocs")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,7 +5,7 @@ Layout of the cache folder (one per site)::
     pages.pack          the build's state (site key, one small record per page) and its
                         chunks: each page's Markdown render (HTML body, table of contents,
                         title, anchors, links, logs, what it read: links, settings) by render
-                        key, and its search entries by search key (:mod:`.mkdocs_pack`);
+                        key, and its search entries by search key (:mod:`.pack`);
                         replaced by rename, whole or absent
     html/<tkey>.html    a page's finished HTML file, by template key (+ date / all-pages digests)
     last-build.json     which path the last build took and why, for callers to show
@@ -52,7 +52,7 @@ class PageRecord:
     """What a later build needs to reuse one page's template output (its render and search
     entries are chunks of the pack, under ``rkey`` and ``search_key``)."""
 
-    rkey: str  # the render id (:func:`.mkdocs_keys.render_id`)
+    rkey: str  # the render id (:func:`.keys.render_id`)
     tkey: str = ""
     html: bool = False  # the template wrote a file (html/<tkey>.html when stored)
     stored: bool = False  # the template's output (or its absence) is in the cache
@@ -198,7 +198,7 @@ class Cache:
         return logs
 
     def put_render(self, rkey: str, page: Page, logs: list[list[Any]], inputs: dict[str, Any]) -> None:
-        """Store a page's render, with what it read (:func:`.mkdocs_keys.render_inputs`)."""
+        """Store a page's render, with what it read (:func:`.keys.render_inputs`)."""
         assert self.writer is not None
         links = page.links_to_anchors
         body = {

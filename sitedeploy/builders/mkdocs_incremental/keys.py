@@ -9,7 +9,7 @@ Three levels, each containing the one before:
   ``INHERIT``) gets a digest of its own (:func:`config_settings`).
 - the **render key** of a page (its Markdown → HTML): site key, the page's own file (path,
   destination, URL), its source and metadata. The render also depends on what it was seen to
-  read while it rendered (:mod:`.mkdocs_tracking`): each path its links looked up in the file
+  read while it rendered (:mod:`.tracking`): each path its links looked up in the file
   set and the file found there (or none), and each setting it read (``markdown_extensions``,
   ``mdx_configs``, ``validation``, ``use_directory_urls``, ``plugins``). A stored render is
   reused only if all of those are the same now (:func:`render_inputs`); the *render id*, which
@@ -22,7 +22,7 @@ Three levels, each containing the one before:
   ``nav:`` as written. A template that used the build date (the ``mkdocs``
   theme's home page) also depends on ``SOURCE_DATE_EPOCH``; one that read another page's body
   also depends on every page's render key. Those two are found while rendering (see
-  :mod:`.mkdocs_tracking`).
+  :mod:`.tracking`).
 
 Inputs that this cannot key — a plugin or Markdown extension not known to be pure, a hook, a
 config value that is arbitrary code — raise :class:`NotIncremental`: the caller then runs a
@@ -52,7 +52,7 @@ from mkdocs.structure.nav import Link, Navigation, Section
 from mkdocs.structure.pages import Page
 from mkdocs.theme import Theme
 
-FORMAT = 3  # of the keys and the cache (:mod:`.mkdocs_pack`)
+FORMAT = 3  # of the keys and the cache (:mod:`.pack`)
 # MkDocs versions whose build steps were read for what a page render and a template can see
 # (1.6: a render resolves links against the file set only). Others build in full.
 VERIFIED_MKDOCS = ("1.6.",)
@@ -231,7 +231,7 @@ def _tree_digest(folder: str) -> str:
 
 def _own_source() -> list[str]:
     here = Path(__file__).parent
-    return [_file_sha(p) for p in sorted(here.glob("mkdocs_*.py"))]
+    return [_file_sha(p) for p in sorted(here.glob("*.py"))]  # this package, as copied
 
 
 def _file_sha(path: Path) -> str:

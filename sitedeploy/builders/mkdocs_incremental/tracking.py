@@ -1,8 +1,8 @@
 """Find out, while a page renders, which inputs beyond its own it read.
 
 A page's Markdown render is handed stand-ins for the file set and the config that note what
-it looked up (:class:`LinkLookups`, :class:`ConfigReads`); its template, the page and file
-objects themselves, as follows.
+it looked up (:mod:`.render_reads`); its template, the page and file objects themselves, as
+follows.
 
 A theme can reach any page from any template (``pages``, ``nav``, ``page.next_page``), and
 Python code in filters can too, so instead of guessing from template text every Page and File
@@ -10,7 +10,7 @@ object is switched, for the template phase, to a subclass whose attributes repor
 *other* pages:
 
 - a navigation page's title, URL, metadata, parents and neighbours are in the navigation
-  digest already (:func:`.mkdocs_keys.nav_digest`), so reading them is free;
+  digest already (:func:`.keys.nav_digest`), so reading them is free;
 - anything else of another page (its ``content``, ``toc``, source, a page outside the nav)
   or another file's bytes marks the render as depending on every page;
 - ``update_date``, or any use of the ``build_date_utc`` variable, marks it as depending on the
@@ -26,9 +26,8 @@ How: each watched subclass carries a data descriptor for every attribute name th
 first time during the phase gets one at once, by ``__setattr__``). A data descriptor on the
 class comes before the instance's ``__dict__``, so no read of a counted name escapes it, while
 the free names — the ones themes read in hot loops over the navigation — stay plain attribute
-reads. (An earlier version hooked ``__getattribute__``, which put a Python call on every
-attribute read of every page and file: several percent of a full build.) The page being
-rendered is switched to a subclass that only watches ``update_date``.
+reads (a ``__getattribute__`` hook would cost several percent of a full build). The page
+being rendered is switched to a subclass that only watches ``update_date``.
 
 The build date: Jinja looks up every name a template mentions when the template starts, even
 one used only in a branch that does not run (the ``mkdocs`` theme prints the date on the home
@@ -42,14 +41,12 @@ tells them apart, and templates cannot call ``type``.
 from __future__ import annotations
 
 import datetime
-import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from mkdocs.commands import build as mkdocs_build
-from mkdocs.config.defaults import MkDocsConfig
-from mkdocs.structure.files import File, Files
+from mkdocs.structure.files import File
 from mkdocs.structure.pages import Page
 
 # Attributes of a navigation page covered by the navigation digest (or derived from it).
@@ -81,7 +78,7 @@ NAV_SAFE = frozenset(
 # The other free names (``title`` computes itself from the page's source and render) are
 # computed one level deeper, where reads are not counted.
 _NAV_PLAIN = NAV_SAFE - {"title", "meta"}
-# Attributes of any file covered by the file rows (:func:`.mkdocs_keys.file_rows`).
+# Attributes of any file covered by the file rows (:func:`.keys.file_rows`).
 FILE_SAFE = frozenset(
     {
         "src_uri",
@@ -401,131 +398,3 @@ def rendering(page: Page) -> Iterator[Reads]:
     finally:
         _READS.current = _READS.current_file = None
         page.__class__ = watched
-
-
-# ---------------------------------------------------------------------------- Markdown renders
-
-
-class LinkLookups:
-    """The file set as one page's Markdown render sees it, noting what the render looked up.
-
-    MkDocs 1.6 resolves each link of a page with ``files.get_file_from_path`` (the target,
-    then the guesses of a "did you mean") and reads the ``url`` and ``inclusion`` of the file
-    found: the render depends on what those paths find, not on the rest of the set. So a page
-    added, removed or renamed re-renders only the pages that looked up its path. This stands
-    in for the set while one page renders; any other use of it (iterating, another method)
-    notes that the render may depend on the whole set (:attr:`whole`)."""
-
-    def __init__(self, files: Files, rows: Mapping[str, list[str]]) -> None:
-        self._files, self._rows = files, rows  # rows: :func:`.mkdocs_keys.file_rows` of files
-        self.found: dict[str, list[str] | None] = {}
-        self.whole = False
-
-    def get_file_from_path(self, path: str) -> File | None:
-        file = self._files.get_file_from_path(path)
-        self.found[path] = None if file is None else self._rows[file.src_uri]
-        return file
-
-    def __getattr__(self, name: str) -> Any:  # any name this class does not define
-        self.whole = True
-        return getattr(self._files, name)
-
-    def __iter__(self) -> Iterator[File]:
-        self.whole = True
-        return iter(self._files)
-
-    def __len__(self) -> int:
-        self.whole = True
-        return len(self._files)
-
-    def __contains__(self, path: str) -> bool:
-        self.whole = True
-        return path in self._files
-
-
-class ConfigReads:
-    """The config as one page's Markdown render sees it, noting which settings it read.
-
-    A render reads a few settings (``markdown_extensions``, ``mdx_configs``, ``validation``,
-    ``use_directory_urls``; ``plugins`` to run page events): keyed by those alone, it is reused
-    after an edit of ``copyright``, ``extra`` or the theme's options, which only templates
-    show. Any other use (iterating, a method, an attribute that is no setting) notes that it
-    may depend on the whole config (:attr:`whole`). Attributes set (MkDocs sets
-    ``_current_page`` around each page) are set on the config itself."""
-
-    __slots__ = ("_config", "read", "whole")
-
-    def __init__(self, config: MkDocsConfig) -> None:
-        object.__setattr__(self, "_config", config)
-        object.__setattr__(self, "read", set())
-        object.__setattr__(self, "whole", False)
-
-    def _note(self, name: object) -> None:
-        if isinstance(name, str) and name in self._config.data:
-            self.read.add(name)
-        else:
-            object.__setattr__(self, "whole", True)
-
-    def __getitem__(self, name: str) -> Any:
-        self._note(name)
-        return self._config[name]
-
-    def get(self, name: str, default: Any = None) -> Any:
-        self._note(name)
-        return self._config.get(name, default)
-
-    def __getattr__(self, name: str) -> Any:  # any name this class does not define
-        self._note(name)
-        return getattr(self._config, name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self._config, name, value)
-
-    def __contains__(self, name: object) -> bool:
-        self._note(name)
-        return name in self._config
-
-    def __iter__(self) -> Iterator[str]:
-        object.__setattr__(self, "whole", True)
-        return iter(self._config)
-
-    def __len__(self) -> int:
-        object.__setattr__(self, "whole", True)
-        return len(self._config)
-
-
-class LogCapture(logging.Handler):
-    """Records what MkDocs logs while one page is processed, to replay when it is reused
-    (so warnings, and ``strict`` mode counting them, are the same as in a full build).
-    One handler for the whole build: a handler per page costs a lock and a registration."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[list[Any]] | None = None
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if self.records is not None:
-            self.records.append([record.name, record.levelno, record.getMessage()])
-
-
-_CAPTURE = LogCapture()
-_MKDOCS_LOG = logging.getLogger("mkdocs")
-
-
-@contextmanager
-def capturing() -> Iterator[list[list[Any]]]:
-    records: list[list[Any]] = []
-    outer, _CAPTURE.records = _CAPTURE.records, records
-    if _CAPTURE not in _MKDOCS_LOG.handlers:
-        _MKDOCS_LOG.addHandler(_CAPTURE)
-    try:
-        yield records
-    finally:
-        _CAPTURE.records = outer
-
-
-def replay(records: list[list[Any]]) -> None:
-    for name, level, message in records:
-        # The message as the format string (no args, so no %-formatting): MkDocs' duplicate
-        # filter compares ``record.msg``, which must be the text as in a full build.
-        logging.getLogger(name).log(level, message)
