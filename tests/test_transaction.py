@@ -16,7 +16,6 @@ import pytest
 
 from sitedeploy import commands
 from sitedeploy.build import Built
-from sitedeploy.commands.common import Signature
 from sitedeploy.errors import GateError, LockHeld, PlanRefused, RollbackError, TargetError
 from sitedeploy.progress import SILENT
 from sitedeploy.release import control as ctl
@@ -25,6 +24,7 @@ from sitedeploy.release.manifest import scan
 from sitedeploy.release.records import read_control, read_history, read_manifest, read_release
 from sitedeploy.release.transaction import Rules, Transaction
 from sitedeploy.source import Commit
+from sitedeploy.source.signatures import Signature
 from sitedeploy.targets.dryrun import DryRun
 from sitedeploy.targets.memory import MemoryTarget
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .. import commands
-from ..build import Built
+from ..build import BuildPlan, Built, plan
 from ..build.linkgate import LinkIndex, check_links
 from ..config import Config, TargetConfig
 from ..errors import GateError, SitedeployError
@@ -107,7 +107,7 @@ class Agent:
         self.memory.ticks += 1
         every = self.config.agent.drift_every
         drift_due = bool(every) and self.memory.ticks % every == 0
-        lazies: dict[str, commands.LazyBuild] = {}
+        lazies: dict[str, BuildPlan] = {}
         for name, cfg in self.targets.items():
             self._target_tick(name, cfg, refs, full or drift_due, lazies, report)
         if drift_due:
@@ -126,7 +126,7 @@ class Agent:
         cfg: TargetConfig,
         refs: Refs,
         full: bool,
-        lazies: dict[str, commands.LazyBuild],
+        lazies: dict[str, BuildPlan],
         report: TickReport,
     ) -> None:
         if cfg.versions or cfg.previews:  # many release lines on one target: sitedeploy.versions
@@ -159,7 +159,7 @@ class Agent:
         name: str,
         cfg: TargetConfig,
         sha: str,
-        lazies: dict[str, commands.LazyBuild],
+        lazies: dict[str, BuildPlan],
         report: TickReport,
     ) -> None:
         mem = self.memory.target(name)
@@ -182,7 +182,7 @@ class Agent:
         cfg: TargetConfig,
         mem: TargetMemory,
         sha: str,
-        lazies: dict[str, commands.LazyBuild],
+        lazies: dict[str, BuildPlan],
         report: TickReport,
     ) -> None:
         control = state.read_control(t)
@@ -208,7 +208,7 @@ class Agent:
         cfg: TargetConfig,
         mem: TargetMemory,
         sha: str,
-        lazies: dict[str, commands.LazyBuild],
+        lazies: dict[str, BuildPlan],
         report: TickReport,
     ) -> None:
         started = time.monotonic()
@@ -217,7 +217,7 @@ class Agent:
         source = self._synced_source()
         commit = source.commit(sha)
         self.log.event("deploying", target=t.name, commit=commit.short, ref=mem.ref, subject=commit.subject)
-        lazy = lazies.get(sha) or commands.LazyBuild(
+        lazy = lazies.get(sha) or plan(
             self.config, source, commit, LogProgress(self.log, t.name), trust="production"
         )
         lazies[sha] = lazy

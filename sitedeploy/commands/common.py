@@ -1,19 +1,16 @@
-"""Plumbing shared by the commands: results, the source, the rules of a target, one lazy
-build, new release records."""
+"""What the commands share: their results, the source, a target's rules, new release records."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from ..build import Built, SiteJob, Trust, build_release, release_key, site_jobs
+from ..build import Built
+from ..build.planning import BuildPlan
 from ..config import Config, TargetConfig
-from ..config.from_git import build_config_at
 from ..config.statedir import ignored_folder
-from ..errors import SignatureError, SitedeployError
-from ..progress import Progress
+from ..errors import SitedeployError
 from ..release import records as state
 from ..release.diff import Plan
 from ..release.records import Mark, ReleaseRecord
@@ -154,75 +151,8 @@ def rules_for(
     )
 
 
-@dataclass(frozen=True)
-class Signature:
-    """What ``source.verify_signatures`` found for a commit: who signed it, or why it fails."""
-
-    signer: str | None = None
-    problem: str | None = None
-
-    def hold(self, *, force: bool) -> str | None:
-        """Refuse a commit that failed the check; with ``force``, the note history keeps."""
-        if self.problem is None:
-            return None
-        if not force:
-            raise SignatureError(f"{self.problem}; or pass --force to deploy it anyway")
-        return f"forced: {self.problem}"
-
-
-def check_signature(config: Config, source: Source, commit: Commit) -> Signature:
-    try:
-        return Signature(signer=verify_signature(config, source, commit))
-    except SignatureError as exc:
-        return Signature(problem=exc.message)
-
-
-class LazyBuild:
-    """Build a commit at most once per command, and only if some target needs it.
-
-    Its commit's signature is checked when it is made (``signature``); :func:`publish
-    <sitedeploy.commands.deploy.publish>`, through which every release of a commit goes (plain
-    deploys, the agent, versions, previews, import-mike, a rebuilding rollback), holds it."""
-
-    signature: Signature
-
-    _failed: SitedeployError | None = None
-    """A failed build, raised again for every further target (a class default: subclasses
-    such as the versions' ``LineBuild`` set up their own state)."""
-
-    def __init__(
-        self, config: Config, source: Source, commit: Commit, progress: Progress, *, trust: Trust
-    ) -> None:
-        self.signature = check_signature(config, source, commit)  # the operator's rule, first
-        config = build_config_at(config, source, commit, warn=progress.step)  # git decides the build
-        self.config, self.source, self.commit, self.progress = config, source, commit, progress
-        self.trust: Trust = trust
-        self.jobs: list[SiteJob] = site_jobs(config, source, commit)
-        self.key = release_key(commit, self.jobs)
-        self._built: Built | None = None
-
-    def key_for(self, cfg: TargetConfig) -> str:
-        """The release key on one target: the build plus the target's own settings, so that a
-        change of publishing settings alone (S3 headers, modes) is published too."""
-        return hashlib.sha256(f"{self.key}{cfg!r}".encode()).hexdigest()[:20]
-
-    def get(self) -> Built:
-        if self._failed is not None:  # a failed build fails every target, built once
-            raise self._failed
-        if self._built is None:
-            try:
-                self._built = build_release(
-                    self.config,
-                    self.source,
-                    self.commit,
-                    trust=self.trust,
-                    jobs=self.jobs,
-                    progress=self.progress,
-                )
-            except SitedeployError as exc:
-                self._failed = exc
-                raise
-        return self._built
+LazyBuild = BuildPlan
+"""The build plan's former name, for code written before :mod:`sitedeploy.build.planning`."""
 
 
 def new_record(t: Target, built: Built, key: str) -> ReleaseRecord:
@@ -244,23 +174,6 @@ def new_record(t: Target, built: Built, key: str) -> ReleaseRecord:
         files=len(built.manifest),
         bytes=built.manifest.total_bytes,
         build_config=built.build_config,
-    )
-
-
-def verify_signature(config: Config, source: Source, commit: Commit) -> str | None:
-    """The commit's signer, if ``verify_signatures`` asks for one; raises SignatureError."""
-    mode = config.source.verify_signatures
-    if mode == "off":
-        return None
-    from ..source.signatures import verify_commit
-
-    src = config.source
-    return verify_commit(
-        source.mirror_dir,
-        commit.sha,
-        mode,
-        allowed_signers=config.resolve(src.allowed_signers) if src.allowed_signers else None,
-        gpg_home=config.resolve(src.gpg_home) if src.gpg_home else None,
     )
 
 

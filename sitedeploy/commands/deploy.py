@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..build import Built, SiteJob, build_release, site_jobs
+from ..build import BuildPlan, Built, SiteJob, plan
 from ..config import Config, TargetConfig
-from ..config.from_git import build_config_at, uncommitted_note
+from ..config.from_git import uncommitted_note
 from ..errors import GateError, PlanRefused
 from ..progress import SILENT, Progress, stage
 from ..release.control import pinned_after_rollback
@@ -25,7 +25,6 @@ from ..targets.dryrun import DryRun
 from .common import (
     DeployResult,
     Failures,
-    LazyBuild,
     Outcome,
     each_target,
     new_record,
@@ -41,10 +40,9 @@ def build(
 ) -> Built:
     source = _fetched(config, progress)
     commit = source.resolve(ref, config.source.branch)
-    config = build_config_at(config, source, commit, warn=progress.step)
-    jobs = site_jobs(config, source, commit, only=site)
-    _say_uncommitted(config, jobs, progress)
-    return build_release(config, source, commit, trust="production", jobs=jobs, progress=progress)
+    planned = plan(config, source, commit, progress, trust="production", only=site)
+    _say_uncommitted(config, planned.jobs, progress)
+    return planned.get()
 
 
 def deploy(
@@ -70,7 +68,7 @@ def deploy(
     source = _fetched(config, progress)
     commit = source.resolve(ref, config.source.branch)
     notes: list[str] = []
-    lazy = LazyBuild(config, source, commit, progress, trust="production")
+    lazy = plan(config, source, commit, progress, trust="production")
     _say_uncommitted(config, lazy.jobs, progress)
     gate = _link_gate(config, force, notes) if link_check and config.agent.link_check else None
 
@@ -112,7 +110,7 @@ def _plain_targets(config: Config, target: str | None, progress: Progress) -> di
 def publish(
     t: Target,
     rules: Rules,
-    lazy: LazyBuild,
+    lazy: BuildPlan,
     key: str,
     *,
     action: Action = "deploy",

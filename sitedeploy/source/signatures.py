@@ -14,10 +14,15 @@ user's own GnuPG keyring (and the other way round).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..errors import ConfigError, SignatureError
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from .repository import Commit, Source
 from .gitrun import Git
 
 Mode = Literal["ssh", "gpg"]
@@ -97,3 +102,41 @@ def _key(mode: Mode, output: str) -> str | None:
 
 def _how(mode: Mode) -> str:
     return "git commit -S with gpg.format=ssh" if mode == "ssh" else "git commit -S with a GnuPG key"
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What ``source.verify_signatures`` found for a commit: who signed it, or why it fails."""
+
+    signer: str | None = None
+    problem: str | None = None
+
+    def hold(self, *, force: bool) -> str | None:
+        """Refuse a commit that failed the check; with ``force``, the note history keeps."""
+        if self.problem is None:
+            return None
+        if not force:
+            raise SignatureError(f"{self.problem}; or pass --force to deploy it anyway")
+        return f"forced: {self.problem}"
+
+
+def check_signature(config: Config, source: Source, commit: Commit) -> Signature:
+    try:
+        return Signature(signer=verify_signature(config, source, commit))
+    except SignatureError as exc:
+        return Signature(problem=exc.message)
+
+
+def verify_signature(config: Config, source: Source, commit: Commit) -> str | None:
+    """The commit's signer, if ``verify_signatures`` asks for one; raises SignatureError."""
+    mode = config.source.verify_signatures
+    if mode == "off":
+        return None
+    src = config.source
+    return verify_commit(
+        source.mirror_dir,
+        commit.sha,
+        mode,
+        allowed_signers=config.resolve(src.allowed_signers) if src.allowed_signers else None,
+        gpg_home=config.resolve(src.gpg_home) if src.gpg_home else None,
+    )

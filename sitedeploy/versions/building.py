@@ -4,7 +4,7 @@ for previews every page marked ``noindex``.
 Versions build at the ``production`` trust level; previews at ``branch-preview`` or
 ``pull-preview`` (:func:`sitedeploy.versions.previews.preview_trust`), each with its own caches.
 
-It is a :class:`~sitedeploy.commands.common.LazyBuild` (built at most once, only when a line
+It is a :class:`~sitedeploy.build.planning.BuildPlan` (built at most once, only when a line
 needs it), so :func:`sitedeploy.commands.publish` — the transaction, the "unchanged" check —
 publishes it like any deploy.
 """
@@ -19,10 +19,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..build import Built, SiteJob, Trust, release_key, site_jobs, trust_dir
-from ..commands.common import LazyBuild, check_signature
+from ..build import Built, SiteJob, Trust, release_key, trust_dir
+from ..build.planning import BuildPlan
 from ..config import Config
-from ..config.from_git import build_config_at
 from ..progress import Progress
 from ..release.manifest import FileEntry, Manifest, content_type
 from ..source import Commit, Source
@@ -31,7 +30,7 @@ NOINDEX = b'<meta name="robots" content="noindex, nofollow">'
 _HEAD = re.compile(rb"<head[^>]*>", re.IGNORECASE)
 
 
-class LineBuild(LazyBuild):
+class LineBuild(BuildPlan):
     """``site``: only that site, placed at the line's root; ``noindex``: a preview's build."""
 
     def __init__(
@@ -45,17 +44,11 @@ class LineBuild(LazyBuild):
         site: str | None = None,
         noindex: bool = False,
     ) -> None:
-        self.signature = check_signature(config, source, commit)  # held by publish, as for any deploy
-        config = build_config_at(config, source, commit, warn=progress.step)  # each version: its commit's
-        self.config, self.source, self.commit, self.progress = config, source, commit, progress
-        self.trust: Trust = trust
-        jobs = site_jobs(config, source, commit, only=site)
+        super().__init__(config, source, commit, progress, trust=trust, only=site)  # its commit's settings
         if site is not None:
-            jobs = [_at_root(j) for j in jobs]
-        self.jobs: list[SiteJob] = jobs
+            self.jobs = [_at_root(j) for j in self.jobs]
         self.noindex = noindex
-        self.key = release_key(commit, jobs) + ("-noindex" if noindex else "")
-        self._built: Built | None = None
+        self.key = release_key(commit, self.jobs) + ("-noindex" if noindex else "")
 
     def get(self) -> Built:
         if self._built is None:

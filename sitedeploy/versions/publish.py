@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..build.planning import BuildPlan
 from ..commands import DeployResult, publish
-from ..commands.common import LazyBuild
 from ..progress import SILENT, Progress
 from ..release import records
 from ..release.manifest import scan
@@ -50,7 +50,7 @@ def rules_of(family: Family, *, force: bool = False) -> Rules:
 
 
 def publish_line(
-    family: Family, name: str, lazy: LazyBuild, rules: Rules, *, dry_run: bool = False
+    family: Family, name: str, lazy: BuildPlan, rules: Rules, *, dry_run: bool = False
 ) -> DeployResult:
     """Publish ``lazy``'s build as line ``name`` (built only if the line does not serve it)."""
     with family.line(name) as line:

@@ -16,14 +16,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..build import Built
+from ..build.planning import BuildPlan
 from ..commands import publish
-from ..commands.common import LazyBuild, Signature, commit_of
+from ..commands.common import commit_of
 from ..errors import TargetError
 from ..progress import Progress
 from ..release.diff import diff
 from ..release.manifest import Manifest
 from ..release.records import ReleaseRecord, read_manifest, read_release
 from ..release.transaction import Rules
+from ..source.signatures import Signature
 from ..targets import Target
 
 if TYPE_CHECKING:
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
     from .state import FamilyState
 
 
-class Copied(LazyBuild):
+class Copied(BuildPlan):
     """A version's live release, fetched (only the files the alias lacks) into ``root``."""
 
     def __init__(
