@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 if TYPE_CHECKING:
     from http.server import BaseHTTPRequestHandler
 
+    from ..web.server import StatusPages
     from .httpserver import BoundedHTTPServer
     from .log import EventLog
 
@@ -100,14 +101,17 @@ class Metrics:
         if self.enabled and self.cfg and self.cfg.textfile:
             self._prom.write_to_textfile(self.cfg.textfile, self.registry)
 
-    def serve(self, healthy: Callable[[], bool], log: EventLog | None = None) -> None:
+    def serve(
+        self, healthy: Callable[[], bool], log: EventLog | None = None, pages: StatusPages | None = None
+    ) -> None:
+        """``pages``: the status page's routes (:mod:`sitedeploy.web.server`), served here too."""
         if not (self.enabled and self.cfg and self.cfg.bind):
             return
         from .httpserver import BoundedHTTPServer, serve_in_thread
 
         self._server = BoundedHTTPServer(
             split_bind(self.cfg.bind),
-            _handler(self, healthy),
+            _handler(self, healthy, pages),
             name="metrics",
             max_connections=MAX_CONNECTIONS,
             deadline=DEADLINE,
@@ -135,7 +139,9 @@ def split_bind(bind: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)  # nosec B104: the operator wrote ":PORT"
 
 
-def _handler(metrics: Metrics, healthy: Callable[[], bool]) -> type[BaseHTTPRequestHandler]:
+def _handler(
+    metrics: Metrics, healthy: Callable[[], bool], pages: StatusPages | None = None
+) -> type[BaseHTTPRequestHandler]:
     from http.server import BaseHTTPRequestHandler
 
     class Handler(BaseHTTPRequestHandler):
@@ -149,7 +155,16 @@ def _handler(metrics: Metrics, healthy: Callable[[], bool]) -> type[BaseHTTPRequ
                 ok = healthy()
                 self._reply(200 if ok else 503, b"ok\n" if ok else b"stalled\n", "text/plain")
             else:
+                self._page()
+
+        def _page(self) -> None:
+            reply = pages.answer(self.path, self.headers.get("Authorization")) if pages else None
+            if reply is None:
                 self._reply(404, b"not found\n", "text/plain")
+                return
+            from ..web.server import send
+
+            send(self, reply)
 
         def _reply(self, code: int, body: bytes, kind: str) -> None:
             self.send_response(code)
