@@ -13,6 +13,9 @@ ones, so a flood of idle connections cannot keep ``/healthz`` from answering.
     sitedeploy_failures_total{target}                     failed attempts
     sitedeploy_drift_files{target}                        files differing at the last check
     sitedeploy_last_tick_timestamp_seconds
+    sitedeploy_forge_failures_total{kind}                 failed posts to GitHub/GitLab ([forge])
+
+The same server serves the status page (``/``, ``/status.json``, badges: :mod:`sitedeploy.web`).
 """
 
 from __future__ import annotations
@@ -66,6 +69,9 @@ class Metrics:
             "sitedeploy_drift_files", "Files differing at the last check", ["target"], registry=r
         )
         self.tick_at = prom.Gauge("sitedeploy_last_tick_timestamp_seconds", "Last tick", registry=r)
+        self.forge = prom.Counter(
+            "sitedeploy_forge_failures", "Failed posts to the forge", ["kind"], registry=r
+        )
 
     def set_live(self, target: str, commit: str) -> None:
         if self.enabled:
@@ -89,6 +95,11 @@ class Metrics:
     def drifted(self, target: str, files: int) -> None:
         if self.enabled:
             self.drift.labels(target).set(files)
+
+    def forge_failed(self, kind: str) -> None:
+        """A post to the forge failed (``status`` or ``comment``); the deploy did not."""
+        if self.enabled:
+            self.forge.labels(kind).inc()
 
     def ticked(self) -> None:
         if self.enabled:

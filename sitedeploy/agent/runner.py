@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 MAX_CATCH_UP = 5
 """Ticks in a row while builds keep being superseded by newer pushes."""
+FORGE_FLUSH = 30.0
+"""Seconds ``--once`` waits for its posts to the forge (retries past that are dropped)."""
 
 
 def run_once(
@@ -49,6 +51,7 @@ def run_once(
         for name, mem in agent.memory.targets.items():
             if mem.applied and name in agent.targets:
                 agent.metrics.known_live(name, mem.applied)
+        agent.forge.flush(FORGE_FLUSH)  # a cron run posts its results before it leaves
         agent.metrics.write_textfile()
         pulse.ticked(None)
         return 1 if report.failed or report.rolled_back else 0
