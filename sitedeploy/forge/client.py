@@ -109,6 +109,7 @@ class ForgeClient:
                 self._note_quota(response.headers, response.status)
                 raw = response.read(MAX_BODY)
         except urllib.error.HTTPError as exc:
+            exc.close()  # its body is not needed, and an unclosed one leaks the socket
             self._note_quota(exc.headers, exc.code)
             retry = exc.code >= 500 or exc.code == 429 or self.clock() < self.blocked_until
             raise PostFailed(f"{what}: HTTP {exc.code} {exc.reason}", retry=retry) from None

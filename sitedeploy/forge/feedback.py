@@ -174,10 +174,10 @@ class Feedback:
                 self._jobs.setdefault(key, job)  # unless a newer post for it came meanwhile
 
     def flush(self, timeout: float) -> bool:
-        """Wait until nothing is due or running (``--once`` before it exits); True if so."""
+        """Wait until every post is done, retries included (``--once`` before it exits); True if so."""
         until = time.monotonic() + timeout
         with self._cond:
-            while self._busy or any(j.due <= self.clock() for j in self._jobs.values()):
+            while self._busy or self._jobs:
                 left = until - time.monotonic()
                 if left <= 0:
                     return False
