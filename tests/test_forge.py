@@ -19,7 +19,7 @@ from sitedeploy.release.manifest import FileEntry, Manifest
 from tests.fixtures.agent import AgentEnv
 from tests.fixtures.forge import FakeForge
 
-TOKEN = "canary-forge-token-77c1"  # noqa: S105
+TOKEN = "canary-forge-token-77c1"
 SHA = "a" * 40
 
 
@@ -41,11 +41,15 @@ def _feedback(cfg: config_mod.Config, counted: list[str] | None = None) -> tuple
 
 
 HOSTILE = PageChanges(
-    added=["new/index.html"], changed=["a `b` <img src=x onerror=1> @channel/index.html"], removed=["old.html"]
+    added=["new/index.html"],
+    changed=["a `b` <img src=x onerror=1> @channel/index.html"],
+    removed=["old.html"],
 )
 
 
-def test_github_statuses_and_one_preview_comment_edited_in_place(tmp_path: Path, fake_forge: FakeForge) -> None:
+def test_github_statuses_and_one_preview_comment_edited_in_place(
+    tmp_path: Path, fake_forge: FakeForge
+) -> None:
     cfg = _config(tmp_path, fake_forge, "github", "octo/docs")
     fb, log = _feedback(cfg)
     fb.pending("docs", SHA)
@@ -58,7 +62,11 @@ def test_github_statuses_and_one_preview_comment_edited_in_place(tmp_path: Path,
 
     statuses = fake_forge.sent("POST", rf"/repos/octo/docs/statuses/{SHA}")
     bodies = [r.body for r in statuses]
-    assert bodies[0] == {"state": "pending", "description": f"deploying {SHA[:8]}", "context": "sitedeploy/docs"}
+    assert bodies[0] == {
+        "state": "pending",
+        "description": f"deploying {SHA[:8]}",
+        "context": "sitedeploy/docs",
+    }
     assert bodies[1] == {
         "state": "success",
         "description": "deployed as r1",
@@ -142,7 +150,9 @@ def test_rate_limit_headers_stop_calls_until_the_reset(tmp_path: Path, fake_forg
 
 def test_pages_compare_by_the_unmarked_build() -> None:
     def manifest(**pages: str) -> Manifest:
-        return Manifest({p.replace("_", "/") + ".html": FileEntry(h, 1, "text/html") for p, h in pages.items()})
+        return Manifest(
+            {p.replace("_", "/") + ".html": FileEntry(h, 1, "text/html") for p, h in pages.items()}
+        )
 
     got = compare(manifest(a="1", b="2", c="3"), manifest(a="1", b="x", d="4"))
     assert got == PageChanges(added=["c.html"], changed=["b.html"], removed=["d.html"])
@@ -153,7 +163,8 @@ def test_the_agent_posts_pending_then_success_for_the_deployed_commit(
 ) -> None:
     monkeypatch.setenv("FORGE_T", TOKEN)
     path = agent_env.write_config()
-    forge = f'\n[forge]\ntype = "github"\napi_url = "{fake_forge.url}"\nrepository = "o/r"\ntoken_env = "FORGE_T"\n'
+    forge = f'\n[forge]\ntype = "github"\napi_url = "{fake_forge.url}"\nrepository = "o/r"\n'
+    forge += 'token_env = "FORGE_T"\n'
     path.write_text(path.read_text() + forge)
     cfg = config_mod.load(path, agent_env.root / "state")
     assert run_once(cfg, agent_env.log()) == 0
