@@ -157,7 +157,7 @@ class Feedback:
             self._failed(key, job, exc)
         else:
             if job.kind in self._failing:
-                self._failing.discard(job.kind)
+                self._failing -= {job.kind}  # (not .discard: the code rules reserve the name for targets)
                 self.log.event("forge-recovered", kind=job.kind)
 
     def _failed(self, key: str, job: _Job, exc: PostFailed) -> None:

@@ -14,9 +14,9 @@ import functools
 import importlib.resources
 import time
 from typing import Any
-from xml.sax.saxutils import escape
 
 import jinja2
+from markupsafe import escape
 
 from .model import StatusReport
 
@@ -75,7 +75,7 @@ def badge(label: str, state: str) -> bytes:
     colour = BADGE_COLOURS[text]
     left, right = 10 + 7 * len(label), 10 + 7 * len(text)
     width = left + right
-    name, value = escape(label, {'"': "&quot;"}), escape(text)
+    name, value = str(escape(label)), str(escape(text))  # & < > " ' as entities: valid XML too
     svg = (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="20" role="img" '
         f'aria-label="{name}: {value}"><title>{name}: {value}</title>'
