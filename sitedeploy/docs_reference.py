@@ -83,6 +83,8 @@ TABLES = (
     Table("[agent.webhook]", cfg.WebhookConfig, _OPERATOR, "The push receiver."),
     Table("[[agent.notify]]", cfg.NotifyConfig, _OPERATOR, "One table per notification endpoint."),
     Table("[agent.metrics]", cfg.MetricsConfig, _OPERATOR, "Prometheus metrics and `/healthz`."),
+    Table("[status]", cfg.StatusConfig, _OPERATOR, "The status page (`/`, `/status.json`, badges)."),
+    Table("[forge]", cfg.ForgeConfig, _OPERATOR, "Deploy results posted to GitHub or GitLab."),
 )
 """Every table, in the order the page shows them. ``skip``: keys documented in another table."""
 

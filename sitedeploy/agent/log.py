@@ -32,6 +32,8 @@ class EventLog:
         self.fmt = fmt
         self.stream = stream
         self._lock = threading.Lock()
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        """Called with each record, scrubbed as logged (the status page's activity, forge posts)."""
 
     def event(self, name: str, level: str = "info", **fields: Any) -> None:
         record: dict[str, Any] = {"ts": _now(), "level": level, "event": name}
@@ -44,6 +46,10 @@ class EventLog:
         with self._lock:
             stream.write(line + "\n")
             stream.flush()
+        if self.listeners:
+            scrubbed = json.loads(scrub(json.dumps(record, default=str)))
+            for listener in list(self.listeners):
+                listener(scrubbed)
 
     def error(self, name: str, **fields: Any) -> None:
         self.event(name, "error", **fields)

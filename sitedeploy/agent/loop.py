@@ -26,6 +26,7 @@ from ..build import BuildPlan, Built, plan
 from ..build.linkgate import LinkIndex, check_links
 from ..config import Config, TargetConfig
 from ..errors import GateError, SitedeployError
+from ..forge.feedback import feedback_for
 from ..release import records as state
 from ..release.control import hold_reason, update_control, with_agent_facts
 from ..source import Commit, Source
@@ -84,6 +85,7 @@ class Agent:
             clock=clock,
         )
         self.metrics = metrics or Metrics(None)
+        self.forge = feedback_for(config, log, self.metrics.forge_failed)  # commit statuses, PR comments
         self.opener = opener
         self.last_tick_at = 0.0
         self._source: Source | None = None
@@ -217,6 +219,7 @@ class Agent:
         source = self._synced_source()
         commit = source.commit(sha)
         self.log.event("deploying", target=t.name, commit=commit.short, ref=mem.ref, subject=commit.subject)
+        self.forge.pending(t.name, sha)
         lazy = lazies.get(sha) or plan(
             self.config, source, commit, LogProgress(self.log, t.name), trust="production"
         )
@@ -256,6 +259,7 @@ class Agent:
             "deployed", target=name, commit=commit.short, release=result.release, seconds=round(elapsed, 3)
         )
         self.metrics.deployed(name, commit.sha, elapsed)
+        self.forge.success(name, commit.sha, f"deployed as {result.release}")
         message = f"{name}: deployed {commit.short} ({commit.subject}) as {result.release}"
         self.notifier.notify(
             Notice("deployed", name, message + (" — recovered" if recovered else ""), commit.sha)
@@ -287,6 +291,7 @@ class Agent:
             error=exc.message,
         )
         self.metrics.failed(name)
+        self.forge.failure(name, sha, exc.message)
         message = f"{name}: {sha[:8]} not deployed: {exc.message}"
         self.notifier.notify(Notice("failed", name, message, sha, key=f"{sha}:{type(exc).__name__}"))
 
@@ -306,6 +311,7 @@ class Agent:
         mem.failed, mem.error, mem.retryable, mem.failures = commit.sha, reason, False, 1
         self.log.error("rolled-back", target=t.name, commit=commit.short, to=result.release, error=problem)
         self.metrics.failed(t.name)
+        self.forge.failure(t.name, commit.sha, reason)
         self.metrics.set_live(t.name, result.commit.sha)
         message = f"{t.name}: rolled back {commit.short} to {result.release}: {reason}"
         self.notifier.notify(Notice("rolled back", t.name, message, commit.sha, key=commit.sha))

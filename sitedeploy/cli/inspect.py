@@ -20,9 +20,20 @@ from .verbs import lock_timeout_option, target_option
 
 @cli.command()
 @target_option
+@click.option("--serve", is_flag=True, help="Serve the status page (/, /status.json, badges) instead.")
+@click.option("--bind", default="127.0.0.1", show_default=True, help="With --serve: the address.")
+@click.option(
+    "--port", "-p", type=click.IntRange(0, 65535), default=8080, show_default=True,
+    help="With --serve: the port (0 picks a free one).",
+)  # fmt: skip
 @pass_options
-def status(opts: Options, target: str | None) -> None:
+def status(opts: Options, target: str | None, serve: bool, bind: str, port: int) -> None:
     """What is live on each target: commit, release, who deployed it and when."""
+    if serve:
+        from ..web.cli import serve_status
+
+        run(opts, lambda: serve_status(opts.load(), bind, port))
+        return
     failures: Failures = []
     result: list[TargetStatus] = run(
         opts, lambda: commands.status(opts.load(), target=target, failures=failures)

@@ -12,6 +12,8 @@
 ``from sitedeploy.config import Config, load`` is the public way in.
 """
 
+from ..forge.settings import ForgeConfig
+from ..web.settings import StatusConfig
 from .agent import AgentConfig, MetricsConfig, NotifyConfig, WebhookConfig
 from .deploy_toml import (
     BUILD_TABLES,
@@ -39,6 +41,8 @@ from .deploy_toml import (
 )
 
 __all__ = [
+    "ForgeConfig",
+    "StatusConfig",
     "BUILD_TABLES",
     "DEFAULT_TARGET_PATH",
     "MACHINE_TABLES",

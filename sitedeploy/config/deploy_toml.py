@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import ConfigError
+from ..forge.settings import ForgeConfig as ForgeConfig
 from ..names import is_name
+from ..web.settings import StatusConfig as StatusConfig
 from .agent import AgentConfig
 from .limits import LimitsConfig, check_build_limits
 from .places import overlap_problems
@@ -35,7 +37,7 @@ from .targets import preview_specs as preview_specs
 DEFAULT_TARGET_PATH = "public"
 BUILD_TABLES = ("sites", "images")
 """What decides the bytes of a release: read from the deploy.toml of the commit deployed."""
-MACHINE_TABLES = ("source", "targets", "agent", "build", "limits")
+MACHINE_TABLES = ("source", "targets", "agent", "build", "limits", "status", "forge")
 """Where a release goes and how this machine runs (the build sandbox included: a content repo
 must not turn its own sandbox off; the ceilings of ``[images]``, see :mod:`sitedeploy.config.limits`):
 read from the file sitedeploy is run with."""
@@ -130,6 +132,8 @@ class Config:
     own file was read (``gitconfig.build_config_at``), else this file's path."""
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     """The operator's ceilings on ``[images]`` (machine-local: a commit may only lower them)."""
+    status: StatusConfig = field(default_factory=StatusConfig)
+    forge: ForgeConfig | None = None
 
     @property
     def base_dir(self) -> Path:
@@ -190,6 +194,8 @@ def from_dict(raw: dict[str, Any], path: Path, state_dir: Path | None = None) ->
     agent = parse_table(AgentConfig, raw.get("agent", {}), "agent", problems)
     build = parse_table(BuildConfig, raw.get("build", {}), "build", problems)
     limits = parse_table(LimitsConfig, raw.get("limits", {}), "limits", problems)
+    status = parse_table(StatusConfig, raw.get("status", {}), "status", problems)
+    forge = parse_table(ForgeConfig, raw["forge"], "forge", problems) if "forge" in raw else None
     _check_source(source, problems)
     if not problems:  # (a target with a bad key may lack its path) two in one place: repair deletes
         problems += overlap_problems(targets, path.parent)
@@ -199,7 +205,9 @@ def from_dict(raw: dict[str, Any], path: Path, state_dir: Path | None = None) ->
     state = state_dir or path.parent / ".sitedeploy"
     tables = {k: raw[k] for k in BUILD_TABLES if k in raw}
     built = (state.resolve(), build, tables, str(path))
-    return Config(path, source, sites, images, targets, agent, *built, limits=limits)
+    return Config(
+        path, source, sites, images, targets, agent, *built, limits=limits, status=status, forge=forge
+    )
 
 
 def parse_build_tables(

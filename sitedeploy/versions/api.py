@@ -39,6 +39,8 @@ class LineResult:
     stats: dict[str, int] = field(default_factory=dict)
     retryable: bool = False
     """A failure that may pass by itself (a held lock, a network blip): the agent tries again."""
+    pages: dict[str, list[str]] | None = None
+    """A preview: the pages it adds, changes and removes against production (sitedeploy.forge.pages)."""
 
     def summary(self) -> str:
         where = f" at {self.url}" if self.url else ""

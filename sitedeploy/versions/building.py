@@ -49,10 +49,13 @@ class LineBuild(BuildPlan):
             self.jobs = [_at_root(j) for j in self.jobs]
         self.noindex = noindex
         self.key = release_key(commit, self.jobs) + ("-noindex" if noindex else "")
+        self.unmarked: Manifest | None = None
+        """The build's manifest before the noindex mark: comparable with production's."""
 
     def get(self) -> Built:
         if self._built is None:
             built = super().get()
+            self.unmarked = built.manifest
             noindex = trust_dir(self.config.state_dir, self.trust) / "noindex"  # the level's own
             self._built = _noindexed(built, noindex) if self.noindex else built
         return self._built

@@ -24,6 +24,7 @@ from ..build import Trust
 from ..commands import synced_source
 from ..config import Config, preview_specs
 from ..errors import PlanRefused, SitedeployError
+from ..forge.pages import against_production
 from ..progress import SILENT, Progress
 from ..release.records import now_iso
 from ..source import Source
@@ -185,7 +186,9 @@ def _publish(
     except SitedeployError as exc:
         return dataclasses.replace(base, outcome="failed", detail=exc.message, retryable=exc.retryable)
     stats = dataclasses.asdict(result.stats) if result.stats else {}
-    return dataclasses.replace(base, outcome=result.outcome, release=result.release, stats=stats)
+    changes = against_production(family, lazy.unmarked) if result.outcome == "deployed" else None
+    pages = dataclasses.asdict(changes) if changes else None
+    return dataclasses.replace(base, outcome=result.outcome, release=result.release, stats=stats, pages=pages)
 
 
 def _clash(family: Family, name: str, clashing: tuple[str, ...]) -> LineResult:
