@@ -57,6 +57,18 @@ def test_a_header_change_alone_is_a_meta_copy_and_stale_keys_go_after_retain_swi
     assert switch.preserve == {} and switch.deletes == ["old.png"] and switch.stale == {}
 
 
+def test_keys_whose_time_is_up_stay_recorded_until_a_later_switch_has_deleted_them() -> None:
+    """A commit keeps its deletes at 0 (a run stopped before deleting leaves keys the state
+    owns, not drift); the next switch deletes those again before its commit (``confirm``)."""
+    state = live({"a.css": "s1"}, stale={"old.png": 1, "gone.png": 0, "back.html": 0, "dead.js": 0})
+    state.dirty = {"dead.js"}  # a dead run wrote it again: it waits its turn like any left key
+    switch = plan_switch(state, manifest({"a.css": "s1", "back.html": "s2"}), RULES, local=True, retain=2)
+    assert switch.deletes == ["old.png"] and switch.confirm == ["gone.png"]
+    assert switch.stale == {"dead.js": 1}  # back.html is live again: neither deleted nor stale
+    assert switch.recorded_stale(["gone.png"]) == {"dead.js": 1, "old.png": 0, "gone.png": 0}
+    assert switch.recorded_stale([]) == {"dead.js": 1, "old.png": 0}
+
+
 def test_keys_left_in_flux_by_a_dead_run_are_rewritten_even_if_the_record_matches() -> None:
     state = live({"a.html": "s1", "b.html": "s2"}, pending="r2", dirty={"a.html", "n.html"})
     switch = plan_switch(state, manifest({"a.html": "s1", "b.html": "s2"}), RULES, local=True, retain=2)

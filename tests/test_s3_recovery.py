@@ -8,7 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
+from sitedeploy.commands import rules_for, switch_back
 from sitedeploy.config import S3TargetConfig
 from sitedeploy.errors import TargetError
 from sitedeploy.release import records as state
@@ -247,3 +249,54 @@ def test_a_dead_rollback_marks_its_keys_pending_and_the_next_deploy_converges(
     assert {k: now[k] for k in v3} == {k: v.encode() for k, v in v3.items()}  # a.css back to a2
     live, manifest = live_manifest(observer)
     assert observer.verify(live, manifest)[0].clean
+
+
+def stop_when_deleting(target: S3Target, key: str, failure: Exception) -> None:
+    """Raise ``failure`` as the request that deletes ``key`` goes out (and nothing after)."""
+
+    def hook(request: object, **kwargs: object) -> None:
+        if key.encode() in bytes(getattr(request, "body", b"") or b""):
+            raise failure
+
+    target.s3.meta.events.register("before-send.s3.DeleteObjects", hook)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [Crash("killed after the commit"), EndpointConnectionError(endpoint_url="http://gone")],
+    ids=["killed", "refused"],
+)
+def test_a_rollback_stopped_between_its_commit_and_its_deletes_converges_with_no_extra_keys(
+    tmp_path: Path, s3_config: ConfigFactory, s3_server: S3Server, s3_bucket: str, failure: Exception
+) -> None:
+    """The window the crash suite once hit by chance: a switch commits the state object, which
+    no longer lists the keys whose ``retain_releases`` ran out, then deletes them. Stopped in
+    between (SIGKILL, or the delete refused), those keys were in no state: ``verify`` called
+    them extra, and rolling back to the live release (the next run after a rollback killed
+    past its commit) refused. They stay recorded until a later switch has deleted them."""
+    cfg = s3_config(max_concurrency=1)
+    site = {"index.html": "<h1>{v}</h1>", "logo.{v}.webp": "logo {v}", "a.css": "a"}
+    ids = []
+    for v in (1, 2, 3):  # logo.1 left at 2 and went at 3; logo.2 left at 3 (retain_releases = 2)
+        files = {k.format(v=v): body.format(v=v) for k, body in site.items()}
+        ids.append(publish_dir(S3Target("s3", cfg), cfg, write_tree(tmp_path / "b", files)).release)
+    first = ids[0]
+    assert first is not None
+    dying = S3Target("s3", cfg)
+    stop_when_deleting(dying, "logo.2.webp", failure)  # back to 1: logo.2's time is up
+    if isinstance(failure, Crash):
+        with pytest.raises(Crash):
+            switch_back(dying, rules_for(cfg), first, pin=True)
+    else:
+        switch_back(dying, rules_for(cfg), first, pin=True)  # logged: the release is live
+    client = s3_server.client()
+    assert "logo.2.webp" in bucket_tree(client, s3_bucket)  # committed, not yet deleted
+    observer = S3Target("s3", cfg)
+    live, manifest = live_manifest(observer)
+    assert live == first and observer.verify(live, manifest)[0].clean  # leftovers, not drift
+
+    nxt = S3Target("s3", cfg)
+    assert switch_back(nxt, rules_for(cfg), first, pin=True).release == first  # converges
+    keys = set(bucket_tree(client, s3_bucket))
+    assert "logo.2.webp" not in keys and {"index.html", "logo.1.webp", "a.css"} <= keys
+    assert nxt.verify(*live_manifest(nxt))[0].clean

@@ -96,7 +96,7 @@ def settle(
         if before is not None and before.version_id:
             leftovers.append((touch.path, before.version_id))
     kept = {(h.path, h.version_id) for h in homes.values()}
-    served = {*switch.stale, *switch.deletes}  # deleted after the commit: a sweep gets them later
+    served = {*switch.stale, *switch.deletes, *switch.confirm}  # deleted by key: a sweep gets them
     return homes, [v for v in leftovers if v not in kept and noncurrent(v, objects, served)]
 
 
@@ -204,10 +204,26 @@ class Bodies:
 
     # --- after the commit ---------------------------------------------------------------------
 
+    def confirm_deleted(self, paths: list[str]) -> list[str]:
+        """Delete again, before a commit, the keys an earlier commit recorded as gone (stale at
+        0); return those still there to retry (that commit keeps them). Usually a no-op, but
+        the run that made that commit may have stopped before its own delete (killed), or had
+        it refused: only a delete seen to go through lets a key leave the state."""
+        if not paths:
+            return []
+        try:
+            with self.t.errors("delete stale keys"):
+                failed = set(self.t.bucket.delete([self.t.prefix + p for p in paths]))
+        except TargetError as exc:
+            log.warning("%s (retried by the next switch)", exc.message)
+            return paths
+        return [p for p in paths if self.t.prefix + p in failed]
+
     def after_commit(self, state: LiveState, stale_keys: list[str], leftovers: list[Version]) -> None:
         """Deferred deletes: stale keys and versions nothing needs; every ``SWEEP_EVERY``
-        switches, a sweep. A failure only leaves something behind for a later sweep or
-        ``verify --repair``: the release is live."""
+        switches, a sweep. A failure (or a kill) only leaves something behind: stale keys stay
+        in the state and the next switch deletes them (:meth:`confirm_deleted`), versions go
+        with a later sweep. The release is live either way."""
         versions = [(self.t.prefix + path, v) for path, v in leftovers]
         self._quietly("delete stale keys", lambda: self.t.bucket.delete(stale_keys, versions))
         if self.versioned and state.switches % SWEEP_EVERY == 0:

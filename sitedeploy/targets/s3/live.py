@@ -7,6 +7,11 @@ the bucket. It also holds:
 
 ``stale``    keys that left the live release but stay for ``retain_releases`` switches, so pages
              held in browser and CDN caches keep their assets: path -> switches still to wait.
+             0: the key's time is up and it is deleted right after the commit that says so;
+             it leaves ``stale`` only in a later commit, once that switch has deleted it
+             again (``Switch.confirm``). So a run stopped between its commit and its deletes
+             (killed, or the delete refused) leaves keys the state still owns: leftovers the
+             next switch deletes, never extra keys (drift) that would block a rollback.
 ``known``    every release id that existed when the state was committed. A release record
              not in it was written later by a run that never committed: a deploy writes its
              release record and manifest before it touches any live key, so such a record is
@@ -182,10 +187,19 @@ class Switch:
     """Live keys left as they are."""
     stale: dict[str, int] = field(default_factory=dict)
     deletes: list[str] = field(default_factory=list)
+    """Keys whose time is up: deleted after the commit, which still records them (at 0)."""
+    confirm: list[str] = field(default_factory=list)
+    """Keys an earlier commit recorded at 0: deleted (again) before this commit, in case that
+    run never deleted them; dropped from ``stale`` only if that delete went through."""
 
     @property
     def touches(self) -> list[Touch]:
         return [t for group in self.groups for t in group]
+
+    def recorded_stale(self, undeleted: Iterable[str]) -> dict[str, int]:
+        """``stale`` as the commit writes it: ``deletes`` and the ``confirm`` keys whose delete
+        failed stay, at 0, until a later switch has deleted them."""
+        return {**self.stale, **dict.fromkeys([*self.deletes, *undeleted], 0)}
 
 
 def plan_switch(
@@ -278,9 +292,16 @@ def _plan_preserve(switch: Switch, state: LiveState, manifest: Manifest) -> None
 
 
 def _plan_deletes(switch: Switch, state: LiveState, manifest: Manifest, retain: int) -> None:
-    """Keys no longer in the live release wait ``retain - 1`` more switches, then go."""
-    waiting = {p: n - 1 for p, n in state.stale.items()}
-    for path in _union(state.objects, state.dirty):
+    """Keys no longer in the live release wait ``retain - 1`` more switches, then go. Keys
+    already gone by the state (at 0) are deleted once more before the commit (``confirm``)."""
+    leaving = _union(state.objects, state.dirty)
+    waiting: dict[str, int] = {}
+    for path, left in state.stale.items():
+        if left > 0:
+            waiting[path] = left - 1
+        elif path not in manifest and path not in leaving:  # a dead run's key: stale anew below
+            switch.confirm.append(path)
+    for path in leaving:
         if path not in manifest:
             waiting[path] = retain - 1
     for path, left in sorted(waiting.items()):
@@ -290,6 +311,7 @@ def _plan_deletes(switch: Switch, state: LiveState, manifest: Manifest, retain: 
             switch.deletes.append(path)
         else:
             switch.stale[path] = left
+    switch.confirm.sort()
 
 
 def _union(*groups: Iterable[str]) -> set[str]:

@@ -28,7 +28,8 @@ listing the bucket):
    record are one write that cannot tear.
 5. Keys that left the release are deleted only after ``retain_releases`` switches, so pages
    held in browser and CDN caches keep their assets; a failed upload stops before any delete.
-   Versions nothing needs any more go now too (``bodies``).
+   The state keeps them (``stale`` 0) until the next switch has deleted them again. Versions
+   nothing needs any more go now too (``bodies``).
 
 So a one-page deploy on a versioned bucket writes the changed bodies and three objects: the
 lock, the release object and the state object.
@@ -39,7 +40,7 @@ the old release, and the release record of the switch (written before step 2, se
 that release's manifest, rewrites every key the dead run may have touched, whatever it deploys,
 and so the site converges (``s3_state``). A switch with no new release record (a rollback)
 writes that evidence into the state object first (``pending``). After step 4 the release is
-live; a failed delete leaves an extra key that ``verify`` reports and ``--repair`` removes.
+live; a kill or failure before step 5 leaves keys the state owns, deleted by the next switch.
 
 Rollback storage (``bodies``): one stored copy of each body that was replaced or removed while
 a retained release (``keep_releases``) still references it -- a noncurrent version on a
@@ -279,7 +280,8 @@ class S3Target(Closing):
         known = {*self.list_releases(), record.id}  # every dead run's keys were rewritten above
         homes, leftovers = settle(state, switch, objects, known)
         history = history_with(self, entry)
-        done = LiveState(record.id, objects, switch.stale, known=known, history=history, homes=homes)
+        stale = switch.recorded_stale(self.bodies.confirm_deleted(switch.confirm))
+        done = LiveState(record.id, objects, stale, known=known, history=history, homes=homes)
         done.switches = state.switches + 1
         self.write_state(done)
         self.bodies.after_commit(done, [self.prefix + p for p in switch.deletes], leftovers)
