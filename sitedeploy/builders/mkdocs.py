@@ -31,7 +31,7 @@ from pathlib import Path
 
 from .. import cacheseal, sandbox, untrusted, venvs
 from ..errors import BuildError
-from . import MKDOCS_FILES, Job, Warnings, find_config, log_lines, run_tool
+from . import MKDOCS_FILES, Job, Warnings, find_config, log_lines, mkdocs2, run_tool
 
 INCREMENTAL = "sitedeploy_mkdocs"
 LIB = "mkdocs-lib"
@@ -54,6 +54,7 @@ _LAUNCH = (
 
 
 def build(job: Job) -> Warnings:
+    mkdocs2.check_source(job)  # a site asking for MkDocs 2 is told what to do, not misbuilt
     if job.cache is None or job.state is None:
         return _build(job)
     _check_cache_place(job)
@@ -76,6 +77,7 @@ def _cache_lock(job: Job) -> Iterator[None]:
 def _build(job: Job) -> Warnings:
     config = find_config(job, MKDOCS_FILES)
     python = venvs.python_for(job, "mkdocs")
+    mkdocs2.check_interpreter(job, python, config)
     site = job.work / "site"  # what the build writes: untrusted until copied out
     site.mkdir(parents=True)
     env = {"SOURCE_DATE_EPOCH": str(job.epoch)}
