@@ -44,6 +44,7 @@ class LineBuild(LazyBuild):
         trust: Trust,
         site: str | None = None,
         noindex: bool = False,
+        engine: str | None = None,
     ) -> None:
         self.signature = check_signature(config, source, commit)  # held by publish, as for any deploy
         config = build_config_at(config, source, commit, warn=progress.step)  # each version: its commit's
@@ -52,6 +53,10 @@ class LineBuild(LazyBuild):
         jobs = site_jobs(config, source, commit, only=site)
         if site is not None:
             jobs = [_at_root(j) for j in jobs]
+        if engine is not None:  # an engine preview (.engine_previews): the sites with that engine
+            from .engine_previews import with_engine
+
+            jobs = with_engine(jobs, engine)
         self.jobs: list[SiteJob] = jobs
         self.noindex = noindex
         self.key = release_key(commit, jobs) + ("-noindex" if noindex else "")
