@@ -18,6 +18,7 @@ table knows is a bug: it propagates, and the CLI reports it as an internal error
     │   ├── GitFailed                any other git failure (names the git command)
     │   └── SignatureError           the commit is unsigned or signed by an untrusted key
     ├── BuildError                   a site failed to build (carries the tail of the tool's log)
+    │   └── UnsupportedEngine        the site asks for an engine sitedeploy does not build (MkDocs 2)
     ├── GateError                    the built release failed a pre-publish check (broken links)
     ├── PlanRefused                  the plan is unsafe (too many deletes, an empty build)
     ├── TargetError                  a target failed: names the target and the operation
@@ -122,6 +123,12 @@ class BuildError(SitedeployError):
     def __init__(self, message: str, log_tail: str = "") -> None:
         super().__init__(message)
         self.log_tail = scrub(log_tail)
+
+
+class UnsupportedEngine(BuildError):
+    """The site asks for a build engine sitedeploy does not build (MkDocs 2: ``mkdocs.toml``,
+    ``mkdocs>=2`` in requirements.txt, or a venv that resolved it); the message says what to
+    pin or which engine to use instead. Retrying the same commit cannot help."""
 
 
 class GateError(SitedeployError):

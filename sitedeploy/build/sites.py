@@ -45,7 +45,7 @@ from ..source import Commit, Source, git_path
 from .release_tree import KEEP_BUILDS_PER_SITE, assemble, evicting, publish_dir
 
 MKDOCS_FILES = builders.MKDOCS_FILES
-ROOT_SITE_FILES = (*MKDOCS_FILES, "zensical.toml")
+ROOT_SITE_FILES = (*MKDOCS_FILES, *builders.PROPERDOCS_FILES, "zensical.toml")
 """A repository with one of these at its root and no [[sites]] is one site at ``/``."""
 ROOT_SITE_NAME = "docs"
 _log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class SiteJob:
     cache key). Not a release plan (``release.diff.Plan``)."""
 
     config: SiteConfig
-    kind: str  # "mkdocs", "zensical" or "static"
+    kind: str  # "mkdocs", "properdocs", "zensical" or "static"
     tree: str
     """Git object id of the site's folder: changes whenever any input file changes."""
     epoch: int
@@ -244,7 +244,7 @@ def _site_output(
 def _incremental_cache(config: Config, site: SiteJob) -> Path | None:
     """Where a builder keeps what it reuses between builds of this site (MkDocs: sitedeploy's
     incremental builder; Zensical: its own ``.cache``), or None for a build in full."""
-    if not config.build.incremental or site.kind not in ("mkdocs", "zensical"):
+    if not config.build.incremental or site.kind not in ("mkdocs", "properdocs", "zensical"):
         return None
     return config.state_dir / f"{site.kind}-cache" / site.config.name
 
@@ -320,7 +320,7 @@ def _build_site(
             progress=progress,
             state=config.state_dir,  # this trust level's (build_release)
         )
-        if site.kind == "mkdocs" and site.config.images.enabled:
+        if site.kind in ("mkdocs", "properdocs") and site.config.images.enabled:
             from ..images.prefetch import prefetching
 
             # The site's images are encoded into the variant cache (in the sandbox, like the

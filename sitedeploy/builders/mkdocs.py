@@ -33,7 +33,7 @@ from pathlib import Path
 from .. import sandbox
 from ..errors import BuildError
 from ..sandbox import cacheseal, untrusted, venvs
-from . import MKDOCS_FILES, Job, Warnings, find_config, log_lines, run_tool
+from . import MKDOCS_FILES, Job, Warnings, find_config, log_lines, mkdocs2, run_tool
 
 INCREMENTAL = "sitedeploy_mkdocs"
 LIB = "mkdocs-lib"
@@ -51,6 +51,7 @@ _LAUNCH = (
 
 
 def build(job: Job) -> Warnings:
+    mkdocs2.check_source(job)  # a site asking for MkDocs 2 is told what to do, not misbuilt
     if job.cache is None or job.state is None:
         return _build(job)
     _check_cache_place(job)
@@ -73,6 +74,7 @@ def _cache_lock(job: Job) -> Iterator[None]:
 def _build(job: Job) -> Warnings:
     config = find_config(job, MKDOCS_FILES)
     python = venvs.python_for(job, "mkdocs")
+    mkdocs2.check_interpreter(job, python, config)
     site = job.work / "site"  # what the build writes: untrusted until copied out
     site.mkdir(parents=True)
     env = {"SOURCE_DATE_EPOCH": str(job.epoch)}

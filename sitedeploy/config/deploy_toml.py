@@ -100,8 +100,9 @@ class SiteConfig:
     strict: bool = False
     """Turn MkDocs warnings (and broken images) into a failed build."""
     images: ImagesConfig = field(default_factory=ImagesConfig)
-    builder: Literal["mkdocs", "zensical", "static"] | None = None
-    """Default: zensical.toml -> zensical, mkdocs.yml -> mkdocs, else static (copied as is)."""
+    builder: Literal["mkdocs", "properdocs", "zensical", "static"] | None = None
+    """Default: zensical.toml -> zensical, properdocs.yml -> properdocs, mkdocs.yml -> mkdocs, else static
+    (copied as is). ``properdocs`` also builds a folder that has only a mkdocs.yml."""
 
 
 @dataclass(frozen=True, kw_only=True)

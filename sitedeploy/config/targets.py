@@ -60,7 +60,9 @@ class TargetConfig:
     """Where the root sends readers (a version or alias); default: ``latest``, else the newest."""
     previews: str | tuple[str, ...] | None = None
     """Refs deployed as previews, each at ``<preview_path>/<slug>/``: ``"branch:*"``, and pull or
-    merge requests with ``"pull:*"`` (a list takes several: ``["branch:docs/*", "pull:*"]``)."""
+    merge requests with ``"pull:*"`` (a list takes several: ``["branch:docs/*", "pull:*"]``);
+    ``"engine:zensical"`` (or ``properdocs``, ``mkdocs``) publishes the followed branch built with that
+    engine at ``en-zensical/``."""
     preview_path: str = "previews"
     """Below the target's path (or prefix): the previews' own root."""
     preview_url: str | None = None
@@ -85,13 +87,20 @@ def preview_specs(cfg: TargetConfig) -> tuple[str, ...]:
 
 def check_versions_keys(cfg: TargetConfig) -> None:
     """The versions/previews keys of a target (their meaning lives in ``sitedeploy.versions``)."""
-    specs = [("versions", cfg.versions, ("tag", "branch"), "v*")]
-    specs += [("previews", spec, ("branch", "pull"), "*") for spec in preview_specs(cfg)]
+    specs: list[tuple[str, str | None, tuple[str, ...], str]] = [
+        ("versions", cfg.versions, ("tag", "branch"), "v*")
+    ]
+    specs += [("previews", spec, ("branch", "pull", "engine"), "*") for spec in preview_specs(cfg)]
     for key, value, kinds, example in specs:
         kind, sep, pattern = (value or "").partition(":")
         if value is not None and (not sep or kind not in kinds or not pattern):
             shapes = " or ".join(f'"{k}:<pattern>"' for k in kinds)
             raise ValueError(f'{key} must look like {shapes} (for example "{kinds[0]}:{example}")')
+        engines = ("mkdocs", "properdocs", "zensical")
+        if kind == "engine" and pattern not in engines:
+            raise ValueError(
+                f'previews: "{value}" names no engine; use "engine:" with one of {", ".join(engines)}'
+            )
     for key in ("version_format", "version_title"):
         try:
             getattr(cfg, key).format(**dict.fromkeys(_VERSION_FIELDS, "1"))

@@ -43,10 +43,15 @@ class LineBuild(BuildPlan):
         trust: Trust,
         site: str | None = None,
         noindex: bool = False,
+        engine: str | None = None,
     ) -> None:
         super().__init__(config, source, commit, progress, trust=trust, only=site)  # its commit's settings
         if site is not None:
             self.jobs = [_at_root(j) for j in self.jobs]
+        if engine is not None:  # an engine preview (.engine_previews): the sites with that engine
+            from .engine_previews import with_engine
+
+            self.jobs = with_engine(self.jobs, engine)
         self.noindex = noindex
         self.key = release_key(commit, self.jobs) + ("-noindex" if noindex else "")
         self.unmarked: Manifest | None = None

@@ -57,10 +57,12 @@ FORMAT = 3  # of the keys and the cache (:mod:`.pack`)
 # (1.6: a render resolves links against the file set only). Others build in full.
 VERIFIED_MKDOCS = ("1.6.",)
 
-# Plugins whose every event we have read: both only index the current page for search.
+# Plugins whose every event we have read: all only index the current page for search
+# (ProperDocs' search is MkDocs' own, renamed; it runs the builder under ProperDocs).
 SAFE_PLUGINS = frozenset(
     {
         "mkdocs.contrib.search.SearchPlugin",
+        "properdocs.contrib.search.SearchPlugin",
         "material.plugins.search.plugin.SearchPlugin",
     }
 )
@@ -76,8 +78,8 @@ _PURE_EXTENSION_PACKAGES = ("markdown.extensions.", "pymdownx.", "material.exten
 # These pull other files into a page, which the render key does not cover.
 _FILE_READING_EXTENSIONS = frozenset({"pymdownx.snippets", "pymdownx.b64"})
 # `!!python/name:` values (superfences formatters, slug functions) trusted to be pure.
-_TRUSTED_CODE = ("markdown.", "pymdownx.", "material.", "mkdocs.")
-_TRUSTED_REPR = ("babel.", "mkdocs.")
+_TRUSTED_CODE = ("markdown.", "pymdownx.", "material.", "mkdocs.", "properdocs.")
+_TRUSTED_REPR = ("babel.", "mkdocs.", "properdocs.")
 _UNKEYED_CONFIG = frozenset({"site_dir"})  # a fresh folder per build; never in the output
 
 
