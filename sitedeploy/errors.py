@@ -18,6 +18,7 @@ table knows is a bug: it propagates, and the CLI reports it as an internal error
     │   ├── GitFailed                any other git failure (names the git command)
     │   └── SignatureError           the commit is unsigned or signed by an untrusted key
     ├── BuildError                   a site failed to build (carries the tail of the tool's log)
+    │   └── RulesError               a _redirects or _headers line is wrong (names file and line)
     ├── GateError                    the built release failed a pre-publish check (broken links)
     ├── PlanRefused                  the plan is unsafe (too many deletes, an empty build)
     ├── TargetError                  a target failed: names the target and the operation
@@ -122,6 +123,14 @@ class BuildError(SitedeployError):
     def __init__(self, message: str, log_tail: str = "") -> None:
         super().__init__(message)
         self.log_tail = scrub(log_tail)
+
+
+class RulesError(BuildError):
+    """A ``_redirects`` or ``_headers`` file (or mkdocs-redirects' ``redirect_maps``) is wrong:
+    the message names the file and line (:mod:`sitedeploy.redirects`)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
 
 
 class GateError(SitedeployError):
