@@ -38,9 +38,9 @@ from . import __version__, builders, sandbox
 from .config import Config, ImagesConfig, SiteConfig, normalize_mount
 from .errors import BuildError, ConfigError
 from .names import check_site_folders
+from .progress import SILENT, Progress, stage
 from .redirects.collect import collect_site
 from .redirects.release import store_site_rules
-from .progress import SILENT, Progress, stage
 from .release.manifest import Manifest, files, hash_file, scan
 from .release_tree import KEEP_BUILDS_PER_SITE, assemble, evicting, publish_dir
 from .source import Commit, Source, git_path

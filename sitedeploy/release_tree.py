@@ -85,7 +85,9 @@ def assemble(
     return root, Manifest(files)
 
 
-def _linked_from(root: Path, outputs: list[tuple[SiteJob, Path, Manifest]], generated: dict[str, bytes]) -> bool:
+def _linked_from(
+    root: Path, outputs: list[tuple[SiteJob, Path, Manifest]], generated: dict[str, bytes]
+) -> bool:
     """Whether an existing release tree still is hard links to the (verified) site builds:
     the same inodes, so the same bytes, checked with a stat per file instead of a hash."""
     try:

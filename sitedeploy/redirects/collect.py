@@ -14,12 +14,13 @@ reused build keeps them; the release joins them (:mod:`.ruleset`).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ..errors import RulesError
+from ..errors import RulesError, SitedeployError
 from ..untrusted import UnsafeOutput, open_dir, open_regular
 from .headers import parse_headers
 from .rules import MAX_FILE_BYTES, Redirect, parse_line, parse_redirects
@@ -38,7 +39,7 @@ def collect_site(out: Path, src: Path, mount: str, site: str, label: str) -> Rul
     for name in RULE_FILES:
         text = read_small(out, name, where)
         if text is not None:
-            texts[name] = (text, f"{label}: {name} in the build output")
+            texts[name] = (text, _origin(text, src, name, label))
             (out / name).unlink()
             continue
         text = read_small(src, name, where)
@@ -52,10 +53,24 @@ def collect_site(out: Path, src: Path, mount: str, site: str, label: str) -> Rul
     return RuleSet(tuple(redirects), tuple(headers), (page,) if page else ())
 
 
-def read_small(folder: Path, name: str, where: str) -> str | None:
-    """``folder/name`` as text if it is a regular file, refusing links and big files."""
+def _origin(text: str, src: Path, name: str, label: str) -> str:
+    """The source file an output's rules file was copied from, for messages (a static site's
+    own file, or MkDocs' ``docs/``), else the output itself."""
+    for rel in (name, f"docs/{name}"):
+        *inner, last = rel.split("/")
+        try:
+            if read_small(src, last, label, inner) == text:
+                return f"{label}/{rel}"
+        except SitedeployError:
+            continue
+    return f"{label}: {name} in the build output"
+
+
+def read_small(folder: Path, name: str, where: str, inner: Sequence[str] = ()) -> str | None:
+    """``folder/inner.../name`` as text if it is a regular file, refusing links and big files
+    (``folder`` is the deployer's; nothing below it is followed if it is a link)."""
     try:
-        dir_fd = open_dir(folder, [], where)
+        dir_fd = open_dir(folder, inner, where)
     except (UnsafeOutput, FileNotFoundError):
         return None
     try:
@@ -66,7 +81,7 @@ def read_small(folder: Path, name: str, where: str) -> str | None:
         fd = open_regular(dir_fd, name, name, where)  # a link or a FIFO there is refused
         with os.fdopen(fd, "rb") as f:
             if os.fstat(f.fileno()).st_size > MAX_FILE_BYTES:
-                raise RulesError(f"{where}: {name} is over 1 MB; split it, or use splats (/old/* /new/:splat)")
+                raise RulesError(f"{where}: {name} is over 1 MB; shorten it (splats: /old/* /new/:splat)")
             raw = f.read(MAX_FILE_BYTES + 1)
     finally:
         os.close(dir_fd)

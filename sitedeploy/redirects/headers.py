@@ -34,19 +34,41 @@ from .rules import Redirect, check_source, under
 ALLOWED = frozenset(
     name.lower()
     for name in (
-        "Cache-Control", "Content-Type", "Content-Language", "Content-Disposition", "Expires",
-        "Content-Security-Policy", "Content-Security-Policy-Report-Only", "Strict-Transport-Security",
-        "Referrer-Policy", "Permissions-Policy", "Cross-Origin-Opener-Policy",
-        "Cross-Origin-Embedder-Policy", "Cross-Origin-Resource-Policy", "Access-Control-Allow-Origin",
-        "Link", "Vary", "Timing-Allow-Origin", "Report-To", "Reporting-Endpoints",
+        "Cache-Control",
+        "Content-Type",
+        "Content-Language",
+        "Content-Disposition",
+        "Expires",
+        "Content-Security-Policy",
+        "Content-Security-Policy-Report-Only",
+        "Strict-Transport-Security",
+        "Referrer-Policy",
+        "Permissions-Policy",
+        "Cross-Origin-Opener-Policy",
+        "Cross-Origin-Embedder-Policy",
+        "Cross-Origin-Resource-Policy",
+        "Access-Control-Allow-Origin",
+        "Link",
+        "Vary",
+        "Timing-Allow-Origin",
+        "Report-To",
+        "Reporting-Endpoints",
     )
 )
 """Header names a ``_headers`` file may set (and any ``X-`` name but the few below)."""
-REFUSED_X = frozenset({"x-accel-redirect", "x-accel-buffering", "x-accel-expires", "x-accel-limit-rate",
-                       "x-accel-charset", "x-sendfile"})
+REFUSED_X = frozenset(
+    {
+        "x-accel-redirect",
+        "x-accel-buffering",
+        "x-accel-expires",
+        "x-accel-limit-rate",
+        "x-accel-charset",
+        "x-sendfile",
+    }
+)
 """``X-`` names nginx acts on instead of sending: they would let content steer the server."""
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
-_VALUE = re.compile(r'^[\x20-\x7e]{1,2000}$')
+_VALUE = re.compile(r"^[\x20-\x7e]{1,2000}$")
 _HASHED = r"[.][0-9a-f]{8,64}([.]min)?[.][A-Za-z0-9]+$"
 _PAGES = r"(/|[.]html?|[.]xml|[.]json|[.]txt|[.]webmanifest)$"
 DEFAULTS: tuple[tuple[str, str, str], ...] = (
@@ -75,7 +97,8 @@ class HeaderRule:
 def parse_headers(text: str, origin: str, mount: str) -> list[HeaderRule]:
     """Every block of one ``_headers`` file; one bad line refuses the file."""
     rules: list[HeaderRule] = []
-    source, where, found = "", "", []
+    source, where = "", ""
+    found: list[tuple[str, str]] = []
     for number, raw in enumerate(text.splitlines(), 1):
         line, here = raw.strip(), f"{origin}:{number}"
         if not line or line.startswith("#"):
@@ -106,7 +129,7 @@ def header_line(line: str, where: str) -> tuple[str, str]:
             "and security headers (Cache-Control, Content-Type, Content-Security-Policy, X-...)"
         )
     if not _VALUE.match(value) or any(c in value for c in '"\\$'):
-        raise RulesError(f'{where}: the value of {name} is empty, too long or holds a quote, \\ or $')
+        raise RulesError(f"{where}: the value of {name} is empty, too long or holds a quote, \\ or $")
     return name, value
 
 

@@ -36,7 +36,7 @@ MAX_RULES = 10_000
 MAX_FILE_BYTES = 1024**2
 """A ``_redirects`` or ``_headers`` file larger than this is refused before it is read."""
 MAX_CAPTURES = 9
-"""nginx numbers captures ``$1``–``$9``: a pattern may hold at most nine ``*``/``:name``."""
+"""nginx numbers captures ``$1`` to ``$9``: a pattern may hold at most nine ``*``/``:name``."""
 
 _PATH_CHARS = r"A-Za-z0-9\-._~/%+,=@!()"
 _SOURCE = re.compile(rf"^/[{_PATH_CHARS}:*]*$")
