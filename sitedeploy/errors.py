@@ -32,6 +32,7 @@ table knows is a bug: it propagates, and the CLI reports it as an internal error
     │   │   └── LeaseLost        ↻   this run's lock lease ran out or was taken over: no switch
     │   ├── NoSpace                  disk or quota full on the server
     │   ├── ServerError          ↻   the server failed (S3 500/503, throttling, SFTP failure)
+    │   ├── ReloadFailed             the switch happened, the web server's reload_command failed
     │   ├── Misconfigured            a local file the target reads is wrong (ssh_config)
     │   ├── StateDamaged             a state file on the target (control.json, …) is unreadable
     │   └── HostKeyError             an SSH host key is unknown, changed, revoked or unreadable
@@ -194,6 +195,10 @@ class ServerError(TargetError):
     """The server failed (HTTP 5xx, throttling beyond the retries, a generic SFTP failure)."""
 
     retryable = True
+
+
+class ReloadFailed(TargetError):
+    """The release is live and recorded, but the target's ``reload_command`` failed."""
 
 
 class Misconfigured(TargetError):

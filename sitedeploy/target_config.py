@@ -12,6 +12,7 @@ from typing import Literal
 
 from .names import line_problem
 from .ranges import at_least, greater_than, http_url, http_urls, permission_mode
+from .redirects.reload import command_argv
 from .schema import required, setting
 
 
@@ -113,6 +114,14 @@ def check_versions_keys(cfg: TargetConfig) -> None:
 class LocalTargetConfig(TargetConfig):
     path: str = required()
     """Folder that receives ``releases/``, ``current`` and ``.sitedeploy/``."""
+    reload_command: str | tuple[str, ...] | None = None
+    """Run after each switch so the web server reads the live release's redirects and headers
+    (``["sudo", "systemctl", "reload", "nginx"]``); a string is split into words, never run by
+    a shell. See ``sitedeploy nginx-config``."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        command_argv(self.reload_command)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,9 +145,13 @@ class SSHTargetConfig(TargetConfig):
     """Mode of every file sent (write it as ``0o644`` in TOML)."""
     dir_mode: int = setting(0o755, permission_mode(0o2777))
     """Mode of every folder of a release; setgid (``0o2775``) is allowed for shared groups."""
+    reload_command: str | tuple[str, ...] | None = None
+    """Run on every host after each switch (``sudo systemctl reload nginx``) so nginx reads the
+    live release's redirects and headers; quoted word by word, never built into a shell line."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        command_argv(self.reload_command)
         if not self.hosts:
             raise ValueError("hosts must list at least one host ('web1' or 'web1:2222')")
         for entry in self.hosts:

@@ -22,6 +22,7 @@ from sitedeploy import config as config_mod
 from sitedeploy.build import site_jobs
 from sitedeploy.cli.main import cli
 from sitedeploy.commands import open_source
+from sitedeploy.redirects.ruleset import GENERATED_PREFIX
 from sitedeploy.release_tree import MARKER
 from sitedeploy.serve import Preview, start
 from tests.fixtures.git import ContentRepo
@@ -56,7 +57,7 @@ def plain_mkdocs_build(repo: ContentRepo, site: str, out: Path) -> dict[str, byt
 def published(root: Path) -> dict[str, bytes]:
     files = files_of(root / "public" / "current")
     files.pop(MARKER)
-    return files
+    return {k: v for k, v in files.items() if not k.startswith(GENERATED_PREFIX)}  # server rules
 
 
 def mounted(prefix: str, files: dict[str, bytes]) -> dict[str, bytes]:

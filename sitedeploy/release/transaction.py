@@ -247,6 +247,9 @@ class Transaction:
             write_control(self.target, self.control_change(read_control(self.target)))
         _checkpoint("prune")
         self._prune()
+        reload = getattr(self.target, "reload_server", None)  # local, SSH: nginx reads new rules
+        if reload is not None:
+            reload()  # a failure raises ReloadFailed: the release stays live and recorded
 
     def _commit_repair(
         self, release_id: str, manifest: Manifest, build_dir: Path, drift: list[Drift]
