@@ -28,7 +28,7 @@ def command_argv(value: str | tuple[str, ...] | list[str] | None) -> tuple[str, 
         return ()
     words = tuple(shlex.split(value)) if isinstance(value, str) else tuple(value)
     if not words or not all(isinstance(w, str) and w for w in words):
-        raise ValueError("reload_command must name a program, e.g. \"sudo systemctl reload nginx\"")
+        raise ValueError('reload_command must name a program, e.g. "sudo systemctl reload nginx"')
     return words
 
 
