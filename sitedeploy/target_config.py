@@ -26,6 +26,10 @@ class TargetConfig:
     """Releases kept for an instant rollback, the live one included; older ones are pruned."""
     max_delete: int = setting(256, at_least(0))
     """Refuse a deploy that would delete more files than this (``--force-delete`` overrides)."""
+    removed_pages: Literal["warn", "refuse", "allow"] = "warn"
+    """A deploy that removes live pages no ``_redirects`` rule covers: list them with suggested
+    rules and go on (``warn``), stop (``refuse``; ``--force`` overrides, noted in history), or
+    say nothing (``allow``)."""
     lock_timeout: float = setting(0.0, at_least(0))
     """Seconds to wait for another deploy's lock before giving up."""
     lock_ttl: float = setting(60.0, at_least(1))
