@@ -3,6 +3,7 @@ file and line, and carried into the release (``.well-known/sitedeploy/``) for th
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 from pathlib import Path
@@ -180,3 +181,37 @@ def test_a_bad_rule_fails_the_deploy_in_one_line_and_leaves_the_live_site(
     assert "sites/web/_redirects:1: '/old/' redirects in a loop" in result.output
     assert "Traceback" not in result.output
     assert (toml.parent / "public" / "current").resolve() == live
+
+
+def test_serve_answers_redirects_headers_and_the_404_page_as_nginx_does(
+    web: tuple[ContentRepo, Path],
+) -> None:
+    from sitedeploy.serve import Preview, start
+    from tests.fixtures.nginx import free_port
+
+    _, toml = web
+    assert sd(toml, "deploy").exit_code == 0
+    preview = Preview("local", toml.parent / "public" / "current", free_port())
+    servers = start([preview], "127.0.0.1")
+    try:
+
+        def get(path: str) -> tuple[int, str, http.client.HTTPResponse, bytes]:
+            conn = http.client.HTTPConnection("127.0.0.1", preview.port, timeout=10)
+            conn.request("GET", path)
+            response = conn.getresponse()
+            body = response.read()
+            conn.close()
+            return response.status, response.getheader("Location") or "", response, body
+
+        assert get("/old")[:2] == (301, "/new/")
+        assert get("/blog/any/thing")[:2] == (302, "/new/")
+        status, _, page, _ = get("/new/")
+        assert status == 200 and page.getheader("X-Frame-Options") == "DENY"
+        assert page.getheader("Cache-Control") == "public, max-age=0, must-revalidate"
+        status, _, _, body = get("/no/such/")
+        assert status == 404 and b"<h1>404</h1>" in body
+        assert get("/.well-known/sitedeploy/rules.json")[0] == 404
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
