@@ -17,6 +17,7 @@ from sitedeploy.redirects.headers import parse_headers
 from sitedeploy.redirects.rules import parse_redirects
 from sitedeploy.redirects.ruleset import RULES_FILE, RuleSet, check, combine
 from tests.fixtures.git import ContentRepo, write_config
+from tests.fixtures.s3 import S3Server
 
 ONE_STATIC_SITE = '[[sites]]\nname = "web"\npath = "sites/web"\nmount = "/"\n'
 
@@ -215,3 +216,14 @@ def test_serve_answers_redirects_headers_and_the_404_page_as_nginx_does(
         for server in servers:
             server.shutdown()
             server.server_close()
+
+
+def test_s3_says_the_rules_are_not_applied_there_yet(
+    web: tuple[ContentRepo, Path], s3_server: S3Server, s3_bucket: str
+) -> None:
+    _, toml = web
+    table = f'\n[targets.bucket]\ntype = "s3"\nbucket = "{s3_bucket}"\nendpoint_url = "{s3_server.url}"\n'
+    toml.write_text(toml.read_text() + table + 'region = "us-east-1"\n')
+    result = sd(toml, "deploy", "--target", "bucket")
+    assert result.exit_code == 0, result.output
+    assert "_redirects and _headers are not applied on S3 yet" in result.output

@@ -1,6 +1,7 @@
 """A deploy that removes live pages without a redirect is caught before anything is written:
 listed with suggested ``_redirects`` lines (``warn``), refused in one line (``refuse``, with
-``--force`` noted in history), on a local and an SSH target."""
+``--force`` noted in history), on a local and an SSH target; and the SSH target's
+``reload_command`` run on the host after the switch."""
 
 from __future__ import annotations
 
@@ -89,3 +90,25 @@ def test_ssh_refuses_in_one_line_until_forced_and_history_notes_it(tmp_path: Pat
     assert (server.home / "www" / "current").resolve() != live
     history = sd(toml, "--json", "history")
     assert "forced: removed 1 live page(s) without redirects" in history.output
+
+
+def test_ssh_runs_reload_command_on_the_host_after_the_switch_and_reports_a_failure(
+    tmp_path: Path, ssh_env: SSHEnv
+) -> None:
+    server = ssh_env.server()
+    repo = site(tmp_path)
+    script = "readlink www/current > reloaded-after; test ! -e fail-reload"
+    table = ssh_env.target_table(Path("www"), reload_command=["sh", "-c", script])
+    toml = operator_file(tmp_path / "ops", repo, table)
+    assert sd(toml, "deploy").exit_code == 0
+    live = (server.home / "www" / "current").resolve().name
+    assert (server.home / "reloaded-after").read_text().strip() == f"releases/{live}"  # after the switch
+
+    (server.home / "fail-reload").write_text("")
+    repo.write("about.html", "<p>changed</p>")
+    repo.commit("change a page")
+    failed = sd(toml, "deploy")
+    assert failed.exit_code != 0 and "Traceback" not in failed.output
+    line = failed.output.strip().splitlines()[-1]
+    assert "the new release is live and recorded, but 'sh -c" in line and server.host in line
+    assert (server.home / "www" / "current").resolve().name != live

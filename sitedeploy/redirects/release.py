@@ -8,12 +8,16 @@ A release whose sites have no rules and no 404 page gets none of these files.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..progress import Progress
 from . import nginx
 from .collect import SITE_RULES
 from .ruleset import RULES_FILE, RuleSet, check, combine
+
+log = logging.getLogger(__name__)
 
 
 def site_rules(out: Path) -> RuleSet:
@@ -41,6 +45,19 @@ def release_files(outputs: Iterable[Path], paths: set[str]) -> dict[str, bytes]:
         nginx.SERVER_CONF: nginx.server_conf(rules).encode(),
         nginx.LOCATION_CONF: nginx.location_conf(rules).encode(),
     }
+
+
+def s3_not_applied(target: str, build_dir: Path, progress: Progress) -> None:
+    """Say so when a release's redirects or headers will not be served by an S3 target (its
+    redirect objects and CloudFront Function are not built yet; 404 pages are S3's own)."""
+    rules = read_rules(build_dir)
+    if rules.redirects or rules.headers:
+        said = (
+            f"target '{target}': the release's _redirects and _headers are not applied on S3 yet "
+            "(nginx and 'sitedeploy serve' apply them); configure redirects in the bucket or CDN"
+        )
+        progress.step(f"warning: {said}")
+        log.warning("%s", said)
 
 
 def read_rules(root: Path) -> RuleSet:
