@@ -9,7 +9,13 @@ Stages, in the order a release meets them:
   duplicates, no loops), resolved the same way by every server;
 - :mod:`.release`: the files generated into the release (``.well-known/sitedeploy/``);
 - :mod:`.nginx`: the nginx includes and the snippet ``sitedeploy nginx-config`` prints;
-  :mod:`.reload`: the target's ``reload_command`` after a switch.
+  :mod:`.reload`: the target's ``reload_command`` after a switch;
+- :mod:`.serving`: ``sitedeploy serve`` answering the same rules;
+- :mod:`.removed`: live pages a deploy removes without a rule (``removed_pages``), checked by
+  the transaction before anything is written.
+
+Not yet: S3 (redirect objects, a CloudFront Function, headers as metadata; an S3 deploy warns
+that the rules are not applied), precompressed siblings, versioned roots' canonical links.
 
 Errors are :class:`sitedeploy.errors.RulesError` (a build error: nothing is published).
 """
