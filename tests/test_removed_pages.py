@@ -27,7 +27,7 @@ def sd(toml: Path, *args: str) -> Result:
 def site(root: Path) -> ContentRepo:
     repo = ContentRepo(root / "content")
     for page in PAGES:
-        repo.write(f"{page}.html", f"<!doctype html><title>{page}</title><h1>{page}</h1>\n")
+        repo.write(f"sites/web/{page}.html", f"<!doctype html><title>{page}</title><h1>{page}</h1>\n")
     repo.commit("four pages")
     return repo
 
@@ -35,14 +35,14 @@ def site(root: Path) -> ContentRepo:
 def operator_file(folder: Path, repo: ContentRepo, target: dict[str, object]) -> Path:
     folder.mkdir()
     lines = "".join(f"{k} = {json.dumps(v)}\n" for k, v in target.items())
-    sites = '[[sites]]\nname = "web"\npath = "."\nmount = "/"\nbuilder = "static"\n'
+    sites = '[[sites]]\nname = "web"\npath = "sites/web"\nmount = "/"\nbuilder = "static"\n'
     path = folder / "deploy.toml"
     path.write_text(f'[source]\nrepo = "{repo.path}"\n\n{sites}\n[targets.web]\n{lines}')
     return path
 
 
 def rename_install(repo: ContentRepo) -> None:
-    repo.git("mv", "guide/install/index.html", "guide/installing.html")
+    repo.git("mv", "sites/web/guide/install/index.html", "sites/web/guide/installing.html")
     repo.commit("rename the install page")
 
 
@@ -63,11 +63,12 @@ def test_local_warns_by_default_and_a_redirect_silences_it(tmp_path: Path) -> No
     assert "removes 1 live page(s) that no redirect covers" in result.output
     assert "/guide/install/ /guide/installing.html" in result.output
 
-    repo.git("mv", "guide/upgrade/index.html", "guide/upgrading.html")
-    repo.write("_redirects", "/guide/upgrade/ /guide/upgrading.html\n")
+    repo.git("mv", "sites/web/guide/upgrade/index.html", "sites/web/guide/upgrading.html")
+    repo.write("sites/web/_redirects", "/guide/upgrade/ /guide/upgrading.html\n")
     repo.commit("rename with a redirect")
     result = sd(toml, "deploy")
-    assert result.exit_code == 0 and "no redirect covers" not in result.output
+    assert result.exit_code == 0, result.output
+    assert "no redirect covers" not in result.output
 
 
 def test_ssh_refuses_in_one_line_until_forced_and_history_notes_it(tmp_path: Path, ssh_env: SSHEnv) -> None:
@@ -105,7 +106,7 @@ def test_ssh_runs_reload_command_on_the_host_after_the_switch_and_reports_a_fail
     assert (server.home / "reloaded-after").read_text().strip() == f"releases/{live}"  # after the switch
 
     (server.home / "fail-reload").write_text("")
-    repo.write("about.html", "<p>changed</p>")
+    repo.write("sites/web/about.html", "<p>changed</p>")
     repo.commit("change a page")
     failed = sd(toml, "deploy")
     assert failed.exit_code != 0 and "Traceback" not in failed.output
