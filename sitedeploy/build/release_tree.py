@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..redirects.release import release_files
 from ..release.manifest import FileEntry, Manifest
 from ..source import Commit
 from .mounts import SiteFiles, check_outputs
@@ -61,25 +62,32 @@ def _evict_old_builds(folder: Path, keep: int, spare: str = "") -> None:
 def assemble(
     releases: Path, key: str, commit: Commit, outputs: list[tuple[SiteJob, Path, Manifest]]
 ) -> tuple[Path, Manifest]:
-    """Hard-link each site's output under its mount, and add the deploy marker."""
+    """Hard-link each site's output under its mount, and add the deploy marker and the files
+    generated from the sites' redirects and headers (:mod:`.redirects.release`)."""
     root = releases / key
-    check_outputs([SiteFiles(s.config.name, s.config.mount, m) for s, _, m in outputs], reserved=(MARKER,))
     files: dict[str, FileEntry] = {}
     for site, _, manifest in outputs:
         prefix = site.config.mount.lstrip("/")
         files.update({prefix + path: entry for path, entry in manifest.items()})
+    generated = release_files([out for _, out, _ in outputs], set(files))
+    sites = [SiteFiles(s.config.name, s.config.mount, m) for s, _, m in outputs]
+    check_outputs(sites, reserved=(MARKER, *generated))
     mounts = {site.config.name: site.config.mount for site, _, _ in outputs}
     facts = {"commit": commit.sha, "committed_at": commit.committed_iso, "sites": mounts}
-    marker = json.dumps(facts).encode() + b"\n"
-    files[MARKER] = FileEntry(hashlib.sha256(marker).hexdigest(), len(marker), "application/json")
-    if root.exists() and not _linked_from(root, outputs, marker):
+    generated[MARKER] = json.dumps(facts).encode() + b"\n"
+    for path, data in generated.items():
+        kind = "application/json" if path.endswith(".json") else "text/plain"
+        files[path] = FileEntry(hashlib.sha256(data).hexdigest(), len(data), kind)
+    if root.exists() and not _linked_from(root, outputs, generated):
         shutil.rmtree(root)  # not made of the verified builds any more: assemble it again
     if not root.exists():  # old trees were evicted beside the build (build_release)
-        _link_tree(releases, root, outputs, marker)
+        _link_tree(releases, root, outputs, generated)
     return root, Manifest(files)
 
 
-def _linked_from(root: Path, outputs: list[tuple[SiteJob, Path, Manifest]], marker: bytes) -> bool:
+def _linked_from(
+    root: Path, outputs: list[tuple[SiteJob, Path, Manifest]], generated: dict[str, bytes]
+) -> bool:
     """Whether an existing release tree still is hard links to the (verified) site builds:
     the same inodes, so the same bytes, checked with a stat per file instead of a hash."""
     try:
@@ -89,13 +97,13 @@ def _linked_from(root: Path, outputs: list[tuple[SiteJob, Path, Manifest]], mark
                 mine, cached = os.stat(base / path), os.stat(out / path)
                 if (mine.st_dev, mine.st_ino) != (cached.st_dev, cached.st_ino):
                     return False
-        return (root / MARKER).read_bytes() == marker
+        return all((root / path).read_bytes() == data for path, data in generated.items())
     except OSError:
         return False
 
 
 def _link_tree(
-    releases: Path, root: Path, outputs: list[tuple[SiteJob, Path, Manifest]], marker: bytes
+    releases: Path, root: Path, outputs: list[tuple[SiteJob, Path, Manifest]], generated: dict[str, bytes]
 ) -> None:
     releases.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".assemble-", dir=releases))
@@ -105,8 +113,9 @@ def _link_tree(
             dest = base / path
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.link(out / path, dest)
-    (tmp / MARKER).parent.mkdir(parents=True, exist_ok=True)
-    (tmp / MARKER).write_bytes(marker)
+    for path, data in generated.items():  # reserved: no site wrote these names
+        (tmp / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / path).write_bytes(data)
     publish_dir(tmp, root)
 
 

@@ -39,6 +39,8 @@ from ..config import Config, ImagesConfig, SiteConfig, normalize_mount
 from ..errors import BuildError, ConfigError
 from ..names import check_site_folders
 from ..progress import SILENT, Progress, stage
+from ..redirects.collect import collect_site
+from ..redirects.release import store_site_rules
 from ..release.manifest import Manifest, files, hash_file, scan
 from ..sandbox.untrusted import UnsafeOutput
 from ..source import Commit, Source, git_path
@@ -331,6 +333,8 @@ def _build_site(
         else:
             found = builders.build(site.kind, job)
         _check_output_names(out, job)
+        rules = collect_site(out, site_src, site.config.mount, site.config.name, job.label)
+        store_site_rules(work / "entry", rules)  # beside out/: a reused build keeps its rules
         with stage(progress, f"images {site.config.name}", say=f"site '{site.config.name}': images"):
             summary, image_warnings = _optimize_images(config, site, out, progress)
         for line in image_warnings:

@@ -38,7 +38,7 @@ TOOL = "properdocs"
 _LAUNCH = (
     "import logging, runpy, properdocs.replacement; "
     "logging.getLogger('properdocs').parent = logging.getLogger('mkdocs'); "
-    f"runpy.run_module('{INCREMENTAL}.mkdocs_incremental', run_name='__main__', alter_sys=True)"
+    f"runpy.run_module('{INCREMENTAL}', run_name='__main__', alter_sys=True)"
 )
 
 

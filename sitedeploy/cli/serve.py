@@ -3,7 +3,8 @@ does not serve branch or pull-request previews (``sitedeploy.versions``), which 
 
 Each target gets its own port. A missing page is answered with the ``404.html`` of the site
 it falls under (the nearest one walking up from the requested folder), so a docs site mounted
-at ``/docs/`` shows its own "page not found" inside a landing page at ``/``.
+at ``/docs/`` shows its own "page not found" inside a landing page at ``/``. Redirects and
+headers of the live release are answered as nginx answers them (:mod:`.redirects.serving`).
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import os
 import threading
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from ..errors import TargetError
+from ..redirects.serving import RulesHandler
 
 MARKER = Path(".well-known/sitedeploy.json")
 
@@ -37,7 +39,7 @@ class Preview:
         return {str(k): str(v) for k, v in sites.items()} if isinstance(sites, dict) else {}
 
 
-class _Handler(SimpleHTTPRequestHandler):
+class _Handler(RulesHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         page = self._site_404() if code == HTTPStatus.NOT_FOUND else None
         if page is None:

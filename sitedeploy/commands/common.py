@@ -147,7 +147,13 @@ def rules_for(
     """The target's rules from its config, with what the person overrode on the command line."""
     timeout = cfg.lock_timeout if lock_timeout is None else lock_timeout
     return Rules(
-        cfg.keep_releases, cfg.max_delete, timeout, cfg.lock_ttl, force=force, force_delete=force_delete
+        cfg.keep_releases,
+        cfg.max_delete,
+        timeout,
+        cfg.lock_ttl,
+        force=force,
+        force_delete=force_delete,
+        removed_pages=cfg.removed_pages,
     )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..names import line_problem
+from ..redirects.reload import command_argv
 from .ranges import at_least, greater_than, http_url, http_urls, permission_mode
 from .schema import required, setting
 
@@ -25,6 +26,10 @@ class TargetConfig:
     """Releases kept for an instant rollback, the live one included; older ones are pruned."""
     max_delete: int = setting(256, at_least(0))
     """Refuse a deploy that would delete more files than this (``--force-delete`` overrides)."""
+    removed_pages: Literal["warn", "refuse", "allow"] = "warn"
+    """A deploy that removes live pages no ``_redirects`` rule covers: list them with suggested
+    rules and go on (``warn``), stop (``refuse``; ``--force`` overrides, noted in history), or
+    say nothing (``allow``)."""
     lock_timeout: float = setting(0.0, at_least(0))
     """Seconds to wait for another deploy's lock before giving up."""
     lock_ttl: float = setting(60.0, at_least(1))
@@ -122,6 +127,14 @@ def check_versions_keys(cfg: TargetConfig) -> None:
 class LocalTargetConfig(TargetConfig):
     path: str = required()
     """Folder that receives ``releases/``, ``current`` and ``.sitedeploy/``."""
+    reload_command: str | tuple[str, ...] | None = None
+    """Run after each switch so the web server reads the live release's redirects and headers
+    (``["sudo", "systemctl", "reload", "nginx"]``); a string is split into words, never run by
+    a shell. See ``sitedeploy nginx-config``."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        command_argv(self.reload_command)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,9 +158,13 @@ class SSHTargetConfig(TargetConfig):
     """Mode of every file sent (write it as ``0o644`` in TOML)."""
     dir_mode: int = setting(0o755, permission_mode(0o2777))
     """Mode of every folder of a release; setgid (``0o2775``) is allowed for shared groups."""
+    reload_command: str | tuple[str, ...] | None = None
+    """Run on every host after each switch (``sudo systemctl reload nginx``) so nginx reads the
+    live release's redirects and headers; quoted word by word, never built into a shell line."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        command_argv(self.reload_command)
         if not self.hosts:
             raise ValueError("hosts must list at least one host ('web1' or 'web1:2222')")
         for entry in self.hosts:

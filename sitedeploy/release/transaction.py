@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Self
 
 from ..errors import PlanRefused, RollbackError, SitedeployError, TargetError
 from ..progress import SILENT, Progress
+from ..redirects.removed import RemovedPages, check_removed
 from .control import Change, hold_reason
 from .diff import Plan, diff
 from .history import history_entry, previous_release, record_interrupted_switch
@@ -82,6 +83,8 @@ class Rules:
     """Deploy although the target is pinned or suspended or the commit is marked bad."""
     force_delete: bool = False
     """Publish although the plan deletes more than ``max_delete`` files."""
+    removed_pages: RemovedPages = "warn"
+    """What a deploy removing live pages without a redirect does (``redirects.removed``)."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,16 @@ class Transaction:
         self._check_hold(record.commit)
         plan = diff(manifest, self.live_manifest)
         check_plan(self.target.name, self.rules, plan, manifest)
+        forced = check_removed(
+            self.target.name,
+            self.rules.removed_pages,
+            self.rules.force,
+            plan,
+            manifest,
+            build_dir,
+            self.progress,
+        )
+        self.notes += [forced] if forced else []
         self._prepare(_Change(record, manifest, plan, new=True), build_dir)
         return plan
 
@@ -244,6 +257,9 @@ class Transaction:
             write_control(self.target, self.control_change(read_control(self.target)))
         _checkpoint("prune")
         self._prune()
+        reload = getattr(self.target, "reload_server", None)  # local, SSH: nginx reads new rules
+        if reload is not None:
+            reload()  # a failure raises ReloadFailed: the release stays live and recorded
 
     def _commit_repair(
         self, release_id: str, manifest: Manifest, build_dir: Path, drift: list[Drift]

@@ -186,7 +186,10 @@ class Source:
             touched = work("diff-files", "--name-only", "-z") if index.exists() else b""
             work("read-tree", "--reset", "-u", tree)
             if touched:  # read-tree keeps a locally modified file if its entry did not change
-                work("checkout-index", "--force", "-q", "-z", "--stdin", stdin=touched)
+                kept = set(work("ls-files", "-z").split(b"\0"))  # a path the commit dropped: gone
+                touched = b"\0".join(p for p in touched.split(b"\0") if p and p in kept)
+            if touched:
+                work("checkout-index", "--force", "-q", "-z", "--stdin", stdin=touched + b"\0")
             work("clean", "-fdxq")
 
     def _work_tree(self, workspace: Path, index: Path, doing: str) -> Callable[..., bytes]:

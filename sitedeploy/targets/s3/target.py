@@ -254,6 +254,10 @@ class S3Target(Closing):
         straight to their live keys (see the module docstring). Without ``build_dir`` (a
         rollback) every body comes from a server-side copy.
         """
+        if build_dir is not None:
+            from ...redirects.release import s3_not_applied
+
+            s3_not_applied(self.name, build_dir, progress)
         base = self.base_state()
         switch = plan_switch(base, manifest, self.rules, local=build_dir is not None, retain=self._retain)
         stats = TransferStats(files_linked=len(switch.keep))

@@ -38,6 +38,7 @@ from typing import TypeVar
 from ...config import SSHTargetConfig
 from ...errors import LeaseLost, TargetError
 from ...progress import Progress
+from ...redirects.reload import command_argv, failed
 from ...release.diff import Plan
 from ...release.lock import held_tokens
 from ...release.manifest import Manifest
@@ -319,6 +320,16 @@ class SSHTarget(Closing):
                 host.sftp.remove(self.current)
         else:
             self._commit_switch(host, self._make_link(host, before))
+
+    def reload_server(self) -> None:
+        """The configured ``reload_command`` on every host (after all of them switched)."""
+        argv = command_argv(self.cfg.reload_command)
+        if not argv:
+            return
+        _, errors = self._each_outcome(lambda h: h.sh("reload the web server", 'exec "$@"', *argv))
+        if errors:
+            why = "; ".join(f"{label}: {e.message}" for label, e in errors.items())[:400]
+            raise failed(self.name, argv, why, ", ".join(errors))
 
     def remove_release(self, release_id: str) -> None:
         _check_id(release_id)
