@@ -13,8 +13,8 @@ import pytest
 from sitedeploy.build import plan
 from sitedeploy.build.shared import open_shared
 from sitedeploy.cache import FolderStore, SharedCache
-from sitedeploy.config import load
 from sitedeploy.commands.common import synced_source
+from sitedeploy.config import load
 from tests.fixtures.git import ContentRepo
 from tests.fixtures.s3 import S3Server
 from tests.fixtures.shared_cache import CacheKeys, machine, run_cli
