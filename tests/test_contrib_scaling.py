@@ -57,7 +57,8 @@ def repo(tmp_path: Path) -> ContentRepo:
 
 
 @pytest.mark.parametrize(
-    ("pipeline", "commit_var"), [("ci/github-actions.yml", "GITHUB_SHA"), ("ci/gitlab-ci.yml", "CI_COMMIT_SHA")]
+    ("pipeline", "commit_var"),
+    [("ci/github-actions.yml", "GITHUB_SHA"), ("ci/gitlab-ci.yml", "CI_COMMIT_SHA")],
 )
 def test_the_ci_pipelines_push_what_a_cache_only_agent_publishes(
     tmp_path: Path,
