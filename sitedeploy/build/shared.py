@@ -80,7 +80,7 @@ class SharedBuilds:
             if not self.waits:
                 return False
             if left <= 0:
-                raise BuildError(
+                raise _retryable(
                     f"site '{site.config.name}': {problem} in the shared cache {self.cache.store.where} "
                     f"after {self.wait:g} s (mode = \"cache-only\"); run 'sitedeploy build --push' "
                     'for this commit in CI, raise cache_wait, or set mode = "cache-first"'
@@ -177,7 +177,8 @@ def push_built(config: Config, jobs: list[SiteJob], progress: Progress) -> tuple
             stored += shared.push(site, config.state_dir / "builds" / site.config.name / site.key, progress)
         evicted = shared.cache.evict()
     except StoreError as exc:
-        raise BuildError(f"--push: {exc}; the build itself is in {config.state_dir / 'builds'}") from None
+        where = config.state_dir / "builds"
+        raise _retryable(f"--push: {exc}; the build itself is in {where}") from None
     return stored, len(jobs) - stored, evicted
 
 
@@ -189,3 +190,10 @@ def site_at(jobs: list[SiteJob], index: int) -> str:
             "set the Job's completions to the number of sites"
         )
     return jobs[index].config.name
+
+
+def _retryable(message: str) -> BuildError:
+    """A build error the agent tries again later: CI may push the build, a store come back."""
+    error = BuildError(message)
+    error.retryable = True
+    return error
