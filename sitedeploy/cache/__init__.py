@@ -4,7 +4,7 @@ Issue 27's answer to "outgrowing one machine": CI runners (``sitedeploy build --
 any production agent put each site's build, keyed by everything that decides its bytes, in a
 folder or an S3 bucket (``[build] cache``); agents look there before building
 (``[build] mode``). Stores and their conditional create: :mod:`.stores` (folder),
-:mod:`.s3` (bucket); the packed, signed entry: :mod:`.entries`, :mod:`.packing`,
+:mod:`sitedeploy.targets.s3.cache_store` (bucket); the packed, signed entry: :mod:`.entries`, :mod:`.packing`,
 :mod:`.signing`. How a build uses it (keys, modes, trust levels): :mod:`sitedeploy.build.shared`.
 
 Trust: an entry is used only once its SSH signature (a key of ``cache_allowed_signers``, for

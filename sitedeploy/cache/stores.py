@@ -56,7 +56,7 @@ class Store(Protocol):
 def open_store(url: str, endpoint_url: str | None, base: Path) -> Store:
     """``s3://bucket/prefix/`` or a folder path (relative to ``base``)."""
     if url.startswith("s3://"):
-        from .s3 import S3Store  # boto3 only when a bucket is used
+        from ..targets.s3.cache_store import S3Store  # boto3 only when a bucket is used
 
         bucket, _, prefix = url[len("s3://") :].partition("/")
         return S3Store(bucket, prefix, endpoint_url)

@@ -1,4 +1,6 @@
-"""A shared cache in an S3 bucket (or any S3-compatible server: ``cache_endpoint_url``).
+"""The shared build cache's store in an S3 bucket (or any S3-compatible server:
+``cache_endpoint_url``). Not a target: it holds build entries, never a release; it lives here
+because boto3 is used only under ``targets/s3/``.
 
 Credentials come from the standard AWS chain, as for S3 targets. Every botocore error is
 turned into a one-line :class:`~.stores.StoreError` scrubbed of anything shaped like a
@@ -18,8 +20,8 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from ..errors import scrub
-from .stores import LAYOUT, StoreError, copy_limited
+from ...cache.stores import LAYOUT, StoreError, copy_limited
+from ...errors import scrub
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
