@@ -32,11 +32,11 @@ import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from .. import __version__, builders, sandbox
 from ..config import Config, ImagesConfig, SiteConfig, normalize_mount
-from ..errors import BuildError, ConfigError
+from ..errors import ConfigError
 from ..names import check_site_folders
 from ..progress import SILENT, Progress, stage
 from ..redirects.collect import collect_site
@@ -44,7 +44,14 @@ from ..redirects.release import store_site_rules
 from ..release.manifest import Manifest, files, hash_file, scan
 from ..sandbox.untrusted import UnsafeOutput
 from ..source import Commit, Source, git_path
+from .jobs import run_all, workers
+from .outputs import check_output_names as _check_output_names
+from .outputs import read_path as _read_path
+from .outputs import read_warnings as _read_warnings
 from .release_tree import KEEP_BUILDS_PER_SITE, assemble, evicting, publish_dir
+
+if TYPE_CHECKING:
+    from .shared import SharedBuilds
 
 MKDOCS_FILES = builders.MKDOCS_FILES
 ROOT_SITE_FILES = (*MKDOCS_FILES, *builders.PROPERDOCS_FILES, "zensical.toml")
@@ -69,9 +76,13 @@ class SiteJob:
 
     @property
     def key(self) -> str:
+        return hashlib.sha256(self.key_payload()).hexdigest()[:20]
+
+    def key_payload(self) -> bytes:
+        """Everything that decides the site's bytes (also the shared cache's key, ``build.shared``)."""
         settings = asdict(self.config)
         payload = [__version__, self.kind, self.tree, self.epoch, settings, sys.version_info[:2]]
-        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
+        return json.dumps(payload, sort_keys=True, default=str).encode()
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,8 @@ class SiteResult:
     """The first lines of the builder's (and the image stage's) warnings."""
     warning_count: int = 0
     """All warnings, including those not in ``warnings``."""
+    fetched: bool = False
+    """Taken from the shared build cache (``[build] cache``), not built here."""
 
 
 @dataclass(frozen=True)
@@ -179,14 +192,18 @@ def build_release(
     config = dataclasses.replace(config, state_dir=trust_dir(config.state_dir, trust))
     cache, releases = config.state_dir / "builds", config.state_dir / "releases"
     build_key = release_key(commit, jobs)
-    results: list[SiteResult] = []
-    outputs: list[tuple[SiteJob, Path, Manifest]] = []
+    from .shared import open_shared  # (imports this module)
+
+    shared = open_shared(config, trust)
     # Old release trees go while the sites build (the builder is one busy core), not after.
     with evicting(releases, keep=KEEP_BUILDS_PER_SITE - 1, spare=build_key):
-        for site in jobs:
-            out, manifest, result = _site_output(config, source, commit, site, cache, progress)
-            outputs.append((site, out, manifest))
-            results.append(result)
+        done = run_all(
+            lambda site: _site_output(config, source, commit, site, cache, progress, shared),
+            jobs,
+            workers(config.build, len(jobs)),
+        )
+    results = [result for _, _, result in done]
+    outputs = [(site, out, manifest) for site, (out, manifest, _) in zip(jobs, done, strict=True)]
     root, manifest = assemble(releases, build_key, commit, outputs)
     recorded = {"origin": config.build_origin, "tables": config.build_tables}
     return Built(commit, root, manifest, build_key, tuple(results), recorded)
@@ -213,11 +230,18 @@ def release_key(commit: Commit, jobs: list[SiteJob]) -> str:
 
 
 def _site_output(
-    config: Config, source: Source, commit: Commit, site: SiteJob, cache: Path, progress: Progress
+    config: Config,
+    source: Source,
+    commit: Commit,
+    site: SiteJob,
+    cache: Path,
+    progress: Progress,
+    shared: SharedBuilds | None = None,
 ) -> tuple[Path, Manifest, SiteResult]:
     entry = cache / site.config.name / site.key
     reused = (entry / "manifest.json").exists() and _intact(entry, site, progress)
-    if reused:
+    fetched = not reused and shared is not None and shared.fetch(site, entry, progress)
+    if reused or fetched:
         os.utime(entry)  # most recently used builds survive eviction
     else:
         progress.step(f"building site '{site.config.name}' ({site.kind})")
@@ -226,6 +250,8 @@ def _site_output(
             stage(progress, f"build {site.config.name}"),
         ):
             _build_site(config, source, commit, site, entry, progress)
+        if shared is not None:
+            shared.after_build(site, entry, progress)
     manifest = Manifest.from_json((entry / "manifest.json").read_bytes())
     summary = (entry / "summary.txt").read_text()
     shown, count = _read_warnings(entry)
@@ -236,11 +262,10 @@ def _site_output(
         shown, count = [sandbox.OFF_WARNING, *shown], count + 1  # every build, never cached
         progress.step(f"warning: {sandbox.OFF_WARNING}")
         _log.warning(sandbox.OFF_WARNING)
-    return (
-        entry / "out",
-        manifest,
-        SiteResult(site.config.name, site.config.mount, reused, summary, shown, count),
+    result = SiteResult(
+        site.config.name, site.config.mount, reused or fetched, summary, shown, count, fetched
     )
+    return entry / "out", manifest, result
 
 
 def _incremental_cache(config: Config, site: SiteJob) -> Path | None:
@@ -349,36 +374,6 @@ def _build_site(
             json.dumps({"count": found.count, "first": found.first})
         )
         publish_dir(work / "entry", entry)  # the cache entry appears complete or not at all
-
-
-def _read_path(entry: Path) -> str:
-    """Which way the builder went (incremental or full, and why), if it said."""
-    try:
-        return (entry / "path.txt").read_text().strip()
-    except OSError:
-        return ""
-
-
-def _read_warnings(entry: Path) -> tuple[list[str], int]:
-    try:
-        data = json.loads((entry / "warnings.json").read_text())
-        return [str(line) for line in data["first"]], int(data["count"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return [], 0
-
-
-def _check_output_names(out: Path, job: builders.Job) -> None:
-    """A file name a target cannot store (a hook may write anything) fails the build here,
-    naming the file, instead of failing mid-upload with an encoding error."""
-    for rel, _, _ in files(out):
-        bad = any(ord(c) < 32 or ord(c) == 127 or 0xDC80 <= ord(c) <= 0xDCFF for c in rel)
-        if bad:
-            shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-            shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown)
-            raise BuildError(
-                f"site '{job.site}' ({job.label}): the build wrote {shown!r}, a file name that is not "
-                "UTF-8 or contains control characters; rename the file it comes from"
-            )
 
 
 def _optimize_images(config: Config, site: SiteJob, out: Path, progress: Progress) -> tuple[str, list[str]]:

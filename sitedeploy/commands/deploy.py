@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..build import BuildPlan, Built, SiteJob, plan
+from ..build import BuildPlan, Built, SiteJob, plan, shared
 from ..config import Config, TargetConfig
 from ..config.from_git import uncommitted_note
 from ..errors import GateError, PlanRefused
@@ -36,13 +36,30 @@ Gate = Callable[[Built], None]
 
 
 def build(
-    config: Config, *, ref: str | None = None, site: str | None = None, progress: Progress = SILENT
+    config: Config,
+    *,
+    ref: str | None = None,
+    site: str | None = None,
+    progress: Progress = SILENT,
+    site_index: int | None = None,
+    push: bool = False,
 ) -> Built:
+    """Build ``ref`` into the state folder; ``push``: and put every site's build in the shared
+    cache (CI's half of ``[build] cache``); ``site_index``: the n-th site only (an Indexed Job)."""
+    config = shared.for_push(config) if push else config
     source = _fetched(config, progress)
     commit = source.resolve(ref, config.source.branch)
+    if site_index is not None:
+        site = shared.site_at(plan(config, source, commit, trust="production").jobs, site_index)
     planned = plan(config, source, commit, progress, trust="production", only=site)
     _say_uncommitted(config, planned.jobs, progress)
-    return planned.get()
+    built = planned.get()
+    if push:
+        stored, present, evicted = shared.push_built(planned.config, planned.jobs, progress)
+        progress.step(
+            f"shared cache: {stored} stored, {present} already there, {evicted} old entries evicted"
+        )
+    return built
 
 
 def deploy(

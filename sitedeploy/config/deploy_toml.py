@@ -111,6 +111,30 @@ class BuildConfig:
     """Run builders and ``pip install`` in bubblewrap; "off" runs them unconfined (warned on every build)."""
     incremental: bool = True
     """MkDocs sites re-render only what an edit can change (``--full-build`` turns it off once)."""
+    jobs: int = setting(0, at_least(0))
+    """Sites built at once, each in its own sandbox; 0: one per CPU, fewer if memory is short
+    (see ``job_memory_mb``). The release is the same whatever the number."""
+    job_memory_mb: int = setting(768, greater_than(0))
+    """Memory one site build is expected to need: ``jobs`` is capped at available memory / this."""
+    cache: str | None = None
+    """A shared build cache: ``s3://bucket/prefix/`` or a folder (relative to deploy.toml) that
+    CI runners and other agents use too; see the manual's "Scaling out"."""
+    cache_endpoint_url: str | None = None
+    """An S3-compatible server for ``cache`` (MinIO, R2, …); credentials from the AWS chain."""
+    cache_allowed_signers: str | None = None
+    """Required with ``cache``: an ssh allowed-signers file; only entries signed by its keys are used."""
+    cache_signing_key: str | None = None
+    """A private SSH key that signs the entries this machine writes; without it, it only reads."""
+    mode: Literal["local", "cache-first", "cache-only"] = "cache-first"
+    """With ``cache``: "cache-first" fetches a site's build and builds it here if missing;
+    "cache-only" never builds production sites here (CI does: ``build --push``); "local"
+    always builds here (and still writes, with a signing key)."""
+    cache_wait: float = setting(0.0, at_least(0))
+    """mode = "cache-only": seconds to wait for a missing build to appear before failing."""
+    cache_max_age_days: float = setting(30.0, at_least(0))
+    """Entries older than this are deleted by writers after ``build --push``; 0 keeps all."""
+    cache_max_entry_mb: int = setting(4096, greater_than(0))
+    """An entry larger than this (packed or unpacked) is treated as damaged and not used."""
 
 
 @dataclass(frozen=True)
@@ -198,6 +222,7 @@ def from_dict(raw: dict[str, Any], path: Path, state_dir: Path | None = None) ->
     status = parse_table(StatusConfig, raw.get("status", {}), "status", problems)
     forge = parse_table(ForgeConfig, raw["forge"], "forge", problems) if "forge" in raw else None
     _check_source(source, problems)
+    _check_build(build, problems)
     if not problems:  # (a target with a bad key may lack its path) two in one place: repair deletes
         problems += overlap_problems(targets, path.parent)
         check_build_limits(limits, images, sites, problems)
@@ -232,6 +257,13 @@ def check_top_level(raw: dict[str, Any], problems: list[str]) -> None:
             secret = " (secrets never go in deploy.toml: use the AWS credential chain or ssh-agent)"  # nosec B105
             hint = secret if _SECRET_WORDS.search(key) else did_you_mean(key, known)
             problems.append(f"{key}: unknown key{hint}")
+
+
+def _check_build(build: BuildConfig, problems: list[str]) -> None:
+    if is_valid(build) and build.cache and not build.cache_allowed_signers:
+        problems.append(
+            "build.cache_allowed_signers: required with build.cache (entries are used only if signed)"
+        )
 
 
 def _check_source(source: SourceConfig, problems: list[str]) -> None:

@@ -368,9 +368,7 @@ def _step_work(parent: Path) -> Iterator[Path]:
 def _imports(job: Job, python: Path, tool: str, parent: Path) -> bool:
     """Whether the venv can import ``tool``; runs the venv's Python, so confined, offline."""
     with _step_work(parent) as work:
-        step = bwrap.Step(
-            [str(python), "-I", "-c", f"import {tool}"], work, cwd=job.src, read_only=[job.src]
-        )
+        step = bwrap.Step([str(python), "-I", "-c", f"import {tool}"], work, cwd=job.src, read_only=[job.src])
         try:
             code, _ = bwrap.run(step, job.sandbox, python, 300)
         except subprocess.TimeoutExpired:
