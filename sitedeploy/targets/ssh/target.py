@@ -47,29 +47,9 @@ from ..base import Closing, Drift, PreparedFolder
 from .delta import SSHTransferStats
 from .host import SSHHost, temp_name
 from .release import nul_list, repair_host, stage_host, verify_host
+from .scripts import CLEAR_BUT_STATE, FENCED_SWITCH, RENEW_LOCK
 
 T = TypeVar("T")
-_RENEW = r"""
-meta=$1; mine=$2
-tok=$(sed -n 's/^ *"token": *"\([0-9a-f]*\)".*/\1/p' "$meta/lock.json.d/lock.json" 2>/dev/null)
-if [ -z "$tok" ] || [ "$tok" != "$mine" ]; then cat > /dev/null; echo lost; exit 0; fi
-tmp="$meta/.lock.json.$$.tmp"
-cat > "$tmp" && mv -f -- "$tmp" "$meta/lock.json" && echo renewed
-"""
-_FENCED_SWITCH = r"""
-meta=$1; link=$2; cur=$3; shift 3
-tok=$(sed -n 's/^ *"token": *"\([0-9a-f]*\)".*/\1/p' "$meta/lock.json.d/lock.json" 2>/dev/null)
-for mine in "$@"; do
-  if [ -n "$tok" ] && [ "$tok" = "$mine" ]; then mv -T -f -- "$link" "$cur" && echo switched; exit; fi
-done
-rm -f -- "$link"
-owner=$(sed -n 's/^ *"owner": *"\([^"]*\)".*/\1/p' "$meta/lock.json.d/lock.json" 2>/dev/null)
-echo "the lock is held by ${owner:-nobody}"
-"""
-_CLEAR_BUT_STATE = r"""
-[ ! -d "$1" ] || find "$1" -mindepth 1 -maxdepth 1 ! -name .sitedeploy -exec rm -rf -- {} +
-"""
-
 
 class SSHTarget(Closing):
     def __init__(self, name: str, cfg: SSHTargetConfig) -> None:
@@ -300,14 +280,14 @@ class SSHTarget(Closing):
 
     def renew_lock(self, token: str, data: bytes) -> bool:
         """On every host, in one script: replace the lock only while it holds ``token``."""
-        found = self._each(lambda h: h.sh("renew the lock", _RENEW, self.meta_dir, token, stdin=data))
+        found = self._each(lambda h: h.sh("renew the lock", RENEW_LOCK, self.meta_dir, token, stdin=data))
         return all(out.strip() == "renewed" for out in found.values())
 
     def _commit_switch(self, host: SSHHost, link: str) -> None:
         """rename(2) of the temp link over ``current`` (readers see old or new), on the host in
         one script after checking that the host's lock is still a lease this process holds: a
         pause of this process cannot fall between the check and the switch."""
-        out = host.sh("switch current", _FENCED_SWITCH, self.meta_dir, link, self.current, *held_tokens())
+        out = host.sh("switch current", FENCED_SWITCH, self.meta_dir, link, self.current, *held_tokens())
         if out.strip() != "switched":
             raise LeaseLost(
                 f"{host.where}: this run lost its lock ({out.strip() or 'no lock'}); nothing was switched "
@@ -343,7 +323,7 @@ class SSHTarget(Closing):
 
     def retire(self) -> None:
         """On every host: everything but the state, then the folder with its state."""
-        self._each(lambda h: h.sh("retire the line", _CLEAR_BUT_STATE, self.root))
+        self._each(lambda h: h.sh("retire the line", CLEAR_BUT_STATE, self.root))
         self._each(lambda h: h.sh("retire the line", 'rm -rf -- "$1"', self.root))
 
     # --- drift ----------------------------------------------------------------------------
