@@ -105,7 +105,7 @@ def test_too_many_deletes_are_refused_unless_forced(live: MemoryTarget, tmp_path
     ],
 )
 def test_a_held_target_refuses_until_forced_and_history_says_forced(
-    live: MemoryTarget, tmp_path: Path, change: ctl.Change, message: str
+    live: MemoryTarget, tmp_path: Path, change: ctl.ControlChange, message: str
 ) -> None:
     ctl.update_control(live, live.name, change)
     before = snapshot(live)
@@ -217,7 +217,7 @@ def test_a_bug_in_a_target_propagates_and_still_releases_the_lock(live: MemoryTa
     ],
 )
 def test_dry_run_refuses_what_the_real_run_refuses_and_writes_nothing(
-    live: MemoryTarget, tmp_path: Path, rules: Rules, setup: ctl.Change | None, files: dict[str, str]
+    live: MemoryTarget, tmp_path: Path, rules: Rules, setup: ctl.ControlChange | None, files: dict[str, str]
 ) -> None:
     if setup is not None:
         ctl.update_control(live, live.name, setup)

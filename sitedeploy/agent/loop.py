@@ -27,8 +27,8 @@ from ..build.linkgate import LinkIndex, check_links
 from ..config import Config, TargetConfig
 from ..errors import GateError, SitedeployError
 from ..forge.feedback import feedback_for
-from ..release import records as state
 from ..release.control import hold_reason, update_control, with_agent_facts
+from ..release.records import read_control, read_release
 from ..source import Commit, Source
 from ..targets import Target, open_target
 from .drift import drift_pass
@@ -187,7 +187,7 @@ class Agent:
         lazies: dict[str, BuildPlan],
         report: TickReport,
     ) -> None:
-        control = state.read_control(t)
+        control = read_control(t)
         hold = hold_reason(control, sha)
         if hold:
             if mem.held != sha:
@@ -196,7 +196,7 @@ class Agent:
             return
         mem.held = None
         live = t.live_release()
-        record = state.read_release(t, live) if live else None
+        record = read_release(t, live) if live else None
         if record is not None and record.commit == sha:
             self._confirmed(t.name, mem, sha)
             return
@@ -326,7 +326,7 @@ class Agent:
             "held_commit": mem.held,
         }
         try:
-            if {k: state.read_control(t).agent.get(k) for k in facts} == facts:
+            if {k: read_control(t).agent.get(k) for k in facts} == facts:
                 return
             # Under the lock: a rollback writing its pin at the same moment must not be lost.
             update_control(t, t.name, with_agent_facts(facts), timeout=max(5.0, cfg.lock_timeout))

@@ -11,9 +11,8 @@ from ..build.planning import BuildPlan
 from ..config import Config, TargetConfig
 from ..config.statedir import ignored_folder
 from ..errors import SitedeployError
-from ..release import records as state
 from ..release.diff import Plan
-from ..release.records import Mark, ReleaseRecord
+from ..release.records import Mark, ReleaseRecord, now_iso, release_id, whoami
 from ..release.transaction import Rules
 from ..source import Commit, Source, is_url
 from ..targets import Drift, Target, TransferStats
@@ -163,10 +162,10 @@ LazyBuild = BuildPlan
 
 def new_record(t: Target, built: Built, key: str) -> ReleaseRecord:
     existing = set(t.list_releases())
-    rid = state.release_id(built.commit.sha)
+    rid = release_id(built.commit.sha)
     n = 2
     while rid in existing:
-        rid = f"{state.release_id(built.commit.sha)}-{n}"
+        rid = f"{release_id(built.commit.sha)}-{n}"
         n += 1
     return ReleaseRecord(
         id=rid,
@@ -174,8 +173,8 @@ def new_record(t: Target, built: Built, key: str) -> ReleaseRecord:
         subject=built.commit.subject,
         author=built.commit.author,
         committed_at=built.commit.committed_iso,
-        created_at=state.now_iso(),
-        created_by=state.whoami(),
+        created_at=now_iso(),
+        created_by=whoami(),
         build_key=key,
         files=len(built.manifest),
         bytes=built.manifest.total_bytes,

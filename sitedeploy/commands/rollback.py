@@ -148,7 +148,7 @@ def revert_failed_switch(t: Target, rules: Rules, reason: str) -> DeployResult:
 def _update(
     config: Config,
     target: str | None,
-    change: ctl.Change,
+    change: ctl.ControlChange,
     lock_timeout: float | None,
     failures: Failures | None = None,
 ) -> list[str]:

@@ -1,4 +1,4 @@
-"""The release transaction: the one path every change to a target takes.
+"""The release transaction: every release, rollback, repair and retirement reaches a target here.
 
 Deploy, rollback (all its forms), ``verify --repair``, retiring a version's or preview's line
 (``retire``, :mod:`.retire`), dry-run and the agent are thin callers of :class:`Transaction`, a
@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Self
 from ..errors import PlanRefused, RollbackError, SitedeployError, TargetError
 from ..progress import SILENT, Progress
 from ..redirects.removed import RemovedPages, check_removed
-from .control import Change, hold_reason
+from .control import ControlChange, hold_reason
 from .diff import Plan, diff
 from .history import history_entry, previous_release, record_interrupted_switch
 from .lock import Lease, locked
@@ -88,7 +88,9 @@ class Rules:
 
 
 @dataclass(frozen=True)
-class _Change:
+class _Staged:
+    """The release a transaction has prepared on the target, waiting for its switch."""
+
     record: ReleaseRecord
     manifest: Manifest
     plan: Plan
@@ -112,10 +114,10 @@ class Transaction:
         self.live_manifest: Manifest | None = None
         self.control = Control()
         self.stats: TransferStats | None = None
-        self.control_change: Change | None = None
+        self.control_change: ControlChange | None = None
         """Applied to ``control.json`` after the switch, under the same lock (rollback's pin)."""
         self.pruned: list[str] = []
-        self._change: _Change | None = None
+        self._change: _Staged | None = None
         self._prepared: Prepared | None = None
         self._repair: tuple[str, Manifest, Path, list[Drift]] | None = None
         self._retire: Retirement | None = None
@@ -163,7 +165,7 @@ class Transaction:
             self.progress,
         )
         self.notes += [forced] if forced else []
-        self._prepare(_Change(record, manifest, plan, new=True), build_dir)
+        self._prepare(_Staged(record, manifest, plan, new=True), build_dir)
         return plan
 
     def restore(self, release_id: str) -> Plan:
@@ -181,7 +183,7 @@ class Transaction:
             )
         self._check_intact(record, manifest)
         plan = diff(manifest, self.live_manifest)
-        self._prepare(_Change(record, manifest, plan, new=False), None)
+        self._prepare(_Staged(record, manifest, plan, new=False), None)
         return plan
 
     def _check_intact(self, record: ReleaseRecord, manifest: Manifest) -> None:
@@ -288,7 +290,7 @@ class Transaction:
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def _prepare(self, change: _Change, build_dir: Path | None) -> None:
+    def _prepare(self, change: _Staged, build_dir: Path | None) -> None:
         if self._change is not None:
             raise RuntimeError("one change per transaction")
         _checkpoint("prepare")

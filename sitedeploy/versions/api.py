@@ -21,7 +21,16 @@ from ..source import Source
 from .building import LineBuild
 from .layout import Family, missing_line
 from .naming import RefVersion, check_name, versions_from_refs
-from .publish import Change, RootResult, follow_rules, live_state, publish_line, rules_of, then, update_root
+from .publish import (
+    FamilyChange,
+    RootResult,
+    follow_rules,
+    live_state,
+    publish_line,
+    rules_of,
+    then,
+    update_root,
+)
 from .state import Alias, FamilyState, Line
 
 
@@ -168,7 +177,7 @@ def _line(version: RefVersion, old: Line | None) -> Line:
     return Line(version.name, version.title, version.ref, old.added_at if old else now, now)
 
 
-def _adding(line: Line) -> Change:
+def _adding(line: Line) -> FamilyChange:
     def change(state: FamilyState) -> FamilyState:
         deleted = {k: v for k, v in state.extra.get("deleted", {}).items() if k != line.name}
         return dataclasses.replace(state.with_line(line), extra={**state.extra, "deleted": deleted})
@@ -240,7 +249,7 @@ def remove_alias(
     return result
 
 
-def _dry(family: Family, change: Change, line: str | None, force: bool) -> RootResult:
+def _dry(family: Family, change: FamilyChange, line: str | None, force: bool) -> RootResult:
     """What a change and the retiring of ``line`` would do: every check, nothing written."""
     state = change(live_state(family))
     files = family.remove_line(line, dry_run=True, force=force) if line else 0

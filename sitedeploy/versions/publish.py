@@ -32,7 +32,8 @@ from .layout import Family, plain
 from .naming import rule_target, tag_fields
 from .state import Alias, FamilyState, forget_state, read_state, root_files, write_state
 
-Change = Callable[[FamilyState], FamilyState]
+FamilyChange = Callable[[FamilyState], FamilyState]
+"""An edit of a family's state (versions, aliases, default), published as one root release."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def live_state(family: Family) -> FamilyState:
 
 
 def update_root(
-    family: Family, change: Change, *, note: str, rules: Rules, progress: Progress = SILENT
+    family: Family, change: FamilyChange, *, note: str, rules: Rules, progress: Progress = SILENT
 ) -> RootResult:
     """Publish a root release for ``change(live state)``; nothing when it serves the same."""
     # The folder outlives the transaction: S3 sends the files at the switch, on leaving it.
@@ -113,7 +114,7 @@ def root_record(root: Target, state: FamilyState, note: str, size: int, files: i
 # --- changes of the state -----------------------------------------------------------------------
 
 
-def follow_rules(family: Family) -> Change:
+def follow_rules(family: Family) -> FamilyChange:
     """Point every alias of deploy.toml at what its rule says now, and apply the default."""
 
     def change(state: FamilyState) -> FamilyState:
@@ -140,7 +141,7 @@ def _rule_target(rule: str, state: FamilyState) -> str | None:
     return rule_target(rule, versions)
 
 
-def then(*changes: Change) -> Change:
+def then(*changes: FamilyChange) -> FamilyChange:
     def change(state: FamilyState) -> FamilyState:
         for step in changes:
             state = step(state)

@@ -8,8 +8,8 @@ Layout of ``pages.pack``::
     trailer (24 bytes)                    index offset, index length (8 bytes each), CRC-32 of
                                           everything before the trailer, b"SDPK"
 
-Why one file: a full build of 5,000 pages used to write 5,000 small JSON files (and delete
-the previous 5,000), which cost more than encoding them. A build writes a new pack beside the
+Why one file: 5,000 small JSON files for a build of 5,000 pages (and deleting the previous
+5,000) cost more than encoding them. A build writes a new pack beside the
 old one — chunks it made, and chunks of the old pack it still uses copied as raw bytes, never
 decoded and encoded again — and renames it over the old one, so a reader sees a whole pack or
 the previous one. The CRC finds a pack that a disk error or a crash of the file system left

@@ -76,7 +76,7 @@ class HeaderRules:
         return SHORT
 
     def tag(self) -> str:
-        """The rules as a short ASCII string (stored beside each manifest: see ``s3_state``)."""
+        """The rules as a short ASCII string (stored beside each manifest: see :mod:`.live`)."""
         return json.dumps([self.cache_control, list(self.gzip)], separators=(",", ":"))
 
     @classmethod

@@ -38,7 +38,7 @@ Crash windows: before step 2 nothing visible changed. During step 2 or 3 the sta
 the old release, and the release record of the switch (written before step 2, see
 ``release.transaction``) is missing from the state's ``known`` releases: the next switch reads
 that release's manifest, rewrites every key the dead run may have touched, whatever it deploys,
-and so the site converges (``s3_state``). A switch with no new release record (a rollback)
+and so the site converges (:mod:`.live`). A switch with no new release record (a rollback)
 writes that evidence into the state object first (``pending``). After step 4 the release is
 live; a kill or failure before step 5 leaves keys the state owns, deleted by the next switch.
 

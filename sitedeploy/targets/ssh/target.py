@@ -8,7 +8,7 @@
 on first use and reused for the whole deploy; hosts work in parallel (a thread each).
 
 Two-phase switch (:meth:`SSHTarget.switch_to`): ``prepare`` completes the release on every host
-first (see :mod:`.ssh_release`). Then *prepare*: on every host check the release folder is
+first (see :mod:`.release`). Then *prepare*: on every host check the release folder is
 there, remember where ``current`` points and create a temp symlink to the new release; any
 failure removes the temp links and raises, nothing switched. Then *commit*: posix-rename every
 temp link over ``current`` at once. If a host fails there, the hosts already switched are
