@@ -166,6 +166,7 @@ def test_a_deploy_carries_the_rules_into_the_release_and_keeps_the_files_private
     assert rules.resolve("/old")[1] == "/new/"  # type: ignore[index]
     assert rules.not_found == (("/", "/404.html"),)
     assert "return 301" in (live / ".well-known/sitedeploy/nginx/server.conf").read_text()
+    assert "function handler(event)" in (live / ".well-known/sitedeploy/cloudfront-function.js").read_text()
     assert json.loads((live / ".well-known/sitedeploy.json").read_text())["commit"]
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from ...errors import RulesError, TargetError
 from ...progress import Progress
-from ...redirects.cloudfront import FUNCTION_FILE
+from ...redirects.cloudfront import FUNCTION_FILE, MAX_BYTES, function_code
 from ...redirects.release import read_rules
 from ...redirects.ruleset import RuleSet
 from ...release.manifest import FileEntry, Manifest
@@ -158,14 +158,22 @@ def from_json(where: str, base: HeaderRules, raw: bytes | None) -> SiteRules:
 
 def warn_unserved(target: str, site: SiteRules, distribution: str | None, progress: Progress) -> None:
     """Say how many rules S3's website endpoint does not answer when no CloudFront Function
-    can (patterns and statuses other than 301)."""
+    can (patterns and statuses other than 301), or that the function is too big for CloudFront."""
     count = site.unserved
-    if not count or distribution:
-        return
-    said = (
-        f"target '{target}': {count} redirect rule(s) are patterns or not 301, which an S3 website "
-        "endpoint cannot answer; serve the bucket through CloudFront with the release's "
-        f"{FUNCTION_FILE} as a viewer-request function (see the manual's 'Redirects and headers')"
-    )
-    progress.step(f"warning: {said}")
-    log.warning("%s", said)
+    said = ""
+    if count and not distribution:
+        said = (
+            f"target '{target}': {count} redirect rule(s) are patterns or not 301, which an S3 website "
+            "endpoint cannot answer; serve the bucket through CloudFront with the release's "
+            f"{FUNCTION_FILE} as a viewer-request function (see the manual's 'Redirects and headers')"
+        )
+    elif distribution and site.rules.redirects:
+        size = len(function_code(site.rules).encode())
+        if size > MAX_BYTES:
+            said = (
+                f"target '{target}': the release's {FUNCTION_FILE} is {size} bytes, over CloudFront's "
+                f"{MAX_BYTES}-byte limit for a function; fold exact rules into splats (/old/* /new/:splat)"
+            )
+    if said:
+        progress.step(f"warning: {said}")
+        log.warning("%s", said)
