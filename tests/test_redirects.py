@@ -166,6 +166,7 @@ def test_a_deploy_carries_the_rules_into_the_release_and_keeps_the_files_private
     assert rules.resolve("/old")[1] == "/new/"  # type: ignore[index]
     assert rules.not_found == (("/", "/404.html"),)
     assert "return 301" in (live / ".well-known/sitedeploy/nginx/server.conf").read_text()
+    assert "function handler(event)" in (live / ".well-known/sitedeploy/cloudfront-function.js").read_text()
     assert json.loads((live / ".well-known/sitedeploy.json").read_text())["commit"]
 
 
@@ -218,12 +219,21 @@ def test_serve_answers_redirects_headers_and_the_404_page_as_nginx_does(
             server.server_close()
 
 
-def test_s3_says_the_rules_are_not_applied_there_yet(
+def test_s3_refuses_headers_it_cannot_store_and_says_which_rules_need_cloudfront(
     web: tuple[ContentRepo, Path], s3_server: S3Server, s3_bucket: str
 ) -> None:
-    _, toml = web
+    repo, toml = web
     table = f'\n[targets.bucket]\ntype = "s3"\nbucket = "{s3_bucket}"\nendpoint_url = "{s3_server.url}"\n'
     toml.write_text(toml.read_text() + table + 'region = "us-east-1"\n')
+    refused = sd(toml, "deploy", "--target", "bucket")
+    assert refused.exit_code != 0 and "Traceback" not in refused.output
+    assert "sites/web/_headers:1: target 'bucket' is S3, which cannot send X-Frame-Options" in refused.output
+    assert "CloudFront response headers policy" in refused.output
+    repo.write("sites/web/_headers", "/*\n  Content-Language: de\n")
+    repo.commit("headers S3 can store")
     result = sd(toml, "deploy", "--target", "bucket")
     assert result.exit_code == 0, result.output
-    assert "_redirects and _headers are not applied on S3 yet" in result.output
+    assert "1 redirect rule(s) are patterns or not 301" in result.output  # /blog/* 302
+    head = s3_server.client().head_object(Bucket=s3_bucket, Key="old/index.html")
+    assert head["WebsiteRedirectLocation"] == "/new/" and head["ContentLength"] == 0
+    assert head["ContentLanguage"] == "de"

@@ -14,8 +14,11 @@ Stages, in the order a release meets them:
 - :mod:`.removed`: live pages a deploy removes without a rule (``removed_pages``), checked by
   the transaction before anything is written.
 
-Not yet: S3 (redirect objects, a CloudFront Function, headers as metadata; an S3 deploy warns
-that the rules are not applied), precompressed siblings, versioned roots' canonical links.
+- :mod:`.cloudfront`: the CloudFront Function every release with redirects carries; the S3
+  target's redirect objects and object headers are :mod:`sitedeploy.targets.s3.site_rules`.
+
+Not yet: precompressed siblings, versioned roots' canonical links and sitemap index,
+publishing the CloudFront Function's code through the API.
 
 Errors are :class:`sitedeploy.errors.RulesError` (a build error: nothing is published).
 """

@@ -1,6 +1,7 @@
 """The files a release gets from its sites' rules: joined, checked against the release's own
 files, then written beside the deploy marker (``.well-known/sitedeploy/``): ``rules.json``
-(read back by targets and ``sitedeploy serve``) and the nginx includes (:mod:`.nginx`).
+(read back by targets and ``sitedeploy serve``), the nginx includes (:mod:`.nginx`) and, when
+there are redirects, the CloudFront Function (:mod:`.cloudfront`).
 
 A release whose sites have no rules and no 404 page gets none of these files.
 """
@@ -12,8 +13,7 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..progress import Progress
-from . import nginx
+from . import cloudfront, nginx
 from .collect import SITE_RULES
 from .ruleset import RULES_FILE, RuleSet, check, combine
 
@@ -40,24 +40,14 @@ def release_files(outputs: Iterable[Path], paths: set[str]) -> dict[str, bytes]:
     if rules.empty:
         return {}
     check(rules, paths)
-    return {
+    files = {
         RULES_FILE: rules.to_json(),
         nginx.SERVER_CONF: nginx.server_conf(rules).encode(),
         nginx.LOCATION_CONF: nginx.location_conf(rules).encode(),
     }
-
-
-def s3_not_applied(target: str, build_dir: Path, progress: Progress) -> None:
-    """Say so when a release's redirects or headers will not be served by an S3 target (its
-    redirect objects and CloudFront Function are not built yet; 404 pages are S3's own)."""
-    rules = read_rules(build_dir)
-    if rules.redirects or rules.headers:
-        said = (
-            f"target '{target}': the release's _redirects and _headers are not applied on S3 yet "
-            "(nginx and 'sitedeploy serve' apply them); configure redirects in the bucket or CDN"
-        )
-        progress.step(f"warning: {said}")
-        log.warning("%s", said)
+    if rules.redirects:
+        files[cloudfront.FUNCTION_FILE] = cloudfront.function_code(rules).encode()
+    return files
 
 
 def read_rules(root: Path) -> RuleSet:

@@ -15,7 +15,9 @@ has a version's name (on S3 the alias's prefix *is* the version's).
 The root files are rendered from it: ``versions.json`` in mike's format (newest first,
 ``[{"version", "title", "aliases"}]``, read by mkdocs-material's version selector), an
 ``index.html`` that sends readers to the default version (as ``mike set-default`` writes it),
-and for previews a ``robots.txt`` that keeps crawlers out.
+a ``404.html`` offering the same path in the default version and a ``robots.txt`` letting
+crawlers in (canonical links, not ``Disallow``, keep old versions out of results); for
+previews a ``robots.txt`` that keeps crawlers out.
 """
 
 from __future__ import annotations
@@ -231,4 +233,31 @@ def root_files(state: FamilyState) -> dict[str, bytes]:
     if default is None and state.lines:
         default = state.newest_first()[0].name
     files["index.html"] = redirect_page(default) if default else listing_page(state, "Versions")
+    if default:
+        names = [v.name for v in state.lines] + [a.name for a in state.aliases]
+        files["404.html"] = not_found_page(default, names)
+    files["robots.txt"] = ROBOTS
     return files
+
+
+ROBOTS = b"User-agent: *\nDisallow:\n"
+"""Every version may be crawled, as on Read the Docs: a crawler kept out of an old version
+never sees the canonical link that sends its ranking to the default version."""
+
+
+def not_found_page(default: str, names: list[str]) -> bytes:
+    """The root's 404 page: offers the same path in the default version (a small script swaps
+    the version segment of the address; without script, a plain link to the default)."""
+    url = html.escape(f"/{default}/", quote=True)
+    script = (
+        f"var names={json.dumps(sorted(names))},d={json.dumps(default)};"
+        "var p=window.location.pathname.split('/'),i=p.findIndex(function(s){return names.indexOf(s)>=0;});"
+        "if(i<0){i=1;p.splice(1,0,d);}else{p[i]=d;}"
+        "var a=document.getElementById('same');a.href=p.join('/');a.textContent=p.join('/');"
+    )
+    return (
+        '<!doctype html>\n<html><head><meta charset="utf-8"><meta name="robots" content="noindex">'
+        "<title>Page not found</title></head><body><h1>Page not found</h1>\n"
+        f'<p>This page is not here. Try <a id="same" href="{url}">{url}</a> in the current version.</p>\n'
+        f"<script>{script}</script>\n</body></html>\n"
+    ).encode()

@@ -76,6 +76,7 @@ from .headers import HeaderRules
 from .live import LiveState, Stored, Switch, Touch, plan_switch, touched_by
 from .meta import LOCK, STATE_DIR, MetaFiles
 from .releases import ReleaseFiles, retire_prefix
+from .site_rules import SiteRules, from_build, from_json
 from .transfer import Bucket, write_touch
 
 if TYPE_CHECKING:
@@ -225,9 +226,15 @@ class S3Target(Closing):
                 state.dirty |= set(state.objects)
             else:
                 rules = HeaderRules.from_tag(found[1].get(RULES))
-                state.dirty |= touched_by(clean, manifest, rules)
+                site = self.site_rules(rid, rules) if rules else None
+                state.dirty |= touched_by(clean, site.view(manifest) if site else manifest, site)
             state.pending = state.pending or rid
         return state
+
+    def site_rules(self, rid: str, base: HeaderRules | None = None) -> SiteRules:
+        """This target's header rules with release ``rid``'s ``_redirects`` and ``_headers``."""
+        where = f"target '{self.name}': release {rid} in {self.describe()}.sitedeploy/releases/"
+        return from_json(where, base or self.rules, self.releases.read_site_rules(rid))
 
     def live_release(self) -> str | None:
         return self.read_state().release
@@ -255,11 +262,14 @@ class S3Target(Closing):
         rollback) every body comes from a server-side copy.
         """
         if build_dir is not None:
-            from ...redirects.release import s3_not_applied
-
-            s3_not_applied(self.name, build_dir, progress)
+            site = from_build(self.name, self.rules, build_dir, self.cfg.cloudfront_distribution_id, progress)
+            if not site.rules.empty:  # kept in the release object, for rollback and verify
+                self.releases.site_rules[record.id] = site.rules.to_json()
+        else:
+            site = self.site_rules(record.id)
         base = self.base_state()
-        switch = plan_switch(base, manifest, self.rules, local=build_dir is not None, retain=self._retain)
+        view = site.view(manifest)
+        switch = plan_switch(base, view, site, local=build_dir is not None, retain=self._retain)
         stats = TransferStats(files_linked=len(switch.keep))
         self.bodies.keep_copies(switch)
         return S3Prepared(self, record, base, switch, build_dir, progress, stats)
@@ -356,20 +366,6 @@ class S3Target(Closing):
         self._bucket = None
 
     # --- helpers --------------------------------------------------------------------------
-
-    def listing(self) -> dict[str, tuple[int, str]]:
-        """Every key of the site (not ``.sitedeploy/``): path -> (size, ETag)."""
-        out: dict[str, tuple[int, str]] = {}
-        with self.errors("list the bucket"):
-            pages = self.s3.get_paginator("list_objects_v2").paginate(
-                Bucket=self.cfg.bucket, Prefix=self.prefix
-            )
-            for page in pages:
-                for obj in page.get("Contents", []):
-                    key = obj["Key"]
-                    if not key.startswith(self.meta_prefix):
-                        out[key[len(self.prefix) :]] = (obj["Size"], obj["ETag"])
-        return out
 
     def retire(self) -> None:
         """Every key under the line's own prefix, the lock last (the caller's release)."""
