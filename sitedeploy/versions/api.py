@@ -19,6 +19,7 @@ from ..progress import SILENT, Progress
 from ..release.records import now_iso, read_release
 from ..source import Source
 from .building import LineBuild
+from .canonical import Canonical, plan_canonical
 from .layout import Family, missing_line
 from .naming import RefVersion, check_name, versions_from_refs
 from .publish import (
@@ -119,9 +120,16 @@ def sync_versions(
 ) -> list[LineResult]:
     """Publish each version whose line does not serve its ref's commit, then the root once."""
     family.finish_retirements(live_state(family))  # a run that died before retiring a line
-    results = [
-        publish_version(family, source, v, rebuild=rebuild, force=force, progress=progress) for v in versions
-    ]
+    projected = _projected(family, live_state(family), versions)
+    first = projected.resolve(projected.default or "")  # the default's pages: known before the others'
+    results = []
+    for v in sorted(versions, key=lambda v: v.name != first):
+        canonical = plan_canonical(family, projected, v.name)
+        results.append(
+            publish_version(
+                family, source, v, rebuild=rebuild, force=force, progress=progress, canonical=canonical
+            )
+        )
     state = live_state(family)
     # Link what was deployed, and a version whose line is live but not linked (a run that
     # died between the two transactions); leave every other version's entry as it is.
@@ -134,6 +142,16 @@ def sync_versions(
     return results
 
 
+def _projected(family: Family, state: FamilyState, versions: list[RefVersion]) -> FamilyState:
+    """The family state once ``versions`` are linked and the aliases follow their rules: whose
+    pages the others' canonical links point at."""
+    change = then(*[_adding(_line(v, state.line(v.name))) for v in versions], follow_rules(family))
+    try:
+        return change(state)
+    except SitedeployError:  # a clash is reported by the root's own update
+        return state
+
+
 def publish_version(
     family: Family,
     source: Source,
@@ -142,6 +160,7 @@ def publish_version(
     rebuild: bool = False,
     force: bool = False,
     progress: Progress = SILENT,
+    canonical: Canonical | None = None,
 ) -> LineResult:
     """One version: nothing at all when its line serves the ref's commit (no build, no plan)."""
     base = LineResult(family.target, version.name, version.ref, version.commit, "unchanged")
@@ -158,6 +177,7 @@ def publish_version(
             progress,
             trust="production",  # versions come from the operator's config: tags and branches
             site=family.cfg.version_site,
+            canonical=canonical,
         )
         result = publish_line(family, version.name, lazy, rules_of(family, force=force))
     except PlanRefused as exc:

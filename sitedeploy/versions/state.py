@@ -222,6 +222,14 @@ def listing_page(state: FamilyState, title: str) -> bytes:
     ).encode()
 
 
+def served_default(state: FamilyState) -> str | None:
+    """The name the root sends readers to: the default when it names something, else the
+    newest version; None without versions."""
+    if state.default and state.resolve(state.default):
+        return state.default
+    return state.newest_first()[0].name if state.lines else None
+
+
 def root_files(state: FamilyState) -> dict[str, bytes]:
     if state.kind == "previews":
         return {
@@ -229,9 +237,7 @@ def root_files(state: FamilyState) -> dict[str, bytes]:
             "robots.txt": b"User-agent: *\nDisallow: /\n",
         }
     files = {"versions.json": mike_versions_json(state)}
-    default = state.default if state.default and state.resolve(state.default) else None
-    if default is None and state.lines:
-        default = state.newest_first()[0].name
+    default = served_default(state)
     files["index.html"] = redirect_page(default) if default else listing_page(state, "Versions")
     if default:
         names = [v.name for v in state.lines] + [a.name for a in state.aliases]
