@@ -32,6 +32,7 @@ from .publish import (
     then,
     update_root,
 )
+from .sitemap import site_of
 from .state import Alias, FamilyState, Line
 
 
@@ -51,6 +52,8 @@ class LineResult:
     """A failure that may pass by itself (a held lock, a network blip): the agent tries again."""
     pages: dict[str, list[str]] | None = None
     """A preview: the pages it adds, changes and removes against production (sitedeploy.forge.pages)."""
+    site_url: str = ""
+    """A version just published: the site its ``sitemap.xml`` names (:mod:`.sitemap`)."""
 
     def summary(self) -> str:
         where = f" at {self.url}" if self.url else ""
@@ -135,7 +138,8 @@ def sync_versions(
     # died between the two transactions); leave every other version's entry as it is.
     fresh = {r.name for r in results if r.outcome == "deployed"}
     fresh |= {r.name for r in results if r.outcome == "unchanged" and state.line(r.name) is None}
-    lines = [_line(v, state.line(v.name)) for v in versions if v.name in fresh]
+    sites = {r.name: r.site_url for r in results if r.outcome == "deployed"}
+    lines = [_line(v, state.line(v.name), sites.get(v.name)) for v in versions if v.name in fresh]
     if lines or family.cfg.aliases:
         change = then(*[_adding(line) for line in lines], follow_rules(family))
         update_root(family, change, note=_note(lines), rules=rules_of(family, force=force), progress=progress)
@@ -184,7 +188,11 @@ def publish_version(
         return dataclasses.replace(base, outcome="held", detail=exc.message)
     except SitedeployError as exc:  # one version's failure must not hold back the others
         return dataclasses.replace(base, outcome="failed", detail=exc.message, retryable=exc.retryable)
-    return _result(base, result)
+    done = _result(base, result)
+    if result.outcome == "deployed":
+        built = lazy.get()  # built already: the transaction published it
+        done = dataclasses.replace(done, site_url=site_of(built.root, built.manifest))
+    return done
 
 
 def _result(base: LineResult, result: DeployResult) -> LineResult:
@@ -192,9 +200,11 @@ def _result(base: LineResult, result: DeployResult) -> LineResult:
     return dataclasses.replace(base, outcome=result.outcome, release=result.release, stats=stats)
 
 
-def _line(version: RefVersion, old: Line | None) -> Line:
+def _line(version: RefVersion, old: Line | None, site_url: str | None = None) -> Line:
+    """``site_url``: of the build just published; None: the line's recorded one stays."""
     now = now_iso()
-    return Line(version.name, version.title, version.ref, old.added_at if old else now, now)
+    site = site_url if site_url is not None else (old.site_url if old else "")
+    return Line(version.name, version.title, version.ref, old.added_at if old else now, now, site)
 
 
 def _adding(line: Line) -> FamilyChange:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from ..redirects.removed import is_page, page_url
 from ..release.records import read_manifest
+from .sitemap import site_base
 from .state import FamilyState, served_default
 
 if TYPE_CHECKING:
@@ -68,9 +69,7 @@ class Canonical:
         own = existing_href(page)
         if own is None or not _SITE.fullmatch(own) or not own.endswith(url):
             return "/"
-        base = own[: len(own) - len(url)] + "/"
-        head, _, last = base.rstrip("/").rpartition("/")
-        return head + "/" if last in self.names and "://" in head else base
+        return site_base(own[: len(own) - len(url)] + "/", set(self.names))
 
 
 def existing_href(page: bytes) -> str | None:
