@@ -20,6 +20,7 @@ from ..release.records import now_iso, read_release
 from ..source import Source
 from .building import LineBuild
 from .canonical import Canonical, plan_canonical
+from .dropped import dropped_gate
 from .layout import Family, missing_line
 from .naming import RefVersion, check_name, versions_from_refs
 from .publish import (
@@ -125,14 +126,13 @@ def sync_versions(
     family.finish_retirements(live_state(family))  # a run that died before retiring a line
     projected = _projected(family, live_state(family), versions)
     first = projected.resolve(projected.default or "")  # the default's pages: known before the others'
-    results = []
+    done: dict[str, LineResult] = {}
     for v in sorted(versions, key=lambda v: v.name != first):
         canonical = plan_canonical(family, projected, v.name)
-        results.append(
-            publish_version(
-                family, source, v, rebuild=rebuild, force=force, progress=progress, canonical=canonical
-            )
+        done[v.name] = publish_version(
+            family, source, v, rebuild=rebuild, force=force, progress=progress, canonical=canonical
         )
+    results = [done[v.name] for v in versions]  # in the refs' order, whatever was published first
     state = live_state(family)
     # Link what was deployed, and a version whose line is live but not linked (a run that
     # died between the two transactions); leave every other version's entry as it is.
@@ -183,7 +183,10 @@ def publish_version(
             site=family.cfg.version_site,
             canonical=canonical,
         )
-        result = publish_line(family, version.name, lazy, rules_of(family, force=force))
+        rules = rules_of(family, force=force, removed_pages=family.cfg.removed_pages)
+        notes: list[str] = []
+        gate = dropped_gate(family, live_state(family), version, rules, notes, progress)
+        result = publish_line(family, version.name, lazy, rules, gate=gate, notes=notes)
     except PlanRefused as exc:
         return dataclasses.replace(base, outcome="held", detail=exc.message)
     except SitedeployError as exc:  # one version's failure must not hold back the others
