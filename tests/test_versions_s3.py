@@ -163,3 +163,9 @@ def test_a_versions_redirects_on_s3_point_inside_its_own_prefix(
         live = line.live_release()
         manifest = read_manifest(line, live) if live else None
         assert live and manifest and all(d.clean for d in line.verify(live, manifest))
+    tag_site(repo, "v1.1.0")  # the same rules: the alias moves without fetching them again
+    sd(toml, "versions", "deploy")
+    assert "page v1.1.0" in get(s3, s3_bucket, "latest/page/index.html")
+    assert location("latest/old/index.html") == "/latest/page/"
+    with api.families(load(toml), None)[0].line("latest") as alias:
+        assert alias.site_rules(alias.live_release() or "").redirects["old/index.html"] == "/latest/page/"
