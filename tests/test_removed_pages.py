@@ -113,3 +113,30 @@ def test_ssh_runs_reload_command_on_the_host_after_the_switch_and_reports_a_fail
     line = failed.output.strip().splitlines()[-1]
     assert "the new release is live and recorded, but 'sh -c" in line and server.host in line
     assert (server.home / "www" / "current").resolve().name != live
+
+
+def test_a_new_version_dropping_a_page_of_the_previous_version_is_refused_then_forced(
+    tmp_path: Path,
+) -> None:
+    repo = site(tmp_path)
+    repo.git("tag", "v1.0.0")
+    target = {"type": "local", "path": "public", "versions": "tag:v*", "removed_pages": "refuse"}
+    toml = operator_file(tmp_path / "ops", repo, target)
+    assert sd(toml, "versions", "deploy").exit_code == 0
+    rename_install(repo)
+    repo.git("tag", "v2.0.0")
+    held = json.loads(sd(toml, "--json", "versions", "deploy").stdout)
+    assert [(r["name"], r["outcome"]) for r in held] == [("1.0", "unchanged"), ("2.0", "held")]
+    assert "version 2.0 drops 1 page(s) of version 1.0" in held[1]["detail"]
+    assert "/guide/install/ /guide/installing.html" in held[1]["detail"]
+    assert not (toml.parent / "public/lines/2.0/current").exists()  # refused before anything was written
+    forced = json.loads(sd(toml, "--json", "versions", "deploy", "--force").stdout)
+    assert forced[1]["outcome"] == "deployed"
+    history = (toml.parent / "public/lines/2.0/.sitedeploy/history.json").read_text()
+    assert "forced: version 2.0 drops 1 page(s) of version 1.0 without redirects" in history
+    # a version's own line is checked against its live release with the target's rule too
+    repo.git("rm", "-q", "sites/web/about.html")
+    repo.commit("drop about")
+    repo.git("tag", "-f", "v2.0.0")
+    again = json.loads(sd(toml, "--json", "versions", "deploy").stdout)
+    assert again[1]["outcome"] == "held" and "this deploy removes 1 live page(s)" in again[1]["detail"]

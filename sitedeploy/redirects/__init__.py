@@ -17,8 +17,11 @@ Stages, in the order a release meets them:
 - :mod:`.cloudfront`: the CloudFront Function every release with redirects carries; the S3
   target's redirect objects and object headers are :mod:`sitedeploy.targets.s3.site_rules`.
 
-Not yet: precompressed siblings, versioned roots' canonical links and sitemap index,
-publishing the CloudFront Function's code through the API.
+Versioned roots' canonical links, sitemap index and pages a new version drops are
+:mod:`sitedeploy.versions.canonical`, :mod:`sitedeploy.versions.sitemap` and
+:mod:`sitedeploy.versions.dropped` (with :mod:`.removed`'s check).
+
+Not yet: precompressed siblings, publishing the CloudFront Function's code through the API.
 
 Errors are :class:`sitedeploy.errors.RulesError` (a build error: nothing is published).
 """

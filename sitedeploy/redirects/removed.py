@@ -64,20 +64,25 @@ def suggestions(urls: list[str], manifest: Manifest) -> list[str]:
 
 def check_removed(
     target: str, mode: RemovedPages, force: bool, plan: Plan, manifest: Manifest,
-    build_dir: Path | None, progress: Progress,
+    build_dir: Path | None, progress: Progress, *, what: str | None = None,
 ) -> str | None:  # fmt: skip
-    """Warn about or refuse a deploy removing live pages; the history note when forced."""
+    """Warn about or refuse a deploy removing live pages; the history note when forced.
+
+    ``what`` says which pages go (``{n}``: how many): a new version's check against the
+    previous version (:mod:`sitedeploy.versions.dropped`) says it its own way."""
     urls = uncovered(plan, build_dir) if mode != "allow" else []
     if not urls:
         return None
     lines = suggestions(urls, manifest)
     shown = "; ".join(lines[:SHOWN]) + (f"; and {len(lines) - SHOWN} more" if len(lines) > SHOWN else "")
     said = (
-        f"target '{target}': this deploy removes {len(urls)} live page(s) that no redirect covers; "
+        f"target '{target}': {(what or 'this deploy removes {n} live page(s)').format(n=len(urls))} "
+        "that no redirect covers; "
         f"add to the site's _redirects (paths are relative to its mount): {shown}"
     )
     if mode == "refuse" and not force:
         raise PlanRefused(f'{said}; or set removed_pages = "allow", or pass --force')
     progress.step(f"warning: {said}")
     log.warning("%s", said)
-    return f"forced: removed {len(urls)} live page(s) without redirects" if mode == "refuse" else None
+    gone = (what or "removed {n} live page(s)").format(n=len(urls))
+    return f"forced: {gone} without redirects" if mode == "refuse" else None

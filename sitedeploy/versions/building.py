@@ -1,5 +1,6 @@
-"""The build of one version or preview: the commit's sites, optionally one site re-rooted, and
-for previews every page marked ``noindex``.
+"""The build of one version or preview: the commit's sites, optionally one site re-rooted, for
+previews every page marked ``noindex``, for versions every page given its canonical link
+(:mod:`.canonical`).
 
 Versions build at the ``production`` trust level; previews at ``branch-preview`` or
 ``pull-preview`` (:func:`sitedeploy.versions.previews.preview_trust`), each with its own caches.
@@ -17,6 +18,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from ..build import Built, SiteJob, Trust, release_key, trust_dir
@@ -25,13 +27,15 @@ from ..config import Config
 from ..progress import Progress
 from ..release.manifest import FileEntry, Manifest, content_type
 from ..source import Commit, Source
+from .canonical import Canonical, with_canonical
 
 NOINDEX = b'<meta name="robots" content="noindex, nofollow">'
 _HEAD = re.compile(rb"<head[^>]*>", re.IGNORECASE)
 
 
 class LineBuild(BuildPlan):
-    """``site``: only that site, placed at the line's root; ``noindex``: a preview's build."""
+    """``site``: only that site, placed at the line's root; ``noindex``: a preview's build;
+    ``canonical``: where a version's pages point (part of the key, so a change republishes)."""
 
     def __init__(
         self,
@@ -44,6 +48,7 @@ class LineBuild(BuildPlan):
         site: str | None = None,
         noindex: bool = False,
         engine: str | None = None,
+        canonical: Canonical | None = None,
     ) -> None:
         super().__init__(config, source, commit, progress, trust=trust, only=site)  # its commit's settings
         if site is not None:
@@ -53,7 +58,9 @@ class LineBuild(BuildPlan):
 
             self.jobs = with_engine(self.jobs, engine)
         self.noindex = noindex
+        self.canonical = canonical
         self.key = release_key(commit, self.jobs) + ("-noindex" if noindex else "")
+        self.key += f"-c{canonical.fingerprint}" if canonical else ""
         self.unmarked: Manifest | None = None
         """The build's manifest before the noindex mark: comparable with production's."""
 
@@ -61,8 +68,18 @@ class LineBuild(BuildPlan):
         if self._built is None:
             built = super().get()
             self.unmarked = built.manifest
-            noindex = trust_dir(self.config.state_dir, self.trust) / "noindex"  # the level's own
-            self._built = _noindexed(built, noindex) if self.noindex else built
+            level = trust_dir(self.config.state_dir, self.trust)  # the level's own caches
+            if self.noindex:
+                built = _rewritten(built, level / "noindex", "", lambda _path, page: with_noindex(page))
+            if self.canonical is not None:
+                canonical = self.canonical
+                built = _rewritten(
+                    built,
+                    level / "canonical",
+                    f"-{canonical.fingerprint}",
+                    lambda path, page: _linked(canonical, path, page),
+                )
+            self._built = built
         return self._built
 
 
@@ -70,12 +87,18 @@ def _at_root(job: SiteJob) -> SiteJob:
     return dataclasses.replace(job, config=dataclasses.replace(job.config, mount="/"))
 
 
-def _noindexed(built: Built, cache: Path) -> Built:
-    """A copy of the build whose HTML pages carry a robots ``noindex`` meta tag.
+def _linked(canonical: Canonical, path: str, page: bytes) -> bytes:
+    href = canonical.href(path, page)
+    return with_canonical(page, href) if href is not None else page
+
+
+def _rewritten(built: Built, cache: Path, suffix: str, rewrite: Callable[[str, bytes], bytes]) -> Built:
+    """A copy of the build whose HTML pages are ``rewrite(path, page)`` (the noindex mark, the
+    canonical link), in ``cache`` under the build's key plus ``suffix``.
 
     Other files are hard links; pages are new files (the build cache is never written through).
     """
-    final = cache / built.build_key
+    final = cache / (built.build_key + suffix)
     files = {p: e for p, e in built.manifest.items()}
     pages = [p for p in files if p.endswith((".html", ".htm"))]
     if not final.is_dir():
@@ -84,7 +107,7 @@ def _noindexed(built: Built, cache: Path) -> Built:
         for path in files:
             (tmp / path).parent.mkdir(parents=True, exist_ok=True)
             if path in pages:
-                (tmp / path).write_bytes(with_noindex((built.root / path).read_bytes()))
+                (tmp / path).write_bytes(rewrite(path, (built.root / path).read_bytes()))
             else:
                 os.link(built.root / path, tmp / path)
         _evict(cache, keep=4)

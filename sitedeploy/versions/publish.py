@@ -22,7 +22,9 @@ from pathlib import Path
 
 from ..build.planning import BuildPlan
 from ..commands import DeployResult, publish
+from ..commands.deploy import Gate
 from ..progress import SILENT, Progress
+from ..redirects.removed import RemovedPages
 from ..release import records
 from ..release.manifest import scan
 from ..release.records import ReleaseRecord
@@ -45,17 +47,34 @@ class RootResult:
     """Files of a line removed with it (or that a dry run would remove)."""
 
 
-def rules_of(family: Family, *, force: bool = False) -> Rules:
+def rules_of(family: Family, *, force: bool = False, removed_pages: RemovedPages = "warn") -> Rules:
+    """The family's rules; ``removed_pages``: the target's own for a version's line (roots,
+    previews and S3 alias copies only warn)."""
     cfg = family.cfg
-    return Rules(cfg.keep_releases, cfg.max_delete, cfg.lock_timeout, cfg.lock_ttl, force=force)
+    return Rules(
+        cfg.keep_releases,
+        cfg.max_delete,
+        cfg.lock_timeout,
+        cfg.lock_ttl,
+        force=force,
+        removed_pages=removed_pages,
+    )
 
 
 def publish_line(
-    family: Family, name: str, lazy: BuildPlan, rules: Rules, *, dry_run: bool = False
+    family: Family,
+    name: str,
+    lazy: BuildPlan,
+    rules: Rules,
+    *,
+    dry_run: bool = False,
+    gate: Gate | None = None,
+    notes: list[str] | None = None,
 ) -> DeployResult:
     """Publish ``lazy``'s build as line ``name`` (built only if the line does not serve it)."""
     with family.line(name) as line:
-        return publish(line, rules, lazy, lazy.key_for(plain(family.cfg)), dry_run=dry_run)
+        key = lazy.key_for(plain(family.cfg))
+        return publish(line, rules, lazy, key, dry_run=dry_run, gate=gate, notes=notes)
 
 
 def live_state(family: Family) -> FamilyState:

@@ -15,8 +15,9 @@ has a version's name (on S3 the alias's prefix *is* the version's).
 The root files are rendered from it: ``versions.json`` in mike's format (newest first,
 ``[{"version", "title", "aliases"}]``, read by mkdocs-material's version selector), an
 ``index.html`` that sends readers to the default version (as ``mike set-default`` writes it),
-a ``404.html`` offering the same path in the default version and a ``robots.txt`` letting
-crawlers in (canonical links, not ``Disallow``, keep old versions out of results); for
+a ``404.html`` offering the same path in the default version, a ``robots.txt`` letting
+crawlers in (canonical links, not ``Disallow``, keep old versions out of results) and, when the
+default's build names its site, a ``sitemap.xml`` index of its sitemap (:mod:`.sitemap`); for
 previews a ``robots.txt`` that keeps crawlers out.
 """
 
@@ -32,6 +33,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..names import line_problem
 from ..release.records import MetaStore, _parsing
+from .sitemap import SITE, site_base, sitemap_index
 
 STATE_DIR = "family"
 
@@ -46,6 +48,9 @@ class Line:
     """The tag or branch it is built from; empty for an import or a version set by hand."""
     added_at: str = ""
     updated_at: str = ""
+    site_url: str = ""
+    """The site its build's ``sitemap.xml`` names (``https://docs.example.com/``); empty
+    without one (:mod:`.sitemap`). The root's sitemap index points at the default's."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,11 @@ class FamilyState:
     @property
     def key(self) -> str:
         """A fingerprint of what the root serves: equal keys mean nothing to publish."""
-        served = [self.kind, self.default, [(v.name, v.title) for v in self.lines]]
+        served = [
+            self.kind,
+            self.default,
+            [(v.name, v.title, *filter(None, [v.site_url])) for v in self.lines],
+        ]
         served.append(sorted((a.name, a.version) for a in self.aliases))
         return hashlib.sha256(json.dumps(served).encode()).hexdigest()
 
@@ -150,9 +159,11 @@ class FamilyState:
             problem = line_problem(name, what)
             if problem is not None:
                 raise ValueError(problem)
-        texts = [(v.title, v.ref, v.added_at, v.updated_at) for v in self.lines]
+        texts = [(v.title, v.ref, v.added_at, v.updated_at, v.site_url) for v in self.lines]
         if not all(isinstance(t, str) for fields in texts for t in fields):
-            raise ValueError("a line's title, ref and times must be strings")
+            raise ValueError("a line's title, ref, times and site_url must be strings")
+        if not all(SITE.fullmatch(v.site_url) for v in self.lines if v.site_url):
+            raise ValueError("a line's site_url must be a plain http(s) URL")
         if not all(a.rule is None or isinstance(a.rule, str) for a in self.aliases):
             raise ValueError("an alias's rule must be a string")
         clash = next((a for a in self.aliases if self.line(a.name) is not None), None)
@@ -222,6 +233,14 @@ def listing_page(state: FamilyState, title: str) -> bytes:
     ).encode()
 
 
+def served_default(state: FamilyState) -> str | None:
+    """The name the root sends readers to: the default when it names something, else the
+    newest version; None without versions."""
+    if state.default and state.resolve(state.default):
+        return state.default
+    return state.newest_first()[0].name if state.lines else None
+
+
 def root_files(state: FamilyState) -> dict[str, bytes]:
     if state.kind == "previews":
         return {
@@ -229,14 +248,17 @@ def root_files(state: FamilyState) -> dict[str, bytes]:
             "robots.txt": b"User-agent: *\nDisallow: /\n",
         }
     files = {"versions.json": mike_versions_json(state)}
-    default = state.default if state.default and state.resolve(state.default) else None
-    if default is None and state.lines:
-        default = state.newest_first()[0].name
+    default = served_default(state)
     files["index.html"] = redirect_page(default) if default else listing_page(state, "Versions")
+    files["robots.txt"] = ROBOTS
     if default:
         names = [v.name for v in state.lines] + [a.name for a in state.aliases]
         files["404.html"] = not_found_page(default, names)
-    files["robots.txt"] = ROBOTS
+        line = state.line(state.resolve(default) or "")
+        if line is not None and line.site_url:
+            base = site_base(line.site_url, set(names))
+            files["sitemap.xml"] = sitemap_index(base, default)
+            files["robots.txt"] = ROBOTS + f"Sitemap: {base}sitemap.xml\n".encode()
     return files
 
 

@@ -27,6 +27,7 @@ import logging
 import posixpath
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...errors import RulesError, TargetError
 from ...progress import Progress
@@ -35,6 +36,9 @@ from ...redirects.release import read_rules
 from ...redirects.ruleset import RuleSet
 from ...release.manifest import FileEntry, Manifest
 from .headers import EXTRA, HeaderRules, ObjectHeaders
+
+if TYPE_CHECKING:
+    from .target import S3Target
 
 log = logging.getLogger(__name__)
 EMPTY = hashlib.sha256(b"").hexdigest()
@@ -55,6 +59,12 @@ def redirect_key(source: str) -> str:
     return f"{rel}/index.html"
 
 
+def location(target: str, served_at: str) -> str:
+    """The ``Location`` of a rule's target on a prefix the website serves at ``served_at``: a
+    version's ``/new/`` on line ``1.0`` is ``/1.0/new/``; an ``https://`` target as it is."""
+    return served_at.rstrip("/") + target if target.startswith("/") else target
+
+
 def url_forms(path: str) -> list[str]:
     """The URL paths one key answers: ``guide/index.html`` at ``/guide/`` and as itself."""
     forms = ["/" + path]
@@ -66,13 +76,13 @@ def url_forms(path: str) -> list[str]:
 class SiteRules:
     """The target's header rules with one release's ``_redirects`` and ``_headers`` over them."""
 
-    def __init__(self, base: HeaderRules, rules: RuleSet) -> None:
+    def __init__(self, base: HeaderRules, rules: RuleSet, served_at: str = "/") -> None:
         self.base = base
         self.rules = rules
         self.redirects: dict[str, str] = {}
         for rule in rules.exact:
             if rule.status == 301:
-                self.redirects.setdefault(redirect_key(rule.source), rule.target)
+                self.redirects.setdefault(redirect_key(rule.source), location(rule.target, served_at))
 
     @property
     def unserved(self) -> int:
@@ -137,21 +147,19 @@ def expires(value: str, origin: str) -> str:
         ) from None
 
 
-def from_build(
-    target: str, base: HeaderRules, build_dir: Path, distribution: str | None, progress: Progress
-) -> SiteRules:
+def from_build(t: S3Target, build_dir: Path, progress: Progress) -> SiteRules:
     """A deploy's rules, from the release it built: checked for S3, and what S3 alone cannot
     answer said."""
-    site = SiteRules(base, read_rules(build_dir))
-    site.check(target)
-    warn_unserved(target, site, distribution, progress)
+    site = SiteRules(t.rules, read_rules(build_dir), t.served_at)
+    site.check(t.name)
+    warn_unserved(t.name, site, t.cfg.cloudfront_distribution_id, progress)
     return site
 
 
-def from_json(where: str, base: HeaderRules, raw: bytes | None) -> SiteRules:
+def from_json(where: str, base: HeaderRules, raw: bytes | None, served_at: str = "/") -> SiteRules:
     """A recorded release's rules (``where`` names it in the error if they are damaged)."""
     try:
-        return SiteRules(base, RuleSet.from_json(raw) if raw else RuleSet())
+        return SiteRules(base, RuleSet.from_json(raw) if raw else RuleSet(), served_at)
     except (ValueError, KeyError, TypeError):
         raise TargetError(f"{where}: its rules are damaged; deploy that release's commit again") from None
 

@@ -17,10 +17,9 @@ listing the bucket):
    its id is noted; otherwise it is copied into ``objects/`` (server-side). Readers see nothing.
 2. ``S3Prepared.switch`` writes new and changed assets, then HTML pages, then the sitemap and search
    index, each group complete before the next, so a page never goes live before what it
-   references. A change of headers alone is a
-   copy of the key onto itself; a deploy uploads the other bodies straight to their live keys
-   (one PUT each, like ``aws s3 sync``); a rollback copies them server-side from an untouched
-   live key, from a noncurrent version or from ``objects/`` and uploads nothing.
+   references. A change of headers alone is a copy of the key onto itself; a deploy uploads
+   the other bodies straight to their live keys (one PUT each, like ``aws s3 sync``); a rollback
+   copies them server-side from a live key, a noncurrent version or ``objects/``, uploads nothing.
 3. CloudFront is asked to invalidate the changed paths.
 4. The state object is written naming the new release, with the switch's history entry and
    the versions that now keep replaced bodies in it: the commit point. History lives in the
@@ -126,6 +125,8 @@ def normalize_prefix(prefix: str) -> str:
 
 
 class S3Target(Closing):
+    served_at = "/"  # the prefix's URL path, for redirects (a version's line: /1.0/, set by its Family)
+
     def __init__(self, name: str, cfg: S3TargetConfig) -> None:
         self.name = name
         self.cfg = cfg
@@ -234,7 +235,7 @@ class S3Target(Closing):
     def site_rules(self, rid: str, base: HeaderRules | None = None) -> SiteRules:
         """This target's header rules with release ``rid``'s ``_redirects`` and ``_headers``."""
         where = f"target '{self.name}': release {rid} in {self.describe()}.sitedeploy/releases/"
-        return from_json(where, base or self.rules, self.releases.read_site_rules(rid))
+        return from_json(where, base or self.rules, self.releases.read_site_rules(rid), self.served_at)
 
     def live_release(self) -> str | None:
         return self.read_state().release
@@ -262,7 +263,7 @@ class S3Target(Closing):
         rollback) every body comes from a server-side copy.
         """
         if build_dir is not None:
-            site = from_build(self.name, self.rules, build_dir, self.cfg.cloudfront_distribution_id, progress)
+            site = from_build(self, build_dir, progress)
             if not site.rules.empty:  # kept in the release object, for rollback and verify
                 self.releases.site_rules[record.id] = site.rules.to_json()
         else:
