@@ -15,6 +15,11 @@ Per trust level (:data:`~sitedeploy.build.sites.Trust`):
   must not become an entry any other build reads. "cache-only" does not apply to them
   (CI pushes production builds): a missing preview build is built here.
 
+Writes run in the background (:class:`Uploads`): a site's upload (pack, sign, create) runs
+beside the next site's build, at most :data:`UPLOADERS` at once, and every upload is joined
+before the release is assembled (:func:`uploading`), so no deploy ends with a write in flight
+and each failure is still reported.
+
 A fetched entry lands in the level's local build cache (:func:`~sitedeploy.build.sites.trust_dir`)
 like a local build, so the next deploy reuses it without the network.
 """
@@ -27,8 +32,12 @@ import json
 import logging
 import shutil
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..cache import SharedCache, StoreError, open_store
@@ -42,11 +51,40 @@ from .sites import SiteJob, Trust
 CACHE_FORMAT = 1
 """The shared entry format, part of every shared key: a new format never reads an old one."""
 _POLL_SECONDS = 5.0
+UPLOADERS = 2
+"""Uploads at once: packing is CPU, and the builds beside it need the cores more."""
 _log = logging.getLogger(__name__)
 
 
 def shared_key(site: SiteJob) -> str:
     return hashlib.sha256(b"sitedeploy-shared-build %d\n" % CACHE_FORMAT + site.key_payload()).hexdigest()
+
+
+class Uploads:
+    """Uploads running beside the builds; :meth:`join` waits for every one."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: list[Future[None]] = []
+        self._lock = threading.Lock()
+
+    def submit(self, work: Callable[[], None]) -> None:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(UPLOADERS, thread_name_prefix="cache-upload")
+            self._pending.append(self._pool.submit(work))
+
+    def join(self) -> None:
+        """Wait for every upload; re-raises the first unexpected error (a store failure is
+        already a warning, see :meth:`SharedBuilds.after_build`)."""
+        with self._lock:
+            pool, pending, self._pool, self._pending = self._pool, self._pending, None, []
+        try:
+            for future in pending:
+                future.result()
+        finally:
+            if pool is not None:
+                pool.shutdown()
 
 
 @dataclass(frozen=True)
@@ -57,6 +95,7 @@ class SharedBuilds:
     mode: str
     wait: float
     trust: Trust
+    uploads: Uploads = field(default_factory=Uploads, compare=False)
 
     @property
     def writes(self) -> bool:
@@ -113,10 +152,12 @@ class SharedBuilds:
         return None
 
     def after_build(self, site: SiteJob, entry: Path, progress: Progress) -> None:
-        """A site built here goes to the shared cache (production, with a signing key); a
-        failure to write is a warning: the deploy itself needs nothing from the cache."""
-        if not self.writes:
-            return
+        """A site built here goes to the shared cache (production, with a signing key), in the
+        background; a failure to write is a warning: the deploy itself needs nothing from it."""
+        if self.writes:
+            self.uploads.submit(lambda: self._push_or_warn(site, entry, progress))
+
+    def _push_or_warn(self, site: SiteJob, entry: Path, progress: Progress) -> None:
         try:
             self.push(site, entry, progress)
         except StoreError as exc:
@@ -130,6 +171,16 @@ class SharedBuilds:
         said = "stored in" if stored else "already in"
         progress.step(f"site '{site.config.name}': {said} the shared cache {self.cache.store.where}")
         return stored
+
+
+@contextmanager
+def uploading(shared: SharedBuilds | None) -> Iterator[None]:
+    """Builds that may upload run inside; on the way out every upload has finished."""
+    try:
+        yield
+    finally:
+        if shared is not None:
+            shared.uploads.join()
 
 
 def open_shared(config: Config, trust: Trust, mode: str | None = None) -> SharedBuilds | None:
@@ -166,19 +217,23 @@ def for_push(config: Config) -> Config:
 
 
 def push_built(config: Config, jobs: list[SiteJob], progress: Progress) -> tuple[int, int, int]:
-    """Every site of a production build into the shared cache, then old entries out:
-    (stored, already there, evicted). A store failure fails the command (CI must know)."""
+    """Every site of a production build into the shared cache (those the build uploaded
+    already are found there), then old entries out: (stored, already there, evicted). A store
+    failure fails the command (CI must know)."""
     shared = open_shared(config, "production")
     if shared is None:
         raise ConfigError(f"{config.path.name}: --push needs [build] cache and cache_allowed_signers")
-    stored = 0
+    builds = config.state_dir / "builds"
+
+    def one(site: SiteJob) -> bool:
+        return shared.push(site, builds / site.config.name / site.key, progress)
+
     try:
-        for site in jobs:
-            stored += shared.push(site, config.state_dir / "builds" / site.config.name / site.key, progress)
+        with ThreadPoolExecutor(UPLOADERS, thread_name_prefix="cache-upload") as pool:
+            stored = sum(pool.map(one, jobs))  # the first store failure is raised here
         evicted = shared.cache.evict()
     except StoreError as exc:
-        where = config.state_dir / "builds"
-        raise _retryable(f"--push: {exc}; the build itself is in {where}") from None
+        raise _retryable(f"--push: {exc}; the build itself is in {builds}") from None
     return stored, len(jobs) - stored, evicted
 
 

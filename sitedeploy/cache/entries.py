@@ -71,9 +71,12 @@ class SharedCache:
         return Fetched(True, signer=signer)
 
     def push(self, key: str, entry: Path) -> bool:
-        """Store the local entry ``entry`` under ``key``; False if one was there already."""
+        """Store the local entry ``entry`` under ``key``; False if one was there already
+        (looked up first: packing and signing cost more than the look-up)."""
         if self.signing_key is None:
             raise StoreError("no cache_signing_key: this machine cannot write the shared cache")
+        if self.store.exists(_name(key)):
+            return False
         with tempfile.TemporaryDirectory(prefix=".push-", dir=entry.parent) as tmp:
             archive, envelope = Path(tmp) / "archive", Path(tmp) / "entry"
             with archive.open("wb") as out:
