@@ -261,3 +261,26 @@ def test_an_entry_that_breaks_the_untrusted_output_rules_is_refused(
     with pytest.raises(BadEntry):
         unpack(_archive(("manifest.json", None, b"{}"), member), tmp_path, 10**6)
     assert not (tmp_path.parent / "escape").exists() and not (tmp_path / "out" / "x").is_symlink()
+
+
+@pytest.mark.parametrize(
+    ("line", "signer"),
+    [
+        ("ci@example.com,ops {key}", "ci@example.com"),  # read from the line: one ssh-keygen
+        ("*@example.com {key}", "*@example.com"),  # a pattern: found by -Y find-principals
+        ('ci@example.com namespaces="git" {key}', None),  # listed, not for cache entries
+        ("ci@example.com {rogue}", None),  # the entry's key is not listed
+    ],
+)
+def test_the_signer_is_whom_ssh_keygen_verifies(
+    tmp_path: Path, cache_keys: CacheKeys, line: str, signer: str | None
+) -> None:
+    from sitedeploy.cache import signing
+
+    key, rogue = (k.with_suffix(".pub").read_text().strip() for k in (cache_keys.ci, cache_keys.rogue))
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(f"# operators\n{line.format(key=key, rogue=rogue)}\n")
+    data = signing.message("k" * 64, "d" * 64)
+    signature = signing.sign(data, cache_keys.ci)
+    assert signing.verify(data, signature, allowed) == signer
+    assert signing.verify(data.replace(b"d", b"e"), signature, allowed) is None
