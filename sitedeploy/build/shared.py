@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..cache import SharedCache, StoreError, open_store
+from ..cache.entries import Packed
 from ..config import Config
 from ..errors import BuildError, ConfigError
 from ..progress import Progress
@@ -48,7 +49,7 @@ from ..release.manifest import files
 from .release_tree import publish_dir
 from .sites import SiteJob, Trust
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 """The shared entry format, part of every shared key: a new format never reads an old one."""
 _POLL_SECONDS = 5.0
 UPLOADERS = 2
@@ -61,30 +62,26 @@ def shared_key(site: SiteJob) -> str:
 
 
 class Uploads:
-    """Uploads running beside the builds; :meth:`join` waits for every one."""
+    """The sites of one run being packed for the shared cache, beside the next builds."""
 
     def __init__(self) -> None:
         self._pool: ThreadPoolExecutor | None = None
-        self._pending: list[Future[None]] = []
+        self._pending: list[tuple[SiteJob, Future[Packed | None]]] = []
         self._lock = threading.Lock()
 
-    def submit(self, work: Callable[[], None]) -> None:
+    def submit(self, site: SiteJob, work: Callable[[], Packed | None]) -> None:
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(UPLOADERS, thread_name_prefix="cache-upload")
-            self._pending.append(self._pool.submit(work))
+            self._pending.append((site, self._pool.submit(work)))
 
-    def join(self) -> None:
-        """Wait for every upload; re-raises the first unexpected error (a store failure is
-        already a warning, see :meth:`SharedBuilds.after_build`)."""
+    def take(self) -> list[tuple[SiteJob, Future[Packed | None]]]:
+        """Every submitted site, its packing finished (or failed)."""
         with self._lock:
             pool, pending, self._pool, self._pending = self._pool, self._pending, None, []
-        try:
-            for future in pending:
-                future.result()
-        finally:
-            if pool is not None:
-                pool.shutdown()
+        if pool is not None:
+            pool.shutdown(wait=True)
+        return pending
 
 
 @dataclass(frozen=True)
@@ -152,35 +149,59 @@ class SharedBuilds:
         return None
 
     def after_build(self, site: SiteJob, entry: Path, progress: Progress) -> None:
-        """A site built here goes to the shared cache (production, with a signing key), in the
-        background; a failure to write is a warning: the deploy itself needs nothing from it."""
-        if self.writes:
-            self.uploads.submit(lambda: self._push_or_warn(site, entry, progress))
-
-    def _push_or_warn(self, site: SiteJob, entry: Path, progress: Progress) -> None:
-        try:
-            self.push(site, entry, progress)
-        except StoreError as exc:
-            _warn(progress, f"site '{site.config.name}' not written to the shared cache: {exc}")
-
-    def push(self, site: SiteJob, entry: Path, progress: Progress) -> bool:
-        """Write one local entry; False if the shared cache had it already."""
+        """A site built here goes to the shared cache (production, with a signing key): packed
+        in the background now, signed with the run's others and stored by :meth:`finish`."""
         if not self.writes:
-            raise StoreError(f"{self.trust} builds never write the shared cache")
-        stored = self.cache.push(shared_key(site), entry)
-        said = "stored in" if stored else "already in"
-        progress.step(f"site '{site.config.name}': {said} the shared cache {self.cache.store.where}")
-        return stored
+            return
+        key = shared_key(site)
+        self.uploads.submit(site, lambda: self.cache.pack(key, entry))
+
+    def finish(self, progress: Progress, *, strict: bool = False) -> int:
+        """Sign everything this run packed (one signature) and store it; how many entries were
+        stored. A store failure is a warning (the deploy needs nothing from the cache) or,
+        ``strict`` (``build --push``: CI must know), raised once the rest is stored."""
+        packed: list[tuple[SiteJob, Packed]] = []
+        failed: list[tuple[SiteJob, StoreError]] = []
+        unexpected: BaseException | None = None
+        for site, future in self.uploads.take():
+            try:
+                one = future.result()
+            except StoreError as exc:
+                failed.append((site, exc))
+                continue
+            except Exception as exc:  # a bug: reported after the others are stored
+                unexpected = unexpected or exc
+                continue
+            if one is None:
+                self._said(progress, site, "already in")
+            else:
+                packed.append((site, one))
+        try:
+            stored = self.cache.store_signed([one for _, one in packed])
+        except StoreError as exc:
+            stored, failed = [], failed + [(site, exc) for site, _ in packed]
+        for (site, _), done in zip(packed, stored, strict=False):
+            self._said(progress, site, "stored in" if done else "already in")
+        if unexpected is not None:
+            raise unexpected
+        if failed and strict:
+            raise failed[0][1]
+        for site, error in failed:
+            _warn(progress, f"site '{site.config.name}' not written to the shared cache: {error}")
+        return sum(stored)
+
+    def _said(self, progress: Progress, site: SiteJob, how: str) -> None:
+        progress.step(f"site '{site.config.name}': {how} the shared cache {self.cache.store.where}")
 
 
 @contextmanager
-def uploading(shared: SharedBuilds | None) -> Iterator[None]:
+def uploading(shared: SharedBuilds | None, progress: Progress) -> Iterator[None]:
     """Builds that may upload run inside; on the way out every upload has finished."""
     try:
         yield
     finally:
         if shared is not None:
-            shared.uploads.join()
+            shared.finish(progress)
 
 
 def open_shared(config: Config, trust: Trust, mode: str | None = None) -> SharedBuilds | None:
@@ -217,20 +238,17 @@ def for_push(config: Config) -> Config:
 
 
 def push_built(config: Config, jobs: list[SiteJob], progress: Progress) -> tuple[int, int, int]:
-    """Every site of a production build into the shared cache (those the build uploaded
-    already are found there), then old entries out: (stored, already there, evicted). A store
-    failure fails the command (CI must know)."""
+    """Every site of a production build into the shared cache, signed together, then old
+    entries out: (stored, already there, evicted). A store failure fails the command (CI
+    must know)."""
     shared = open_shared(config, "production")
     if shared is None:
         raise ConfigError(f"{config.path.name}: --push needs [build] cache and cache_allowed_signers")
     builds = config.state_dir / "builds"
-
-    def one(site: SiteJob) -> bool:
-        return shared.push(site, builds / site.config.name / site.key, progress)
-
     try:
-        with ThreadPoolExecutor(UPLOADERS, thread_name_prefix="cache-upload") as pool:
-            stored = sum(pool.map(one, jobs))  # the first store failure is raised here
+        for site in jobs:  # those the build uploaded already are found there
+            shared.after_build(site, builds / site.config.name / site.key, progress)
+        stored = shared.finish(progress, strict=True)
         evicted = shared.cache.evict()
     except StoreError as exc:
         raise _retryable(f"--push: {exc}; the build itself is in {builds}") from None

@@ -197,7 +197,7 @@ def build_release(
     shared = open_shared(config, trust)
     # Old release trees go while the sites build (the builder is one busy core), not after;
     # so do uploads to the shared cache, all finished before the release is assembled.
-    with evicting(releases, keep=KEEP_BUILDS_PER_SITE - 1, spare=build_key), uploading(shared):
+    with evicting(releases, keep=KEEP_BUILDS_PER_SITE - 1, spare=build_key), uploading(shared, progress):
         done = run_all(
             lambda site: _site_output(config, source, commit, site, cache, progress, shared),
             jobs,

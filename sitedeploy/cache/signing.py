@@ -2,8 +2,8 @@
 
 An entry in a shared cache was made on another machine (a CI runner, another agent): the
 bucket or folder is writable by more hands than the deployer's, so an entry counts only if
-a key in ``[build] cache_allowed_signers`` signed it. What is signed binds the entry to its
-key (:func:`message`): a validly signed build of site A copied under site B's key does not
+a key in ``[build] cache_allowed_signers`` signed it. What is signed binds each entry to its
+key (:func:`listing`): a validly signed build of site A copied under site B's key does not
 verify. The namespace ``sitedeploy-cache`` keeps a cache signature from ever passing for a
 commit or file signature made with the same key, and the other way round.
 """
@@ -15,15 +15,20 @@ import binascii
 import re
 import subprocess  # nosec B404 - fixed argv lists, no shell
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 NAMESPACE = "sitedeploy-cache"
 _PRINCIPAL = re.compile(r"^(\S+)$", re.M)
 
 
-def message(key: str, digest: str) -> bytes:
-    """What a signature covers: the entry's key and the sha256 of its archive."""
-    return f"sitedeploy-cache-entry v1 {key} {digest}\n".encode()
+LISTING_HEAD = b"sitedeploy-cache-entries v2\n"
+
+
+def listing(entries: Iterable[tuple[str, str]]) -> bytes:
+    """What a signature covers: each entry's key with the sha256 of its archive, one a line
+    (entries signed together, see :mod:`.entries`)."""
+    return LISTING_HEAD + "".join(f"{key} {digest}\n" for key, digest in sorted(entries)).encode()
 
 
 def sign(data: bytes, private_key: Path) -> bytes:
