@@ -82,7 +82,7 @@ def _push_one(tmp_path: Path, repo: ContentRepo, keys: CacheKeys, sign: Path) ->
 
 def _tamper_bytes(entry: Path) -> None:
     data = bytearray(entry.read_bytes())
-    data[-40] ^= 0xFF  # inside the archive (gzip's body or trailer)
+    data[-40] ^= 0xFF  # inside the archive (its compressed body)
     entry.write_bytes(bytes(data))
 
 
