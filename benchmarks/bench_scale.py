@@ -8,8 +8,10 @@ A generated monorepo: ``--sites`` copies of the benchmark corpus (benchmarks/cor
 
   1. cold deploy, jobs=1 vs jobs=N        peer: `mkdocs build` of every site, one after another
   2. one commit touching 3 sites          peer: `mkdocs build` of those 3 + rsync of the tree
-  3. a second agent, empty state, shared  peer: publish only (rsync of the built tree)
-     cache filled by `build --push`
+  3. a second agent, empty state, shared  peer: sitedeploy's own publish-only run (a deploy
+     cache filled by `build --push`          of the same commit by CI's machine, whose builds
+                                             are all in its local cache, to an empty target);
+                                             and, for scale, rsync of the built tree
   4. cold deploy writing the shared cache vs the cold deploy without one (its overhead)
 
 Every sitedeploy figure is a whole CLI run (interpreter start included); the peer figures
@@ -118,9 +120,11 @@ def main() -> None:
 
     writer = machine(work, "ci", repo, f'jobs = {args.jobs}\n{shared}cache_signing_key = "{key}"\n')
     pushed = run([str(SITEDEPLOY), "-q", "--config", str(writer / "deploy.toml"), "build", "--push"], writer)
-    publish_only = run(["rsync", "-a", f"{work / 'peer'}/", f"{work / 'peer-publish'}/"], work)
+    rsync = run(["rsync", "-a", f"{work / 'peer'}/", f"{work / 'peer-publish'}/"], work)
+    publish_only = deploy(writer)  # every site in its local cache: nothing built or fetched
     second = deploy(machine(work, "agent2", repo, f'{shared}mode = "cache-only"\n'))
     rows.append(("3. second agent, empty state + cache", publish_only, second))
+    rows.append(("3. the same, against rsync", rsync, second))
 
     fresh = machine(work, "writer2", repo, f"jobs = {args.jobs}\n{shared.replace('shared', 'shared2')}")
     with_key = (fresh / "deploy.toml").read_text() + f'cache_signing_key = "{key}"\n'
@@ -133,8 +137,9 @@ def main() -> None:
     print(f"{'step':<40}{'peer s':>9}{'sitedeploy s':>14}{'ratio':>8}{'per site s':>12}")
     for name, peer, ours in rows:
         print(f"{name:<40}{peer:>9.2f}{ours:>14.2f}{ours / peer:>7.2f}x{ours / args.sites:>12.3f}")
-    print("peers: 1. `mkdocs build` of every site in turn; 2. of the 3 touched + rsync; 3. rsync of a")
-    print("built tree (publish only); 4. the cold deploy without a shared cache (jobs as in 1.)")
+    print("peers: 1. `mkdocs build` of every site in turn; 2. of the 3 touched + rsync; 3. a publish-")
+    print("only deploy (every build in the local cache, empty target), then rsync of a built tree;")
+    print("4. the cold deploy without a shared cache (jobs as in 1.)")
     shutil.rmtree(work, ignore_errors=True)
 
 

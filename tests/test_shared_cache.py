@@ -82,7 +82,7 @@ def _push_one(tmp_path: Path, repo: ContentRepo, keys: CacheKeys, sign: Path) ->
 
 def _tamper_bytes(entry: Path) -> None:
     data = bytearray(entry.read_bytes())
-    data[-40] ^= 0xFF  # inside the archive (gzip's body or trailer)
+    data[-40] ^= 0xFF  # inside the archive (its compressed body)
     entry.write_bytes(bytes(data))
 
 
@@ -115,6 +115,30 @@ def test_a_tampered_entry_is_never_used(
     assert "fetched site" not in result.output
     assert result.output.count("building site") == 2
     assert result.output.count("shared cache entry of site") == 1 and "ignored" in result.output
+
+
+def test_entries_pushed_together_are_checked_once_and_bound_to_their_own_keys(
+    tmp_path: Path, repo: ContentRepo, cache_keys: CacheKeys
+) -> None:
+    cache = tmp_path / "shared"
+    ci = machine(tmp_path / "ci", repo.path, str(cache), cache_keys, sign=cache_keys.ci)
+    assert run_cli(ci, "build", "--push").exit_code == 0
+    from sitedeploy.build.shared import shared_key
+
+    jobs = plan(load(ci), *_source_commit(tmp_path / "ci"), trust="production").jobs
+    keys = {job.config.name: shared_key(job) for job in jobs}
+    reader = _cache_of(machine(tmp_path / "reader", repo.path, str(cache), cache_keys))
+    for name, key in keys.items():
+        (tmp_path / "fetched" / name).mkdir(parents=True)
+        assert reader.fetch(key, tmp_path / "fetched" / name).ok
+    assert len(reader._signers) == 1  # one listing, one ssh-keygen for both entries
+    blog = cache / "v1" / f"{keys['blog']}.entry"  # landing's entry under blog's key: the
+    blog.unlink()  # listing names blog's key, but with blog's archive's sha256
+    (cache / "v1" / f"{keys['landing']}.entry").rename(blog)
+    result = run_cli(machine(tmp_path / "agent", repo.path, str(cache), cache_keys), "build")
+    assert result.exit_code == 0, result.output
+    assert "fetched site" not in result.output and result.output.count("building site") == 2
+    assert "shared cache entry of site 'blog' ignored: not signed" in result.output
 
 
 def _source_commit(folder: Path) -> tuple[Any, Any]:
@@ -261,3 +285,26 @@ def test_an_entry_that_breaks_the_untrusted_output_rules_is_refused(
     with pytest.raises(BadEntry):
         unpack(_archive(("manifest.json", None, b"{}"), member), tmp_path, 10**6)
     assert not (tmp_path.parent / "escape").exists() and not (tmp_path / "out" / "x").is_symlink()
+
+
+@pytest.mark.parametrize(
+    ("line", "signer"),
+    [
+        ("ci@example.com,ops {key}", "ci@example.com"),  # read from the line: one ssh-keygen
+        ("*@example.com {key}", "*@example.com"),  # a pattern: found by -Y find-principals
+        ('ci@example.com namespaces="git" {key}', None),  # listed, not for cache entries
+        ("ci@example.com {rogue}", None),  # the entry's key is not listed
+    ],
+)
+def test_the_signer_is_whom_ssh_keygen_verifies(
+    tmp_path: Path, cache_keys: CacheKeys, line: str, signer: str | None
+) -> None:
+    from sitedeploy.cache import signing
+
+    key, rogue = (k.with_suffix(".pub").read_text().strip() for k in (cache_keys.ci, cache_keys.rogue))
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(f"# operators\n{line.format(key=key, rogue=rogue)}\n")
+    data = signing.listing([("k" * 64, "d" * 64)])
+    signature = signing.sign(data, cache_keys.ci)
+    assert signing.verify(data, signature, allowed) == signer
+    assert signing.verify(data.replace(b"d", b"e"), signature, allowed) is None

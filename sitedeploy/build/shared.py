@@ -15,6 +15,11 @@ Per trust level (:data:`~sitedeploy.build.sites.Trust`):
   must not become an entry any other build reads. "cache-only" does not apply to them
   (CI pushes production builds): a missing preview build is built here.
 
+Writes run in the background (:class:`Uploads`): a site's upload (pack, sign, create) runs
+beside the next site's build, at most :data:`UPLOADERS` at once, and every upload is joined
+before the release is assembled (:func:`uploading`), so no deploy ends with a write in flight
+and each failure is still reported.
+
 A fetched entry lands in the level's local build cache (:func:`~sitedeploy.build.sites.trust_dir`)
 like a local build, so the next deploy reuses it without the network.
 """
@@ -27,11 +32,16 @@ import json
 import logging
 import shutil
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..cache import SharedCache, StoreError, open_store
+from ..cache.entries import Packed
 from ..config import Config
 from ..errors import BuildError, ConfigError
 from ..progress import Progress
@@ -39,14 +49,39 @@ from ..release.manifest import files
 from .release_tree import publish_dir
 from .sites import SiteJob, Trust
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 """The shared entry format, part of every shared key: a new format never reads an old one."""
 _POLL_SECONDS = 5.0
+UPLOADERS = 2
+"""Uploads at once: packing is CPU, and the builds beside it need the cores more."""
 _log = logging.getLogger(__name__)
 
 
 def shared_key(site: SiteJob) -> str:
     return hashlib.sha256(b"sitedeploy-shared-build %d\n" % CACHE_FORMAT + site.key_payload()).hexdigest()
+
+
+class Uploads:
+    """The sites of one run being packed for the shared cache, beside the next builds."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: list[tuple[SiteJob, Future[Packed | None]]] = []
+        self._lock = threading.Lock()
+
+    def submit(self, site: SiteJob, work: Callable[[], Packed | None]) -> None:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(UPLOADERS, thread_name_prefix="cache-upload")
+            self._pending.append((site, self._pool.submit(work)))
+
+    def take(self) -> list[tuple[SiteJob, Future[Packed | None]]]:
+        """Every submitted site, its packing finished (or failed)."""
+        with self._lock:
+            pool, pending, self._pool, self._pending = self._pool, self._pending, None, []
+        if pool is not None:
+            pool.shutdown(wait=True)
+        return pending
 
 
 @dataclass(frozen=True)
@@ -57,6 +92,7 @@ class SharedBuilds:
     mode: str
     wait: float
     trust: Trust
+    uploads: Uploads = field(default_factory=Uploads, compare=False)
 
     @property
     def writes(self) -> bool:
@@ -113,23 +149,59 @@ class SharedBuilds:
         return None
 
     def after_build(self, site: SiteJob, entry: Path, progress: Progress) -> None:
-        """A site built here goes to the shared cache (production, with a signing key); a
-        failure to write is a warning: the deploy itself needs nothing from the cache."""
+        """A site built here goes to the shared cache (production, with a signing key): packed
+        in the background now, signed with the run's others and stored by :meth:`finish`."""
         if not self.writes:
             return
-        try:
-            self.push(site, entry, progress)
-        except StoreError as exc:
-            _warn(progress, f"site '{site.config.name}' not written to the shared cache: {exc}")
+        key = shared_key(site)
+        self.uploads.submit(site, lambda: self.cache.pack(key, entry))
 
-    def push(self, site: SiteJob, entry: Path, progress: Progress) -> bool:
-        """Write one local entry; False if the shared cache had it already."""
-        if not self.writes:
-            raise StoreError(f"{self.trust} builds never write the shared cache")
-        stored = self.cache.push(shared_key(site), entry)
-        said = "stored in" if stored else "already in"
-        progress.step(f"site '{site.config.name}': {said} the shared cache {self.cache.store.where}")
-        return stored
+    def finish(self, progress: Progress, *, strict: bool = False) -> int:
+        """Sign everything this run packed (one signature) and store it; how many entries were
+        stored. A store failure is a warning (the deploy needs nothing from the cache) or,
+        ``strict`` (``build --push``: CI must know), raised once the rest is stored."""
+        packed: list[tuple[SiteJob, Packed]] = []
+        failed: list[tuple[SiteJob, StoreError]] = []
+        unexpected: BaseException | None = None
+        for site, future in self.uploads.take():
+            try:
+                one = future.result()
+            except StoreError as exc:
+                failed.append((site, exc))
+                continue
+            except Exception as exc:  # a bug: reported after the others are stored
+                unexpected = unexpected or exc
+                continue
+            if one is None:
+                self._said(progress, site, "already in")
+            else:
+                packed.append((site, one))
+        try:
+            stored = self.cache.store_signed([one for _, one in packed])
+        except StoreError as exc:
+            stored, failed = [], failed + [(site, exc) for site, _ in packed]
+        for (site, _), done in zip(packed, stored, strict=False):
+            self._said(progress, site, "stored in" if done else "already in")
+        if unexpected is not None:
+            raise unexpected
+        if failed and strict:
+            raise failed[0][1]
+        for site, error in failed:
+            _warn(progress, f"site '{site.config.name}' not written to the shared cache: {error}")
+        return sum(stored)
+
+    def _said(self, progress: Progress, site: SiteJob, how: str) -> None:
+        progress.step(f"site '{site.config.name}': {how} the shared cache {self.cache.store.where}")
+
+
+@contextmanager
+def uploading(shared: SharedBuilds | None, progress: Progress) -> Iterator[None]:
+    """Builds that may upload run inside; on the way out every upload has finished."""
+    try:
+        yield
+    finally:
+        if shared is not None:
+            shared.finish(progress)
 
 
 def open_shared(config: Config, trust: Trust, mode: str | None = None) -> SharedBuilds | None:
@@ -166,19 +238,20 @@ def for_push(config: Config) -> Config:
 
 
 def push_built(config: Config, jobs: list[SiteJob], progress: Progress) -> tuple[int, int, int]:
-    """Every site of a production build into the shared cache, then old entries out:
-    (stored, already there, evicted). A store failure fails the command (CI must know)."""
+    """Every site of a production build into the shared cache, signed together, then old
+    entries out: (stored, already there, evicted). A store failure fails the command (CI
+    must know)."""
     shared = open_shared(config, "production")
     if shared is None:
         raise ConfigError(f"{config.path.name}: --push needs [build] cache and cache_allowed_signers")
-    stored = 0
+    builds = config.state_dir / "builds"
     try:
-        for site in jobs:
-            stored += shared.push(site, config.state_dir / "builds" / site.config.name / site.key, progress)
+        for site in jobs:  # those the build uploaded already are found there
+            shared.after_build(site, builds / site.config.name / site.key, progress)
+        stored = shared.finish(progress, strict=True)
         evicted = shared.cache.evict()
     except StoreError as exc:
-        where = config.state_dir / "builds"
-        raise _retryable(f"--push: {exc}; the build itself is in {where}") from None
+        raise _retryable(f"--push: {exc}; the build itself is in {builds}") from None
     return stored, len(jobs) - stored, evicted
 
 

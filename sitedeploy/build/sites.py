@@ -192,11 +192,12 @@ def build_release(
     config = dataclasses.replace(config, state_dir=trust_dir(config.state_dir, trust))
     cache, releases = config.state_dir / "builds", config.state_dir / "releases"
     build_key = release_key(commit, jobs)
-    from .shared import open_shared  # (imports this module)
+    from .shared import open_shared, uploading  # (imports this module)
 
     shared = open_shared(config, trust)
-    # Old release trees go while the sites build (the builder is one busy core), not after.
-    with evicting(releases, keep=KEEP_BUILDS_PER_SITE - 1, spare=build_key):
+    # Old release trees go while the sites build (the builder is one busy core), not after;
+    # so do uploads to the shared cache, all finished before the release is assembled.
+    with evicting(releases, keep=KEEP_BUILDS_PER_SITE - 1, spare=build_key), uploading(shared, progress):
         done = run_all(
             lambda site: _site_output(config, source, commit, site, cache, progress, shared),
             jobs,

@@ -1,7 +1,7 @@
 """Where shared-cache entries live: a folder (a shared disk, NFS) or an S3 bucket.
 
-A store knows four things: read an entry, create one **only if it does not exist yet**, list
-entries with their age, delete one. The conditional create is what lets any number of
+A store knows five things: read an entry, whether one exists, create one **only if it does not
+exist yet**, list entries with their age, delete one. The conditional create is what lets any number of
 writers race on the same key: exactly one wins, the others find it taken and move on (a key
 names byte-identical builds, so whose copy wins does not matter). A folder creates by
 ``link(2)`` of a finished temporary file, which fails if the name exists; S3 by
@@ -42,6 +42,10 @@ class Store(Protocol):
 
     def read(self, name: str, into: BinaryIO, limit: int) -> bool:
         """Copy entry ``name`` into ``into``; False if there is none."""
+
+    def exists(self, name: str) -> bool:
+        """Whether ``name`` is there: a writer skips packing and signing a build already stored
+        (a hint only: :meth:`create` stays the one check that counts)."""
 
     def create(self, name: str, data: Path) -> bool:
         """Store ``data`` as ``name`` unless that exists; False if it did (another writer won)."""
@@ -92,6 +96,12 @@ class FolderStore:
                 raise StoreError(f"{self.where}: {name} is not a regular file")
             copy_limited(source, into, limit, f"{self.where}/{name}")
         return True
+
+    def exists(self, name: str) -> bool:
+        try:
+            return os.path.lexists(self._entries / name)
+        except OSError as exc:
+            raise StoreError(f"{self.where}: cannot look up {name} ({exc.strerror})") from None
 
     def create(self, name: str, data: Path) -> bool:
         try:

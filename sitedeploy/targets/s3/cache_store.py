@@ -66,6 +66,16 @@ class S3Store:
                 copy_limited(body, into, limit, f"{self.where}{name}")
         return True
 
+    def exists(self, name: str) -> bool:
+        with self._translated("look up", name):
+            try:
+                self.s3.head_object(Bucket=self.bucket, Key=self._prefix + name)
+            except botocore.exceptions.ClientError as exc:
+                if _code(exc) in _MISSING:
+                    return False
+                raise
+        return True
+
     def create(self, name: str, data: Path) -> bool:
         with self._translated("write", name), data.open("rb") as body:
             try:
