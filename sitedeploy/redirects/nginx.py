@@ -31,6 +31,9 @@ SERVER_CONF = GENERATED_PREFIX + "nginx/server.conf"
 LOCATION_CONF = GENERATED_PREFIX + "nginx/location.conf"
 _NO_PAGE = "/" + GENERATED_PREFIX + "no-404-page"
 """An error page that does not exist: nginx then answers with its own 404."""
+CONTROL = "[[:cntrl:]]"
+"""A decoded path with a control character is never redirected by a pattern: ``$uri`` is
+percent-decoded, so ``/p/%0d%0aSet-Cookie:...`` would put its capture into ``Location``."""
 
 
 def server_conf(rules: RuleSet) -> str:
@@ -44,6 +47,8 @@ def server_conf(rules: RuleSet) -> str:
     lines += [f'if ($uri ~ "^/{literal(GENERATED_PREFIX)}") {{ return 404; }}']
     for rule in rules.exact:
         lines += [_exact(rule, path) for path in _spellings(rule.source)]
+    if rules.patterns:  # $uri is decoded: a capture must never carry %0d%0a into Location
+        lines.append(f'if ($uri ~ "{CONTROL}") {{ return 400; }}')
     lines += [_pattern(rule) for rule in rules.patterns]
     return "\n".join(lines) + "\n"
 

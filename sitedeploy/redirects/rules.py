@@ -174,7 +174,7 @@ def check_target(target: str, source: str, where: str) -> None:
 
 def _check_chars(path: str, pattern: re.Pattern[str], where: str, what: str) -> None:
     shown = path.encode("unicode_escape").decode("ascii")[:120]
-    if not pattern.match(path) or _PERCENT.search(path):
+    if not pattern.fullmatch(path) or _PERCENT.search(path):  # match's $ allows a trailing \n
         raise RulesError(
             f"{where}: {what} {shown!r} is not a plain URL path (start with /; letters, digits and "
             "- . _ ~ / % + , = @ ! ( ) only)" + ("; or an https:// URL" if what == "to" else "")

@@ -32,6 +32,7 @@ MAX_HOPS = 10
 """Browsers give up after about 20 redirects; a chain longer than this is surely a mistake."""
 RULES_FILE = ".well-known/sitedeploy/rules.json"
 """Where a release keeps its rules (targets and ``sitedeploy serve`` read them back)."""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 GENERATED_PREFIX = ".well-known/sitedeploy/"
 """Files sitedeploy generates into a release; no site may write here (and servers hide it)."""
 
@@ -68,7 +69,10 @@ class RuleSet:
         return [r for r in self.redirects if not r.exact]
 
     def resolve(self, path: str) -> tuple[Redirect, str] | None:
-        """The rule answering ``path`` and where it sends it, or None."""
+        """The rule answering ``path`` and where it sends it, or None (always for a decoded
+        path holding a control character: a capture would carry it into ``Location``)."""
+        if _CONTROL.search(path):
+            return None
         rule = self._exact.get(key_of(path))
         if rule is not None:
             return rule, rule.target
