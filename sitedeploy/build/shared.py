@@ -49,8 +49,9 @@ from ..release.manifest import files
 from .release_tree import publish_dir
 from .sites import SiteJob, Trust
 
-CACHE_FORMAT = 2
-"""The shared entry format, part of every shared key: a new format never reads an old one."""
+CACHE_FORMAT = 3
+"""The shared entry format, part of every shared key: a new format never reads an old one
+(3: entries carry the site's ``rules.json``; a format-2 entry would deploy without them)."""
 _POLL_SECONDS = 5.0
 UPLOADERS = 2
 """Uploads at once: packing is CPU, and the builds beside it need the cores more."""

@@ -1,6 +1,7 @@
 """A local build-cache entry as one archive, and back — the way back treating it as hostile.
 
-An entry (``out/`` plus ``manifest.json``, ``summary.txt``, ``warnings.json``, ``path.txt``)
+An entry (``out/`` plus ``manifest.json``, ``summary.txt``, ``warnings.json``, ``path.txt``,
+``rules.json``: the site's ``_redirects``/``_headers``, taken out of ``out/`` when it was built)
 is packed as a tar with fixed owners, modes and times (so two machines pack the same build
 to the same bytes), compressed with zstd level 3 (``zstandard``, a dependency: on a 20-page
 MkDocs site 3-4 times faster to pack than gzip at level 1 and about 5 times faster to
@@ -29,7 +30,7 @@ from typing import IO, Any
 from ..release.manifest import Manifest, files
 from ..sandbox.untrusted import MAX_FILE_BYTES
 
-META_FILES = ("manifest.json", "summary.txt", "warnings.json", "path.txt")
+META_FILES = ("manifest.json", "summary.txt", "warnings.json", "path.txt", "rules.json")
 """What a cache entry holds beside ``out/`` (``stats.json`` is per machine: not shared)."""
 MAX_FILES = 1_000_000
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"

@@ -220,7 +220,6 @@ MANIFEST = b'{"files": {}}'
         [(_member("out/../../x"), b"a")],
         [(_member("out//x"), b"a")],
         [(_member("out\\..\\x"), b"a")],
-        [(_member("rules.json"), b"{}")],
         [(_member("out/a"), b"1"), (_member("out/a"), b"2")],
         [(_member("manifest.json"), MANIFEST), (_member("manifest.json"), MANIFEST)],
         [(_member("out/a", tarfile.DIRTYPE), b""), (_member("out/a"), b"x")],
@@ -238,3 +237,30 @@ def test_held_hostile_cache_archives_are_refused(
     with pytest.raises(BadEntry):
         unpack(_tar(members), dest, limit=1024)
     assert not (tmp_path / "x").exists() and not Path("/tmp/x").exists()
+
+
+def test_found_a_shared_cache_entry_keeps_the_sites_redirects_and_headers(tmp_path: Path) -> None:
+    """``_redirects``/``_headers`` leave ``out/`` when a site is built and live on as the
+    entry's ``rules.json``: a packed entry without it deployed a site fetched from the shared
+    cache with no redirects and none of its security headers (CSP, X-Frame-Options)."""
+    from sitedeploy.cache.packing import pack
+    from sitedeploy.redirects.release import site_rules, store_site_rules
+    from sitedeploy.release.manifest import files, scan
+
+    entry = tmp_path / "entry"
+    (entry / "out" / "new").mkdir(parents=True)
+    (entry / "out" / "new" / "index.html").write_text("<h1>new</h1>\n")
+    rules = RuleSet(
+        tuple(parse_redirects("/old/ /new/\n", "_redirects", "/")),
+        tuple(parse_headers("/*\n  X-Frame-Options: DENY\n", "_headers", "/")),
+    )
+    store_site_rules(entry, rules)
+    out = entry / "out"
+    (entry / "manifest.json").write_bytes(scan(out, list(files(out))).to_json())
+    packed = io.BytesIO()
+    pack(entry, packed)
+    packed.seek(0)
+    fetched = tmp_path / "fetched"
+    fetched.mkdir()
+    unpack(packed, fetched, limit=1024**2)
+    assert site_rules(fetched / "out") == rules
