@@ -113,7 +113,12 @@ class ForgeClient:
             self._note_quota(exc.headers, exc.code)
             retry = exc.code >= 500 or exc.code == 429 or self.clock() < self.blocked_until
             raise PostFailed(f"{what}: HTTP {exc.code} {exc.reason}", retry=retry) from None
-        except (OSError, ValueError) as exc:  # refused, timed out, TLS: the forge may come back
+        except ValueError:  # http.client quotes the refused header value: that is the token
+            raise PostFailed(
+                f"{what}: a header or URL the HTTP client refused (a token with a newline or space?)",
+                retry=False,
+            ) from None
+        except OSError as exc:  # refused, timed out, TLS: the forge may come back
             raise PostFailed(f"{what}: {type(exc).__name__}: {exc}", retry=True) from None
         try:
             return json.loads(raw) if raw.strip() else None

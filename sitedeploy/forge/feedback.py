@@ -210,7 +210,7 @@ def feedback_for(
     cfg = config.forge
     if cfg is None:
         return NoFeedback()
-    token = os.environ.get(cfg.token_env, "")
+    token = os.environ.get(cfg.token_env, "").strip()  # a secret file's trailing newline
     if not token:
         raise ConfigError(f"forge.token_env: environment variable {cfg.token_env} is not set")
     return Feedback(config, ForgeClient(cfg, token), log, counted)

@@ -9,6 +9,10 @@ Found and fixed here:
   character (nginx answers 400).
 - ``re.match`` with ``$`` accepts a trailing newline: a ``redirect_maps`` key or value ending in
   ``\\n`` (mkdocs.yml) passed the path checks and reached the nginx config and ``Location``.
+- A shared cache entry did not carry the site's ``rules.json``: a fetched build deployed
+  without its redirects and security headers.
+- A forge token with a trailing newline (a secret file) was quoted whole in the error
+  http.client raised, and so in the log.
 """
 
 from __future__ import annotations
@@ -264,3 +268,19 @@ def test_found_a_shared_cache_entry_keeps_the_sites_redirects_and_headers(tmp_pa
     fetched.mkdir()
     unpack(packed, fetched, limit=1024**2)
     assert site_rules(fetched / "out") == rules
+
+
+@pytest.mark.parametrize(
+    ("forge", "token"), [("github", "ghp_R3SECRETVALUE\n"), ("gitlab", "glpat-R3SECRET\r")]
+)
+def test_found_a_token_with_a_newline_is_not_quoted_in_the_forge_error(forge: str, token: str) -> None:
+    """http.client refuses a header value with CR/LF and quotes it in its ValueError: the
+    message (logged, shown on the status page) carried the whole token."""
+    import sitedeploy.config  # noqa: F401 - the forge settings import through the config package
+    from sitedeploy.forge.client import ForgeClient, PostFailed
+    from sitedeploy.forge.settings import ForgeConfig
+
+    cfg = ForgeConfig(type=forge, repository="o/r", token_env="T", api_url=f"http://127.0.0.1:{free_port()}")  # type: ignore[arg-type]
+    with pytest.raises(PostFailed) as failed:
+        ForgeClient(cfg, token).set_status("a" * 40, "success", "ok", None, "sitedeploy")
+    assert "SECRET" not in str(failed.value)
