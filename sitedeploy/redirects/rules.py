@@ -38,6 +38,10 @@ MAX_FILE_BYTES = 1024**2
 MAX_CAPTURES = 9
 """nginx numbers captures ``$1`` to ``$9``: a pattern may hold at most nine ``*``/``:name``."""
 
+MARKER_PATH = "/.well-known/sitedeploy.json"
+"""The deploy marker (``build.release_tree.MARKER``): a rule there would let content answer
+the agent's live check (an S3 redirect object replaces it; urllib follows a 301 anywhere)."""
+_HIDDEN = "/.well-known/sitedeploy/"
 _PATH_CHARS = r"A-Za-z0-9\-._~/%+,=@!()"
 _SOURCE = re.compile(rf"^/[{_PATH_CHARS}:*]*$")
 _TARGET_PATH = re.compile(rf"^/[{_PATH_CHARS}:?&#]*$")
@@ -133,7 +137,13 @@ def parse_line(fields: list[str], where: str, mount: str) -> Redirect:
     if status != 410:
         check_target(target, source, where)
     target = target if target.startswith("https://") else under(mount, target)
-    return Redirect(under(mount, source), target, status, where)
+    rule = Redirect(under(mount, source), target, status, where)
+    if rule.match(MARKER_PATH) is not None or rule.source.startswith(_HIDDEN):
+        raise RulesError(
+            f"{where}: {source!r} would redirect {MARKER_PATH} or /{_HIDDEN[1:]} (sitedeploy's "
+            "own files, read by the agent and the targets); narrow the rule"
+        )
+    return rule
 
 
 def _status(text: str, where: str) -> int:

@@ -284,3 +284,33 @@ def test_found_a_token_with_a_newline_is_not_quoted_in_the_forge_error(forge: st
     with pytest.raises(PostFailed) as failed:
         ForgeClient(cfg, token).set_status("a" * 40, "success", "ok", None, "sitedeploy")
     assert "SECRET" not in str(failed.value)
+
+
+@pytest.mark.parametrize(
+    ("line", "mount"),
+    [
+        ("/.well-known/sitedeploy.json https://evil.example/marker.json", "/"),
+        ("/.well-known/sitedeploy.json /", "/"),
+        ("/.well-known/* https://evil.example/:splat", "/"),
+        ("/:a/sitedeploy.json /", "/"),
+        ("/.well-known/sitedeploy/rules.json /", "/"),
+    ],
+)
+def test_found_a_rule_cannot_take_over_the_deploy_marker(line: str, mount: str) -> None:
+    """On S3 an exact 301 becomes a redirect object at the marker's key (replacing it); on
+    nginx a rule answers before the file; the agent's check (urllib) follows the 301 to
+    whatever the content repo names, and reads a marker of its making."""
+    with pytest.raises(RulesError):
+        parse_redirects(line + "\n", "_redirects", mount)
+
+
+def test_held_a_site_mounted_below_the_root_keeps_its_own_well_known() -> None:
+    rules = parse_redirects("/.well-known/* /new/:splat\n", "_redirects", "/docs/")
+    assert rules[0].source == "/docs/.well-known/*"
+
+
+def test_held_the_marker_path_the_rules_protect_is_the_one_the_build_writes() -> None:
+    from sitedeploy.build.release_tree import MARKER
+    from sitedeploy.redirects.rules import MARKER_PATH
+
+    assert MARKER_PATH == "/" + MARKER
