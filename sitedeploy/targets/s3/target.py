@@ -15,12 +15,12 @@ listing the bucket):
 1. ``prepare`` makes sure every live body that the switch will overwrite or drop, and that no
    untouched key still holds, stays stored: on a versioned bucket its version stays and only
    its id is noted; otherwise it is copied into ``objects/`` (server-side). Readers see nothing.
-2. ``S3Prepared.switch`` writes new and changed assets, then HTML pages, then the sitemap and search
-   index, each group complete before the next, so a page never goes live before what it
-   references. A change of headers alone is a
-   copy of the key onto itself; a deploy uploads the other bodies straight to their live keys
-   (one PUT each, like ``aws s3 sync``); a rollback copies them server-side from an untouched
-   live key, from a noncurrent version or from ``objects/`` and uploads nothing.
+2. ``S3Prepared.switch`` writes new and changed assets, then HTML pages, then the sitemap and
+   search index, each group complete before the next, so a page never goes live before what
+   it references. A change of headers alone is a copy of the key onto itself; a deploy uploads
+   the other bodies straight to their live keys (one PUT each, like ``aws s3 sync``); a
+   rollback copies them server-side from an untouched live key, from a noncurrent version or
+   from ``objects/`` and uploads nothing.
 3. CloudFront is asked to invalidate the changed paths.
 4. The state object is written naming the new release, with the switch's history entry and
    the versions that now keep replaced bodies in it: the commit point. History lives in the
@@ -28,17 +28,17 @@ listing the bucket):
    record are one write that cannot tear.
 5. Keys that left the release are deleted only after ``retain_releases`` switches, so pages
    held in browser and CDN caches keep their assets; a failed upload stops before any delete.
-   The state keeps them (``stale`` 0) until the next switch has deleted them again. Versions
-   nothing needs any more go now too (``bodies``).
+   The state keeps them (``stale`` 0) until the next switch has deleted them again (first
+   thing, before its writes). Versions nothing needs any more go now too (``bodies``).
 
 So a one-page deploy on a versioned bucket writes the changed bodies and three objects: the
 lock, the release object and the state object.
 
 Crash windows: before step 2 nothing visible changed. During step 2 or 3 the state still names
-the old release, and the release record of the switch (written before step 2, see
+the old release, and the switch's release record (written before step 2, see
 ``release.transaction``) is missing from the state's ``known`` releases: the next switch reads
 that release's manifest, rewrites every key the dead run may have touched, whatever it deploys,
-and so the site converges (``s3_state``). A switch with no new release record (a rollback)
+and so the site converges (``live.touched_by``). A rollback writes no new release record: it
 writes that evidence into the state object first (``pending``). After step 4 the release is
 live; a kill or failure before step 5 leaves keys the state owns, deleted by the next switch.
 
@@ -261,9 +261,9 @@ class S3Target(Closing):
         return S3Prepared(self, record, base, switch, build_dir, progress, stats)
 
     def switch_to(self, prepared: S3Prepared, entry: HistoryEntry) -> None:
-        """Rewrite the keys that differ, in order; then commit the state, with ``entry`` in its
-        history; then old deletes."""
+        """Confirm earlier deletes (``Switch.confirm``); write the keys that differ; commit; delete."""
         record, state, switch, stats = prepared.record, prepared.base, prepared.switch_plan, prepared.stats
+        undeleted = self.bodies.confirm_deleted(switch.confirm)
         objects = dict(switch.keep)
         if switch.touches:
             if record.id not in self.meta.written or state.known is None:
@@ -280,7 +280,7 @@ class S3Target(Closing):
         known = {*self.list_releases(), record.id}  # every dead run's keys were rewritten above
         homes, leftovers = settle(state, switch, objects, known)
         history = history_with(self, entry)
-        stale = switch.recorded_stale(self.bodies.confirm_deleted(switch.confirm))
+        stale = switch.recorded_stale(undeleted)
         done = LiveState(record.id, objects, stale, known=known, history=history, homes=homes)
         done.switches = state.switches + 1
         self.write_state(done)
