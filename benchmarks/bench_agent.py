@@ -41,8 +41,8 @@ from sitedeploy.agent.loop import Agent
 from sitedeploy.agent.runner import run_forever, run_once
 from sitedeploy.agent.triggers import Wakeup
 from sitedeploy.build import build_release
+from sitedeploy.build.linkgate import LinkIndex, check_links
 from sitedeploy.commands import synced_source
-from sitedeploy.linkgate import LinkIndex, check_links
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("SITEDEPLOY_BENCH_DIR", "/tmp/sitedeploy-bench"))

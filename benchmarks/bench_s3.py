@@ -45,11 +45,11 @@ from _corpus import corpus  # generated once under a lock
 
 from sitedeploy import commands
 from sitedeploy.build import Built
-from sitedeploy.commands.common import Signature
 from sitedeploy.config import S3TargetConfig
 from sitedeploy.progress import SILENT
 from sitedeploy.release.manifest import scan
 from sitedeploy.source import Commit
+from sitedeploy.source.signatures import Signature
 from sitedeploy.targets.base import TransferStats
 from sitedeploy.targets.s3.target import S3Target
 

@@ -44,8 +44,8 @@ sys.path.insert(0, str(HERE))
 from _corpus import CACHE, corpus  # noqa: E402
 
 from sitedeploy.release import diff as plan_mod  # noqa: E402
-from sitedeploy.release import records as state  # noqa: E402
 from sitedeploy.release.manifest import Manifest, scan  # noqa: E402
+from sitedeploy.release.records import ReleaseRecord  # noqa: E402
 from sitedeploy.release.transaction import Rules, Transaction  # noqa: E402
 from tests.fixtures.sshd import SSHEnv, SSHServer, keygen, open_ssh_target  # noqa: E402
 
@@ -146,7 +146,7 @@ def sitedeploy(target: Any, build: Path, manifest: Manifest, rid: str) -> tuple[
     """The deploy's publishing step against an already-built release."""
     start = time.perf_counter()
     with Transaction(target, Rules(keep_releases=1000), "deploy") as tx:
-        record = state.ReleaseRecord(
+        record = ReleaseRecord(
             id=rid, commit=rid[-8:] * 5, subject="bench", author="b", committed_at="", created_at="",
             created_by="", build_key=rid, files=len(manifest), bytes=manifest.total_bytes,
         )  # fmt: skip

@@ -18,6 +18,8 @@ table knows is a bug: it propagates, and the CLI reports it as an internal error
     │   ├── GitFailed                any other git failure (names the git command)
     │   └── SignatureError           the commit is unsigned or signed by an untrusted key
     ├── BuildError                   a site failed to build (carries the tail of the tool's log)
+    │   └── UnsupportedEngine        the site asks for an engine sitedeploy does not build (MkDocs 2)
+    │   └── RulesError               a _redirects or _headers line is wrong (names file and line)
     ├── GateError                    the built release failed a pre-publish check (broken links)
     ├── PlanRefused                  the plan is unsafe (too many deletes, an empty build)
     ├── TargetError                  a target failed: names the target and the operation
@@ -31,6 +33,7 @@ table knows is a bug: it propagates, and the CLI reports it as an internal error
     │   │   └── LeaseLost        ↻   this run's lock lease ran out or was taken over: no switch
     │   ├── NoSpace                  disk or quota full on the server
     │   ├── ServerError          ↻   the server failed (S3 500/503, throttling, SFTP failure)
+    │   ├── ReloadFailed             the switch happened, the web server's reload_command failed
     │   ├── Misconfigured            a local file the target reads is wrong (ssh_config)
     │   ├── StateDamaged             a state file on the target (control.json, …) is unreadable
     │   └── HostKeyError             an SSH host key is unknown, changed, revoked or unreadable
@@ -124,6 +127,18 @@ class BuildError(SitedeployError):
         self.log_tail = scrub(log_tail)
 
 
+class UnsupportedEngine(BuildError):
+    """The site asks for a build engine sitedeploy does not build (MkDocs 2: ``mkdocs.toml``,
+    ``mkdocs>=2`` in requirements.txt, or a venv that resolved it); the message says what to
+    pin or which engine to use instead. Retrying the same commit cannot help."""
+class RulesError(BuildError):
+    """A ``_redirects`` or ``_headers`` file (or mkdocs-redirects' ``redirect_maps``) is wrong:
+    the message names the file and line (:mod:`sitedeploy.redirects`)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
 class GateError(SitedeployError):
     """The built release failed a check that must pass before anything is published."""
 
@@ -185,6 +200,10 @@ class ServerError(TargetError):
     """The server failed (HTTP 5xx, throttling beyond the retries, a generic SFTP failure)."""
 
     retryable = True
+
+
+class ReloadFailed(TargetError):
+    """The release is live and recorded, but the target's ``reload_command`` failed."""
 
 
 class Misconfigured(TargetError):

@@ -16,9 +16,9 @@ from sitedeploy.agent.metrics import Metrics
 from sitedeploy.agent.notify import Notice, Notifier
 from sitedeploy.agent.refs import parse_ls_remote, parse_tracked, resolve
 from sitedeploy.agent.webhook import authentic
+from sitedeploy.build.linkgate import LinkIndex, broken_links
 from sitedeploy.config import MetricsConfig
 from sitedeploy.errors import ConfigError
-from sitedeploy.linkgate import LinkIndex, broken_links
 from sitedeploy.release.manifest import FileEntry, Manifest
 
 LS_REMOTE = """\

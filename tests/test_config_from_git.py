@@ -15,9 +15,9 @@ from click.testing import CliRunner, Result
 from sitedeploy import commands
 from sitedeploy import config as config_mod
 from sitedeploy.agent.loop import Agent
+from sitedeploy.build.release_tree import MARKER
 from sitedeploy.cli.main import cli
-from sitedeploy.gitconfig import build_config_at, differing_keys, with_build_tables
-from sitedeploy.release_tree import MARKER
+from sitedeploy.config.from_git import build_config_at, differing_keys, with_build_tables
 from tests.fixtures.agent import AgentEnv
 from tests.fixtures.git import ContentRepo
 

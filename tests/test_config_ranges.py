@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sitedeploy import config as config_mod
+from sitedeploy.build.mounts import SiteFiles, check_outputs
 from sitedeploy.errors import ConfigError
-from sitedeploy.mounts import SiteFiles, check_outputs
 
 CONFIG = Path("/x/deploy.toml")
 SSH = {"type": "ssh", "hosts": ["web1"], "path": "/srv"}

@@ -43,8 +43,8 @@ from sitedeploy.errors import (
     TimedOut,
     Unreachable,
 )
-from sitedeploy.gitrun import Git, git_env, translate
 from sitedeploy.source import Source
+from sitedeploy.source.gitrun import Git, git_env, translate
 from sitedeploy.targets.s3.client import classify, translated
 from sitedeploy.targets.ssh.host import SSHHost
 from tests.fixtures.git import ContentRepo

@@ -22,7 +22,7 @@ import pytest
 from mkdocs.commands.build import build as mkdocs_build
 from mkdocs.config import load_config
 
-from sitedeploy.builders.mkdocs_incremental import Outcome, build_site
+from sitedeploy.builders.mkdocs_incremental.builder import Outcome, build_site
 
 WORDS = ["river", "stone", "cloud", "maple", "copper", "lantern", "orbit", "meadow", "signal", "harbor"]
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000")  # bytes are enough

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sitedeploy.builders.mkdocs_pack import FORMAT, HEADER, PackReader
+from sitedeploy.builders.mkdocs_incremental.pack import FORMAT, HEADER, PackReader
 from tests.test_incremental_build import Site, build_both, edit_text, make_site
 
 

@@ -18,15 +18,9 @@ from mkdocs.structure.files import File, get_files
 from mkdocs.structure.nav import get_navigation
 from mkdocs.structure.pages import Page
 
-from sitedeploy.builders.mkdocs_keys import file_row, file_rows
-from sitedeploy.builders.mkdocs_tracking import (
-    ConfigReads,
-    LinkLookups,
-    Reads,
-    WatchedDate,
-    rendering,
-    watching,
-)
+from sitedeploy.builders.mkdocs_incremental.keys import file_row, file_rows
+from sitedeploy.builders.mkdocs_incremental.render_reads import ConfigReads, LinkLookups
+from sitedeploy.builders.mkdocs_incremental.tracking import Reads, WatchedDate, rendering, watching
 from tests.test_incremental_build import build_both, edit_text, make_site
 
 

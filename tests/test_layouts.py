@@ -20,10 +20,11 @@ from click.testing import CliRunner, Result
 
 from sitedeploy import config as config_mod
 from sitedeploy.build import site_jobs
+from sitedeploy.build.release_tree import MARKER
 from sitedeploy.cli.main import cli
+from sitedeploy.cli.serve import Preview, start
 from sitedeploy.commands import open_source
-from sitedeploy.release_tree import MARKER
-from sitedeploy.serve import Preview, start
+from sitedeploy.redirects.ruleset import GENERATED_PREFIX
 from tests.fixtures.git import ContentRepo
 
 NO_IMAGES = "[images]\nenabled = false\n"
@@ -56,7 +57,7 @@ def plain_mkdocs_build(repo: ContentRepo, site: str, out: Path) -> dict[str, byt
 def published(root: Path) -> dict[str, bytes]:
     files = files_of(root / "public" / "current")
     files.pop(MARKER)
-    return files
+    return {k: v for k, v in files.items() if not k.startswith(GENERATED_PREFIX)}  # server rules
 
 
 def mounted(prefix: str, files: dict[str, bytes]) -> dict[str, bytes]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sitedeploy.release_tree import MARKER
+from sitedeploy.build.release_tree import MARKER
 from tests.fixtures.git import ContentRepo
 from tests.fixtures.s3 import S3Server, bucket_tree
 from tests.fixtures.sshd import SSHEnv

@@ -11,7 +11,7 @@ import pytest
 
 from sitedeploy import commands
 from sitedeploy import config as config_mod
-from sitedeploy.release_tree import MARKER
+from sitedeploy.build.release_tree import MARKER
 from tests.fixtures.git import ContentRepo
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from sitedeploy.config import S3TargetConfig
 from sitedeploy.errors import RollbackError
-from sitedeploy.release import records as state
+from sitedeploy.release.records import read_manifest
 from sitedeploy.targets.s3.bodies import SWEEP_EVERY
 from sitedeploy.targets.s3.target import S3Target
 from tests.fixtures.s3 import (
@@ -116,7 +116,7 @@ def test_rollback_after_several_deploys_copies_from_versions_and_uploads_nothing
     assert "Contents" not in client.list_objects_v2(Bucket=s3_bucket, Prefix=".sitedeploy/objects/")
     assert all(client.head_object(Bucket=s3_bucket, Key=k)["ContentEncoding"] == e for k, e in heads.items())
     live = fresh.live_release()
-    manifest = state.read_manifest(fresh, live or "")
+    manifest = read_manifest(fresh, live or "")
     assert manifest is not None and fresh.verify(live or "", manifest)[0].summary() == "no drift"
 
 
@@ -169,7 +169,7 @@ def test_verify_finds_bodies_in_versions_and_reports_a_lost_one(
         publish_dir(t, cfg, write_tree(tmp_path / "b", site(1)))
         first = t.live_release() or ""
         publish_dir(t, cfg, write_tree(tmp_path / "b", site(2)))
-        manifest = state.read_manifest(t, first)
+        manifest = read_manifest(t, first)
         assert manifest is not None and t.verify(first, manifest)[0].clean  # retained: all in versions
         after = bucket_tree(client, s3_bucket)
         home = t.base_state().homes[manifest["index.html"].sha256]
@@ -190,7 +190,7 @@ def test_repair_puts_back_a_tampered_key_and_records_its_new_version(
     with S3Target("s3", cfg) as t:
         publish_dir(t, cfg, build)
         live = t.live_release() or ""
-        manifest = state.read_manifest(t, live)
+        manifest = read_manifest(t, live)
         assert manifest is not None
         client.put_object(Bucket=s3_bucket, Key="a.css", Body=b"body { color: red }")
         client.delete_object(Bucket=s3_bucket, Key="guide/p2/index.html")

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sitedeploy.config import S3TargetConfig
-from sitedeploy.release import records as state
 from sitedeploy.release.lock import locked
+from sitedeploy.release.records import read_control, read_history, read_manifest, read_release
 from sitedeploy.targets.s3.headers import IMMUTABLE, REVALIDATE, SHORT
 from sitedeploy.targets.s3.target import S3Target
 from tests.fixtures.s3 import RequestLog, S3Server, bucket_tree, publish_dir, write_tree
@@ -108,7 +108,7 @@ def test_a_header_only_change_is_a_server_side_copy_not_an_upload(
     assert head["CacheControl"] == "public, max-age=60"
     assert head["ContentType"] == "text/css; charset=utf-8"
     assert target.verify(
-        target.live_release() or "", state.read_manifest(target, target.live_release() or "") or {}
+        target.live_release() or "", read_manifest(target, target.live_release() or "") or {}
     )[0].clean  # type: ignore[arg-type]
 
 
@@ -125,7 +125,7 @@ def test_gzip_globs_store_compressed_bodies_with_content_encoding(
     assert "ContentEncoding" not in client.head_object(Bucket=s3_bucket, Key="assets/style.css")
     live = target.live_release()
     assert live is not None
-    manifest = state.read_manifest(target, live)
+    manifest = read_manifest(target, live)
     assert manifest is not None and target.verify(live, manifest)[0].clean
 
 
@@ -146,7 +146,7 @@ def test_large_files_go_up_in_parts_and_everything_lives_under_the_prefix(
     assert client.get_object(Bucket=s3_bucket, Key="docs/downloads/big.bin")["Body"].read() == big
     live = json.loads(client.get_object(Bucket=s3_bucket, Key="docs/.sitedeploy/live.json")["Body"].read())
     assert live["release"] == target.live_release() and live["pending"] is None
-    manifest = state.read_manifest(target, live["release"])
+    manifest = read_manifest(target, live["release"])
     assert manifest is not None and target.verify(live["release"], manifest)[0].clean
     assert target.describe() == f"s3://{s3_bucket}/docs/"
 
@@ -166,7 +166,7 @@ def test_under_the_lock_only_files_written_under_it_are_answered_from_memory(
         )
         assert target.live_release() is None and target.list_releases() == []
         assert log.counts == {}
-        assert state.read_control(target).suspended is not None and log.counts["GetObject"] == 1
+        assert read_control(target).suspended is not None and log.counts["GetObject"] == 1
     log.clear()
     assert target.live_release() is None and log.counts["GetObject"] == 1  # not locked: asked again
 
@@ -200,10 +200,10 @@ def test_a_bucket_in_the_older_layout_is_read_and_then_rolled_forward(
     old = S3Target("s3", cfg)
     assert old.live_release() == first.release
     rid = first.release or ""
-    record, manifest = state.read_release(old, rid), state.read_manifest(old, rid)
+    record, manifest = read_release(old, rid), read_manifest(old, rid)
     assert record is not None and manifest is not None and len(manifest) == len(site("v1"))
-    assert [e.release for e in state.read_history(old)] == [first.release]
+    assert [e.release for e in read_history(old)] == [first.release]
     second = publish_dir(old, cfg, write_tree(tmp_path / "v2", site("v2")))
-    assert [e.release for e in state.read_history(old)] == [first.release, second.release]
+    assert [e.release for e in read_history(old)] == [first.release, second.release]
     assert "history" in get("live.json")  # moved into the state object
-    assert state.read_manifest(S3Target("s3", cfg), rid) == manifest
+    assert read_manifest(S3Target("s3", cfg), rid) == manifest

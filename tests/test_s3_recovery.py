@@ -13,7 +13,8 @@ from botocore.exceptions import EndpointConnectionError
 from sitedeploy.commands import rules_for, switch_back
 from sitedeploy.config import S3TargetConfig
 from sitedeploy.errors import TargetError
-from sitedeploy.release import records as state
+from sitedeploy.release.manifest import Manifest
+from sitedeploy.release.records import read_manifest
 from sitedeploy.targets.s3 import cdn
 from sitedeploy.targets.s3.headers import SHORT
 from sitedeploy.targets.s3.target import S3Target
@@ -22,9 +23,9 @@ from tests.fixtures.s3 import Outage, S3Server, bucket_tree, publish_dir, rollba
 ConfigFactory = Callable[..., S3TargetConfig]
 
 
-def live_manifest(target: S3Target) -> tuple[str, state.Manifest]:
+def live_manifest(target: S3Target) -> tuple[str, Manifest]:
     live = target.live_release()
-    manifest = state.read_manifest(target, live) if live else None
+    manifest = read_manifest(target, live) if live else None
     assert live is not None and manifest is not None
     return live, manifest
 

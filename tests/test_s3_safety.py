@@ -15,9 +15,9 @@ import pytest
 from sitedeploy.config import S3TargetConfig
 from sitedeploy.errors import LockHeld, PlanRefused
 from sitedeploy.progress import SILENT
-from sitedeploy.release import records as state
 from sitedeploy.release.diff import diff
-from sitedeploy.release.transaction import history_entry
+from sitedeploy.release.history import history_entry
+from sitedeploy.release.records import read_history, read_manifest, read_release
 from sitedeploy.targets.s3.target import S3Target
 from tests.fixtures.s3 import (
     RequestLog,
@@ -142,13 +142,13 @@ def test_rollback_restores_the_previous_release_byte_for_byte_without_uploading(
     )
     live = fresh.live_release()
     assert live is not None
-    manifest = state.read_manifest(fresh, live)
+    manifest = read_manifest(fresh, live)
     assert manifest is not None and fresh.verify(live, manifest)[0].summary() == "no drift"
     # and forward again: the rolled-back-from bodies were kept too
-    rollback_to_newest = state.read_history(fresh)[-4].release
+    rollback_to_newest = read_history(fresh)[-4].release
     record, newest = (
-        state.read_release(fresh, rollback_to_newest),
-        state.read_manifest(fresh, rollback_to_newest),
+        read_release(fresh, rollback_to_newest),
+        read_manifest(fresh, rollback_to_newest),
     )
     assert record is not None and newest is not None
     prepared = fresh.prepare(record, newest, diff(newest, manifest), None, SILENT)  # as a rollback does
@@ -168,7 +168,7 @@ def test_removed_files_stay_for_retain_releases_switches(
     keys = set(bucket_tree(s3_server.client(), s3_bucket))
     assert "old.html" in keys  # still referenced by the release before the live one
     live = target.live_release()
-    manifest = state.read_manifest(target, live or "")
+    manifest = read_manifest(target, live or "")
     assert manifest is not None and target.verify(live or "", manifest)[0].clean  # retained, not "extra"
     publish_dir(target, cfg, write_tree(tmp_path / "b", {"index.html": "<h1>3</h1>", "a.css": "a"}))
     assert "old.html" not in bucket_tree(s3_server.client(), s3_bucket)

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from sitedeploy.errors import HostKeyError, TargetError
-from sitedeploy.release import records as state
+from sitedeploy.release.history import history_entry
 from sitedeploy.release.lock import locked
 from sitedeploy.release.manifest import scan
-from sitedeploy.release.transaction import history_entry
+from sitedeploy.release.records import ReleaseRecord, read_manifest, write_release
 from tests.fixtures.sshd import (
     SSHEnv,
     SSHServer,
@@ -115,13 +115,13 @@ def staged_only(target: Any, build: Path) -> tuple[Any, Any, Any]:
     from sitedeploy.release import diff as plan_mod
 
     live = target.live_release()
-    manifest, live_manifest = scan(build), state.read_manifest(target, live)
-    record = state.ReleaseRecord(
+    manifest, live_manifest = scan(build), read_manifest(target, live)
+    record = ReleaseRecord(
         id="20990101T000000Z-staged00", commit="f" * 40, subject="s", author="a", committed_at="",
         created_at="", created_by="", build_key="k", files=len(manifest), bytes=manifest.total_bytes,
     )  # fmt: skip
     prepared = target.prepare(record, manifest, plan_mod.diff(manifest, live_manifest), build, SILENT)
-    state.write_release(target, record, manifest)
+    write_release(target, record, manifest)
     return prepared, record, live_manifest
 
 
@@ -197,8 +197,8 @@ def test_connection_dropped_mid_transfer_leaves_live_unchanged_and_next_deploy_c
     first, _ = deploy_folder(target, make_site(tmp_path / "v1", {"i.html": "v1"}))
     build = make_site(tmp_path / "v2", {f"p{i}.html": os.urandom(20_000) for i in range(60)})
     manifest = scan(build)
-    plan = plan_mod.diff(manifest, state.read_manifest(target, first.id))
-    record = state.ReleaseRecord(
+    plan = plan_mod.diff(manifest, read_manifest(target, first.id))
+    record = ReleaseRecord(
         id="20990101T000000Z-dropped0", commit="e" * 40, subject="s", author="a", committed_at="",
         created_at="", created_by="", build_key="k", files=len(manifest), bytes=manifest.total_bytes,
     )  # fmt: skip

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from sitedeploy.errors import LockHeld
-from sitedeploy.release import records as state
 from sitedeploy.release.lock import locked
 from sitedeploy.release.manifest import scan
+from sitedeploy.release.records import read_history, read_release
 from tests.fixtures.sshd import SSHEnv, SSHServer, deploy_folder, make_site, open_ssh_target, rollback_to
 
 PAGES = {f"docs/page{i}/index.html": f"<h1>page {i}</h1>" + "x" * 2000 for i in range(30)}
@@ -64,7 +64,7 @@ def test_first_deploy_puts_the_same_layout_on_every_host(
         history = json.loads((server.home / "site/.sitedeploy/history.json").read_text())
         assert [h["release"] for h in history] == [record.id]
     assert target.live_by_host() == {s.host: record.id for s in sshd_pair}
-    assert state.read_release(target, record.id) == record
+    assert read_release(target, record.id) == record
     assert target.list_releases() == [record.id]
     target.close()
 
@@ -128,7 +128,7 @@ def test_rollback_switches_back_without_any_transfer(
         for p in (s.home / "site/releases").rglob("*")
     }
     assert after == before  # not one file of any release written, created or removed
-    assert [h.action for h in state.read_history(target)] == ["deploy", "deploy", "rollback"]
+    assert [h.action for h in read_history(target)] == ["deploy", "deploy", "rollback"]
     for server in sshd_pair:
         history = json.loads((server.home / "site/.sitedeploy/history.json").read_text())
         assert [h["release"] for h in history] == [first.id, second.id, first.id]

@@ -1,4 +1,4 @@
-"""The one ordering of tags (sitedeploy.tag_order): semver.org §11 precedence, property-tested,
+"""The one ordering of tags (sitedeploy.source.tag_order): semver.org §11 precedence, property-tested,
 and the agent following ``ref = "tag:v*"`` to the final release, not its release candidate."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from sitedeploy import commands
 from sitedeploy import config as config_mod
 from sitedeploy.agent.loop import Agent
 from sitedeploy.agent.refs import parse_tracked, resolve
-from sitedeploy.tag_order import is_prerelease, newest, tag_key
+from sitedeploy.source.tag_order import is_prerelease, newest, tag_key
 from sitedeploy.versions.naming import versions_from_refs
 from tests.fixtures.agent import AgentEnv
 from tests.test_layouts import sd

@@ -1,4 +1,4 @@
-"""Two targets in one place are refused when deploy.toml is read (sitedeploy.target_places)."""
+"""Two targets in one place are refused when deploy.toml is read (sitedeploy.config.places)."""
 
 from __future__ import annotations
 

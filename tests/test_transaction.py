@@ -16,7 +16,6 @@ import pytest
 
 from sitedeploy import commands
 from sitedeploy.build import Built
-from sitedeploy.commands.common import Signature
 from sitedeploy.errors import GateError, LockHeld, PlanRefused, RollbackError, TargetError
 from sitedeploy.progress import SILENT
 from sitedeploy.release import control as ctl
@@ -25,6 +24,7 @@ from sitedeploy.release.manifest import scan
 from sitedeploy.release.records import read_control, read_history, read_manifest, read_release
 from sitedeploy.release.transaction import Rules, Transaction
 from sitedeploy.source import Commit
+from sitedeploy.source.signatures import Signature
 from sitedeploy.targets.dryrun import DryRun
 from sitedeploy.targets.memory import MemoryTarget
 
@@ -105,7 +105,7 @@ def test_too_many_deletes_are_refused_unless_forced(live: MemoryTarget, tmp_path
     ],
 )
 def test_a_held_target_refuses_until_forced_and_history_says_forced(
-    live: MemoryTarget, tmp_path: Path, change: ctl.Change, message: str
+    live: MemoryTarget, tmp_path: Path, change: ctl.ControlChange, message: str
 ) -> None:
     ctl.update_control(live, live.name, change)
     before = snapshot(live)
@@ -217,7 +217,7 @@ def test_a_bug_in_a_target_propagates_and_still_releases_the_lock(live: MemoryTa
     ],
 )
 def test_dry_run_refuses_what_the_real_run_refuses_and_writes_nothing(
-    live: MemoryTarget, tmp_path: Path, rules: Rules, setup: ctl.Change | None, files: dict[str, str]
+    live: MemoryTarget, tmp_path: Path, rules: Rules, setup: ctl.ControlChange | None, files: dict[str, str]
 ) -> None:
     if setup is not None:
         ctl.update_control(live, live.name, setup)

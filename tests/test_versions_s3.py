@@ -13,6 +13,7 @@ from click.testing import CliRunner, Result
 
 from sitedeploy.cli.main import cli
 from sitedeploy.config import load
+from sitedeploy.release.records import read_manifest
 from sitedeploy.versions import api
 from tests.fixtures.git import ContentRepo
 from tests.fixtures.s3 import REGION, S3Server
@@ -135,3 +136,36 @@ def test_a_preview_on_s3_is_created_updated_and_removed_with_its_branch(
     assert left == 0
     listed = json.loads(sd(toml, "--json", "previews", "list").stdout)
     assert listed == []
+
+
+def test_a_versions_redirects_on_s3_point_inside_its_own_prefix(
+    tmp_path: Path, s3_server: S3Server, s3_bucket: str
+) -> None:
+    repo = ContentRepo(tmp_path / "content")
+    repo.write("sites/web/_redirects", "/old/ /page/\n/chat https://chat.example.com/\n")
+    tag_site(repo, "v1.0.0")
+    toml = tmp_path / "deploy.toml"
+    toml.write_text(
+        f'[source]\nrepo = "{repo.path}"\n\n{SITE}\n[images]\nenabled = false\n\n'
+        f'[targets.docs]\ntype = "s3"\nbucket = "{s3_bucket}"\nendpoint_url = "{s3_server.url}"\n'
+        f'region = "{REGION}"\nprefix = "site"\nversions = "tag:v*"\naliases = {{ latest = "newest" }}\n'
+    )
+    sd(toml, "versions", "deploy")
+    s3 = s3_server.client()
+
+    def location(key: str) -> str:
+        return str(s3.head_object(Bucket=s3_bucket, Key=f"site/{key}")["WebsiteRedirectLocation"])
+
+    assert location("1.0/old/index.html") == "/1.0/page/"
+    assert location("latest/old/index.html") == "/latest/page/"  # the alias's copies: its own prefix
+    assert location("1.0/chat/index.html") == "https://chat.example.com/"
+    with api.families(load(toml), None)[0].line("1.0") as line:  # recorded alike: no drift
+        live = line.live_release()
+        manifest = read_manifest(line, live) if live else None
+        assert live and manifest and all(d.clean for d in line.verify(live, manifest))
+    tag_site(repo, "v1.1.0")  # the same rules: the alias moves without fetching them again
+    sd(toml, "versions", "deploy")
+    assert "page v1.1.0" in get(s3, s3_bucket, "latest/page/index.html")
+    assert location("latest/old/index.html") == "/latest/page/"
+    with api.families(load(toml), None)[0].line("latest") as alias:
+        assert alias.site_rules(alias.live_release() or "").redirects["old/index.html"] == "/latest/page/"

@@ -16,8 +16,8 @@ import urllib.request
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
+from ..build.release_tree import MARKER
 from ..config import AgentConfig, TargetConfig
-from ..release_tree import MARKER
 from .log import scrub
 
 

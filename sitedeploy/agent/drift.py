@@ -16,7 +16,7 @@ from typing import Protocol
 from .. import commands
 from ..config import Config, TargetConfig
 from ..errors import PlanRefused, SitedeployError
-from ..release import records as state
+from ..release.records import read_control
 from ..targets import Target
 from .log import EventLog
 from .metrics import Metrics
@@ -41,7 +41,7 @@ def drift_pass(agent: DriftWatcher) -> None:
             continue
         try:
             with agent.opened(name, cfg) as t:
-                if state.read_control(t).suspended:
+                if read_control(t).suspended:
                     continue
                 result = commands.verify_target(agent.config, t, cfg, repair=cfg.drift == "repair")
         except PlanRefused as exc:  # a repair past max_delete: told, never done by the agent

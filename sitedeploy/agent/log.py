@@ -14,6 +14,8 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Literal, TextIO
 
 from ..errors import scrub
@@ -30,6 +32,8 @@ class EventLog:
         self.fmt = fmt
         self.stream = stream
         self._lock = threading.Lock()
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        """Called with each record, scrubbed as logged (the status page's activity, forge posts)."""
 
     def event(self, name: str, level: str = "info", **fields: Any) -> None:
         record: dict[str, Any] = {"ts": _now(), "level": level, "event": name}
@@ -42,6 +46,10 @@ class EventLog:
         with self._lock:
             stream.write(line + "\n")
             stream.flush()
+        if self.listeners:
+            scrubbed = json.loads(scrub(json.dumps(record, default=str)))
+            for listener in list(self.listeners):
+                listener(scrubbed)
 
     def error(self, name: str, **fields: Any) -> None:
         self.event(name, "error", **fields)
@@ -62,3 +70,17 @@ def _kv_value(value: Any) -> str:
 def _now() -> str:
     t = time.time()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+
+
+class LogProgress:
+    """Build progress as log events (the agent has no terminal)."""
+
+    def __init__(self, log: EventLog, target: str) -> None:
+        self.log, self.target = log, target
+
+    def step(self, message: str) -> None:
+        self.log.event("step", target=self.target, msg=message)
+
+    @contextmanager
+    def bar(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
+        yield lambda n: None

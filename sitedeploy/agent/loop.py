@@ -18,21 +18,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .. import commands
-from ..build import Built
+from ..build import BuildPlan, Built, plan
+from ..build.linkgate import LinkIndex, check_links
 from ..config import Config, TargetConfig
 from ..errors import GateError, SitedeployError
-from ..linkgate import LinkIndex, check_links
-from ..release import records as state
+from ..forge.feedback import feedback_for
 from ..release.control import hold_reason, update_control, with_agent_facts
+from ..release.records import read_control, read_release
 from ..source import Commit, Source
 from ..targets import Target, open_target
 from .drift import drift_pass
-from .log import EventLog
+from .log import EventLog, LogProgress
 from .memory import Memory, TargetMemory
 from .metrics import Metrics
 from .notify import Notice, Notifier
@@ -54,20 +54,6 @@ class TickReport:
     visited: list[str] = field(default_factory=list)
     again: bool = False
     """A build was superseded: tick again at once."""
-
-
-class LogProgress:
-    """Build progress as log events (the agent has no terminal)."""
-
-    def __init__(self, log: EventLog, target: str) -> None:
-        self.log, self.target = log, target
-
-    def step(self, message: str) -> None:
-        self.log.event("step", target=self.target, msg=message)
-
-    @contextmanager
-    def bar(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
-        yield lambda n: None
 
 
 class Agent:
@@ -99,6 +85,7 @@ class Agent:
             clock=clock,
         )
         self.metrics = metrics or Metrics(None)
+        self.forge = feedback_for(config, log, self.metrics.forge_failed)  # commit statuses, PR comments
         self.opener = opener
         self.last_tick_at = 0.0
         self._source: Source | None = None
@@ -122,7 +109,7 @@ class Agent:
         self.memory.ticks += 1
         every = self.config.agent.drift_every
         drift_due = bool(every) and self.memory.ticks % every == 0
-        lazies: dict[str, commands.LazyBuild] = {}
+        lazies: dict[str, BuildPlan] = {}
         for name, cfg in self.targets.items():
             self._target_tick(name, cfg, refs, full or drift_due, lazies, report)
         if drift_due:
@@ -141,7 +128,7 @@ class Agent:
         cfg: TargetConfig,
         refs: Refs,
         full: bool,
-        lazies: dict[str, commands.LazyBuild],
+        lazies: dict[str, BuildPlan],
         report: TickReport,
     ) -> None:
         if cfg.versions or cfg.previews:  # many release lines on one target: sitedeploy.versions
@@ -174,7 +161,7 @@ class Agent:
         name: str,
         cfg: TargetConfig,
         sha: str,
-        lazies: dict[str, commands.LazyBuild],
+        lazies: dict[str, BuildPlan],
         report: TickReport,
     ) -> None:
         mem = self.memory.target(name)
@@ -197,10 +184,10 @@ class Agent:
         cfg: TargetConfig,
         mem: TargetMemory,
         sha: str,
-        lazies: dict[str, commands.LazyBuild],
+        lazies: dict[str, BuildPlan],
         report: TickReport,
     ) -> None:
-        control = state.read_control(t)
+        control = read_control(t)
         hold = hold_reason(control, sha)
         if hold:
             if mem.held != sha:
@@ -209,7 +196,7 @@ class Agent:
             return
         mem.held = None
         live = t.live_release()
-        record = state.read_release(t, live) if live else None
+        record = read_release(t, live) if live else None
         if record is not None and record.commit == sha:
             self._confirmed(t.name, mem, sha)
             return
@@ -223,7 +210,7 @@ class Agent:
         cfg: TargetConfig,
         mem: TargetMemory,
         sha: str,
-        lazies: dict[str, commands.LazyBuild],
+        lazies: dict[str, BuildPlan],
         report: TickReport,
     ) -> None:
         started = time.monotonic()
@@ -232,7 +219,8 @@ class Agent:
         source = self._synced_source()
         commit = source.commit(sha)
         self.log.event("deploying", target=t.name, commit=commit.short, ref=mem.ref, subject=commit.subject)
-        lazy = lazies.get(sha) or commands.LazyBuild(
+        self.forge.pending(t.name, sha)
+        lazy = lazies.get(sha) or plan(
             self.config, source, commit, LogProgress(self.log, t.name), trust="production"
         )
         lazies[sha] = lazy
@@ -271,6 +259,7 @@ class Agent:
             "deployed", target=name, commit=commit.short, release=result.release, seconds=round(elapsed, 3)
         )
         self.metrics.deployed(name, commit.sha, elapsed)
+        self.forge.success(name, commit.sha, f"deployed as {result.release}")
         message = f"{name}: deployed {commit.short} ({commit.subject}) as {result.release}"
         self.notifier.notify(
             Notice("deployed", name, message + (" — recovered" if recovered else ""), commit.sha)
@@ -302,6 +291,7 @@ class Agent:
             error=exc.message,
         )
         self.metrics.failed(name)
+        self.forge.failure(name, sha, exc.message)
         message = f"{name}: {sha[:8]} not deployed: {exc.message}"
         self.notifier.notify(Notice("failed", name, message, sha, key=f"{sha}:{type(exc).__name__}"))
 
@@ -321,6 +311,7 @@ class Agent:
         mem.failed, mem.error, mem.retryable, mem.failures = commit.sha, reason, False, 1
         self.log.error("rolled-back", target=t.name, commit=commit.short, to=result.release, error=problem)
         self.metrics.failed(t.name)
+        self.forge.failure(t.name, commit.sha, reason)
         self.metrics.set_live(t.name, result.commit.sha)
         message = f"{t.name}: rolled back {commit.short} to {result.release}: {reason}"
         self.notifier.notify(Notice("rolled back", t.name, message, commit.sha, key=commit.sha))
@@ -335,7 +326,7 @@ class Agent:
             "held_commit": mem.held,
         }
         try:
-            if {k: state.read_control(t).agent.get(k) for k in facts} == facts:
+            if {k: read_control(t).agent.get(k) for k in facts} == facts:
                 return
             # Under the lock: a rollback writing its pin at the same moment must not be lost.
             update_control(t, t.name, with_agent_facts(facts), timeout=max(5.0, cfg.lock_timeout))

@@ -13,6 +13,9 @@ ones, so a flood of idle connections cannot keep ``/healthz`` from answering.
     sitedeploy_failures_total{target}                     failed attempts
     sitedeploy_drift_files{target}                        files differing at the last check
     sitedeploy_last_tick_timestamp_seconds
+    sitedeploy_forge_failures_total{kind}                 failed posts to GitHub/GitLab ([forge])
+
+The same server serves the status page (``/``, ``/status.json``, badges: :mod:`sitedeploy.web`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 if TYPE_CHECKING:
     from http.server import BaseHTTPRequestHandler
 
+    from ..web.server import StatusPages
     from .httpserver import BoundedHTTPServer
     from .log import EventLog
 
@@ -65,6 +69,9 @@ class Metrics:
             "sitedeploy_drift_files", "Files differing at the last check", ["target"], registry=r
         )
         self.tick_at = prom.Gauge("sitedeploy_last_tick_timestamp_seconds", "Last tick", registry=r)
+        self.forge = prom.Counter(
+            "sitedeploy_forge_failures", "Failed posts to the forge", ["kind"], registry=r
+        )
 
     def set_live(self, target: str, commit: str) -> None:
         if self.enabled:
@@ -89,6 +96,11 @@ class Metrics:
         if self.enabled:
             self.drift.labels(target).set(files)
 
+    def forge_failed(self, kind: str) -> None:
+        """A post to the forge failed (``status`` or ``comment``); the deploy did not."""
+        if self.enabled:
+            self.forge.labels(kind).inc()
+
     def ticked(self) -> None:
         if self.enabled:
             self.tick_at.set(time.time())
@@ -100,14 +112,17 @@ class Metrics:
         if self.enabled and self.cfg and self.cfg.textfile:
             self._prom.write_to_textfile(self.cfg.textfile, self.registry)
 
-    def serve(self, healthy: Callable[[], bool], log: EventLog | None = None) -> None:
+    def serve(
+        self, healthy: Callable[[], bool], log: EventLog | None = None, pages: StatusPages | None = None
+    ) -> None:
+        """``pages``: the status page's routes (:mod:`sitedeploy.web.server`), served here too."""
         if not (self.enabled and self.cfg and self.cfg.bind):
             return
         from .httpserver import BoundedHTTPServer, serve_in_thread
 
         self._server = BoundedHTTPServer(
             split_bind(self.cfg.bind),
-            _handler(self, healthy),
+            _handler(self, healthy, pages),
             name="metrics",
             max_connections=MAX_CONNECTIONS,
             deadline=DEADLINE,
@@ -135,7 +150,9 @@ def split_bind(bind: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)  # nosec B104: the operator wrote ":PORT"
 
 
-def _handler(metrics: Metrics, healthy: Callable[[], bool]) -> type[BaseHTTPRequestHandler]:
+def _handler(
+    metrics: Metrics, healthy: Callable[[], bool], pages: StatusPages | None = None
+) -> type[BaseHTTPRequestHandler]:
     from http.server import BaseHTTPRequestHandler
 
     class Handler(BaseHTTPRequestHandler):
@@ -149,7 +166,16 @@ def _handler(metrics: Metrics, healthy: Callable[[], bool]) -> type[BaseHTTPRequ
                 ok = healthy()
                 self._reply(200 if ok else 503, b"ok\n" if ok else b"stalled\n", "text/plain")
             else:
+                self._page()
+
+        def _page(self) -> None:
+            reply = pages.answer(self.path, self.headers.get("Authorization")) if pages else None
+            if reply is None:
                 self._reply(404, b"not found\n", "text/plain")
+                return
+            from ..web.server import send
+
+            send(self, reply)
 
         def _reply(self, code: int, body: bytes, kind: str) -> None:
             self.send_response(code)

@@ -1,7 +1,7 @@
 """What each target follows, answered by one ``git ls-remote`` against the source.
 
 ``ref = "branch:main"`` follows a branch; ``ref = "tag:v*"`` follows the newest tag matching
-the pattern (semantic-version precedence, :mod:`sitedeploy.tag_order`: ``v1.10.0`` after
+the pattern (semantic-version precedence, :mod:`sitedeploy.source.tag_order`: ``v1.10.0`` after
 ``v1.9.0``, ``v1.4.0`` after ``v1.4.0-rc.1``), leaving pre-releases out unless the target sets
 ``prereleases = true``; no ``ref`` follows ``source.branch``, or the remote's default branch
 (its HEAD).
@@ -13,8 +13,8 @@ import fnmatch
 from dataclasses import dataclass
 
 from ..errors import ConfigError
-from ..gitrun import QUERY_TIMEOUT, Git
-from ..tag_order import newest
+from ..source.gitrun import QUERY_TIMEOUT, Git
+from ..source.tag_order import newest
 
 Refs = dict[str, str]
 """Full ref name → commit sha (annotated tags already peeled to their commit)."""

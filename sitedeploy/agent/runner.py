@@ -9,18 +9,25 @@ from __future__ import annotations
 import threading
 import traceback
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..config import Config
 from ..errors import LockHeld, SitedeployError
 from ..source import is_url
+from ..web.pulse import Pulse
 from .log import EventLog
 from .loop import Agent, Opener, TickReport
 from .memory import ProcessLock
-from .metrics import Metrics
+from .metrics import Metrics, split_bind
 from .triggers import RepoWatcher, WakeFileWatcher, Wakeup, install_signal_handlers, jittered
+
+if TYPE_CHECKING:
+    from ..web.server import StatusPages
 
 MAX_CATCH_UP = 5
 """Ticks in a row while builds keep being superseded by newer pushes."""
+FORGE_FLUSH = 30.0
+"""Seconds ``--once`` waits for its posts to the forge (retries past that are dropped)."""
 
 
 def run_once(
@@ -33,6 +40,7 @@ def run_once(
     except LockHeld as exc:
         log.event("skipped", reason=exc.message)
         return 0
+    pulse = _pulse(config, log, "once")
     try:
         agent = _agent(config, log, target, opener)
         report = TickReport(again=True)
@@ -43,9 +51,12 @@ def run_once(
         for name, mem in agent.memory.targets.items():
             if mem.applied and name in agent.targets:
                 agent.metrics.known_live(name, mem.applied)
+        agent.forge.flush(FORGE_FLUSH)  # a cron run posts its results before it leaves
         agent.metrics.write_textfile()
+        pulse.ticked(None)
         return 1 if report.failed or report.rolled_back else 0
     finally:
+        log.listeners.remove(pulse.listen)
         lock.release()
 
 
@@ -62,6 +73,7 @@ def run_forever(
     lock = ProcessLock(config.state_dir)
     lock.acquire()
     wakeup = wakeup or Wakeup()
+    pulse = _pulse(config, log, "service")
     agent = _agent(config, log, target, opener)
     services = _start_services(config, agent, wakeup, log)
     if config.agent.link_check:  # read the link index now, not when a push is waiting for it
@@ -77,7 +89,9 @@ def run_forever(
             agent.metrics.write_textfile()
             if report.again:
                 wakeup.trigger("superseded")
-            reasons, full = wakeup.wait(jittered(settings.interval, settings.jitter))
+            delay = jittered(settings.interval, settings.jitter)
+            pulse.ticked(delay)
+            reasons, full = wakeup.wait(delay)
             if not wakeup.stopped and reasons != ["interval"]:
                 log.event("wake", reasons=",".join(sorted(set(reasons))), full=full)
     finally:
@@ -85,6 +99,8 @@ def run_forever(
             stop()
         lock.release()
         log.event("stopped")
+        pulse.stopped()
+        log.listeners.remove(pulse.listen)
 
 
 def _safe_tick(agent: Agent, log: EventLog, full: bool) -> TickReport:
@@ -98,6 +114,13 @@ def _safe_tick(agent: Agent, log: EventLog, full: bool) -> TickReport:
             "internal-error", error=f"{type(exc).__name__}: {exc}", at=f"{where.filename}:{where.lineno}"
         )
     return TickReport(failed=["*"])
+
+
+def _pulse(config: Config, log: EventLog, mode: str) -> Pulse:
+    """The heartbeat and activity the status page reads (:mod:`sitedeploy.web.pulse`)."""
+    pulse = Pulse(config.state_dir, mode=mode, interval=config.agent.interval)
+    log.listeners.append(pulse.listen)
+    return pulse
 
 
 def _agent(config: Config, log: EventLog, target: str | None, opener: Opener | None) -> Agent:
@@ -131,8 +154,23 @@ def _start_services(config: Config, agent: Agent, wakeup: Wakeup, log: EventLog)
         stops.append(hook.close)
     if agent.metrics.enabled:
         interval = config.agent.interval
-        agent.metrics.serve(lambda: agent.clock() - agent.last_tick_at < 3 * interval + 60, log)
+        healthy = lambda: agent.clock() - agent.last_tick_at < 3 * interval + 60  # noqa: E731
+        agent.metrics.serve(healthy, log, _status_pages(config, log))
         if agent.metrics.port:
             log.event("metrics-listening", port=agent.metrics.port)
         stops.append(agent.metrics.close)
     return stops
+
+
+def _status_pages(config: Config, log: EventLog) -> StatusPages | None:
+    """The status page on the metrics server (``/``), unless that is bound beyond localhost
+    without a token: then the page answers 403, and this says so once."""
+    from ..web.server import StatusPages
+
+    metrics = config.agent.metrics
+    if metrics is None or not metrics.bind:
+        return None  # metrics as a textfile only: no server to put the page on
+    pages = StatusPages(config, host=split_bind(metrics.bind)[0], agent_here=True)
+    if pages.refused:
+        log.warning("status-page-refused", reason=pages.refused)
+    return pages

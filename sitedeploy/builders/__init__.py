@@ -1,7 +1,8 @@
 """Builders: turn a site's checked-out folder into its output folder.
 
-``builder = "mkdocs" | "zensical" | "static"`` per site; when the key is absent the folder
-decides (``zensical.toml`` -> Zensical, ``mkdocs.yml`` -> MkDocs, anything else is copied).
+``builder = "mkdocs" | "properdocs" | "zensical" | "static"`` per site; when the key is absent
+the folder decides (``zensical.toml`` -> Zensical, ``properdocs.yml`` -> ProperDocs,
+``mkdocs.yml`` or ``mkdocs.toml`` -> MkDocs, anything else is copied).
 MkDocs and Zensical run the content repo's code (hooks, plugins, Markdown extensions), so
 they run through :mod:`sitedeploy.sandbox`, each exactly as a user's ``mkdocs build`` or
 ``zensical build`` would: the tool's console entry point, nothing of the site folder on
@@ -18,14 +19,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import sandbox, untrusted
+from .. import sandbox
 from ..errors import BuildError
 from ..progress import SILENT, Progress
-from ..sandbox import Mode
-from ..sandbox_hints import namespace_hint
+from ..sandbox import Mode, untrusted
+from ..sandbox.hints import namespace_hint
 
-KINDS = ("mkdocs", "zensical", "static")
+KINDS = ("mkdocs", "properdocs", "zensical", "static")
 MKDOCS_FILES = ("mkdocs.yml", "mkdocs.yaml")
+MKDOCS2_FILES = ("mkdocs.toml",)
+"""MkDocs 2's config: recognised, refused with what to do (:mod:`.mkdocs2`)."""
+PROPERDOCS_FILES = ("properdocs.yml", "properdocs.yaml")
 ZENSICAL_FILES = ("zensical.toml",)
 SHOWN_WARNINGS = 10
 """Warning lines kept for the deploy output; the count covers all of them."""
@@ -43,7 +47,9 @@ def detect(names: Iterable[str]) -> str:
     present = set(names)
     if present.intersection(ZENSICAL_FILES):
         return "zensical"
-    if present.intersection(MKDOCS_FILES):
+    if present.intersection(PROPERDOCS_FILES):
+        return "properdocs"
+    if present.intersection(MKDOCS_FILES + MKDOCS2_FILES):
         return "mkdocs"
     return "static"
 
@@ -96,9 +102,14 @@ def build(kind: str, job: Job) -> Warnings:
 
 
 def _builders() -> dict[str, Callable[[Job], Warnings]]:
-    from . import mkdocs, static, zensical  # each imports what it needs only when used
+    from . import mkdocs, properdocs, static, zensical  # each imports what it needs only when used
 
-    return {"mkdocs": mkdocs.build, "zensical": zensical.build, "static": static.build}
+    return {
+        "mkdocs": mkdocs.build,
+        "properdocs": properdocs.build,
+        "zensical": zensical.build,
+        "static": static.build,
+    }
 
 
 def find_config(job: Job, names: tuple[str, ...]) -> Path:

@@ -8,14 +8,15 @@ script exists, the entry point is called with ``python -P``, which also keeps th
 directory off ``sys.path``. MkDocs itself puts the config's folder on ``sys.path`` while it
 loads hooks; that is the tool's own behaviour and kept.
 
-With an incremental cache the build runs sitedeploy's incremental builder instead
-(:mod:`.mkdocs_incremental`), from a copy in the trust level's ``mkdocs-lib/``: a folder no
-build is ever bound writable, checked byte for byte before each build. The cache itself is
-bound writable, so the deployer seals it after each finished build and discards it before the
-next one if anything in it changed since (:mod:`sitedeploy.cacheseal`).
+With an incremental cache the build runs sitedeploy's incremental builder instead (the package
+:mod:`.mkdocs_incremental`, the part of sitedeploy that runs inside the sandbox), from a copy
+in the trust level's ``mkdocs-lib/``: a folder no build is ever bound writable, checked byte
+for byte before each build. The cache itself is bound writable, so the deployer seals it after
+each finished build and discards it before the next one if anything in it changed since
+(:mod:`sitedeploy.sandbox.cacheseal`).
 
-The build writes into a folder of its own; :func:`sitedeploy.untrusted.copy_out` then moves
-its files into ``job.out`` (regular files and folders only, never through a link).
+The build writes into a folder of its own; :func:`sitedeploy.sandbox.untrusted.copy_out` then
+moves its files into ``job.out`` (regular files and folders only, never through a link).
 """
 
 from __future__ import annotations
@@ -29,20 +30,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .. import cacheseal, sandbox, untrusted, venvs
+from .. import sandbox
 from ..errors import BuildError
-from . import MKDOCS_FILES, Job, Warnings, find_config, log_lines, run_tool
+from ..sandbox import cacheseal, untrusted, venvs
+from . import MKDOCS_FILES, Job, Warnings, find_config, log_lines, mkdocs2, run_tool
 
 INCREMENTAL = "sitedeploy_mkdocs"
 LIB = "mkdocs-lib"
 """The incremental builder's code, in the trust level's state folder: never bound writable."""
-INCREMENTAL_MODULES = (
-    "mkdocs_incremental.py",
-    "mkdocs_cache.py",
-    "mkdocs_keys.py",
-    "mkdocs_pack.py",
-    "mkdocs_tracking.py",
-)
+SANDBOX_SIDE = Path(__file__).parent / "mkdocs_incremental"
+"""The package that runs inside the sandbox, copied as a folder (as ``INCREMENTAL``)."""
 PATH_PREFIX = "sitedeploy-build: "
 """The incremental builder's last line: which way the build went and why."""
 # Calls the console-script entry point the way the generated script does.
@@ -54,6 +51,7 @@ _LAUNCH = (
 
 
 def build(job: Job) -> Warnings:
+    mkdocs2.check_source(job)  # a site asking for MkDocs 2 is told what to do, not misbuilt
     if job.cache is None or job.state is None:
         return _build(job)
     _check_cache_place(job)
@@ -76,6 +74,7 @@ def _cache_lock(job: Job) -> Iterator[None]:
 def _build(job: Job) -> Warnings:
     config = find_config(job, MKDOCS_FILES)
     python = venvs.python_for(job, "mkdocs")
+    mkdocs2.check_interpreter(job, python, config)
     site = job.work / "site"  # what the build writes: untrusted until copied out
     site.mkdir(parents=True)
     env = {"SOURCE_DATE_EPOCH": str(job.epoch)}
@@ -86,7 +85,7 @@ def _build(job: Job) -> Warnings:
     else:
         lib = incremental_lib(job.state / LIB)  # a stable path: part of the cache key
         discarded = _check_cache(job.cache, _seal_of(job))
-        command = [str(python), "-P", "-m", f"{INCREMENTAL}.mkdocs_incremental", "--cache", str(job.cache)]
+        command = [str(python), "-P", "-m", INCREMENTAL, "--cache", str(job.cache)]
         env["PYTHONPATH"] = str(lib)
         read_only, writable = [*read_only, lib], [*writable, job.cache]
     command += [
@@ -151,9 +150,7 @@ def incremental_lib(lib: Path) -> Path:
     outside every cache a build is bound writable) and bound read-only; before each build it
     must hold exactly the package's files with exactly their bytes, or it is made again.
     """
-    wanted = {"__init__.py": b'"""sitedeploy\'s incremental MkDocs builder (a copy)."""\n'}
-    here = Path(__file__).parent
-    wanted |= {name: (here / name).read_bytes() for name in INCREMENTAL_MODULES}
+    wanted = {path.name: path.read_bytes() for path in sorted(SANDBOX_SIDE.glob("*.py"))}
     if not _lib_intact(lib, wanted):
         _remake_lib(lib, wanted)
     return lib

@@ -1,6 +1,6 @@
 """A folder without a builder is published as it is, copied without ever reading outside it.
 
-The checked-out folder has passed :mod:`sitedeploy.tree_check`, so its links resolve inside
+The checked-out folder has passed :mod:`sitedeploy.source.tree_check`, so its links resolve inside
 it. The copy checks again anyway and materialises each link as the file or folder it names
 (a release holds regular files only): a link whose real target leaves the folder, or a
 folder link that leads back into itself, stops the build instead of being followed.
@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .. import untrusted
 from ..errors import BuildError
+from ..sandbox import untrusted
 from . import Job, Warnings
 
 

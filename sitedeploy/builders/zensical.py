@@ -12,7 +12,7 @@ with incremental builds on, the copy lives at the same place every time
 (``<state_dir>/zensical-cache/<site>/project``): each build makes that folder anew, moves
 the last build's ``.cache`` back in (when it is a real folder), copies the commit's files in
 and runs there. The output is taken from the project by descriptor
-(:func:`sitedeploy.untrusted.copy_out`): a ``site_dir`` the build replaced with a link is
+(:func:`sitedeploy.sandbox.untrusted.copy_out`): a ``site_dir`` the build replaced with a link is
 refused, not followed. A build that fails leaves no cache behind, and
 with ``--full-build`` (``[build] incremental = false``) the copy is a fresh one in the job's
 work folder, as before.
@@ -31,8 +31,9 @@ from typing import Any
 
 import yaml
 
-from .. import sandbox, untrusted, venvs
+from .. import sandbox
 from ..errors import BuildError
+from ..sandbox import untrusted, venvs
 from . import MKDOCS_FILES, ZENSICAL_FILES, Job, Warnings, find_config, log_lines, run_tool
 from .mkdocs import entry_point
 from .static import copy_tree

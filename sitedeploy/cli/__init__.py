@@ -2,7 +2,7 @@
 ``unlock``, ``versions`` and ``agent`` register the subcommands on it. Nothing else in the
 package imports from here."""
 
-from . import agent, inspect, unlock, verbs, versions  # noqa: F401  (registers the subcommands on ``cli``)
+from . import agent, compare, inspect, nginx, unlock, verbs, versions  # noqa: F401  (registers the subcommands on ``cli``)
 from .main import cli, main
 
 __all__ = ["cli", "main"]

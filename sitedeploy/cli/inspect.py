@@ -20,9 +20,20 @@ from .verbs import lock_timeout_option, target_option
 
 @cli.command()
 @target_option
+@click.option("--serve", is_flag=True, help="Serve the status page (/, /status.json, badges) instead.")
+@click.option("--bind", default="127.0.0.1", show_default=True, help="With --serve: the address.")
+@click.option(
+    "--port", "-p", type=click.IntRange(0, 65535), default=8080, show_default=True,
+    help="With --serve: the port (0 picks a free one).",
+)  # fmt: skip
 @pass_options
-def status(opts: Options, target: str | None) -> None:
+def status(opts: Options, target: str | None, serve: bool, bind: str, port: int) -> None:
     """What is live on each target: commit, release, who deployed it and when."""
+    if serve:
+        from ..web.cli import serve_status
+
+        run(opts, lambda: serve_status(opts.load(), bind, port))
+        return
     failures: Failures = []
     result: list[TargetStatus] = run(
         opts, lambda: commands.status(opts.load(), target=target, failures=failures)
@@ -193,7 +204,7 @@ def serve(opts: Options, target: str | None, port: int, bind: str) -> None:
 
     What a target's current/ holds is served (its versions too); branch and pull-request
     previews are not: point a web server at the target's <preview_path>/current/."""
-    from ..serve import Preview
+    from .serve import Preview
 
     config = run(opts, opts.load)
     chosen = run(opts, lambda: config.target(target))
@@ -214,7 +225,7 @@ def serve(opts: Options, target: str | None, port: int, bind: str) -> None:
 
 
 def _start_serving(previews: list[Any], bind: str, others: list[str]) -> None:
-    from ..serve import start, wait
+    from .serve import start, wait
 
     servers = start(previews, bind)  # listen first: a busy port fails before any URL is shown
     for p in previews:

@@ -47,7 +47,7 @@ class Options:
     def progress(self) -> Progress:
         if self.json:
             return SILENT
-        from ..progress_rich import for_stream
+        from .progress_rich import for_stream
 
         return for_stream(self.quiet) or SILENT
 

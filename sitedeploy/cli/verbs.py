@@ -46,7 +46,7 @@ force_option = click.option(
 @pass_options
 def init(opts: Options, directory: Path) -> None:
     """Write deploy.toml for the repo in DIRECTORY (a root mkdocs.yml, sites/, or an example site)."""
-    from ..scaffold import scaffold
+    from .scaffold import scaffold
 
     done = run(opts, lambda: scaffold(directory))
     data = {
@@ -61,14 +61,32 @@ def init(opts: Options, directory: Path) -> None:
 
 
 @cli.command()
-@click.option("--ref", help="Branch, tag or commit [default: the tip of the source branch].")
+@click.option(
+    "--ref", "--commit", "ref", help="Branch, tag or commit [default: the tip of the source branch]."
+)
 @click.option("--site", help="Build this site only.")
+@click.option(
+    "--site-index",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Build the N-th site only (from 0, in the plan's order): one site per Kubernetes Indexed Job pod.",
+)
+@click.option(
+    "--push", is_flag=True, help="Put every site's build in the shared cache ([build] cache), signed."
+)
 @full_build_option
 @pass_options
-def build(opts: Options, ref: str | None, site: str | None, full_build: bool) -> None:
-    """Build a commit into the state folder without publishing it."""
+def build(
+    opts: Options, ref: str | None, site: str | None, site_index: int | None, push: bool, full_build: bool
+) -> None:
+    """Build a commit into the state folder without publishing it (--push: for other machines too)."""
     config = full(run(opts, opts.load), full_build)
-    built = run(opts, lambda: commands.build(config, ref=ref, site=site, progress=opts.progress()))
+    built = run(
+        opts,
+        lambda: commands.build(
+            config, ref=ref, site=site, site_index=site_index, push=push, progress=opts.progress()
+        ),
+    )
     data = {
         "commit": built.commit.sha,
         "path": str(built.root),
@@ -81,9 +99,13 @@ def build(opts: Options, ref: str | None, site: str | None, full_build: bool) ->
         data,
         lambda: "\n".join(
             [f"built {built.commit.short} ({built.commit.subject}) into {built.root}"]
-            + [f"  {s.name} at {s.mount}: {'reused' if s.reused else s.summary}" for s in built.sites]
+            + [f"  {s.name} at {s.mount}: {_site_state(s)}" for s in built.sites]
         ),
     )
+
+
+def _site_state(site: Any) -> str:
+    return "fetched from the shared cache" if site.fetched else "reused" if site.reused else str(site.summary)
 
 
 @cli.command()

@@ -67,10 +67,10 @@ def versions_deploy(
 @pass_options
 def versions_list(opts: Options, target: str | None, as_json: bool) -> None:
     """Versions (newest first), their aliases, and the commit each serves."""
-    from ..versions import api
+    from ..versions.info import list_versions
 
     opts = _opts(opts, as_json)
-    infos = run(opts, lambda: api.list_versions(opts.load(), target=target))
+    infos = run(opts, lambda: list_versions(opts.load(), target=target))
     _show(opts, [dataclasses.asdict(i) for i in infos], lambda: "\n\n".join(family_text(i) for i in infos))
 
 
@@ -233,12 +233,12 @@ def previews_deploy(opts: Options, target: str | None, force: bool, as_json: boo
 @pass_options
 def previews_list(opts: Options, target: str | None, as_json: bool) -> None:
     """Previews, the branch and commit each serves, and their URLs."""
-    from ..versions import api
+    from ..versions.info import list_versions
     from ..versions.layout import Family
 
     opts = _opts(opts, as_json)
     config = run(opts, opts.load)
-    infos = run(opts, lambda: api.list_versions(config, target=target, kind="previews"))
+    infos = run(opts, lambda: list_versions(config, target=target, kind="previews"))
     rows = [
         {
             "target": i.target,

@@ -11,6 +11,7 @@ fails (unreachable, locked, refused) is recorded there as a ``TargetFailed`` and
 still runs (``common.each_target``); without it, the first failure is raised.
 """
 
+from ..source.signatures import verify_signature
 from .common import (
     DeployResult,
     Failures,
@@ -21,7 +22,6 @@ from .common import (
     open_source,
     rules_for,
     synced_source,
-    verify_signature,
 )
 from .deploy import build, deploy, publish
 from .inspect import history, status, verify, verify_target

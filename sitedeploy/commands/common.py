@@ -1,24 +1,20 @@
-"""Plumbing shared by the commands: results, the source, the rules of a target, one lazy
-build, new release records."""
+"""What the commands share: their results, the source, a target's rules, new release records."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from ..build import Built, SiteJob, Trust, build_release, release_key, site_jobs
+from ..build import Built
+from ..build.planning import BuildPlan
 from ..config import Config, TargetConfig
-from ..errors import SignatureError, SitedeployError
-from ..gitconfig import build_config_at
-from ..progress import Progress
-from ..release import records as state
+from ..config.statedir import ignored_folder
+from ..errors import SitedeployError
 from ..release.diff import Plan
-from ..release.records import Mark, ReleaseRecord
+from ..release.records import Mark, ReleaseRecord, now_iso, release_id, whoami
 from ..release.transaction import Rules
 from ..source import Commit, Source, is_url
-from ..statedir import ignored_folder
 from ..targets import Drift, Target, TransferStats
 
 Outcome = Literal["deployed", "unchanged", "dry-run", "rolled back"]
@@ -150,87 +146,26 @@ def rules_for(
     """The target's rules from its config, with what the person overrode on the command line."""
     timeout = cfg.lock_timeout if lock_timeout is None else lock_timeout
     return Rules(
-        cfg.keep_releases, cfg.max_delete, timeout, cfg.lock_ttl, force=force, force_delete=force_delete
+        cfg.keep_releases,
+        cfg.max_delete,
+        timeout,
+        cfg.lock_ttl,
+        force=force,
+        force_delete=force_delete,
+        removed_pages=cfg.removed_pages,
     )
 
 
-@dataclass(frozen=True)
-class Signature:
-    """What ``source.verify_signatures`` found for a commit: who signed it, or why it fails."""
-
-    signer: str | None = None
-    problem: str | None = None
-
-    def hold(self, *, force: bool) -> str | None:
-        """Refuse a commit that failed the check; with ``force``, the note history keeps."""
-        if self.problem is None:
-            return None
-        if not force:
-            raise SignatureError(f"{self.problem}; or pass --force to deploy it anyway")
-        return f"forced: {self.problem}"
-
-
-def check_signature(config: Config, source: Source, commit: Commit) -> Signature:
-    try:
-        return Signature(signer=verify_signature(config, source, commit))
-    except SignatureError as exc:
-        return Signature(problem=exc.message)
-
-
-class LazyBuild:
-    """Build a commit at most once per command, and only if some target needs it.
-
-    Its commit's signature is checked when it is made (``signature``); :func:`publish
-    <sitedeploy.commands.deploy.publish>`, through which every release of a commit goes (plain
-    deploys, the agent, versions, previews, import-mike, a rebuilding rollback), holds it."""
-
-    signature: Signature
-
-    _failed: SitedeployError | None = None
-    """A failed build, raised again for every further target (a class default: subclasses
-    such as the versions' ``LineBuild`` set up their own state)."""
-
-    def __init__(
-        self, config: Config, source: Source, commit: Commit, progress: Progress, *, trust: Trust
-    ) -> None:
-        self.signature = check_signature(config, source, commit)  # the operator's rule, first
-        config = build_config_at(config, source, commit, warn=progress.step)  # git decides the build
-        self.config, self.source, self.commit, self.progress = config, source, commit, progress
-        self.trust: Trust = trust
-        self.jobs: list[SiteJob] = site_jobs(config, source, commit)
-        self.key = release_key(commit, self.jobs)
-        self._built: Built | None = None
-
-    def key_for(self, cfg: TargetConfig) -> str:
-        """The release key on one target: the build plus the target's own settings, so that a
-        change of publishing settings alone (S3 headers, modes) is published too."""
-        return hashlib.sha256(f"{self.key}{cfg!r}".encode()).hexdigest()[:20]
-
-    def get(self) -> Built:
-        if self._failed is not None:  # a failed build fails every target, built once
-            raise self._failed
-        if self._built is None:
-            try:
-                self._built = build_release(
-                    self.config,
-                    self.source,
-                    self.commit,
-                    trust=self.trust,
-                    jobs=self.jobs,
-                    progress=self.progress,
-                )
-            except SitedeployError as exc:
-                self._failed = exc
-                raise
-        return self._built
+LazyBuild = BuildPlan
+"""The build plan's former name, for code written before :mod:`sitedeploy.build.planning`."""
 
 
 def new_record(t: Target, built: Built, key: str) -> ReleaseRecord:
     existing = set(t.list_releases())
-    rid = state.release_id(built.commit.sha)
+    rid = release_id(built.commit.sha)
     n = 2
     while rid in existing:
-        rid = f"{state.release_id(built.commit.sha)}-{n}"
+        rid = f"{release_id(built.commit.sha)}-{n}"
         n += 1
     return ReleaseRecord(
         id=rid,
@@ -238,29 +173,12 @@ def new_record(t: Target, built: Built, key: str) -> ReleaseRecord:
         subject=built.commit.subject,
         author=built.commit.author,
         committed_at=built.commit.committed_iso,
-        created_at=state.now_iso(),
-        created_by=state.whoami(),
+        created_at=now_iso(),
+        created_by=whoami(),
         build_key=key,
         files=len(built.manifest),
         bytes=built.manifest.total_bytes,
         build_config=built.build_config,
-    )
-
-
-def verify_signature(config: Config, source: Source, commit: Commit) -> str | None:
-    """The commit's signer, if ``verify_signatures`` asks for one; raises SignatureError."""
-    mode = config.source.verify_signatures
-    if mode == "off":
-        return None
-    from ..signatures import verify_commit
-
-    src = config.source
-    return verify_commit(
-        source.mirror_dir,
-        commit.sha,
-        mode,
-        allowed_signers=config.resolve(src.allowed_signers) if src.allowed_signers else None,
-        gpg_home=config.resolve(src.gpg_home) if src.gpg_home else None,
     )
 
 

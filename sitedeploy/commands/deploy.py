@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..build import Built, SiteJob, build_release, site_jobs
+from ..build import BuildPlan, Built, SiteJob, plan, shared
 from ..config import Config, TargetConfig
+from ..config.from_git import uncommitted_note
 from ..errors import GateError, PlanRefused
-from ..gitconfig import build_config_at, uncommitted_note
 from ..progress import SILENT, Progress, stage
 from ..release.control import pinned_after_rollback
 from ..release.records import Action, ReleaseRecord, read_control, read_history, read_release
@@ -25,7 +25,6 @@ from ..targets.dryrun import DryRun
 from .common import (
     DeployResult,
     Failures,
-    LazyBuild,
     Outcome,
     each_target,
     new_record,
@@ -37,14 +36,30 @@ Gate = Callable[[Built], None]
 
 
 def build(
-    config: Config, *, ref: str | None = None, site: str | None = None, progress: Progress = SILENT
+    config: Config,
+    *,
+    ref: str | None = None,
+    site: str | None = None,
+    progress: Progress = SILENT,
+    site_index: int | None = None,
+    push: bool = False,
 ) -> Built:
+    """Build ``ref`` into the state folder; ``push``: and put every site's build in the shared
+    cache (CI's half of ``[build] cache``); ``site_index``: the n-th site only (an Indexed Job)."""
+    config = shared.for_push(config) if push else config
     source = _fetched(config, progress)
     commit = source.resolve(ref, config.source.branch)
-    config = build_config_at(config, source, commit, warn=progress.step)
-    jobs = site_jobs(config, source, commit, only=site)
-    _say_uncommitted(config, jobs, progress)
-    return build_release(config, source, commit, trust="production", jobs=jobs, progress=progress)
+    if site_index is not None:
+        site = shared.site_at(plan(config, source, commit, trust="production").jobs, site_index)
+    planned = plan(config, source, commit, progress, trust="production", only=site)
+    _say_uncommitted(config, planned.jobs, progress)
+    built = planned.get()
+    if push:
+        stored, present, evicted = shared.push_built(planned.config, planned.jobs, progress)
+        progress.step(
+            f"shared cache: {stored} stored, {present} already there, {evicted} old entries evicted"
+        )
+    return built
 
 
 def deploy(
@@ -70,7 +85,7 @@ def deploy(
     source = _fetched(config, progress)
     commit = source.resolve(ref, config.source.branch)
     notes: list[str] = []
-    lazy = LazyBuild(config, source, commit, progress, trust="production")
+    lazy = plan(config, source, commit, progress, trust="production")
     _say_uncommitted(config, lazy.jobs, progress)
     gate = _link_gate(config, force, notes) if link_check and config.agent.link_check else None
 
@@ -112,7 +127,7 @@ def _plain_targets(config: Config, target: str | None, progress: Progress) -> di
 def publish(
     t: Target,
     rules: Rules,
-    lazy: LazyBuild,
+    lazy: BuildPlan,
     key: str,
     *,
     action: Action = "deploy",
@@ -190,7 +205,7 @@ def _hosts_disagree(t: Target) -> bool:
 
 def _link_gate(config: Config, force: bool, notes: list[str]) -> Gate:
     """The agent's link gate on a manual deploy; with ``force``, a failure becomes a note."""
-    from ..linkgate import LinkIndex, check_links
+    from ..build.linkgate import LinkIndex, check_links
 
     path = config.state_dir / "agent" / "links.json"
 

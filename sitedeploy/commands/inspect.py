@@ -8,16 +8,15 @@ import time
 from ..agent.refs import Refs, parse_ls_remote, parse_tracked, resolve
 from ..build import build_release
 from ..config import Config, TargetConfig
+from ..config.from_git import build_config_at
 from ..errors import RollbackError, SitedeployError, TargetError
-from ..gitconfig import build_config_at
-from ..gitrun import Git
 from ..progress import SILENT, Progress
-from ..release import records as state
 from ..release.control import hold_reason
 from ..release.lock import read_lock
 from ..release.manifest import Manifest
-from ..release.records import HistoryEntry
+from ..release.records import Control, HistoryEntry, read_control, read_history, read_manifest, read_release
 from ..release.transaction import Rules, Transaction, check_repair
+from ..source.gitrun import Git
 from ..targets import Drift, Target, open_target
 from ..targets.base import MultiHost
 from ..targets.dryrun import DryRun
@@ -48,7 +47,7 @@ def status(
         newest = tag_tracking(config, cfg, found.commit, found.waiting)  # ref = "tag:…"
         found = dataclasses.replace(found, newest_tag=newest)
         if cfg.versions:  # a versioned target: its versions, aliases and what each serves
-            from ..versions.api import versions_status
+            from ..versions.info import versions_status
 
             found = dataclasses.replace(found, versions=versions_status(config, name))
         return found
@@ -88,9 +87,9 @@ class _Tips:
 
 def _status_one(t: Target, tracking: str | None = None, tip: str | None = None) -> TargetStatus:
     live = t.live_release()
-    record = state.read_release(t, live) if live else None
-    last = next((e for e in reversed(state.read_history(t)) if e.release == live), None)
-    control = state.read_control(t)
+    record = read_release(t, live) if live else None
+    last = next((e for e in reversed(read_history(t)) if e.release == live), None)
+    control = read_control(t)
     return TargetStatus(
         target=t.name,
         location=t.describe(),
@@ -119,7 +118,7 @@ def _lock_line(t: Target) -> str | None:
     return holder.details(time.time()) if holder else None
 
 
-def _waiting(control: state.Control, live_commit: str | None, tip: str | None = None) -> str | None:
+def _waiting(control: Control, live_commit: str | None, tip: str | None = None) -> str | None:
     """Why the tip of the tracked ref (else the newest commit the agent saw) is not live."""
     agent = control.agent
     newest = tip or agent.get("last_attempted") or agent.get("held_commit")
@@ -142,7 +141,7 @@ def history(
 
     def history_of(name: str, cfg: TargetConfig) -> tuple[str, list[HistoryEntry]]:
         with open_target(name, cfg, config) as t:
-            entries = list(reversed(state.read_history(t)))
+            entries = list(reversed(read_history(t)))
         return name, entries[:limit] if limit else entries
 
     return dict(each_target(config.target(target), failures, history_of))
@@ -195,7 +194,7 @@ def _verify_one(
     rules: Rules,
 ) -> VerifyResult:
     live = t.live_release()
-    manifest = state.read_manifest(t, live) if live else None
+    manifest = read_manifest(t, live) if live else None
     if live is None:
         return VerifyResult(t.name, None, [])
     if manifest is None:  # a state file deleted on the target: nothing to compare with
@@ -210,8 +209,8 @@ def _verify_one(
         drift, repair = own_drift(cfg, drift), repair and not cfg.versions
     if not repair or all(d.clean for d in drift):
         return VerifyResult(t.name, live, drift)
-    check_repair(t.name, rules, state.read_control(t), drift)  # before a rebuild; again under the lock
-    record = state.read_release(t, live)
+    check_repair(t.name, rules, read_control(t), drift)  # before a rebuild; again under the lock
+    record = read_release(t, live)
     assert record is not None
     source = synced_source(config)
     commit = source.commit(record.commit)

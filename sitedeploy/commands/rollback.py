@@ -12,14 +12,16 @@ import dataclasses
 import re
 
 from ..agent.triggers import wake_agent
+from ..build import plan
 from ..config import Config, TargetConfig
 from ..errors import RollbackError, SourceError
 from ..progress import SILENT, Progress
 from ..release import control as ctl
+from ..release.history import previous_release
 from ..release.records import ReleaseRecord, read_control, read_history, read_release
-from ..release.transaction import Rules, Transaction, previous_release
+from ..release.transaction import Rules, Transaction
 from ..targets import Target, open_target
-from .common import DeployResult, Failures, LazyBuild, commit_of, each_target, rules_for, synced_source
+from .common import DeployResult, Failures, commit_of, each_target, rules_for, synced_source
 from .deploy import publish
 
 _SHA_PREFIX = re.compile(r"[0-9a-f]{4,40}")
@@ -96,7 +98,7 @@ def _rebuild(config: Config, t: Target, rules: Rules, commit_ref: str, progress:
     if kept is not None:
         return switch_back(t, rules, kept, progress=progress, pin=True)
     progress.step(f"{t.name}: release of {commit.short} is no longer kept; rebuilding it")
-    lazy = LazyBuild(config, source, commit, progress, trust="production")
+    lazy = plan(config, source, commit, progress, trust="production")
     cfg = config.targets[t.name]
     # A rollback may go to a commit marked bad or past a pin: the person asked for this commit.
     forced = dataclasses.replace(rules, force=True)
@@ -146,7 +148,7 @@ def revert_failed_switch(t: Target, rules: Rules, reason: str) -> DeployResult:
 def _update(
     config: Config,
     target: str | None,
-    change: ctl.Change,
+    change: ctl.ControlChange,
     lock_timeout: float | None,
     failures: Failures | None = None,
 ) -> list[str]:

@@ -1,7 +1,7 @@
 """``status`` for a target following tags: which tag is newest, and why it is not live if not.
 
 One ``git ls-remote`` per target with ``ref = "tag:…"``; the same choice the agent makes
-(:func:`sitedeploy.agent.refs.resolve`, ordered by :mod:`sitedeploy.tag_order`), so the line
+(:func:`sitedeploy.agent.refs.resolve`, ordered by :mod:`sitedeploy.source.tag_order`), so the line
 says exactly what the agent would deploy, and names a newer pre-release it leaves out.
 """
 
@@ -12,7 +12,7 @@ import fnmatch
 from ..agent.refs import Refs, Tracked, ls_remote, parse_tracked, resolve
 from ..config import Config, TargetConfig
 from ..errors import SitedeployError
-from ..tag_order import newest
+from ..source.tag_order import newest
 from .common import open_source
 
 NOT_YET = "the agent has not deployed it yet ('sitedeploy agent --once' does now)"

@@ -22,11 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import untrusted
 from ..config import ImagesConfig, normalize_mount
 from ..errors import BuildError
 from ..progress import SILENT, Progress
-from ..sandbox import Mode
+from ..sandbox import Mode, untrusted
 from . import discover
 from .cache import VariantCache
 from .markup import PageImage, page_images, rewrite_page
@@ -100,7 +99,7 @@ def process_site(
 
     ``sandbox`` is ``[build] sandbox``: the images are decoded in that sandbox (``"off"``:
     in an unconfined worker process, still never in this one). ``site_dir`` is the deployer's
-    own copy of the build's output (:func:`sitedeploy.untrusted.copy_out` made it: real
+    own copy of the build's output (:func:`sitedeploy.sandbox.untrusted.copy_out` made it: real
     folders and regular files only); a link in its place is refused, never resolved.
     """
     if not settings.enabled:

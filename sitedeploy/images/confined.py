@@ -32,7 +32,7 @@ from typing import Any
 from .. import sandbox
 from ..errors import BuildError
 from ..sandbox import Mode
-from ..sandbox_hints import namespace_hint
+from ..sandbox.hints import namespace_hint
 from .model import Rendered, RenderSpec
 from .wire import WireError, rendered_from_json, spec_to_json
 

@@ -1,7 +1,7 @@
 """Encode a site's images while MkDocs builds it.
 
 MkDocs is one Python process: on a machine with two or more cores it leaves the others idle for
-the whole build, and the images stage used to start only after it. The variant cache is
+the whole build, and an images stage that started only after it would wait for it. The variant cache is
 addressed by the image's bytes and the render settings, and MkDocs copies images unchanged, so
 the source images can be rendered into the cache *during* the build; the images stage then
 finds every entry there and only writes variants and markup. The cold build's image work

@@ -2,7 +2,7 @@
 
 ``control.json`` on the target is changed only through :func:`update_control`, which takes the
 target's lock, reads, applies one change and writes: a ``suspend`` that lands between the
-agent's read and its write can no longer be undone silently. :func:`hold_reason` is the one
+agent's read and its write cannot be undone silently. :func:`hold_reason` is the one
 rule every deploy obeys, manual or automatic.
 """
 
@@ -14,10 +14,11 @@ from collections.abc import Callable, Mapping
 from .lock import locked
 from .records import Control, Mark, MetaStore, ReleaseRecord, now_iso, read_control, whoami, write_control
 
-Change = Callable[[Control], Control]
+ControlChange = Callable[[Control], Control]
+"""An edit of a target's ``control.json`` (pins, suspensions, marks), applied under its lock."""
 
 
-def update_control(store: MetaStore, target: str, change: Change, *, timeout: float = 0) -> Control:
+def update_control(store: MetaStore, target: str, change: ControlChange, *, timeout: float = 0) -> Control:
     """Apply ``change`` to the target's control state under its lock; return the new state."""
     with locked(store, target, purpose="control", timeout=timeout):
         updated = change(read_control(store))
@@ -45,23 +46,23 @@ def mark(reason: str = "", commit: str = "") -> Mark:
     return Mark(whoami(), now_iso(), reason, commit)
 
 
-def pinned(reason: str, commit: str) -> Change:
+def pinned(reason: str, commit: str) -> ControlChange:
     return lambda c: dataclasses.replace(c, pin=mark(reason, commit))
 
 
-def suspended(reason: str) -> Change:
+def suspended(reason: str) -> ControlChange:
     return lambda c: dataclasses.replace(c, suspended=mark(reason))
 
 
-def resumed() -> Change:
+def resumed() -> ControlChange:
     return lambda c: dataclasses.replace(c, pin=None, suspended=None)
 
 
-def marked_bad(commit: str, reason: str) -> Change:
+def marked_bad(commit: str, reason: str) -> ControlChange:
     return lambda c: dataclasses.replace(c, bad_commits={**c.bad_commits, commit: mark(reason, commit)})
 
 
-def unmarked(prefix: str) -> Change:
+def unmarked(prefix: str) -> ControlChange:
     """Forget the bad marks of every commit starting with ``prefix``."""
     prefix = prefix.lower()
     return lambda c: dataclasses.replace(
@@ -69,7 +70,7 @@ def unmarked(prefix: str) -> Change:
     )
 
 
-def pinned_after_rollback(moved_from: ReleaseRecord, moved_to: ReleaseRecord) -> Change:
+def pinned_after_rollback(moved_from: ReleaseRecord, moved_to: ReleaseRecord) -> ControlChange:
     """Hold automatic deploys, and never redeploy the commit a rollback moved away from."""
 
     def change(control: Control) -> Control:
@@ -82,7 +83,7 @@ def pinned_after_rollback(moved_from: ReleaseRecord, moved_to: ReleaseRecord) ->
     return change
 
 
-def with_agent_facts(facts: Mapping[str, object]) -> Change:
+def with_agent_facts(facts: Mapping[str, object]) -> ControlChange:
     """The agent's bookkeeping, mirrored where ``status`` on any machine sees it."""
     return lambda c: dataclasses.replace(
         c, agent={**c.agent, **facts, "updated_at": now_iso(), "by": whoami()}

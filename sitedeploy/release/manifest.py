@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import untrusted
+from ..sandbox import untrusted
 
 CHUNK = 1024 * 1024
 HASH_THREADS = min(8, (os.cpu_count() or 1) * 2)
@@ -143,9 +143,9 @@ def files(root: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
     """Every regular file below ``root`` as (POSIX relative path, absolute path, its stat),
     sorted: a folder's files, then its subfolders in turn.
 
-    Walked by descriptor through :mod:`sitedeploy.untrusted`: ``root`` itself is opened with
+    Walked by descriptor through :mod:`sitedeploy.sandbox.untrusted`: ``root`` itself is opened with
     ``O_NOFOLLOW`` (a link in its place is refused, not followed), and a link, FIFO, socket
-    or device anywhere below it stops the walk (:class:`~sitedeploy.untrusted.UnsafeOutput`):
+    or device anywhere below it stops the walk (:class:`~sitedeploy.sandbox.untrusted.UnsafeOutput`):
     a release holds regular files and folders only.
     """
     fd = untrusted.open_dir(root.parent, [root.name], str(root))

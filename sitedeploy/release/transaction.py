@@ -1,4 +1,4 @@
-"""The release transaction: the one path every change to a target takes.
+"""The release transaction: every release, rollback, repair and retirement reaches a target here.
 
 Deploy, rollback (all its forms), ``verify --repair``, retiring a version's or preview's line
 (``retire``, :mod:`.retire`), dry-run and the agent are thin callers of :class:`Transaction`, a
@@ -41,23 +41,21 @@ from typing import TYPE_CHECKING, Self
 
 from ..errors import PlanRefused, RollbackError, SitedeployError, TargetError
 from ..progress import SILENT, Progress
-from .control import Change, hold_reason
+from ..redirects.removed import RemovedPages, check_removed
+from .control import ControlChange, hold_reason
 from .diff import Plan, diff
+from .history import history_entry, previous_release, record_interrupted_switch
 from .lock import Lease, locked
 from .manifest import Manifest
 from .records import (
     Action,
     Control,
-    HistoryEntry,
     ReleaseRecord,
     append_history,
     forget_release,
-    now_iso,
     read_control,
-    read_history,
     read_manifest,
     read_release,
-    whoami,
     write_control,
     write_release,
 )
@@ -85,10 +83,14 @@ class Rules:
     """Deploy although the target is pinned or suspended or the commit is marked bad."""
     force_delete: bool = False
     """Publish although the plan deletes more than ``max_delete`` files."""
+    removed_pages: RemovedPages = "warn"
+    """What a deploy removing live pages without a redirect does (``redirects.removed``)."""
 
 
 @dataclass(frozen=True)
-class _Change:
+class _Staged:
+    """The release a transaction has prepared on the target, waiting for its switch."""
+
     record: ReleaseRecord
     manifest: Manifest
     plan: Plan
@@ -112,10 +114,10 @@ class Transaction:
         self.live_manifest: Manifest | None = None
         self.control = Control()
         self.stats: TransferStats | None = None
-        self.control_change: Change | None = None
+        self.control_change: ControlChange | None = None
         """Applied to ``control.json`` after the switch, under the same lock (rollback's pin)."""
         self.pruned: list[str] = []
-        self._change: _Change | None = None
+        self._change: _Staged | None = None
         self._prepared: Prepared | None = None
         self._repair: tuple[str, Manifest, Path, list[Drift]] | None = None
         self._retire: Retirement | None = None
@@ -153,7 +155,17 @@ class Transaction:
         self._check_hold(record.commit)
         plan = diff(manifest, self.live_manifest)
         check_plan(self.target.name, self.rules, plan, manifest)
-        self._prepare(_Change(record, manifest, plan, new=True), build_dir)
+        forced = check_removed(
+            self.target.name,
+            self.rules.removed_pages,
+            self.rules.force,
+            plan,
+            manifest,
+            build_dir,
+            self.progress,
+        )
+        self.notes += [forced] if forced else []
+        self._prepare(_Staged(record, manifest, plan, new=True), build_dir)
         return plan
 
     def restore(self, release_id: str) -> Plan:
@@ -171,7 +183,7 @@ class Transaction:
             )
         self._check_intact(record, manifest)
         plan = diff(manifest, self.live_manifest)
-        self._prepare(_Change(record, manifest, plan, new=False), None)
+        self._prepare(_Staged(record, manifest, plan, new=False), None)
         return plan
 
     def _check_intact(self, record: ReleaseRecord, manifest: Manifest) -> None:
@@ -247,6 +259,9 @@ class Transaction:
             write_control(self.target, self.control_change(read_control(self.target)))
         _checkpoint("prune")
         self._prune()
+        reload = getattr(self.target, "reload_server", None)  # local, SSH: nginx reads new rules
+        if reload is not None:
+            reload()  # a failure raises ReloadFailed: the release stays live and recorded
 
     def _commit_repair(
         self, release_id: str, manifest: Manifest, build_dir: Path, drift: list[Drift]
@@ -275,7 +290,7 @@ class Transaction:
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def _prepare(self, change: _Change, build_dir: Path | None) -> None:
+    def _prepare(self, change: _Staged, build_dir: Path | None) -> None:
         if self._change is not None:
             raise RuntimeError("one change per transaction")
         _checkpoint("prepare")
@@ -352,33 +367,6 @@ def damaged_message(name: str, record: ReleaseRecord, damaged: list[Drift]) -> s
     )
 
 
-def history_entry(action: Action, record: ReleaseRecord, plan: Plan | None, note: str = "") -> HistoryEntry:
-    return HistoryEntry(
-        action=action,
-        commit=record.commit,
-        subject=record.subject,
-        author=record.author,
-        release=record.id,
-        deployed_at=now_iso(),
-        deployed_by=whoami(),
-        added=plan.added if plan else 0,
-        changed=plan.changed if plan else 0,
-        removed=len(plan.deletes) if plan else 0,
-        note=note,
-    )
-
-
-def record_interrupted_switch(t: Target) -> None:
-    """A run that died between the switch and the history entry: record the live release now."""
-    live = t.live_release()
-    history = read_history(t)
-    if live is None or (history and history[-1].release == live):
-        return
-    record = read_release(t, live)
-    if record is not None:
-        append_history(t, history_entry("recover", record, None, "recorded after an interrupted run"))
-
-
 def prune(t: Target, keep: int) -> list[str]:
     """Remove the oldest releases beyond ``keep``; never the live one or the rollback candidate."""
     releases = t.list_releases()
@@ -390,24 +378,6 @@ def prune(t: Target, keep: int) -> list[str]:
         t.remove_release(rid)
         forget_release(t, rid)
     return doomed
-
-
-def previous_release(t: Target, live: str | None, releases: list[str] | None = None) -> str | None:
-    """The newest retained release older than the live one, of another commit not marked bad.
-
-    A release of the live commit is skipped: it exists when a run was killed after staging
-    and the commit was deployed again, and going "back" to it would change nothing.
-    """
-    releases = t.list_releases() if releases is None else releases
-    skip = set(read_control(t).bad_commits)
-    live_record = read_release(t, live) if live else None
-    if live_record:
-        skip.add(live_record.commit)
-    for rid in reversed([r for r in releases if live is None or r < live]):
-        record = read_release(t, rid)
-        if record and record.commit not in skip:
-            return rid
-    return None
 
 
 def _checkpoint(step: str) -> None:

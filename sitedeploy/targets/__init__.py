@@ -7,6 +7,7 @@ never touch S3 or SSH (and the agent's idle tick) do not pay for importing them.
 from __future__ import annotations
 
 from ..config import Config, LocalTargetConfig, S3TargetConfig, SSHTargetConfig, TargetConfig
+from ..redirects.reload import command_argv
 from .base import Drift, Target, TransferStats
 
 
@@ -14,7 +15,9 @@ def open_target(name: str, target: TargetConfig, config: Config) -> Target:
     if isinstance(target, LocalTargetConfig):
         from .local import LocalTarget
 
-        return LocalTarget(name, config.resolve(target.path))
+        local = LocalTarget(name, config.resolve(target.path))
+        local.reload_command = command_argv(target.reload_command)
+        return local
     if isinstance(target, SSHTargetConfig):
         from .ssh.target import SSHTarget
 

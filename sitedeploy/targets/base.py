@@ -1,19 +1,23 @@
-"""The one interface every target implements, and the small values it returns.
+"""The interface every target implements, and the small values it returns.
 
-A target stores releases and a pointer to the live one. Every change to it goes through
-:class:`sitedeploy.release.transaction.Transaction`, written once against this interface:
+A target stores releases and a pointer to the live one. What it serves changes only through
+:class:`sitedeploy.release.transaction.Transaction`, written once against this interface (no
+other module calls its write methods: ``tests/security/test_code_rules.py`` checks it):
 
-    prepare(record, manifest, plan, build_dir) -> Prepared
-        make the release complete on the target, invisible to readers
-    Prepared.switch()     make it the live one, atomically for readers
-    Prepared.discard()    undo what prepare left (the transaction failed before the switch)
-    remove_release(id)    drop an old release (never the live one)
-    retire()              delete a whole version's or preview's line (transaction mode "retire")
+    reading     describe(), live_release(), list_releases(), verify(id, manifest) -> [Drift]
+    publishing  prepare(record, manifest, plan, build_dir, progress) -> Prepared
+                Prepared.switch(entry)    make it the live one, atomically for readers
+                Prepared.discard()        undo what prepare left (failed before the switch)
+    upkeep      remove_release(id)        drop an old release (never the live one)
+                repair(id, manifest, build_dir, drift)   make the live files match again
+                retire()                  delete a whole version's or preview's line
 
-plus the :class:`~sitedeploy.release.records.MetaStore` calls for small state files. A target
-is a context manager: leaving the block closes its connections. ``local``, ``ssh`` and ``s3``
-implement it for real; ``memory`` implements it in a dict for tests and ``DryRun`` wraps any
-of them so that nothing is written.
+plus the :class:`~sitedeploy.release.records.MetaStore` calls for small state files, written
+under the target's lock: records, history and manifests by the transaction, ``control.json``
+by :func:`sitedeploy.release.control.update_control`, ``lock.json`` by
+:mod:`sitedeploy.release.lock`. A target is a context manager: leaving the block closes its
+connections. ``local``, ``ssh`` and ``s3`` implement it for real; ``memory`` implements it in
+a dict for tests and ``DryRun`` wraps any of them so that nothing is written.
 """
 
 from __future__ import annotations

@@ -30,13 +30,13 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..config.statedir import ignored_folder
 from ..errors import LockHeld, TargetError
 from ..progress import Progress
 from ..release.diff import Plan
 from ..release.lock import LOCK, fence, token_of
 from ..release.manifest import Manifest, hash_file
 from ..release.records import ReleaseRecord, read_manifest
-from ..statedir import ignored_folder
 from .base import Closing, Drift, PreparedFolder, TransferStats
 
 GUARD = "lock.guard"
@@ -57,6 +57,9 @@ def _flock(target: str, fd: int) -> None:
 
 
 class LocalTarget(Closing):
+    reload_command: tuple[str, ...] = ()
+    """Run after a switch (``reload_command``): nginx then reads the new release's rules."""
+
     def __init__(self, name: str, root: Path) -> None:
         self.name = name
         self.root = root
@@ -201,6 +204,12 @@ class LocalTarget(Closing):
             tmp.unlink(missing_ok=True)
             os.symlink(Path("releases") / release_id, tmp)
             os.replace(tmp, self.current)  # the atomic switch: rename(2) over the old link
+
+    def reload_server(self) -> None:
+        if self.reload_command:
+            from ..redirects.reload import run_here
+
+            run_here(self.name, self.reload_command)
 
     def remove_release(self, release_id: str) -> None:
         if release_id == self.live_release():

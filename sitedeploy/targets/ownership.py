@@ -5,7 +5,7 @@ holding a ``.sitedeploy/`` of its own belongs to another target — a version or
 an alias, or a target configured elsewhere that was pointed below this one — so nothing under
 it is ever this target's drift, whatever the configuration says (S3's version sweep follows
 the same rule, ``s3/bodies.py``). The configuration check refuses overlapping targets at load
-(``sitedeploy.target_places``); this is the second line, for places made before that check or
+(``sitedeploy.config.places``); this is the second line, for places made before that check or
 by another deploy.toml.
 """
 

@@ -21,6 +21,7 @@ from ..agent.notify import Notice
 from ..agent.refs import Refs
 from ..config import Config, TargetConfig, preview_specs
 from ..errors import SitedeployError
+from ..forge.pages import PageChanges
 from .api import LineResult, sync_versions
 from .layout import Family, Kind
 from .naming import versions_from_refs
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from ..agent.log import EventLog
     from ..agent.loop import TickReport
     from ..agent.memory import TargetMemory
+    from ..forge.feedback import Feedback, NoFeedback
     from ..source import Source
 
 
@@ -46,6 +48,10 @@ class TickHooks(Protocol):
         """The agent's memory slot for one family (``applied`` is the digest of its refs)."""
 
     def notify(self, notice: Notice) -> None: ...
+
+    @property
+    def forge(self) -> Feedback | NoFeedback:
+        """Where preview results are posted back (:mod:`sitedeploy.forge`)."""
 
 
 def family_tick(
@@ -122,6 +128,9 @@ def _tell(agent: TickHooks, family: Family, r: LineResult, report: TickReport) -
         message += f": {r.detail}"
     key = f"{r.name}:{r.commit}:{r.outcome}"
     agent.notify(Notice(event, f"{family.target}/{r.name}", message, r.commit or None, key=key))
+    if family.kind == "previews" and r.outcome in ("deployed", "failed") and r.commit:
+        pages = PageChanges(**r.pages) if r.pages else None
+        agent.forge.preview(family.target, r.ref, r.commit, r.url, pages, r.outcome == "deployed")
 
 
 def _retryable(r: LineResult) -> bool:

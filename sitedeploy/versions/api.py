@@ -1,7 +1,6 @@
 """The versions commands as library functions (the CLI and the agent call these).
 
 deploy  build each version whose tag moved (or is new) into its own line, then update the root
-list    versions, titles, aliases and the commit each line serves
 alias / unalias / set-default   one root release each
 delete  unlink a version from the root, then remove its line (refused while an alias names it)
 rollback  a version's own line back to an earlier release (pins that line only)
@@ -17,13 +16,25 @@ from ..commands import DeployResult, switch_back, synced_source
 from ..config import Config
 from ..errors import ConfigError, PlanRefused, RollbackError, SitedeployError
 from ..progress import SILENT, Progress
-from ..release.records import now_iso, read_control, read_history, read_release
+from ..release.records import now_iso, read_release
 from ..source import Source
 from .building import LineBuild
+from .canonical import Canonical, plan_canonical
+from .dropped import dropped_gate
 from .layout import Family, missing_line
 from .naming import RefVersion, check_name, versions_from_refs
-from .publish import Change, RootResult, follow_rules, live_state, publish_line, rules_of, then, update_root
-from .state import Alias, FamilyState, Line, read_state
+from .publish import (
+    FamilyChange,
+    RootResult,
+    follow_rules,
+    live_state,
+    publish_line,
+    rules_of,
+    then,
+    update_root,
+)
+from .sitemap import site_of
+from .state import Alias, FamilyState, Line
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,10 @@ class LineResult:
     stats: dict[str, int] = field(default_factory=dict)
     retryable: bool = False
     """A failure that may pass by itself (a held lock, a network blip): the agent tries again."""
+    pages: dict[str, list[str]] | None = None
+    """A preview: the pages it adds, changes and removes against production (sitedeploy.forge.pages)."""
+    site_url: str = ""
+    """A version just published: the site its ``sitemap.xml`` names (:mod:`.sitemap`)."""
 
     def summary(self) -> str:
         where = f" at {self.url}" if self.url else ""
@@ -109,19 +124,36 @@ def sync_versions(
 ) -> list[LineResult]:
     """Publish each version whose line does not serve its ref's commit, then the root once."""
     family.finish_retirements(live_state(family))  # a run that died before retiring a line
-    results = [
-        publish_version(family, source, v, rebuild=rebuild, force=force, progress=progress) for v in versions
-    ]
+    projected = _projected(family, live_state(family), versions)
+    first = projected.resolve(projected.default or "")  # the default's pages: known before the others'
+    done: dict[str, LineResult] = {}
+    for v in sorted(versions, key=lambda v: v.name != first):
+        canonical = plan_canonical(family, projected, v.name)
+        done[v.name] = publish_version(
+            family, source, v, rebuild=rebuild, force=force, progress=progress, canonical=canonical
+        )
+    results = [done[v.name] for v in versions]  # in the refs' order, whatever was published first
     state = live_state(family)
     # Link what was deployed, and a version whose line is live but not linked (a run that
     # died between the two transactions); leave every other version's entry as it is.
     fresh = {r.name for r in results if r.outcome == "deployed"}
     fresh |= {r.name for r in results if r.outcome == "unchanged" and state.line(r.name) is None}
-    lines = [_line(v, state.line(v.name)) for v in versions if v.name in fresh]
+    sites = {r.name: r.site_url for r in results if r.outcome == "deployed"}
+    lines = [_line(v, state.line(v.name), sites.get(v.name)) for v in versions if v.name in fresh]
     if lines or family.cfg.aliases:
         change = then(*[_adding(line) for line in lines], follow_rules(family))
         update_root(family, change, note=_note(lines), rules=rules_of(family, force=force), progress=progress)
     return results
+
+
+def _projected(family: Family, state: FamilyState, versions: list[RefVersion]) -> FamilyState:
+    """The family state once ``versions`` are linked and the aliases follow their rules: whose
+    pages the others' canonical links point at."""
+    change = then(*[_adding(_line(v, state.line(v.name))) for v in versions], follow_rules(family))
+    try:
+        return change(state)
+    except SitedeployError:  # a clash is reported by the root's own update
+        return state
 
 
 def publish_version(
@@ -132,6 +164,7 @@ def publish_version(
     rebuild: bool = False,
     force: bool = False,
     progress: Progress = SILENT,
+    canonical: Canonical | None = None,
 ) -> LineResult:
     """One version: nothing at all when its line serves the ref's commit (no build, no plan)."""
     base = LineResult(family.target, version.name, version.ref, version.commit, "unchanged")
@@ -148,13 +181,21 @@ def publish_version(
             progress,
             trust="production",  # versions come from the operator's config: tags and branches
             site=family.cfg.version_site,
+            canonical=canonical,
         )
-        result = publish_line(family, version.name, lazy, rules_of(family, force=force))
+        rules = rules_of(family, force=force, removed_pages=family.cfg.removed_pages)
+        notes: list[str] = []
+        gate = dropped_gate(family, live_state(family), version, rules, notes, progress)
+        result = publish_line(family, version.name, lazy, rules, gate=gate, notes=notes)
     except PlanRefused as exc:
         return dataclasses.replace(base, outcome="held", detail=exc.message)
     except SitedeployError as exc:  # one version's failure must not hold back the others
         return dataclasses.replace(base, outcome="failed", detail=exc.message, retryable=exc.retryable)
-    return _result(base, result)
+    done = _result(base, result)
+    if result.outcome == "deployed":
+        built = lazy.get()  # built already: the transaction published it
+        done = dataclasses.replace(done, site_url=site_of(built.root, built.manifest))
+    return done
 
 
 def _result(base: LineResult, result: DeployResult) -> LineResult:
@@ -162,12 +203,14 @@ def _result(base: LineResult, result: DeployResult) -> LineResult:
     return dataclasses.replace(base, outcome=result.outcome, release=result.release, stats=stats)
 
 
-def _line(version: RefVersion, old: Line | None) -> Line:
+def _line(version: RefVersion, old: Line | None, site_url: str | None = None) -> Line:
+    """``site_url``: of the build just published; None: the line's recorded one stays."""
     now = now_iso()
-    return Line(version.name, version.title, version.ref, old.added_at if old else now, now)
+    site = site_url if site_url is not None else (old.site_url if old else "")
+    return Line(version.name, version.title, version.ref, old.added_at if old else now, now, site)
 
 
-def _adding(line: Line) -> Change:
+def _adding(line: Line) -> FamilyChange:
     def change(state: FamilyState) -> FamilyState:
         deleted = {k: v for k, v in state.extra.get("deleted", {}).items() if k != line.name}
         return dataclasses.replace(state.with_line(line), extra={**state.extra, "deleted": deleted})
@@ -178,61 +221,6 @@ def _adding(line: Line) -> Change:
 def _note(lines: list[Line]) -> str:
     return "versions: " + (
         ", ".join(f"{v.name} ({v.ref})" for v in lines) if lines else "aliases follow their rules"
-    )
-
-
-# --- inspect ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    version: str
-    title: str
-    ref: str
-    aliases: list[str]
-    commit: str | None
-    release: str | None
-    deployed_at: str | None
-    pinned: bool
-
-
-@dataclass(frozen=True)
-class FamilyInfo:
-    target: str
-    default: str | None
-    versions: list[VersionInfo]
-    aliases: dict[str, str]
-    root_release: str | None
-
-
-def list_versions(config: Config, *, target: str | None = None, kind: str = "versions") -> list[FamilyInfo]:
-    return [family_info(f) for f in families(config, target, kind)]
-
-
-def family_info(family: Family) -> FamilyInfo:
-    with family.root() as root:
-        rid = root.live_release()
-        state = read_state(root, rid, family.kind)
-    infos = [_version_info(family, state, v) for v in state.newest_first()]
-    aliases = {a.name: a.version for a in state.aliases}
-    return FamilyInfo(family.target, state.default, infos, aliases, rid)
-
-
-def _version_info(family: Family, state: FamilyState, v: Line) -> VersionInfo:
-    with family.line(v.name) as line:
-        live = line.live_release()
-        record = read_release(line, live) if live else None
-        entry = next((e for e in reversed(read_history(line)) if e.release == live), None)
-        pinned = read_control(line).pin is not None
-    return VersionInfo(
-        v.name,
-        v.title,
-        v.ref,
-        state.aliases_of(v.name),
-        record.commit if record else None,
-        live,
-        entry.deployed_at if entry else None,
-        pinned,
     )
 
 
@@ -294,7 +282,7 @@ def remove_alias(
     return result
 
 
-def _dry(family: Family, change: Change, line: str | None, force: bool) -> RootResult:
+def _dry(family: Family, change: FamilyChange, line: str | None, force: bool) -> RootResult:
     """What a change and the retiring of ``line`` would do: every check, nothing written."""
     state = change(live_state(family))
     files = family.remove_line(line, dry_run=True, force=force) if line else 0
@@ -398,8 +386,3 @@ def _one(config: Config, target: str | None) -> Family:
             f"several targets serve versions ({', '.join(f.target for f in found)}); pass --target"
         )
     return found[0]
-
-
-def versions_status(config: Config, target: str) -> dict[str, Any]:
-    """What ``status`` shows of a versioned target (plain data, for --json and text)."""
-    return dataclasses.asdict(family_info(Family.of(config, target, "versions")))

@@ -115,7 +115,13 @@ class Family:
         """The release line of one version, preview or (S3) alias (a plain name, or refused)."""
         check_line_name(name, f"target '{self.target}': {self.kind[:-1]}")
         parts = (LINES, name) if self.links else (name,)
-        return open_target(f"{self.name}/{name}", self._cfg_at(*parts), self.config)
+        line = open_target(f"{self.name}/{name}", self._cfg_at(*parts), self.config)
+        if not self.links:  # S3: a redirect's Location is a URL path, which includes the line's
+            from ..targets.s3.target import S3Target
+
+            assert isinstance(line, S3Target)
+            line.served_at = "/" + posixpath.join(self._subpath(), name) + "/"
+        return line
 
     def remove_line(self, name: str, *, dry_run: bool = False, force: bool = False) -> int:
         """Delete a line that the live root no longer serves: the transaction's ``retire`` mode

@@ -19,23 +19,24 @@ from pathlib import Path
 from typing import Any
 
 from ..build import Built
+from ..build.planning import BuildPlan
 from ..commands import synced_source
-from ..commands.common import LazyBuild, check_signature
 from ..config import Config
 from ..errors import ConfigError, SourceError
 from ..progress import SILENT, Progress
 from ..release.manifest import scan
 from ..release.records import now_iso
 from ..source import Commit, Source
+from ..source.signatures import check_signature
 from .api import LineResult, _one
 from .naming import check_name
-from .publish import Change, follow_rules, publish_line, rules_of, then, update_root
+from .publish import FamilyChange, follow_rules, publish_line, rules_of, then, update_root
 from .state import Alias, FamilyState, Line
 
 _REDIRECT = re.compile(r'url=([^"\'>\s]+?)/?["\'\s>]')
 
 
-class Imported(LazyBuild):
+class Imported(BuildPlan):
     """A version folder exported from the branch: "built" already."""
 
     def __init__(
@@ -131,7 +132,7 @@ def _default(source: Source, commit: Commit, base: str) -> str | None:
     return match.group(1).strip("./") if match else None
 
 
-def _imported(rules: dict[str, str], entries: list[dict[str, Any]], default: str | None) -> Change:
+def _imported(rules: dict[str, str], entries: list[dict[str, Any]], default: str | None) -> FamilyChange:
     def change(state: FamilyState) -> FamilyState:
         now = now_iso()
         for e in entries:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ..agent.refs import Refs
 from ..names import RESERVED as RESERVED
 from ..names import check_line_name, is_line_name
-from ..tag_order import tag_key
+from ..source.tag_order import tag_key
 
 _TAG = re.compile(r"^\D*?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:[-.+_]?([0-9A-Za-z][0-9A-Za-z.+-]*))?$")
 RULES = ("newest", "newest-stable")
@@ -63,7 +63,7 @@ def tag_fields(tag: str) -> dict[str, str]:
 def order_key(ref: str) -> tuple[object, ...]:
     """Newer sorts later: ``v1.10`` after ``v1.9``, ``2.0`` after ``v1.4.2``, ``2.0.0`` after
     ``2.0.0-rc.1``; names that are not versions sort before every version. The one ordering
-    of tags, :func:`sitedeploy.tag_order.tag_key`."""
+    of tags, :func:`sitedeploy.source.tag_order.tag_key`."""
     return tag_key(ref)
 
 

@@ -24,11 +24,13 @@ from ..build import Trust
 from ..commands import synced_source
 from ..config import Config, preview_specs
 from ..errors import PlanRefused, SitedeployError
+from ..forge.pages import against_production
 from ..progress import SILENT, Progress
 from ..release.records import now_iso
 from ..source import Source
 from .api import LineResult, families, mirror_refs
 from .building import LineBuild
+from .engine_previews import engine_of, engine_previews
 from .layout import Family, missing_line
 from .naming import branch_slug
 from .publish import live_state, publish_line, rules_of, update_root
@@ -70,17 +72,20 @@ def preview_refs(refs: dict[str, str], specs: tuple[str, ...]) -> dict[str, tupl
     return match_previews(refs, specs).wanted
 
 
-def match_previews(refs: dict[str, str], specs: tuple[str, ...]) -> PreviewRefs:
+def match_previews(refs: dict[str, str], specs: tuple[str, ...], branch: str | None = None) -> PreviewRefs:
     """``branch:<glob>`` matches branch names, ``pull:<glob>`` request numbers.
 
     Slugs are namespaced by kind (``br-<branch>``, ``pr-<n>``, ``mr-<n>``), so a branch named
     ``pr-8`` or ``pull/7`` can never take a request's URL; two branches that clean up to one
     slug (``Feature/X``, ``feature-x``) are a clash: neither is published over the other, and
-    the preview that slug serves now is left as it is."""
+    the preview that slug serves now is left as it is. ``engine:<engine>`` is ``branch`` (the
+    branch the target follows) built with that engine (:mod:`.engine_previews`, ``en-<engine>``)."""
     made: dict[str, dict[str, tuple[str, str]]] = {}  # slug → full ref → (label, commit)
     for spec in specs:
         kind, _, pattern = spec.partition(":")
-        for full, label, name, sha in _branches(refs, pattern) if kind == "branch" else _pulls(refs, pattern):
+        matching = {"branch": _branches, "pull": _pulls}.get(kind)
+        found = matching(refs, pattern) if matching else engine_previews(refs, pattern, branch)
+        for full, label, name, sha in found:
             made.setdefault(name, {})[full] = (label, sha)
     wanted = {name: next(iter(by_ref.values())) for name, by_ref in made.items() if len(by_ref) == 1}
     clashes = {name: tuple(sorted(by_ref)) for name, by_ref in made.items() if len(by_ref) > 1}
@@ -129,7 +134,8 @@ def sync_previews(
     now: float | None = None,
 ) -> list[LineResult]:
     """Deploy new and moved branches, remove the deleted and the expired, one root release."""
-    matched = match_previews(refs, preview_specs(family.cfg))
+    branch = family.config.source.branch or source.default_branch()
+    matched = match_previews(refs, preview_specs(family.cfg), branch)
     wanted = matched.wanted
     state = live_state(family)
     family.finish_retirements(state)  # a run that died before retiring a preview's line
@@ -178,6 +184,7 @@ def _publish(
             trust=preview_trust(branch),
             site=family.cfg.version_site,
             noindex=True,
+            engine=engine_of(branch),
         )
         result = publish_line(family, name, lazy, rules_of(family, force=force))
     except PlanRefused as exc:
@@ -185,7 +192,9 @@ def _publish(
     except SitedeployError as exc:
         return dataclasses.replace(base, outcome="failed", detail=exc.message, retryable=exc.retryable)
     stats = dataclasses.asdict(result.stats) if result.stats else {}
-    return dataclasses.replace(base, outcome=result.outcome, release=result.release, stats=stats)
+    changes = against_production(family, lazy.unmarked) if result.outcome == "deployed" else None
+    pages = dataclasses.asdict(changes) if changes else None
+    return dataclasses.replace(base, outcome=result.outcome, release=result.release, stats=stats, pages=pages)
 
 
 def _clash(family: Family, name: str, clashing: tuple[str, ...]) -> LineResult:

@@ -20,9 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..build.planning import BuildPlan
 from ..commands import DeployResult, publish
-from ..commands.common import LazyBuild
+from ..commands.deploy import Gate
 from ..progress import SILENT, Progress
+from ..redirects.removed import RemovedPages
 from ..release import records
 from ..release.manifest import scan
 from ..release.records import ReleaseRecord
@@ -32,7 +34,8 @@ from .layout import Family, plain
 from .naming import rule_target, tag_fields
 from .state import Alias, FamilyState, forget_state, read_state, root_files, write_state
 
-Change = Callable[[FamilyState], FamilyState]
+FamilyChange = Callable[[FamilyState], FamilyState]
+"""An edit of a family's state (versions, aliases, default), published as one root release."""
 
 
 @dataclass(frozen=True)
@@ -44,17 +47,34 @@ class RootResult:
     """Files of a line removed with it (or that a dry run would remove)."""
 
 
-def rules_of(family: Family, *, force: bool = False) -> Rules:
+def rules_of(family: Family, *, force: bool = False, removed_pages: RemovedPages = "warn") -> Rules:
+    """The family's rules; ``removed_pages``: the target's own for a version's line (roots,
+    previews and S3 alias copies only warn)."""
     cfg = family.cfg
-    return Rules(cfg.keep_releases, cfg.max_delete, cfg.lock_timeout, cfg.lock_ttl, force=force)
+    return Rules(
+        cfg.keep_releases,
+        cfg.max_delete,
+        cfg.lock_timeout,
+        cfg.lock_ttl,
+        force=force,
+        removed_pages=removed_pages,
+    )
 
 
 def publish_line(
-    family: Family, name: str, lazy: LazyBuild, rules: Rules, *, dry_run: bool = False
+    family: Family,
+    name: str,
+    lazy: BuildPlan,
+    rules: Rules,
+    *,
+    dry_run: bool = False,
+    gate: Gate | None = None,
+    notes: list[str] | None = None,
 ) -> DeployResult:
     """Publish ``lazy``'s build as line ``name`` (built only if the line does not serve it)."""
     with family.line(name) as line:
-        return publish(line, rules, lazy, lazy.key_for(plain(family.cfg)), dry_run=dry_run)
+        key = lazy.key_for(plain(family.cfg))
+        return publish(line, rules, lazy, key, dry_run=dry_run, gate=gate, notes=notes)
 
 
 def live_state(family: Family) -> FamilyState:
@@ -63,7 +83,7 @@ def live_state(family: Family) -> FamilyState:
 
 
 def update_root(
-    family: Family, change: Change, *, note: str, rules: Rules, progress: Progress = SILENT
+    family: Family, change: FamilyChange, *, note: str, rules: Rules, progress: Progress = SILENT
 ) -> RootResult:
     """Publish a root release for ``change(live state)``; nothing when it serves the same."""
     # The folder outlives the transaction: S3 sends the files at the switch, on leaving it.
@@ -113,7 +133,7 @@ def root_record(root: Target, state: FamilyState, note: str, size: int, files: i
 # --- changes of the state -----------------------------------------------------------------------
 
 
-def follow_rules(family: Family) -> Change:
+def follow_rules(family: Family) -> FamilyChange:
     """Point every alias of deploy.toml at what its rule says now, and apply the default."""
 
     def change(state: FamilyState) -> FamilyState:
@@ -140,7 +160,7 @@ def _rule_target(rule: str, state: FamilyState) -> str | None:
     return rule_target(rule, versions)
 
 
-def then(*changes: Change) -> Change:
+def then(*changes: FamilyChange) -> FamilyChange:
     def change(state: FamilyState) -> FamilyState:
         for step in changes:
             state = step(state)

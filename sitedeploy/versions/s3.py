@@ -5,7 +5,9 @@ made to serve that version's live release: a normal deploy (the S3 target's orde
 assets, then pages, stale keys deleted only after ``retain_releases`` switches, so a deep link
 or an open page never breaks). Only the files that differ from what the alias serves are
 fetched from the version's prefix and sent; an alias already serving that release costs one
-read of its record. Removing a line is the transaction's ``retire`` mode (``Family.remove_line``).
+read of its record (and of the release's rules file: the alias's redirect objects and headers
+are made from it, with the alias's own prefix in their locations). Removing a line is the
+transaction's ``retire`` mode (``Family.remove_line``).
 """
 
 from __future__ import annotations
@@ -16,14 +18,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..build import Built
+from ..build.planning import BuildPlan
 from ..commands import publish
-from ..commands.common import LazyBuild, Signature, commit_of
+from ..commands.common import commit_of
 from ..errors import TargetError
 from ..progress import Progress
+from ..redirects.ruleset import RULES_FILE
 from ..release.diff import diff
 from ..release.manifest import Manifest
 from ..release.records import ReleaseRecord, read_manifest, read_release
 from ..release.transaction import Rules
+from ..source.signatures import Signature
 from ..targets import Target
 
 if TYPE_CHECKING:
@@ -31,7 +36,7 @@ if TYPE_CHECKING:
     from .state import FamilyState
 
 
-class Copied(LazyBuild):
+class Copied(BuildPlan):
     """A version's live release, fetched (only the files the alias lacks) into ``root``."""
 
     def __init__(
@@ -63,6 +68,8 @@ def _sync_one(version: Target, copy: Target, name: str, rules: Rules, progress: 
         return
     have = read_manifest(copy, copy_live) if copy_live else None
     needed = [u.path for u in diff(manifest, have).uploads]
+    if RULES_FILE in manifest and RULES_FILE not in needed:  # the copy's redirects and headers
+        needed.append(RULES_FILE)  # are read from the folder it is published from
     with tempfile.TemporaryDirectory(prefix="sitedeploy-alias-") as tmp:
         _fetch(version, needed, Path(tmp))
         progress.step(f"{copy.name}: serving {name} ({len(needed)} files to copy)")

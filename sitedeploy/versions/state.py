@@ -15,7 +15,10 @@ has a version's name (on S3 the alias's prefix *is* the version's).
 The root files are rendered from it: ``versions.json`` in mike's format (newest first,
 ``[{"version", "title", "aliases"}]``, read by mkdocs-material's version selector), an
 ``index.html`` that sends readers to the default version (as ``mike set-default`` writes it),
-and for previews a ``robots.txt`` that keeps crawlers out.
+a ``404.html`` offering the same path in the default version, a ``robots.txt`` letting
+crawlers in (canonical links, not ``Disallow``, keep old versions out of results) and, when the
+default's build names its site, a ``sitemap.xml`` index of its sitemap (:mod:`.sitemap`); for
+previews a ``robots.txt`` that keeps crawlers out.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..names import line_problem
 from ..release.records import MetaStore, _parsing
+from .sitemap import SITE, site_base, sitemap_index
 
 STATE_DIR = "family"
 
@@ -44,6 +48,9 @@ class Line:
     """The tag or branch it is built from; empty for an import or a version set by hand."""
     added_at: str = ""
     updated_at: str = ""
+    site_url: str = ""
+    """The site its build's ``sitemap.xml`` names (``https://docs.example.com/``); empty
+    without one (:mod:`.sitemap`). The root's sitemap index points at the default's."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +100,11 @@ class FamilyState:
     @property
     def key(self) -> str:
         """A fingerprint of what the root serves: equal keys mean nothing to publish."""
-        served = [self.kind, self.default, [(v.name, v.title) for v in self.lines]]
+        served = [
+            self.kind,
+            self.default,
+            [(v.name, v.title, *filter(None, [v.site_url])) for v in self.lines],
+        ]
         served.append(sorted((a.name, a.version) for a in self.aliases))
         return hashlib.sha256(json.dumps(served).encode()).hexdigest()
 
@@ -148,9 +159,11 @@ class FamilyState:
             problem = line_problem(name, what)
             if problem is not None:
                 raise ValueError(problem)
-        texts = [(v.title, v.ref, v.added_at, v.updated_at) for v in self.lines]
+        texts = [(v.title, v.ref, v.added_at, v.updated_at, v.site_url) for v in self.lines]
         if not all(isinstance(t, str) for fields in texts for t in fields):
-            raise ValueError("a line's title, ref and times must be strings")
+            raise ValueError("a line's title, ref, times and site_url must be strings")
+        if not all(SITE.fullmatch(v.site_url) for v in self.lines if v.site_url):
+            raise ValueError("a line's site_url must be a plain http(s) URL")
         if not all(a.rule is None or isinstance(a.rule, str) for a in self.aliases):
             raise ValueError("an alias's rule must be a string")
         clash = next((a for a in self.aliases if self.line(a.name) is not None), None)
@@ -220,6 +233,14 @@ def listing_page(state: FamilyState, title: str) -> bytes:
     ).encode()
 
 
+def served_default(state: FamilyState) -> str | None:
+    """The name the root sends readers to: the default when it names something, else the
+    newest version; None without versions."""
+    if state.default and state.resolve(state.default):
+        return state.default
+    return state.newest_first()[0].name if state.lines else None
+
+
 def root_files(state: FamilyState) -> dict[str, bytes]:
     if state.kind == "previews":
         return {
@@ -227,8 +248,38 @@ def root_files(state: FamilyState) -> dict[str, bytes]:
             "robots.txt": b"User-agent: *\nDisallow: /\n",
         }
     files = {"versions.json": mike_versions_json(state)}
-    default = state.default if state.default and state.resolve(state.default) else None
-    if default is None and state.lines:
-        default = state.newest_first()[0].name
+    default = served_default(state)
     files["index.html"] = redirect_page(default) if default else listing_page(state, "Versions")
+    files["robots.txt"] = ROBOTS
+    if default:
+        names = [v.name for v in state.lines] + [a.name for a in state.aliases]
+        files["404.html"] = not_found_page(default, names)
+        line = state.line(state.resolve(default) or "")
+        if line is not None and line.site_url:
+            base = site_base(line.site_url, set(names))
+            files["sitemap.xml"] = sitemap_index(base, default)
+            files["robots.txt"] = ROBOTS + f"Sitemap: {base}sitemap.xml\n".encode()
     return files
+
+
+ROBOTS = b"User-agent: *\nDisallow:\n"
+"""Every version may be crawled, as on Read the Docs: a crawler kept out of an old version
+never sees the canonical link that sends its ranking to the default version."""
+
+
+def not_found_page(default: str, names: list[str]) -> bytes:
+    """The root's 404 page: offers the same path in the default version (a small script swaps
+    the version segment of the address; without script, a plain link to the default)."""
+    url = html.escape(f"/{default}/", quote=True)
+    script = (
+        f"var names={json.dumps(sorted(names))},d={json.dumps(default)};"
+        "var p=window.location.pathname.split('/'),i=p.findIndex(function(s){return names.indexOf(s)>=0;});"
+        "if(i<0){i=1;p.splice(1,0,d);}else{p[i]=d;}"
+        "var a=document.getElementById('same');a.href=p.join('/');a.textContent=p.join('/');"
+    )
+    return (
+        '<!doctype html>\n<html><head><meta charset="utf-8"><meta name="robots" content="noindex">'
+        "<title>Page not found</title></head><body><h1>Page not found</h1>\n"
+        f'<p>This page is not here. Try <a id="same" href="{url}">{url}</a> in the current version.</p>\n'
+        f"<script>{script}</script>\n</body></html>\n"
+    ).encode()

@@ -22,8 +22,8 @@ from typing import Any
 from PIL import Image
 
 from sitedeploy import config as config_mod
-from sitedeploy.release import records as state
 from sitedeploy.release.manifest import Manifest
+from sitedeploy.release.records import read_manifest, read_release
 from sitedeploy.targets import Target, open_target
 from tests.fixtures.git import ContentRepo
 
@@ -137,11 +137,11 @@ class Scenario:
     def live(self) -> tuple[str | None, Manifest | None]:
         with self.target() as t:
             live = t.live_release()
-            return live, state.read_manifest(t, live) if live else None
+            return live, read_manifest(t, live) if live else None
 
     def manifest(self, release_id: str) -> Manifest | None:
         with self.target() as t:
-            return state.read_manifest(t, release_id)
+            return read_manifest(t, release_id)
 
     def history_raw(self) -> list[bytes | None]:
         """history.json as stored (on each host for SSH): must always parse."""
@@ -155,7 +155,7 @@ class Scenario:
     def live_commit(self) -> str | None:
         with self.target() as t:
             live = t.live_release()
-            record = state.read_release(t, live) if live else None
+            record = read_release(t, live) if live else None
             return record.commit if record else None
 
 

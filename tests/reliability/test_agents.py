@@ -153,13 +153,13 @@ def test_one_agent_under_a_hundred_pushes_ends_on_the_newest_good_commit_with_fl
 
 
 def live_manifest_digests(env: AgentEnv) -> dict[str, str]:
-    from sitedeploy.release import records as state
+    from sitedeploy.release.records import read_manifest
     from sitedeploy.targets.local import LocalTarget
 
     t = LocalTarget("site", env.public)
     live = t.live_release()
     assert live is not None
-    manifest = state.read_manifest(t, live)
+    manifest = read_manifest(t, live)
     assert manifest is not None
     return digests(manifest)
 

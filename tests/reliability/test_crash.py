@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from sitedeploy import commands
+from sitedeploy.release.history import previous_release
 from sitedeploy.release.lock import _read_lock as read_lock
-from sitedeploy.release.transaction import previous_release
 from tests.fixtures.git import ContentRepo
 from tests.fixtures.s3 import S3Server, bucket_tree
 from tests.fixtures.sshd import SSHEnv, SSHServer

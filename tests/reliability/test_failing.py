@@ -16,7 +16,7 @@ import pytest
 
 from sitedeploy.config import S3TargetConfig
 from sitedeploy.errors import TargetError
-from sitedeploy.release import records as state
+from sitedeploy.release.records import read_history
 from sitedeploy.targets.local import LocalTarget
 from sitedeploy.targets.s3.target import S3Target
 from tests.fixtures.s3 import S3Server, bucket_tree, publish_dir, write_tree
@@ -132,7 +132,7 @@ def test_a_full_disk_fails_with_one_line_and_the_next_run_completes(tmp_path: Pa
             deploy_folder(target, make_site(tmp_path / "b2", site(2, big=2_000_000)))  # type: ignore[arg-type]
         assert "\n" not in failed.value.message
         assert target.live_release() == first.id and tree_digests(disk / "www" / "current") == live
-        assert state.read_history(target)[-1].release == first.id
+        assert read_history(target)[-1].release == first.id
         second, _ = deploy_folder(target, make_site(tmp_path / "b3", site(3)))  # type: ignore[arg-type]
         assert target.live_release() == second.id
         assert not list((disk / "www" / "releases").glob(".*.tmp"))  # the dead stage was removed

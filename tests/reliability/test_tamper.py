@@ -15,8 +15,8 @@ from sitedeploy import config as config_mod
 from sitedeploy.agent.loop import Agent
 from sitedeploy.config import S3TargetConfig
 from sitedeploy.errors import TargetError
-from sitedeploy.release import records as state
 from sitedeploy.release.manifest import scan
+from sitedeploy.release.records import read_manifest
 from sitedeploy.targets import open_target
 from sitedeploy.targets.s3.target import S3Target
 from tests.fixtures.agent import AgentEnv
@@ -54,7 +54,7 @@ def test_local_edit_delete_add_are_reported_and_repaired_exactly(
     )
     commands.verify(cfg, repair=True)
     with open_target("local", cfg.targets["local"], cfg) as t:
-        manifest = state.read_manifest(t, str(live.release))
+        manifest = read_manifest(t, str(live.release))
         assert manifest is not None and tree_digests(current) == digests(manifest)
         for rid in t.list_releases():  # the retained release sharing base.css was put back too
             assert release_tree_matches(t, rid, deploy_toml.parent / "public" / "releases" / rid)

@@ -6,8 +6,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from sitedeploy.release import records as state
 from sitedeploy.release.manifest import Manifest
+from sitedeploy.release.records import read_manifest
 
 
 def tree_digests(root: Path) -> dict[str, str]:
@@ -29,7 +29,7 @@ def bytes_digests(files: dict[str, bytes]) -> dict[str, str]:
 
 
 def release_tree_matches(target: Any, release_id: str, folder: Path) -> bool:
-    manifest = state.read_manifest(target, release_id)
+    manifest = read_manifest(target, release_id)
     return manifest is not None and tree_digests(folder) == digests(manifest)
 
 

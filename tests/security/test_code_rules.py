@@ -111,3 +111,31 @@ def test_the_transaction_rule_catches_what_it_names() -> None:
     assert not target_writes("        tx.repair(live, manifest, built.root, drift)", "commands/inspect.py")
     assert not target_writes("    prepared = super().prepare(record, manifest)", "versions/ssh.py")
     assert target_writes('    t._each(lambda h: h.sh("remove the line", _CLEAR, t.root))', "versions/ssh.py")
+
+
+# --- a house a newcomer can find their way in ------------------------------------------------
+
+MAX_MODULE_LINES = 400
+
+
+def test_no_module_is_over_400_lines() -> None:
+    """Long modules are split along their seams (one room, one job each)."""
+    long = [
+        f"{path.relative_to(SOURCE.parent)}: {n} lines"
+        for path in sorted(SOURCE.rglob("*.py"))
+        if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    ]
+    assert not long, "\n".join(long)
+
+
+def test_the_sandbox_side_imports_nothing_else_of_sitedeploy() -> None:
+    """builders/mkdocs_incremental/ runs inside the sandbox, where sitedeploy is not installed:
+    it is copied as a folder, so it may import only itself (relatively), stdlib and MkDocs."""
+    inside = SOURCE / "builders" / "mkdocs_incremental"
+    bad = [
+        f"{path.name}: {line.strip()}"
+        for path in sorted(inside.glob("*.py"))
+        for line in path.read_text().splitlines()
+        if re.match(r"\s*(from\s+(sitedeploy|\.\.)|import\s+sitedeploy)", line)
+    ]
+    assert not bad, "\n".join(bad)

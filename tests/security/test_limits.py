@@ -13,8 +13,8 @@ import pytest
 from sitedeploy import config as config_mod
 from sitedeploy.commands import synced_source
 from sitedeploy.config import Config
+from sitedeploy.config.from_git import build_config_at
 from sitedeploy.errors import ConfigError
-from sitedeploy.gitconfig import build_config_at
 from tests.fixtures.git import ContentRepo, write_config
 
 SITES = '[[sites]]\nname = "landing"\npath = "sites/landing"\n\n'

@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
-from sitedeploy import commands, sandbox
+from sitedeploy import commands
 from sitedeploy import config as config_mod
 from sitedeploy.errors import BuildError, SitedeployError
-from sitedeploy.untrusted import UnsafeOutput
+from sitedeploy.sandbox import bwrap
+from sitedeploy.sandbox.untrusted import UnsafeOutput
 from sitedeploy.versions import previews
 from tests.fixtures.canaries import FOLDER_CANARY, CanaryFolder
 from tests.fixtures.git import ContentRepo, write_config
@@ -274,13 +275,13 @@ def test_every_step_of_a_fork_preview_binds_only_its_own_levels_state(
     content_repo.git("reset", "-q", "--hard", "HEAD~1")
 
     steps: list[tuple[list[Path], list[Path]]] = []
-    real = sandbox.bwrap_argv
+    real = bwrap.bwrap_argv
 
     def recording(command: Sequence[str], **kwargs: Any) -> list[str]:
         steps.append(([Path(p) for p in kwargs["read_only"]], [Path(p) for p in kwargs["writable"]]))
         return real(command, **kwargs)
 
-    monkeypatch.setattr(sandbox, "bwrap_argv", recording)
+    monkeypatch.setattr(bwrap, "bwrap_argv", recording)
     results = previews.deploy_previews(cfg)
 
     assert [(r.name, r.outcome) for r in results] == [("pr-9", "deployed")], results

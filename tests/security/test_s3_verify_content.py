@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from sitedeploy.config import S3TargetConfig
-from sitedeploy.release import records as state
 from sitedeploy.release.manifest import Manifest
+from sitedeploy.release.records import read_manifest
 from sitedeploy.targets.s3.target import S3Target
 from sitedeploy.targets.s3.transfer import decoded_sha256
 from tests.fixtures.s3 import RequestLog, S3Server, bucket_tree, publish_dir, write_tree
@@ -49,7 +49,7 @@ SITE: dict[str, str | bytes] = {
 
 def live_manifest(target: S3Target) -> tuple[str, Manifest]:
     live = target.live_release()
-    manifest = state.read_manifest(target, live) if live else None
+    manifest = read_manifest(target, live) if live else None
     assert live is not None and manifest is not None
     return live, manifest
 

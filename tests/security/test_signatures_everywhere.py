@@ -96,14 +96,14 @@ def test_the_agent_tick_refuses_unsigned_versions_and_previews(signed_config: tu
 
 
 def test_every_kind_of_build_carries_the_signature_rule() -> None:
-    """publish() holds ``lazy.signature``: each LazyBuild subclass must set it (or inherit the
+    """publish() holds ``lazy.signature``: each BuildPlan subclass must set it (or inherit the
     base's ``__init__``, which checks the commit), so a new kind of line cannot skip the rule."""
     import inspect
 
-    from sitedeploy.commands.common import LazyBuild
+    from sitedeploy.build import BuildPlan
     from sitedeploy.versions import building, s3  # noqa: F401  (register the subclasses)
 
-    kinds = LazyBuild.__subclasses__()
+    kinds = BuildPlan.__subclasses__()
     assert {k.__name__ for k in kinds} >= {"LineBuild", "Imported", "Copied"}
     for kind in kinds:
         init = inspect.getsource(kind.__init__)

@@ -23,15 +23,15 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from sitedeploy import build as build_mod
 from sitedeploy import builders, commands
 from sitedeploy import config as config_mod
-from sitedeploy.builders import mkdocs_pack
+from sitedeploy.build import sites as build_mod
+from sitedeploy.build.release_tree import MARKER
+from sitedeploy.builders.mkdocs_incremental import pack as mkdocs_pack
 from sitedeploy.config import ImagesConfig, SiteConfig
 from sitedeploy.errors import BuildError
 from sitedeploy.images import process_site
 from sitedeploy.images.cache import VariantCache
-from sitedeploy.release_tree import MARKER
 from sitedeploy.versions import previews
 from tests.fixtures.git import MKDOCS_YML, ContentRepo, write_config
 
@@ -79,7 +79,7 @@ HOOK = (
     + '''
 import shutil, sys, tempfile
 from pathlib import Path
-from sitedeploy_mkdocs import mkdocs_incremental, mkdocs_pack
+from sitedeploy_mkdocs import builder as mkdocs_incremental, pack as mkdocs_pack
 
 
 def _writable_binds():

@@ -1,4 +1,4 @@
-"""``sitedeploy.untrusted`` and the sandbox's binds, directly (issue 21, class fix 1): what a
+"""``sitedeploy.sandbox.untrusted`` and the sandbox's binds, directly (issue 21, class fix 1): what a
 step can leave in a folder is refused with one line, moved or copied as the rules say, and
 never followed."""
 
@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from sitedeploy import sandbox, untrusted
+from sitedeploy import sandbox
 from sitedeploy.errors import BuildError
 from sitedeploy.release import manifest
+from sitedeploy.sandbox import untrusted
 from tests.fixtures.canaries import CanaryFolder
 
 WHERE = "site 'docs' (sites/docs)"

@@ -17,6 +17,7 @@ from ..base import Drift, TransferStats
 from .client import error_code
 from .live import LiveState, Touch
 from .meta import STATE_DIR
+from .site_rules import EMPTY, SiteRules
 
 if TYPE_CHECKING:
     from .target import S3Target
@@ -35,7 +36,9 @@ def verify(t: S3Target, release_id: str, manifest: Manifest) -> list[Drift]:
     Only the manifest's sha256 tells content apart; deploys and rollbacks still trust the
     ETags (no GET there): a verify is the one place that pays for reading the site."""
     state = t.base_state()
-    listed = t.listing()
+    listed = listing(t)
+    site = t.site_rules(release_id)
+    manifest = site.view(manifest)
     if state.release != release_id:
         return [_verify_retained(t, manifest, state, listed)]
     drift = Drift(where=t.describe())
@@ -51,7 +54,7 @@ def verify(t: S3Target, release_id: str, manifest: Manifest) -> list[Drift]:
             drift.changed.append(path)  # cheap: the listing already tells
         else:
             suspect.append(path)
-    for path, verdict in t.run_all(lambda p: (p, _content_drift(t, p, manifest, state)), suspect):
+    for path, verdict in t.run_all(lambda p: (p, _content_drift(t, p, manifest, state, site)), suspect):
         if verdict is not None:
             getattr(drift, verdict).append(path)
     drift.missing.sort()
@@ -60,12 +63,14 @@ def verify(t: S3Target, release_id: str, manifest: Manifest) -> list[Drift]:
     return [drift]
 
 
-def _content_drift(t: S3Target, path: str, manifest: Manifest, state: LiveState) -> str | None:
+def _content_drift(
+    t: S3Target, path: str, manifest: Manifest, state: LiveState, site: SiteRules
+) -> str | None:
     """``"changed"`` if what readers get at ``path`` is not the manifest's bytes with the
     headers sitedeploy wrote (an encoding a browser would decode differently counts),
     ``"missing"`` if the key went away since the listing, None if it is intact."""
     entry, stored = manifest[path], state.objects.get(path)
-    want = stored.headers if stored else t.rules.headers_for(path, entry.content_type)
+    want = stored.headers if stored else site.headers_for(path, entry.content_type)
     with t.errors(f"read {t.prefix}{path}"):
         try:
             got = t.bucket.fetch(t.prefix + path, entry.size)
@@ -92,7 +97,7 @@ def _verify_retained(
         for path, s in state.objects.items()
         if path not in state.dirty and listed.get(path) == (s.size, s.etag)
     }
-    needed = {e.sha256 for e in manifest.values()} - live
+    needed = {e.sha256 for e in manifest.values()} - live - {EMPTY}  # written from nothing
     if needed:
         needed -= {k[len(t.objects_prefix) :] for k in t.list_keys(t.objects_prefix)}
     lost = t.bodies.lost(needed, state.homes) if needed else set()
@@ -105,9 +110,11 @@ def repair(t: S3Target, release_id: str, manifest: Manifest, build_dir: Path, dr
     state = t.base_state()
     if state.release != release_id:
         raise TargetError(f"target '{t.name}': {release_id} is no longer live; verify again")
+    site = t.site_rules(release_id)
+    manifest = site.view(manifest)
     fix = sorted({p for d in drift for p in d.missing + d.changed})
     for path in fix:
-        if hash_file(build_dir / path) != manifest[path].sha256:
+        if manifest[path].sha256 != EMPTY and hash_file(build_dir / path) != manifest[path].sha256:
             raise TargetError(f"target '{t.name}': the rebuilt {path} differs from the release; not repaired")
     touches = [
         Touch(
@@ -115,7 +122,7 @@ def repair(t: S3Target, release_id: str, manifest: Manifest, build_dir: Path, dr
             "put",
             manifest[p].sha256,
             manifest[p].size,
-            t.rules.headers_for(p, manifest[p].content_type),
+            site.headers_for(p, manifest[p].content_type),
         )
         for p in fix
     ]
@@ -130,3 +137,16 @@ def repair(t: S3Target, release_id: str, manifest: Manifest, build_dir: Path, dr
         state.known = set(t.list_releases())
     t.write_state(state)
     t.invalidate(fix + extra, f"repair-{release_id}")
+
+
+def listing(t: S3Target) -> dict[str, tuple[int, str]]:
+    """Every key of the site (not ``.sitedeploy/``): path -> (size, ETag)."""
+    out: dict[str, tuple[int, str]] = {}
+    with t.errors("list the bucket"):
+        pages = t.s3.get_paginator("list_objects_v2").paginate(Bucket=t.cfg.bucket, Prefix=t.prefix)
+        for page in pages:
+            for obj in page.get("Contents", []):
+                key = obj["Key"]
+                if not key.startswith(t.meta_prefix):
+                    out[key[len(t.prefix) :]] = (obj["Size"], obj["ETag"])
+    return out

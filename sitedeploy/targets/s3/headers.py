@@ -13,6 +13,10 @@ Built-in rules:
 
 Content-Type comes from the manifest (``charset=utf-8`` on text). Files matching a ``gzip``
 glob are stored compressed with ``Content-Encoding: gzip``.
+
+A release's ``_redirects`` and ``_headers`` (:mod:`.site_rules`) add to this: an exact 301
+becomes a zero-byte object whose ``redirect`` is its location, and ``_headers`` values S3
+stores with an object (``EXTRA``) override these.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import json
 import posixpath
 import re
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 REVALIDATE = "public, max-age=0, must-revalidate"
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -36,17 +40,68 @@ ASSETS, PAGES, INDEXES = 0, 1, 2
 the sitemap and search index only after the pages they point to."""
 
 
+EXTRA = {
+    "Content-Language": "ContentLanguage",
+    "Content-Disposition": "ContentDisposition",
+    "Expires": "Expires",
+}
+"""Headers S3 keeps with an object besides Content-Type, Cache-Control and Content-Encoding:
+name -> the PutObject argument."""
+
+
 class ObjectHeaders(NamedTuple):
     content_type: str
     cache_control: str
     content_encoding: str | None = None
+    redirect: str | None = None
+    """``x-amz-website-redirect-location``: the website endpoint answers 301 to it."""
+    extra: tuple[tuple[str, str], ...] = ()
+    """(name, value) of :data:`EXTRA` headers, sorted by name."""
 
     def put_args(self) -> dict[str, str]:
         """Keyword arguments for PutObject / CopyObject."""
         args = {"ContentType": self.content_type, "CacheControl": self.cache_control}
         if self.content_encoding:
             args["ContentEncoding"] = self.content_encoding
+        if self.redirect:
+            args["WebsiteRedirectLocation"] = self.redirect
+        args.update((EXTRA[name], value) for name, value in self.extra)
         return args
+
+    def to_row(self) -> list[object]:
+        """The state object's form: the three first fields alone when nothing else is set, so
+        the state of a site without rules is what it was before they existed."""
+        row: list[object] = list(self[:3])
+        if self.redirect or self.extra:
+            row += [self.redirect, [list(x) for x in self.extra]]
+        return row
+
+    @classmethod
+    def from_row(cls, row: list[Any]) -> ObjectHeaders:
+        content_type, cache_control, encoding, redirect, extra = [*row, None, None, None][:5]
+        return cls(
+            str(content_type),
+            str(cache_control),
+            None if encoding is None else str(encoding),
+            None if redirect is None else str(redirect),
+            tuple((str(n), str(v)) for n, v in extra or ()),
+        )
+
+    @classmethod
+    def from_response(cls, response: Any) -> ObjectHeaders:
+        """The headers a HeadObject or GetObject answer shows (compared with what was written)."""
+        extra = []
+        for name, arg in EXTRA.items():
+            value = response.get("ExpiresString") if name == "Expires" else response.get(arg)
+            if value:
+                extra.append((name, str(value)))
+        return cls(
+            response.get("ContentType", ""),
+            response.get("CacheControl", ""),
+            response.get("ContentEncoding"),
+            response.get("WebsiteRedirectLocation"),
+            tuple(sorted(extra)),
+        )
 
 
 def glob_matches(glob: str, path: str) -> bool:
@@ -76,7 +131,7 @@ class HeaderRules:
         return SHORT
 
     def tag(self) -> str:
-        """The rules as a short ASCII string (stored beside each manifest: see ``s3_state``)."""
+        """The rules as a short ASCII string (stored beside each manifest: see :mod:`.live`)."""
         return json.dumps([self.cache_control, list(self.gzip)], separators=(",", ":"))
 
     @classmethod
@@ -94,6 +149,12 @@ class HeaderRules:
     def headers_for(self, path: str, content_type: str) -> ObjectHeaders:
         encoding = "gzip" if self.gzipped(path) else None
         return ObjectHeaders(content_type, self.cache_control_for(path), encoding)
+
+
+class KeyHeaders(Protocol):
+    """Whatever gives each key its headers: :class:`HeaderRules`, or ``site_rules.SiteRules``."""
+
+    def headers_for(self, path: str, content_type: str) -> ObjectHeaders: ...
 
 
 def publish_group(path: str) -> int:

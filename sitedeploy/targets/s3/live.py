@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from ...release.manifest import Manifest
-from .headers import HeaderRules, ObjectHeaders, publish_group
+from .headers import KeyHeaders, ObjectHeaders, publish_group
+from .site_rules import EMPTY
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ class LiveState:
         body: dict[str, Any] = {
             "version": 1,
             "release": self.release,
-            "headers": [list(h) for h in table],
+            "headers": [h.to_row() for h in table],
             "objects": objects,
             "stale": self.stale,
             "pending": {"release": self.pending, "dirty": sorted(self.dirty)} if self.pending else None,
@@ -130,7 +131,7 @@ class LiveState:
         if not data:
             return cls(known=set())  # no state yet: every release record found is a dead run's
         body: dict[str, Any] = json.loads(data)
-        table = [ObjectHeaders(*h) for h in body.get("headers", [])]
+        table = [ObjectHeaders.from_row(h) for h in body.get("headers", [])]
         objects = {path: _stored(row, table) for path, row in body.get("objects", {}).items()}
         pending = body.get("pending") or {}
         return cls(
@@ -205,16 +206,19 @@ class Switch:
 
 
 def plan_switch(
-    state: LiveState, manifest: Manifest, rules: HeaderRules, *, local: bool, retain: int
+    state: LiveState, manifest: Manifest, rules: KeyHeaders, *, local: bool, retain: int
 ) -> Switch:
     """The work of making ``manifest`` live, given what ``state`` says the bucket holds.
 
     ``local``: the release's files are on this machine (a deploy); otherwise (a rollback) every
-    body must come from the bucket.
+    body must come from the bucket. An empty body (a redirect object) is always written from
+    nothing, never copied or kept.
     """
     switch = Switch()
     for path, entry in manifest.items():
         want = rules.headers_for(path, entry.content_type)
+        if entry.sha256 == EMPTY:
+            want = want._replace(content_encoding=None)
         have = None if path in state.dirty else state.objects.get(path)
         if have is not None and have.sha256 == entry.sha256:
             if not local:  # no file to compress or expand: the stored encoding stays
@@ -227,7 +231,7 @@ def plan_switch(
                 meta = Touch(path, "meta", entry.sha256, entry.size, want, stored_size=have.size)
                 switch.groups[publish_group(path)].append(meta)
                 continue
-        kind: Kind = "put" if local else "copy"
+        kind: Kind = "put" if local or entry.sha256 == EMPTY else "copy"
         switch.groups[publish_group(path)].append(Touch(path, kind, entry.sha256, entry.size, want))
     _choose_sources(switch, state)
     _plan_preserve(switch, state, manifest)
@@ -235,7 +239,7 @@ def plan_switch(
     return switch
 
 
-def touched_by(state: LiveState, manifest: Manifest, rules: HeaderRules | None) -> set[str]:
+def touched_by(state: LiveState, manifest: Manifest, rules: KeyHeaders | None) -> set[str]:
     """Keys a deploy of ``manifest`` from ``state`` may have written before it died: those its
     switch would touch (with the header rules it ran with), or all of its keys if they are
     unknown."""
@@ -283,7 +287,7 @@ def _plan_preserve(switch: Switch, state: LiveState, manifest: Manifest) -> None
     leaving = [*replaced, *(p for p in state.objects if p not in manifest)]
     for path in leaving:
         stored = state.objects.get(path)
-        if stored is None or stored.sha256 in homes:
+        if stored is None or stored.sha256 in homes or stored.sha256 == EMPTY:
             continue
         if replaced.get(path) == stored.sha256:
             continue  # the same bytes stay at this key (only their encoding changes)

@@ -3,10 +3,12 @@
 The release transaction writes a manifest and then its record (``records.write_release``); on
 S3 each object written is a request, and the record alone is worth nothing without its
 manifest, so the manifest is held back and both go up together as
-``{"record": …, "manifest": …}``, carrying the header rules of the switch in its metadata (for
-the run after a crash). Reads of ``manifests/<id>.json`` and ``releases/<id>.json`` are
-answered from that object; buckets written before this layout keep their two objects, which
-are still read.
+``{"record": …, "manifest": …, "rules": …}``, carrying the header rules of the switch in its
+metadata (for the run after a crash) and the release's ``_redirects`` and ``_headers`` in
+``rules`` (``site_rules``: a rollback, the run after a crash and ``verify`` need them, and
+the release's own ``rules.json`` is just another body somewhere in the bucket). Reads of
+``manifests/<id>.json`` and ``releases/<id>.json`` are answered from that object; buckets
+written before this layout keep their two objects, which are still read.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class ReleaseFiles:
         self.rules = rules
         self._held: dict[str, bytes] = {}
         """Manifests written but not sent yet, by release id: they go up with the record."""
+        self.site_rules: dict[str, bytes] = {}
+        """Release id -> its ``rules.json`` (set by ``prepare``), sent with its record."""
 
     def write(self, name: str, data: bytes) -> bool:
         """Handle a write of a manifest or a record; False for any other file."""
@@ -47,6 +51,8 @@ class ReleaseFiles:
         if rid is None or rid not in self._held:
             return False
         both = {"record": json.loads(data), "manifest": json.loads(self._held.pop(rid))}
+        if rid in self.site_rules:
+            both["rules"] = json.loads(self.site_rules.pop(rid))
         self.meta.write(name, json.dumps(both, separators=(",", ":")).encode(), self.rules)
         return True
 
@@ -70,6 +76,12 @@ class ReleaseFiles:
         if found is not None and both is not None:
             return json.dumps(both["manifest"]).encode(), found[1]
         return self.meta.read_with_metadata(f"{MANIFEST}{rid}.json")  # the older two-object layout
+
+    def read_site_rules(self, rid: str) -> bytes | None:
+        """The ``rules.json`` a release was switched with (None: it had none)."""
+        both = self._combined(self.meta.read(f"{RECORD}{rid}.json"))
+        rules = both.get("rules") if both else None
+        return json.dumps(rules).encode() if rules else None
 
     @staticmethod
     def _combined(data: bytes | None) -> dict[str, Any] | None:

@@ -15,12 +15,11 @@ listing the bucket):
 1. ``prepare`` makes sure every live body that the switch will overwrite or drop, and that no
    untouched key still holds, stays stored: on a versioned bucket its version stays and only
    its id is noted; otherwise it is copied into ``objects/`` (server-side). Readers see nothing.
-2. ``S3Prepared.switch`` writes new and changed assets, then HTML pages, then the sitemap and
-   search index, each group complete before the next, so a page never goes live before what
-   it references. A change of headers alone is a copy of the key onto itself; a deploy uploads
-   the other bodies straight to their live keys (one PUT each, like ``aws s3 sync``); a
-   rollback copies them server-side from an untouched live key, from a noncurrent version or
-   from ``objects/`` and uploads nothing.
+2. ``S3Prepared.switch`` writes new and changed assets, then HTML pages, then the sitemap and search
+   index, each group complete before the next, so a page never goes live before what it
+   references. A change of headers alone is a copy of the key onto itself; a deploy uploads
+   the other bodies straight to their live keys (one PUT each, like ``aws s3 sync``); a rollback
+   copies them server-side from a live key, a noncurrent version or ``objects/``, uploads nothing.
 3. CloudFront is asked to invalidate the changed paths.
 4. The state object is written naming the new release, with the switch's history entry and
    the versions that now keep replaced bodies in it: the commit point. History lives in the
@@ -38,7 +37,7 @@ Crash windows: before step 2 nothing visible changed. During step 2 or 3 the sta
 the old release, and the switch's release record (written before step 2, see
 ``release.transaction``) is missing from the state's ``known`` releases: the next switch reads
 that release's manifest, rewrites every key the dead run may have touched, whatever it deploys,
-and so the site converges (``live.touched_by``). A rollback writes no new release record: it
+and so the site converges (:mod:`.live`). A switch with no new release record (a rollback)
 writes that evidence into the state object first (``pending``). After step 4 the release is
 live; a kill or failure before step 5 leaves keys the state owns, deleted by the next switch.
 
@@ -76,6 +75,7 @@ from .headers import HeaderRules
 from .live import LiveState, Stored, Switch, Touch, plan_switch, touched_by
 from .meta import LOCK, STATE_DIR, MetaFiles
 from .releases import ReleaseFiles, retire_prefix
+from .site_rules import SiteRules, from_build, from_json
 from .transfer import Bucket, write_touch
 
 if TYPE_CHECKING:
@@ -125,6 +125,8 @@ def normalize_prefix(prefix: str) -> str:
 
 
 class S3Target(Closing):
+    served_at = "/"  # the prefix's URL path, for redirects (a version's line: /1.0/, set by its Family)
+
     def __init__(self, name: str, cfg: S3TargetConfig) -> None:
         self.name = name
         self.cfg = cfg
@@ -225,9 +227,15 @@ class S3Target(Closing):
                 state.dirty |= set(state.objects)
             else:
                 rules = HeaderRules.from_tag(found[1].get(RULES))
-                state.dirty |= touched_by(clean, manifest, rules)
+                site = self.site_rules(rid, rules) if rules else None
+                state.dirty |= touched_by(clean, site.view(manifest) if site else manifest, site)
             state.pending = state.pending or rid
         return state
+
+    def site_rules(self, rid: str, base: HeaderRules | None = None) -> SiteRules:
+        """This target's header rules with release ``rid``'s ``_redirects`` and ``_headers``."""
+        where = f"target '{self.name}': release {rid} in {self.describe()}.sitedeploy/releases/"
+        return from_json(where, base or self.rules, self.releases.read_site_rules(rid), self.served_at)
 
     def live_release(self) -> str | None:
         return self.read_state().release
@@ -254,8 +262,15 @@ class S3Target(Closing):
         straight to their live keys (see the module docstring). Without ``build_dir`` (a
         rollback) every body comes from a server-side copy.
         """
+        if build_dir is not None:
+            site = from_build(self, build_dir, progress)
+            if not site.rules.empty:  # kept in the release object, for rollback and verify
+                self.releases.site_rules[record.id] = site.rules.to_json()
+        else:
+            site = self.site_rules(record.id)
         base = self.base_state()
-        switch = plan_switch(base, manifest, self.rules, local=build_dir is not None, retain=self._retain)
+        view = site.view(manifest)
+        switch = plan_switch(base, view, site, local=build_dir is not None, retain=self._retain)
         stats = TransferStats(files_linked=len(switch.keep))
         self.bodies.keep_copies(switch)
         return S3Prepared(self, record, base, switch, build_dir, progress, stats)
@@ -352,20 +367,6 @@ class S3Target(Closing):
         self._bucket = None
 
     # --- helpers --------------------------------------------------------------------------
-
-    def listing(self) -> dict[str, tuple[int, str]]:
-        """Every key of the site (not ``.sitedeploy/``): path -> (size, ETag)."""
-        out: dict[str, tuple[int, str]] = {}
-        with self.errors("list the bucket"):
-            pages = self.s3.get_paginator("list_objects_v2").paginate(
-                Bucket=self.cfg.bucket, Prefix=self.prefix
-            )
-            for page in pages:
-                for obj in page.get("Contents", []):
-                    key = obj["Key"]
-                    if not key.startswith(self.meta_prefix):
-                        out[key[len(self.prefix) :]] = (obj["Size"], obj["ETag"])
-        return out
 
     def retire(self) -> None:
         """Every key under the line's own prefix, the lock last (the caller's release)."""

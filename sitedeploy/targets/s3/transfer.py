@@ -37,6 +37,7 @@ from botocore.utils import determine_content_length
 
 from .headers import ObjectHeaders
 from .live import Stored, Touch
+from .site_rules import EMPTY
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -133,9 +134,7 @@ class Bucket:
         memory stays bounded whatever the object's size, and a body that decodes to more than
         ``limit`` bytes stops there (a decompression bomb costs at most ``limit`` of work)."""
         response = self.client.get_object(Bucket=self.name, Key=key)
-        headers = ObjectHeaders(
-            response.get("ContentType", ""), response.get("CacheControl", ""), response.get("ContentEncoding")
-        )
+        headers = ObjectHeaders.from_response(response)
         body = response["Body"]
         try:
             sha = decoded_sha256(body.iter_chunks(CHUNK), headers.content_encoding == "gzip", limit)
@@ -221,6 +220,8 @@ def _digest(
 
 def write_touch(bucket: Bucket, touch: Touch, key: str, source_key: str, build_dir: Path | None) -> Stored:
     """Carry out one planned write. ``source_key`` is where a ``copy`` takes its body from."""
+    if touch.kind == "put" and touch.sha256 == EMPTY:  # a redirect object: nothing to read
+        return bucket.put_bytes(key, b"", touch.sha256, touch.headers)
     if touch.kind == "put":
         assert build_dir is not None
         return bucket.put_file(key, build_dir / touch.path, touch.sha256, touch.headers)

@@ -8,7 +8,7 @@
 on first use and reused for the whole deploy; hosts work in parallel (a thread each).
 
 Two-phase switch (:meth:`SSHTarget.switch_to`): ``prepare`` completes the release on every host
-first (see :mod:`.ssh_release`). Then *prepare*: on every host check the release folder is
+first (see :mod:`.release`). Then *prepare*: on every host check the release folder is
 there, remember where ``current`` points and create a temp symlink to the new release; any
 failure removes the temp links and raises, nothing switched. Then *commit*: posix-rename every
 temp link over ``current`` at once. If a host fails there, the hosts already switched are
@@ -38,6 +38,7 @@ from typing import TypeVar
 from ...config import SSHTargetConfig
 from ...errors import LeaseLost, TargetError
 from ...progress import Progress
+from ...redirects.reload import command_argv, failed
 from ...release.diff import Plan
 from ...release.lock import held_tokens
 from ...release.manifest import Manifest
@@ -46,29 +47,9 @@ from ..base import Closing, Drift, PreparedFolder
 from .delta import SSHTransferStats
 from .host import SSHHost, temp_name
 from .release import nul_list, repair_host, stage_host, verify_host
+from .scripts import CLEAR_BUT_STATE, FENCED_SWITCH, RENEW_LOCK
 
 T = TypeVar("T")
-_RENEW = r"""
-meta=$1; mine=$2
-tok=$(sed -n 's/^ *"token": *"\([0-9a-f]*\)".*/\1/p' "$meta/lock.json.d/lock.json" 2>/dev/null)
-if [ -z "$tok" ] || [ "$tok" != "$mine" ]; then cat > /dev/null; echo lost; exit 0; fi
-tmp="$meta/.lock.json.$$.tmp"
-cat > "$tmp" && mv -f -- "$tmp" "$meta/lock.json" && echo renewed
-"""
-_FENCED_SWITCH = r"""
-meta=$1; link=$2; cur=$3; shift 3
-tok=$(sed -n 's/^ *"token": *"\([0-9a-f]*\)".*/\1/p' "$meta/lock.json.d/lock.json" 2>/dev/null)
-for mine in "$@"; do
-  if [ -n "$tok" ] && [ "$tok" = "$mine" ]; then mv -T -f -- "$link" "$cur" && echo switched; exit; fi
-done
-rm -f -- "$link"
-owner=$(sed -n 's/^ *"owner": *"\([^"]*\)".*/\1/p' "$meta/lock.json.d/lock.json" 2>/dev/null)
-echo "the lock is held by ${owner:-nobody}"
-"""
-_CLEAR_BUT_STATE = r"""
-[ ! -d "$1" ] || find "$1" -mindepth 1 -maxdepth 1 ! -name .sitedeploy -exec rm -rf -- {} +
-"""
-
 
 class SSHTarget(Closing):
     def __init__(self, name: str, cfg: SSHTargetConfig) -> None:
@@ -299,14 +280,14 @@ class SSHTarget(Closing):
 
     def renew_lock(self, token: str, data: bytes) -> bool:
         """On every host, in one script: replace the lock only while it holds ``token``."""
-        found = self._each(lambda h: h.sh("renew the lock", _RENEW, self.meta_dir, token, stdin=data))
+        found = self._each(lambda h: h.sh("renew the lock", RENEW_LOCK, self.meta_dir, token, stdin=data))
         return all(out.strip() == "renewed" for out in found.values())
 
     def _commit_switch(self, host: SSHHost, link: str) -> None:
         """rename(2) of the temp link over ``current`` (readers see old or new), on the host in
         one script after checking that the host's lock is still a lease this process holds: a
         pause of this process cannot fall between the check and the switch."""
-        out = host.sh("switch current", _FENCED_SWITCH, self.meta_dir, link, self.current, *held_tokens())
+        out = host.sh("switch current", FENCED_SWITCH, self.meta_dir, link, self.current, *held_tokens())
         if out.strip() != "switched":
             raise LeaseLost(
                 f"{host.where}: this run lost its lock ({out.strip() or 'no lock'}); nothing was switched "
@@ -320,6 +301,16 @@ class SSHTarget(Closing):
         else:
             self._commit_switch(host, self._make_link(host, before))
 
+    def reload_server(self) -> None:
+        """The configured ``reload_command`` on every host (after all of them switched)."""
+        argv = command_argv(self.cfg.reload_command)
+        if not argv:
+            return
+        _, errors = self._each_outcome(lambda h: h.sh("reload the web server", 'exec "$@"', *argv))
+        if errors:
+            why = "; ".join(f"{label}: {e.message}" for label, e in errors.items())[:400]
+            raise failed(self.name, argv, why, ", ".join(errors))
+
     def remove_release(self, release_id: str) -> None:
         _check_id(release_id)
         live = self.live_by_host()
@@ -332,7 +323,7 @@ class SSHTarget(Closing):
 
     def retire(self) -> None:
         """On every host: everything but the state, then the folder with its state."""
-        self._each(lambda h: h.sh("retire the line", _CLEAR_BUT_STATE, self.root))
+        self._each(lambda h: h.sh("retire the line", CLEAR_BUT_STATE, self.root))
         self._each(lambda h: h.sh("retire the line", 'rm -rf -- "$1"', self.root))
 
     # --- drift ----------------------------------------------------------------------------
