@@ -205,8 +205,8 @@ class Bodies:
     # --- after the commit ---------------------------------------------------------------------
 
     def confirm_deleted(self, paths: list[str]) -> list[str]:
-        """Delete again, before a commit, the keys an earlier commit recorded as gone (stale at
-        0); return those still there to retry (that commit keeps them). Usually a no-op, but
+        """Delete again, at the start of a switch, the keys an earlier commit recorded as gone
+        (stale at 0); return those to retry (this commit keeps them). Usually a no-op, but
         the run that made that commit may have stopped before its own delete (killed), or had
         it refused: only a delete seen to go through lets a key leave the state."""
         if not paths:

@@ -9,9 +9,10 @@ the bucket. It also holds:
              held in browser and CDN caches keep their assets: path -> switches still to wait.
              0: the key's time is up and it is deleted right after the commit that says so;
              it leaves ``stale`` only in a later commit, once that switch has deleted it
-             again (``Switch.confirm``). So a run stopped between its commit and its deletes
-             (killed, or the delete refused) leaves keys the state still owns: leftovers the
-             next switch deletes, never extra keys (drift) that would block a rollback.
+             again (``Switch.confirm``, before its own writes). So a run stopped between its
+             commit and its deletes (killed, or the delete refused) leaves keys the state still
+             owns: leftovers the next switch deletes, never extra keys (drift) that would block
+             a rollback.
 ``known``    every release id that existed when the state was committed. A release record
              not in it was written later by a run that never committed: a deploy writes its
              release record and manifest before it touches any live key, so such a record is
@@ -190,8 +191,9 @@ class Switch:
     deletes: list[str] = field(default_factory=list)
     """Keys whose time is up: deleted after the commit, which still records them (at 0)."""
     confirm: list[str] = field(default_factory=list)
-    """Keys an earlier commit recorded at 0: deleted (again) before this commit, in case that
-    run never deleted them; dropped from ``stale`` only if that delete went through."""
+    """Keys an earlier commit recorded at 0: deleted (again) first thing in this switch, in
+    case that run never deleted them; dropped from ``stale`` only if that delete went through.
+    Not in the live release, so readers miss nothing; first, so it follows the lease check."""
 
     @property
     def touches(self) -> list[Touch]:
@@ -297,7 +299,7 @@ def _plan_preserve(switch: Switch, state: LiveState, manifest: Manifest) -> None
 
 def _plan_deletes(switch: Switch, state: LiveState, manifest: Manifest, retain: int) -> None:
     """Keys no longer in the live release wait ``retain - 1`` more switches, then go. Keys
-    already gone by the state (at 0) are deleted once more before the commit (``confirm``)."""
+    already gone by the state (at 0) are deleted once more, first thing (``confirm``)."""
     leaving = _union(state.objects, state.dirty)
     waiting: dict[str, int] = {}
     for path, left in state.stale.items():

@@ -27,14 +27,14 @@ listing the bucket):
    record are one write that cannot tear.
 5. Keys that left the release are deleted only after ``retain_releases`` switches, so pages
    held in browser and CDN caches keep their assets; a failed upload stops before any delete.
-   The state keeps them (``stale`` 0) until the next switch has deleted them again. Versions
-   nothing needs any more go now too (``bodies``).
+   The state keeps them (``stale`` 0) until the next switch has deleted them again (first
+   thing, before its writes). Versions nothing needs any more go now too (``bodies``).
 
 So a one-page deploy on a versioned bucket writes the changed bodies and three objects: the
 lock, the release object and the state object.
 
 Crash windows: before step 2 nothing visible changed. During step 2 or 3 the state still names
-the old release, and the release record of the switch (written before step 2, see
+the old release, and the switch's release record (written before step 2, see
 ``release.transaction``) is missing from the state's ``known`` releases: the next switch reads
 that release's manifest, rewrites every key the dead run may have touched, whatever it deploys,
 and so the site converges (:mod:`.live`). A switch with no new release record (a rollback)
@@ -276,9 +276,9 @@ class S3Target(Closing):
         return S3Prepared(self, record, base, switch, build_dir, progress, stats)
 
     def switch_to(self, prepared: S3Prepared, entry: HistoryEntry) -> None:
-        """Rewrite the keys that differ, in order; then commit the state, with ``entry`` in its
-        history; then old deletes."""
+        """Confirm earlier deletes (``Switch.confirm``); write the keys that differ; commit; delete."""
         record, state, switch, stats = prepared.record, prepared.base, prepared.switch_plan, prepared.stats
+        undeleted = self.bodies.confirm_deleted(switch.confirm)
         objects = dict(switch.keep)
         if switch.touches:
             if record.id not in self.meta.written or state.known is None:
@@ -295,7 +295,7 @@ class S3Target(Closing):
         known = {*self.list_releases(), record.id}  # every dead run's keys were rewritten above
         homes, leftovers = settle(state, switch, objects, known)
         history = history_with(self, entry)
-        stale = switch.recorded_stale(self.bodies.confirm_deleted(switch.confirm))
+        stale = switch.recorded_stale(undeleted)
         done = LiveState(record.id, objects, stale, known=known, history=history, homes=homes)
         done.switches = state.switches + 1
         self.write_state(done)
