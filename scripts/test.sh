@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Set up everything the tests need on a fresh Debian machine, then run lint, types and tests.
 # Installs system packages with apt-get when run as root (sshd, nginx, chromium, rsync, git,
-# bubblewrap: builds run in its sandbox).
+# bubblewrap: builds run in its sandbox; node: generated JavaScript is run by the tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pair in sshd:openssh-server nginx:nginx-light chromium:chromium rsync:rsync git:git ssh-keygen:openssh-client bwrap:bubblewrap; do
+for pair in sshd:openssh-server nginx:nginx-light chromium:chromium rsync:rsync git:git ssh-keygen:openssh-client bwrap:bubblewrap node:nodejs; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -118,7 +118,6 @@ def test_pages_that_differ_in_a_known_way_are_reported_exactly(
 def test_material_to_zensical_names_the_plugin_zensical_ignores(
     ops: Path, content_repo: ContentRepo, tmp_path: Path, chromium: Chromium
 ) -> None:
-    pytest.importorskip("material")
     content_repo.write(
         "sites/docs/mkdocs.yml",
         "site_name: Test Docs\ntheme:\n  name: material\nplugins:\n  - search\n  - tags\n"

@@ -19,7 +19,6 @@ from sitedeploy.errors import BuildError
 from tests.fixtures.git import ContentRepo, write_config
 from tests.test_builders import BIN, DOCS, _build, _plain_build, _same_tree, _Steps
 
-pytest.importorskip("properdocs")
 PROPERDOCS = [str(BIN / "properdocs"), "build"]
 TESTS = Path(__file__).parent
 
